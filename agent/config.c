@@ -1,0 +1,958 @@
+/* config: loads and validates the agent's INI file (see config.h).
+ *
+ * inih splits lines into sections and key = value pairs. Everything else is
+ * here: line numbers and the line-length limit live in our reader (this inih
+ * build gives the handler no line number), one table describes every key,
+ * and a final pass checks what spans several keys. Problems are kept with
+ * their line number and handed back in line order so an operator can fix the
+ * file top to bottom. Functions return 0 or a negative errno; nothing here
+ * logs. Not thread-safe: inih's options are process globals. */
+#include "config.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* A config file is a page or two; this only stops /dev/zero and the like. */
+#define CONFIG_MAX_FILE_BYTES (1024 * 1024)
+#define MAX_TYPE_ID 64
+#define MAX_WORKERS 64
+#define SYNTAX_ERROR "syntax error (expected [section] or key = value)"
+#define NAME_RULE "1 to %llu characters of A-Z a-z 0-9 _ . -"
+
+enum section { SECTION_AGENT, SECTION_CEPH, SECTION_VOLUME, SECTION_KEYS, SECTION_LUKS,
+               SECTION_RETRY, N_SECTIONS };
+/* Where a key line is, besides one of the sections above. */
+#define SECTION_NONE (-1)
+#define SECTION_UNKNOWN (-2)
+
+static const char *const section_names[N_SECTIONS] = {"agent", "ceph",  "volume",
+                                                      "keys",  "luks",  "retry"};
+
+enum key_id {
+        KEY_ROLE, KEY_HOOK_FILE, KEY_STATE_DIR, KEY_LOG_LEVEL, KEY_LOG_FORMAT, KEY_WORKERS,
+        KEY_MAX_LINE_BYTES, KEY_MAX_JSON_DEPTH, KEY_MAX_PENDING, KEY_POLL_INTERVAL_MS,
+        KEY_CEPH_CONF, KEY_CEPH_CLIENT, KEY_CEPH_KEYRING, KEY_POOL, KEY_IMAGE_PREFIX,
+        KEY_CEPH_TIMEOUT_S,
+        KEY_TYPES, KEY_LOCK_STALE_AFTER_S,
+        KEY_PROVIDER, KEY_KEY_DIRECTORY, KEY_KEY_COMMAND, KEY_COMMAND_TIMEOUT_MS,
+        KEY_CIPHER, KEY_KEY_BITS, KEY_HASH, KEY_ITER_TIME_MS, KEY_ITERATIONS,
+        KEY_RETRY_INITIAL_MS, KEY_RETRY_MAX_MS, KEY_RETRY_GIVE_UP_S,
+        N_KEYS
+};
+
+struct load {
+        const char *path;
+        FILE *file;
+        int read_errno;
+        struct config *config;
+        struct config_problems *problems;
+        size_t first_problem; /* entries of *problems from before this load */
+        unsigned problem_lines[CONFIG_MAX_PROBLEMS];
+        size_t n_problems; /* including dropped ones */
+        unsigned lineno;
+        size_t bytes;
+        bool expect_handler; /* the current line can only be key = value */
+        bool handled;        /* inih called the handler for the current line */
+        int section;         /* enum section, SECTION_NONE or SECTION_UNKNOWN */
+        unsigned section_lines[N_SECTIONS]; /* first header, 0: absent */
+        unsigned key_lines[N_KEYS];         /* 0: not in the file */
+        bool key_bad[N_KEYS];               /* set but unusable: skip later checks */
+        int error;                          /* fatal, e.g. -ENOMEM */
+};
+
+struct key_def;
+typedef int (*key_parser)(struct load *l, const struct key_def *k, const char *value);
+
+struct key_def {
+        enum section section;
+        const char *name;
+        key_parser parse;
+        size_t offset;               /* of the field in struct config */
+        unsigned long long min, max; /* numbers: range; names: max is the length */
+        bool required;
+};
+
+static int parse_unsigned(struct load *l, const struct key_def *k, const char *value);
+static int parse_size(struct load *l, const struct key_def *k, const char *value);
+static int parse_path(struct load *l, const struct key_def *k, const char *value);
+static int parse_name(struct load *l, const struct key_def *k, const char *value);
+static int parse_client(struct load *l, const struct key_def *k, const char *value);
+static int parse_role(struct load *l, const struct key_def *k, const char *value);
+static int parse_log_level(struct load *l, const struct key_def *k, const char *value);
+static int parse_log_format(struct load *l, const struct key_def *k, const char *value);
+static int parse_types(struct load *l, const struct key_def *k, const char *value);
+static int parse_provider(struct load *l, const struct key_def *k, const char *value);
+static int parse_cipher(struct load *l, const struct key_def *k, const char *value);
+static int parse_hash(struct load *l, const struct key_def *k, const char *value);
+
+#define FIELD(f) offsetof(struct config, f)
+#define REQUIRED true
+#define OPTIONAL false
+#define KEY(s, name, parser, f, req) {SECTION_##s, name, parser, FIELD(f), 0, 0, req}
+#define NAME(s, name, parser, f, len, req) {SECTION_##s, name, parser, FIELD(f), 0, len, req}
+#define NUMBER(s, name, f, lo, hi) {SECTION_##s, name, parse_unsigned, FIELD(f), lo, hi, false}
+
+/* Every key the file may hold; indexed by enum key_id for the checks that
+ * look at several keys. */
+static const struct key_def keys[N_KEYS] = {
+        [KEY_ROLE] = KEY(AGENT, "role", parse_role, role, REQUIRED),
+        [KEY_HOOK_FILE] = KEY(AGENT, "hook_file", parse_path, hook_file, REQUIRED),
+        [KEY_STATE_DIR] = KEY(AGENT, "state_dir", parse_path, state_dir, REQUIRED),
+        [KEY_LOG_LEVEL] = KEY(AGENT, "log_level", parse_log_level, log_level, OPTIONAL),
+        [KEY_LOG_FORMAT] = KEY(AGENT, "log_format", parse_log_format, log_format, OPTIONAL),
+        [KEY_WORKERS] = NUMBER(AGENT, "workers", workers, 0, MAX_WORKERS),
+        [KEY_MAX_LINE_BYTES] = {SECTION_AGENT, "max_line_bytes", parse_size,
+                                FIELD(max_line_bytes), 4096, 16777216, OPTIONAL},
+        [KEY_MAX_JSON_DEPTH] = NUMBER(AGENT, "max_json_depth", max_json_depth, 4, 256),
+        [KEY_MAX_PENDING] = NUMBER(AGENT, "max_pending", max_pending, 1, 65536),
+        [KEY_POLL_INTERVAL_MS] = NUMBER(AGENT, "poll_interval_ms", poll_interval_ms, 10, 60000),
+
+        [KEY_CEPH_CONF] = KEY(CEPH, "conf", parse_path, ceph_conf, REQUIRED),
+        [KEY_CEPH_CLIENT] = NAME(CEPH, "client", parse_client, ceph_client, 64, REQUIRED),
+        [KEY_CEPH_KEYRING] = KEY(CEPH, "keyring", parse_path, ceph_keyring, OPTIONAL),
+        [KEY_POOL] = NAME(CEPH, "pool", parse_name, pool, 100, REQUIRED),
+        [KEY_IMAGE_PREFIX] = NAME(CEPH, "image_prefix", parse_name, image_prefix, 64, OPTIONAL),
+        [KEY_CEPH_TIMEOUT_S] = NUMBER(CEPH, "timeout_s", ceph_timeout_s, 1, 3600),
+
+        [KEY_TYPES] = KEY(VOLUME, "types", parse_types, types, REQUIRED),
+        [KEY_LOCK_STALE_AFTER_S] = NUMBER(VOLUME, "lock_stale_after_s", lock_stale_after_s, 10,
+                                          86400),
+
+        [KEY_PROVIDER] = KEY(KEYS, "provider", parse_provider, key_provider, REQUIRED),
+        [KEY_KEY_DIRECTORY] = KEY(KEYS, "directory", parse_path, key_directory, OPTIONAL),
+        [KEY_KEY_COMMAND] = KEY(KEYS, "command", parse_path, key_command, OPTIONAL),
+        [KEY_COMMAND_TIMEOUT_MS] = NUMBER(KEYS, "command_timeout_ms", key_command_timeout_ms,
+                                          100, 600000),
+
+        [KEY_CIPHER] = KEY(LUKS, "cipher", parse_cipher, cipher, OPTIONAL),
+        [KEY_KEY_BITS] = NUMBER(LUKS, "key_bits", key_bits, 128, 512),
+        [KEY_HASH] = KEY(LUKS, "hash", parse_hash, hash, OPTIONAL),
+        [KEY_ITER_TIME_MS] = NUMBER(LUKS, "iter_time_ms", iter_time_ms, 1, 60000),
+        [KEY_ITERATIONS] = NUMBER(LUKS, "iterations", iterations, 1000, 100000000),
+
+        [KEY_RETRY_INITIAL_MS] = NUMBER(RETRY, "initial_ms", retry_initial_ms, 10, 600000),
+        [KEY_RETRY_MAX_MS] = NUMBER(RETRY, "max_ms", retry_max_ms, 10, 3600000),
+        [KEY_RETRY_GIVE_UP_S] = NUMBER(RETRY, "give_up_after_s", retry_give_up_s, 1, 604800),
+};
+
+/* qemu's LUKS driver opens these; cryptsetup takes cipher and mode apart. */
+static const struct {
+        const char *spec, *cipher, *mode;
+} ciphers[] = {
+        {"aes-xts-plain64", "aes", "xts-plain64"},
+        {"serpent-xts-plain64", "serpent", "xts-plain64"},
+        {"twofish-xts-plain64", "twofish", "xts-plain64"},
+        {"aes-cbc-essiv:sha256", "aes", "cbc-essiv:sha256"},
+};
+
+static const char *const hashes[] = {"sha1", "sha256", "sha512"};
+
+/* ---- problems ---------------------------------------------------------- */
+
+/* Keeps the list sorted by line (stable); when full, the latest lines go. */
+static void problem_insert(struct load *l, unsigned line, char *text)
+{
+        struct config_problems *p = l->problems;
+        size_t first = l->first_problem, i;
+
+        if (p->count == CONFIG_MAX_PROBLEMS) {
+                p->dropped++;
+                if (p->count == first || l->problem_lines[p->count - 1 - first] <= line) {
+                        free(text);
+                        return;
+                }
+                free(p->lines[--p->count]);
+        }
+        for (i = p->count; i > first && l->problem_lines[i - 1 - first] > line; i--) {
+                p->lines[i] = p->lines[i - 1];
+                l->problem_lines[i - first] = l->problem_lines[i - 1 - first];
+        }
+        p->lines[i] = text;
+        l->problem_lines[i - first] = line;
+        p->count++;
+}
+
+static void problem_v(struct load *l, unsigned line, const char *fmt, va_list ap)
+{
+        char *msg, *text;
+
+        l->n_problems++;
+        if (vasprintf(&msg, fmt, ap) < 0) {
+                l->error = -ENOMEM;
+                return;
+        }
+        if (asprintf(&text, "%s:%u: %s", l->path, line, msg) < 0)
+                l->error = -ENOMEM;
+        else
+                problem_insert(l, line, text);
+        free(msg);
+}
+
+__attribute__((format(printf, 3, 4))) static void problem(struct load *l, unsigned line,
+                                                          const char *fmt, ...)
+{
+        va_list ap;
+
+        va_start(ap, fmt);
+        problem_v(l, line, fmt, ap);
+        va_end(ap);
+}
+
+static bool has_problem_at(const struct load *l, unsigned line)
+{
+        for (size_t i = l->first_problem; i < l->problems->count; i++)
+                if (l->problem_lines[i - l->first_problem] == line)
+                        return true;
+        return false;
+}
+
+/* "key = 'value': why" at the current line; returns -EINVAL for the parser. */
+__attribute__((format(printf, 4, 5))) static int bad_value(struct load *l,
+                                                           const struct key_def *k,
+                                                           const char *value, const char *fmt,
+                                                           ...)
+{
+        char *why;
+        va_list ap;
+        int r;
+
+        l->key_bad[k - keys] = true;
+        va_start(ap, fmt);
+        r = vasprintf(&why, fmt, ap);
+        va_end(ap);
+        if (r < 0) {
+                l->error = -ENOMEM;
+                return -ENOMEM;
+        }
+        problem(l, l->lineno, "%s = '%s': %s", k->name, value, why);
+        free(why);
+        return -EINVAL;
+}
+
+/* ---- value parsers ------------------------------------------------------ */
+
+static void *field_of(struct load *l, const struct key_def *k)
+{
+        return (char *)l->config + k->offset;
+}
+
+static int store_string(struct load *l, char **field, const char *value)
+{
+        char *copy = strdup(value);
+
+        if (!copy) {
+                l->error = -ENOMEM;
+                return -ENOMEM;
+        }
+        free(*field);
+        *field = copy;
+        return 0;
+}
+
+/* Decimal only: a sign, hex or trailing text is more likely a typo than intent. */
+static int parse_number(struct load *l, const struct key_def *k, const char *value,
+                        unsigned long long *ret)
+{
+        unsigned long long n;
+        char *end;
+
+        if (value[0] < '0' || value[0] > '9')
+                return bad_value(l, k, value, "not a decimal number (allowed: %llu..%llu)",
+                                 k->min, k->max);
+        errno = 0;
+        n = strtoull(value, &end, 10);
+        if (*end != '\0')
+                return bad_value(l, k, value, "not a decimal number (allowed: %llu..%llu)",
+                                 k->min, k->max);
+        if (errno == ERANGE || n < k->min || n > k->max)
+                return bad_value(l, k, value, "out of range (allowed: %llu..%llu)", k->min,
+                                 k->max);
+        *ret = n;
+        return 0;
+}
+
+static int parse_unsigned(struct load *l, const struct key_def *k, const char *value)
+{
+        unsigned long long n;
+        int r = parse_number(l, k, value, &n);
+
+        if (r == 0)
+                *(unsigned *)field_of(l, k) = (unsigned)n;
+        return r;
+}
+
+static int parse_size(struct load *l, const struct key_def *k, const char *value)
+{
+        unsigned long long n;
+        int r = parse_number(l, k, value, &n);
+
+        if (r == 0)
+                *(size_t *)field_of(l, k) = (size_t)n;
+        return r;
+}
+
+/* The agent runs from / under systemd; a relative path would mean nothing. */
+static int parse_path(struct load *l, const struct key_def *k, const char *value)
+{
+        if (value[0] != '/')
+                return bad_value(l, k, value, "must be an absolute path");
+        return store_string(l, field_of(l, k), value);
+}
+
+/* Ceph user, pool and image names and volume type ids: what needs no quoting
+ * anywhere (rbd specs, log lines, file names). */
+static bool name_ok(const char *s, size_t n, size_t max)
+{
+        if (n == 0 || n > max)
+                return false;
+        for (size_t i = 0; i < n; i++) {
+                char c = s[i];
+
+                if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                      (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-'))
+                        return false;
+        }
+        return true;
+}
+
+static int parse_name(struct load *l, const struct key_def *k, const char *value)
+{
+        if (!name_ok(value, strlen(value), k->max))
+                return bad_value(l, k, value, "not a valid name (allowed: " NAME_RULE ")",
+                                 k->max);
+        return store_string(l, field_of(l, k), value);
+}
+
+/* ceph.conf and keyrings say "client.cinder", librados wants "cinder". */
+static int parse_client(struct load *l, const struct key_def *k, const char *value)
+{
+        if (strncmp(value, "client.", strlen("client.")) == 0)
+                return bad_value(l, k, value,
+                                 "give the cephx user without \"client.\" (client = %s)",
+                                 value + strlen("client."));
+        return parse_name(l, k, value);
+}
+
+static int parse_role(struct load *l, const struct key_def *k, const char *value)
+{
+        if (strcmp(value, "volume") == 0) {
+                l->config->role = ROLE_VOLUME;
+                return 0;
+        }
+        l->key_bad[k - keys] = true;
+        if (strcmp(value, "compute") == 0) {
+                problem(l, l->lineno,
+                        "role 'compute' is not available in this version (allowed: volume)");
+                return -EINVAL;
+        }
+        return bad_value(l, k, value, "allowed: volume");
+}
+
+static int parse_log_level(struct load *l, const struct key_def *k, const char *value)
+{
+        if (log_level_from_string(value, &l->config->log_level) < 0)
+                return bad_value(l, k, value, "allowed: error, warn, info, debug");
+        return 0;
+}
+
+static int parse_log_format(struct load *l, const struct key_def *k, const char *value)
+{
+        if (log_format_from_string(value, &l->config->log_format) < 0)
+                return bad_value(l, k, value, "allowed: text, json");
+        return 0;
+}
+
+static int parse_provider(struct load *l, const struct key_def *k, const char *value)
+{
+        if (strcmp(value, "file") == 0)
+                l->config->key_provider = KEY_PROVIDER_FILE;
+        else if (strcmp(value, "command") == 0)
+                l->config->key_provider = KEY_PROVIDER_COMMAND;
+        else
+                return bad_value(l, k, value, "allowed: file, command");
+        return 0;
+}
+
+static int parse_cipher(struct load *l, const struct key_def *k, const char *value)
+{
+        struct config *c = l->config;
+
+        for (size_t i = 0; i < sizeof(ciphers) / sizeof(ciphers[0]); i++) {
+                if (strcmp(value, ciphers[i].spec) != 0)
+                        continue;
+                if (store_string(l, &c->cipher, ciphers[i].cipher) < 0 ||
+                    store_string(l, &c->cipher_mode, ciphers[i].mode) < 0)
+                        return -ENOMEM;
+                return 0;
+        }
+        return bad_value(l, k, value,
+                         "allowed: aes-xts-plain64, serpent-xts-plain64, twofish-xts-plain64, "
+                         "aes-cbc-essiv:sha256");
+}
+
+static int parse_hash(struct load *l, const struct key_def *k, const char *value)
+{
+        for (size_t i = 0; i < sizeof(hashes) / sizeof(hashes[0]); i++)
+                if (strcmp(value, hashes[i]) == 0)
+                        return store_string(l, field_of(l, k), value);
+        return bad_value(l, k, value, "allowed: sha1, sha256, sha512");
+}
+
+/* One element of types, trimmed of blanks around the commas. */
+static int add_type(struct load *l, const struct key_def *k, const char *value, const char *s,
+                    size_t n)
+{
+        struct config *c = l->config;
+
+        while (n > 0 && (*s == ' ' || *s == '\t'))
+                s++, n--;
+        while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+                n--;
+        if (n == 0)
+                return bad_value(l, k, value, "empty volume type id in the list");
+        if (n == 1 && *s == '*')
+                return bad_value(l, k, value, "* must stand alone");
+        if (!name_ok(s, n, MAX_TYPE_ID))
+                return bad_value(l, k, value,
+                                 "'%.*s' is not a valid volume type id (allowed: " NAME_RULE ")",
+                                 (int)n, s, (unsigned long long)MAX_TYPE_ID);
+        if (c->n_types == CONFIG_MAX_TYPES)
+                return bad_value(l, k, value, "more than %d volume types", CONFIG_MAX_TYPES);
+        c->types[c->n_types] = strndup(s, n);
+        if (!c->types[c->n_types]) {
+                l->error = -ENOMEM;
+                return -ENOMEM;
+        }
+        c->n_types++;
+        return 0;
+}
+
+static int parse_types(struct load *l, const struct key_def *k, const char *value)
+{
+        struct config *c = l->config;
+        const char *p = value;
+        int r;
+
+        if (strcmp(value, "*") == 0) {
+                c->all_types = true;
+                return 0;
+        }
+        for (;;) {
+                const char *comma = strchrnul(p, ',');
+
+                r = add_type(l, k, value, p, (size_t)(comma - p));
+                if (r < 0 || *comma == '\0')
+                        break;
+                p = comma + 1;
+        }
+        if (r < 0) {
+                /* All or nothing: half a list would encrypt the wrong volumes. */
+                while (c->n_types > 0)
+                        free(c->types[--c->n_types]);
+        }
+        return r;
+}
+
+/* ---- reading lines ---------------------------------------------------- */
+
+/* A line that inih should see as key = value got no handler call: inih
+ * rejected it. Checked per line because inih only returns the first one. */
+static void finish_line(struct load *l)
+{
+        if (l->expect_handler && !l->handled)
+                problem(l, l->lineno, SYNTAX_ERROR);
+        l->expect_handler = false;
+        l->handled = false;
+}
+
+static void enter_section(struct load *l, const char *name, size_t n)
+{
+        for (int s = 0; s < N_SECTIONS; s++) {
+                if (strlen(section_names[s]) != n || memcmp(section_names[s], name, n) != 0)
+                        continue;
+                l->section = s;
+                if (l->section_lines[s])
+                        problem(l, l->lineno, "duplicate section [%s] (first at line %u)",
+                                section_names[s], l->section_lines[s]);
+                else
+                        l->section_lines[s] = l->lineno;
+                return;
+        }
+        l->section = SECTION_UNKNOWN;
+        problem(l, l->lineno,
+                "unknown section [%.*s] (known: agent, ceph, volume, keys, luks, retry)",
+                (int)n, name);
+}
+
+/* Tracks sections the way inih parses them: the name ends at ']' unless an
+ * inline comment (" ;") comes first, which inih calls a syntax error. */
+static void classify_line(struct load *l, const char *line)
+{
+        const char *p = line, *end;
+        bool was_space = false;
+
+        if (l->lineno == 1 && strncmp(p, "\xef\xbb\xbf", 3) == 0)
+                p += 3;
+        p += strspn(p, " \t\r\n\v\f");
+        if (*p == '\0' || *p == ';' || *p == '#')
+                return;
+        if (*p != '[') {
+                l->expect_handler = true;
+                return;
+        }
+        for (end = p + 1; *end && *end != ']' && !(was_space && *end == ';'); end++)
+                was_space = strchr(" \t\r\n\v\f", *end) != NULL;
+        if (*end != ']') {
+                l->expect_handler = true;
+                return;
+        }
+        enter_section(l, p + 1, (size_t)(end - p - 1));
+}
+
+/* Reads one line like fgets, but knows its true length and whether it held a
+ * NUL byte (fgets hides both). The rest of a line too long for buf is read
+ * and dropped. Returns 1 for a line, 0 at end of file, -EFBIG past the file
+ * limit. */
+static int read_raw_line(struct load *l, char *buf, size_t size, size_t *ret_len,
+                         bool *ret_nul)
+{
+        size_t stored = 0, len = 0;
+        bool nul = false, any = false;
+        int c, prev = 0;
+
+        while ((c = getc(l->file)) != EOF) {
+                if (++l->bytes > CONFIG_MAX_FILE_BYTES)
+                        return -EFBIG;
+                any = true;
+                if (stored + 1 < size)
+                        buf[stored++] = (char)c;
+                if (c == '\n')
+                        break;
+                nul |= c == '\0';
+                prev = c;
+                len++;
+        }
+        if (c == EOF && ferror(l->file))
+                l->read_errno = errno;
+        buf[stored] = '\0';
+        *ret_len = len - (prev == '\r'); /* a CRLF file is fine */
+        *ret_nul = nul;
+        return any;
+}
+
+static char *read_line(char *buf, int size, void *stream)
+{
+        struct load *l = stream;
+        size_t len;
+        bool nul;
+        int r;
+
+        finish_line(l);
+        r = read_raw_line(l, buf, (size_t)size, &len, &nul);
+        if (r <= 0) {
+                if (r < 0)
+                        l->read_errno = -r;
+                return NULL;
+        }
+        l->lineno++;
+        if (len > CONFIG_MAX_LINE || nul) {
+                /* inih gets a blank line instead, so its count stays ours. */
+                if (nul)
+                        problem(l, l->lineno, "line contains a NUL byte");
+                else
+                        problem(l, l->lineno, "line longer than %d bytes", CONFIG_MAX_LINE);
+                strcpy(buf, "\n");
+                return buf;
+        }
+        classify_line(l, buf);
+        return buf;
+}
+
+static int on_key(void *user, const char *section, const char *name, const char *value)
+{
+        struct load *l = user;
+
+        (void)section; /* inih cuts it at 49 bytes; classify_line has it whole */
+        l->handled = true;
+        if (l->section == SECTION_UNKNOWN)
+                return 1; /* reported once, at the header */
+        if (l->section == SECTION_NONE) {
+                problem(l, l->lineno, "key '%s' is outside any section", name);
+                return 1;
+        }
+        for (int i = 0; i < N_KEYS; i++) {
+                if ((int)keys[i].section != l->section || strcmp(keys[i].name, name) != 0)
+                        continue;
+                if (l->key_lines[i]) {
+                        problem(l, l->lineno, "duplicate key '%s' in [%s] (first set at line %u)",
+                                name, section_names[l->section], l->key_lines[i]);
+                        return 1;
+                }
+                l->key_lines[i] = l->lineno;
+                keys[i].parse(l, &keys[i], value);
+                return 1;
+        }
+        problem(l, l->lineno, "unknown key '%s' in [%s]", name, section_names[l->section]);
+        return 1; /* problems are ours to report; inih's return is for syntax */
+}
+
+/* Set every inih option this file relies on, whatever their defaults. */
+static void configure_inih(void)
+{
+        static char start_comments[] = ";#";
+        static char inline_comments[] = ";";
+
+        /* Room for CONFIG_MAX_LINE bytes, "\r\n" and the NUL; read_line
+         * measures longer lines itself. */
+        ini_max_line = CONFIG_MAX_LINE + 3;
+        ini_use_stack = true;
+        ini_allow_realloc = false;
+        /* An indented line continuing the previous value is easy to write by
+         * accident and hard to see; make it an error. */
+        ini_allow_multiline = false;
+        ini_allow_inline_comments = true;
+        ini_inline_comment_prefixes = inline_comments;
+        ini_start_comment_prefixes = start_comments;
+        ini_allow_no_value = false;
+        ini_stop_on_first_error = false;
+        ini_allow_bom = true;
+}
+
+static int parse_file(struct load *l)
+{
+        int r;
+
+        configure_inih();
+        r = ini_parse_stream(read_line, l, on_key, l);
+        finish_line(l);
+        if (l->read_errno == EFBIG) {
+                problem(l, l->lineno, "file is longer than %d bytes", CONFIG_MAX_FILE_BYTES);
+                return -EFBIG;
+        }
+        if (l->read_errno) {
+                problem(l, l->lineno, "cannot read: %s", strerror(l->read_errno));
+                return -l->read_errno;
+        }
+        if (r < 0)
+                return -ENOMEM; /* only a heap-buffer inih build fails so */
+        if (r > 0 && !has_problem_at(l, (unsigned)r))
+                problem(l, (unsigned)r, SYNTAX_ERROR);
+        return 0;
+}
+
+/* ---- checks across keys ------------------------------------------------ */
+
+static void check_required(struct load *l)
+{
+        for (int s = 0; s < N_SECTIONS; s++) {
+                char list[200] = "";
+
+                for (int i = 0; i < N_KEYS; i++) {
+                        if ((int)keys[i].section != s || !keys[i].required)
+                                continue;
+                        if (l->section_lines[s] && !l->key_lines[i])
+                                problem(l, l->section_lines[s],
+                                        "missing required key '%s' in [%s]", keys[i].name,
+                                        section_names[s]);
+                        if (!l->section_lines[s])
+                                snprintf(list + strlen(list), sizeof(list) - strlen(list),
+                                         "%s%s", list[0] ? ", " : "", keys[i].name);
+                }
+                if (!l->section_lines[s] && list[0])
+                        problem(l, 0, "missing section [%s] (required: %s)", section_names[s],
+                                list);
+        }
+}
+
+static void check_provider_key(struct load *l, enum key_id id, bool wanted,
+                               const char *provider)
+{
+        if (wanted && !l->key_lines[id] && l->section_lines[SECTION_KEYS])
+                problem(l, l->section_lines[SECTION_KEYS],
+                        "missing key '%s' in [keys] (required by provider = %s)",
+                        keys[id].name, provider);
+        if (!wanted && l->key_lines[id]) {
+                problem(l, l->key_lines[id], "%s is only used by provider = %s",
+                        keys[id].name, provider);
+                l->key_bad[id] = true;
+        }
+}
+
+static void check_provider(struct load *l)
+{
+        bool file = l->config->key_provider == KEY_PROVIDER_FILE;
+
+        if (!l->key_lines[KEY_PROVIDER] || l->key_bad[KEY_PROVIDER])
+                return;
+        check_provider_key(l, KEY_KEY_DIRECTORY, file, "file");
+        check_provider_key(l, KEY_KEY_COMMAND, !file, "command");
+        if (file) /* optional for command, so never "missing" */
+                check_provider_key(l, KEY_COMMAND_TIMEOUT_MS, false, "command");
+}
+
+/* XTS splits the key in two halves, so it takes double the AES key size. */
+static void check_key_bits(struct load *l)
+{
+        struct config *c = l->config;
+        bool xts = strcmp(c->cipher_mode, "xts-plain64") == 0;
+        unsigned b = c->key_bits;
+
+        if (l->key_bad[KEY_CIPHER] || l->key_bad[KEY_KEY_BITS])
+                return;
+        if (!l->key_lines[KEY_KEY_BITS]) {
+                c->key_bits = xts ? 512 : 256;
+                return;
+        }
+        if (xts ? (b == 256 || b == 512) : (b == 128 || b == 192 || b == 256))
+                return;
+        problem(l, l->key_lines[KEY_KEY_BITS], "key_bits = '%u': %s-%s takes %s", b, c->cipher,
+                c->cipher_mode, xts ? "256 or 512" : "128, 192 or 256");
+}
+
+static void check_luks(struct load *l)
+{
+        unsigned time_line = l->key_lines[KEY_ITER_TIME_MS];
+        unsigned count_line = l->key_lines[KEY_ITERATIONS];
+
+        if (time_line && count_line)
+                problem(l, time_line > count_line ? time_line : count_line,
+                        "iter_time_ms and iterations are mutually exclusive (set only one)");
+        else if (count_line)
+                l->config->iter_time_ms = 0; /* iterations stays 0 otherwise: calibrated later */
+        check_key_bits(l);
+}
+
+static void check_retry(struct load *l)
+{
+        const struct config *c = l->config;
+
+        if (l->key_bad[KEY_RETRY_INITIAL_MS] || l->key_bad[KEY_RETRY_MAX_MS] ||
+            c->retry_max_ms >= c->retry_initial_ms)
+                return;
+        if (l->key_lines[KEY_RETRY_MAX_MS])
+                problem(l, l->key_lines[KEY_RETRY_MAX_MS],
+                        "max_ms = '%u': must not be less than initial_ms (%u)", c->retry_max_ms,
+                        c->retry_initial_ms);
+        else
+                problem(l, l->key_lines[KEY_RETRY_INITIAL_MS],
+                        "initial_ms = '%u': must not be more than max_ms (%u)",
+                        c->retry_initial_ms, c->retry_max_ms);
+}
+
+/* ---- environment -------------------------------------------------------- */
+
+struct env_check {
+        enum key_id key;
+        const char *what;
+        bool directory;
+        int mode;
+        const char *can; /* what mode means, for the message */
+};
+
+static const struct env_check env_checks[] = {
+        {KEY_STATE_DIR, "state directory", true, W_OK | X_OK, "writable"},
+        {KEY_HOOK_FILE, "hook file directory", true, X_OK, "searchable"},
+        {KEY_CEPH_CONF, "ceph conf", false, R_OK, "readable"},
+        {KEY_CEPH_KEYRING, "keyring", false, R_OK, "readable"},
+        {KEY_KEY_DIRECTORY, "key directory", true, R_OK | X_OK, "readable"},
+        {KEY_KEY_COMMAND, "key command", false, X_OK, "executable"},
+};
+
+static void check_path(struct load *l, const struct env_check *e, const char *path)
+{
+        unsigned line = l->key_lines[e->key];
+        struct stat st;
+
+        if (stat(path, &st) < 0) {
+                if (errno == ENOENT)
+                        problem(l, line, "%s %s does not exist", e->what, path);
+                else
+                        problem(l, line, "%s %s: %s", e->what, path, strerror(errno));
+        } else if (e->directory && !S_ISDIR(st.st_mode)) {
+                problem(l, line, "%s %s is not a directory", e->what, path);
+        } else if (!e->directory && !S_ISREG(st.st_mode)) {
+                problem(l, line, "%s %s is not a regular file", e->what, path);
+        } else if (access(path, e->mode) < 0) {
+                problem(l, line, "%s %s is not %s: %s", e->what, path, e->can, strerror(errno));
+        }
+}
+
+static void check_environment(struct load *l)
+{
+        for (size_t i = 0; i < sizeof(env_checks) / sizeof(env_checks[0]); i++) {
+                const struct env_check *e = &env_checks[i];
+                char *path = *(char **)field_of(l, &keys[e->key]);
+                char *slash;
+
+                if (!path || l->key_bad[e->key])
+                        continue;
+                if (e->key != KEY_HOOK_FILE) {
+                        check_path(l, e, path);
+                        continue;
+                }
+                /* The hook file may not exist yet; its directory must. */
+                path = strdup(path);
+                if (!path) {
+                        l->error = -ENOMEM;
+                        return;
+                }
+                slash = strrchr(path, '/');
+                slash[slash == path] = '\0'; /* "/x" keeps "/" */
+                check_path(l, e, path);
+                free(path);
+        }
+}
+
+/* ---- load ---------------------------------------------------------------- */
+
+static int config_new(const char *path, struct config **ret)
+{
+        struct config *c = calloc(1, sizeof(*c));
+
+        if (!c)
+                return -ENOMEM;
+        *c = (struct config){
+                .role = ROLE_VOLUME,
+                .log_level = LOG_LEVEL_INFO,
+                .log_format = LOG_FORMAT_TEXT,
+                .max_line_bytes = 1048576,
+                .max_json_depth = 32,
+                .max_pending = 1024,
+                .poll_interval_ms = 1000,
+                .ceph_timeout_s = 30,
+                .lock_stale_after_s = 600,
+                .key_provider = KEY_PROVIDER_FILE,
+                .key_command_timeout_ms = 10000,
+                .key_bits = 512,
+                .iter_time_ms = 2000,
+                .retry_initial_ms = 1000,
+                .retry_max_ms = 60000,
+                .retry_give_up_s = 3600,
+        };
+        c->path = strdup(path);
+        c->image_prefix = strdup("volume-");
+        c->cipher = strdup("aes");
+        c->cipher_mode = strdup("xts-plain64");
+        c->hash = strdup("sha256");
+        if (!c->path || !c->image_prefix || !c->cipher || !c->cipher_mode || !c->hash) {
+                config_free(c);
+                return -ENOMEM;
+        }
+        *ret = c;
+        return 0;
+}
+
+static unsigned resolve_workers(unsigned workers)
+{
+        long cpus;
+
+        if (workers > 0)
+                return workers;
+        cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        if (cpus < 1)
+                return 1;
+        return cpus > MAX_WORKERS ? MAX_WORKERS : (unsigned)cpus;
+}
+
+static int load_file(struct load *l, bool check_env)
+{
+        int r;
+
+        l->file = fopen(l->path, "re");
+        if (!l->file) {
+                r = -errno;
+                problem(l, 0, "cannot read: %s", strerror(-r));
+                return r;
+        }
+        r = parse_file(l);
+        if (r < 0)
+                return r;
+        check_required(l);
+        check_provider(l);
+        check_luks(l);
+        check_retry(l);
+        if (check_env)
+                check_environment(l);
+        return 0;
+}
+
+int config_load(const char *path, bool check_env, struct config **ret,
+                struct config_problems *problems)
+{
+        struct load l = {.path = path, .problems = problems, .section = SECTION_NONE};
+        int r;
+
+        l.first_problem = problems->count;
+        r = config_new(path, &l.config);
+        if (r < 0) {
+                problem(&l, 0, "out of memory");
+                return r;
+        }
+        r = load_file(&l, check_env);
+        if (r == 0 && l.error)
+                r = l.error;
+        if (r == -ENOMEM)
+                problem(&l, 0, "out of memory");
+        if (r == 0 && l.n_problems > 0)
+                r = -EINVAL;
+        if (r == 0) {
+                l.config->workers = resolve_workers(l.config->workers);
+                *ret = l.config;
+                l.config = NULL;
+        }
+        if (l.file)
+                fclose(l.file);
+        config_free(l.config);
+        return r;
+}
+
+void config_free(struct config *c)
+{
+        if (!c)
+                return;
+        free(c->path);
+        free(c->hook_file);
+        free(c->state_dir);
+        free(c->ceph_conf);
+        free(c->ceph_client);
+        free(c->ceph_keyring);
+        free(c->pool);
+        free(c->image_prefix);
+        for (size_t i = 0; i < c->n_types; i++)
+                free(c->types[i]);
+        free(c->key_directory);
+        free(c->key_command);
+        free(c->cipher);
+        free(c->cipher_mode);
+        free(c->hash);
+        free(c);
+}
+
+void config_problems_clear(struct config_problems *p)
+{
+        if (!p)
+                return;
+        for (size_t i = 0; i < p->count; i++)
+                free(p->lines[i]);
+        *p = (struct config_problems){0};
+}
+
+bool config_wants_type(const struct config *c, const char *type_id)
+{
+        if (!c)
+                return false;
+        if (c->all_types)
+                return true;
+        if (!type_id)
+                return false;
+        for (size_t i = 0; i < c->n_types; i++)
+                if (strcmp(c->types[i], type_id) == 0)
+                        return true;
+        return false;
+}

@@ -1,0 +1,89 @@
+/* config: the agent's INI file (read with inih), validated in one pass.
+ *
+ * config_load() never stops at the first problem: it returns every problem
+ * it found as "FILE:LINE: message" strings so check-config can print them
+ * all. A config with problems is never used to run. Limits: a line of the
+ * file is at most CONFIG_MAX_LINE bytes; lists at most CONFIG_MAX_TYPES. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "log.h"
+
+#define CONFIG_MAX_LINE 1024
+#define CONFIG_MAX_TYPES 64
+#define CONFIG_MAX_PROBLEMS 100
+
+enum agent_role { ROLE_VOLUME };
+enum key_provider_kind { KEY_PROVIDER_FILE, KEY_PROVIDER_COMMAND };
+
+struct config {
+        char *path;
+
+        /* [agent] */
+        enum agent_role role;
+        char *hook_file;
+        char *state_dir;
+        enum log_level log_level;
+        enum log_format log_format;
+        unsigned workers;        /* resolved: 0 in the file means one per CPU */
+        size_t max_line_bytes;   /* longest hook-file line accepted */
+        unsigned max_json_depth; /* deepest JSON nesting accepted */
+        unsigned max_pending;    /* events read ahead of the checkpoint */
+        unsigned poll_interval_ms;
+
+        /* [ceph] */
+        char *ceph_conf;
+        char *ceph_client;  /* user name without "client." */
+        char *ceph_keyring; /* NULL: from ceph.conf */
+        char *pool;
+        char *image_prefix; /* Cinder's volume_name_template prefix */
+        unsigned ceph_timeout_s;
+
+        /* [volume] */
+        bool all_types;
+        char *types[CONFIG_MAX_TYPES];
+        size_t n_types;
+        unsigned lock_stale_after_s;
+
+        /* [keys] */
+        enum key_provider_kind key_provider;
+        char *key_directory;
+        char *key_command;
+        unsigned key_command_timeout_ms;
+
+        /* [luks] */
+        char *cipher;      /* e.g. "aes" */
+        char *cipher_mode; /* e.g. "xts-plain64" */
+        unsigned key_bits; /* master key size, 512 for AES-256-XTS */
+        char *hash;
+        unsigned iter_time_ms; /* 0 when iterations is fixed */
+        unsigned iterations;   /* 0 until calibrated */
+
+        /* [retry] */
+        unsigned retry_initial_ms;
+        unsigned retry_max_ms;
+        unsigned retry_give_up_s;
+};
+
+struct config_problems {
+        char *lines[CONFIG_MAX_PROBLEMS];
+        size_t count;
+        size_t dropped; /* problems beyond CONFIG_MAX_PROBLEMS */
+};
+
+/* Reads and validates path. On success (0) *ret is a config with every
+ * default filled in. On -EINVAL the problems are in *problems and *ret is
+ * untouched; other negative errnos (e.g. -ENOENT) also add a problem line.
+ * check_environment also checks what the file points at (directories exist
+ * and are usable, key command executable). */
+int config_load(const char *path, bool check_environment, struct config **ret,
+                struct config_problems *problems);
+void config_free(struct config *c);
+void config_problems_clear(struct config_problems *p);
+
+/* True when volume type id is one the agent encrypts. A NULL type (volume
+ * without a type) matches only "*". */
+bool config_wants_type(const struct config *c, const char *type_id);

@@ -1,0 +1,40 @@
+/* event: OpenStack notifications as they appear in the hook file.
+ *
+ * Accepts the oslo.messaging v2 envelope ({"oslo.version", "oslo.message":
+ * "<json string>"}) and the bare notification. Only the fields the agent
+ * acts on are extracted, into bounded buffers. Errors: -EINVAL (not JSON,
+ * not an object, missing or mistyped field), -E2BIG (nesting deeper than
+ * the limit); *ret_reason then says which, in words fit for a log. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define EVENT_ID_MAX 64    /* uuids and type ids are 36 chars */
+#define EVENT_TYPE_MAX 128
+#define EVENT_STATUS_MAX 32
+#define EVENT_MAX_SIZE_GIB (1024u * 1024u) /* 1 PiB */
+/* Largest max_depth event_parse() accepts (json-c frees values recursively). */
+#define EVENT_MAX_DEPTH_LIMIT 1024u
+
+struct event {
+        char event_type[EVENT_TYPE_MAX];
+        char message_id[EVENT_ID_MAX];
+        /* Volume fields, set only for volume.* events. */
+        bool is_volume;
+        char volume_id[EVENT_ID_MAX];   /* validated UUID, lowercase */
+        bool has_volume_type;
+        char volume_type[EVENT_ID_MAX]; /* type id; empty if null */
+        char status[EVENT_STATUS_MAX];
+        uint64_t size_gib;
+};
+
+/* Parses one hook-file line (data, length; need not be NUL-terminated).
+ * max_depth is 1..EVENT_MAX_DEPTH_LIMIT; the oslo.message inside an
+ * envelope gets the same limit. *ret is untouched on failure. */
+int event_parse(const char *data, size_t length, unsigned max_depth, struct event *ret,
+                const char **ret_reason);
+
+/* True for a canonical 8-4-4-4-12 hex UUID (either case). */
+bool event_is_uuid(const char *s);

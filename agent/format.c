@@ -1,0 +1,506 @@
+/* format: one volume from "new raw image" to "LUKS1 image" (format.h). */
+#include "format.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "luks.h"
+#include "rbd.h"
+
+#define PHDR_BLOCK 4096u
+#define COOKIE_MAX 256
+#define STATE_MAX 256
+
+struct format_context {
+        const struct config *config;
+        struct keys *keys;
+        struct luks_params luks;
+        pthread_mutex_t connect_lock;
+        struct rbd_cluster *cluster;
+        char host[65];
+        uint64_t pid_namespace;
+        char instance[17];
+        uint64_t lock_counter;
+};
+
+/* Everything one format_volume call works on. */
+struct job {
+        struct format_context *ctx;
+        const char *volume_id;
+        char image_name[160];
+        struct rbd_image *image;
+        uint64_t size;        /* current image size */
+        uint64_t payload;     /* bytes qemu will show */
+        uint64_t offset;      /* payload offset = header bytes on the image */
+        unsigned char *probe; /* the image's first `offset` bytes */
+        char state[STATE_MAX];
+        bool has_state;
+        struct format_result *result;
+};
+
+static void end(struct job *j, enum outcome o, bool transient, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
+
+static void end(struct job *j, enum outcome o, bool transient, const char *fmt, ...)
+{
+        va_list ap;
+
+        j->result->outcome = o;
+        j->result->transient = transient;
+        va_start(ap, fmt);
+        vsnprintf(j->result->reason, sizeof(j->result->reason), fmt, ap);
+        va_end(ap);
+}
+
+static void end_ceph_error(struct job *j, const char *what, int r)
+{
+        end(j, OUTCOME_FAILED, rbd_error_is_transient(r), "%s %s/%s: %s", what,
+            j->ctx->config->pool, j->image_name, strerror(-r));
+}
+
+static uint64_t pid_namespace_id(void)
+{
+        struct stat st;
+
+        return stat("/proc/self/ns/pid", &st) == 0 ? (uint64_t)st.st_ino : 0;
+}
+
+int format_context_new(const struct config *c, struct keys *keys, struct format_context **ret)
+{
+        struct format_context *ctx;
+        unsigned char random[8];
+        int r;
+
+        ctx = calloc(1, sizeof(*ctx));
+        if (!ctx)
+                return -ENOMEM;
+        ctx->config = c;
+        ctx->keys = keys;
+        ctx->luks = (struct luks_params){
+                .cipher = c->cipher,
+                .cipher_mode = c->cipher_mode,
+                .key_bytes = c->key_bits / 8,
+                .hash = c->hash,
+                .iterations = c->iterations,
+        };
+        if (!ctx->luks.iterations) {
+                r = luks_calibrate(c->hash, ctx->luks.key_bytes, c->iter_time_ms,
+                                   &ctx->luks.iterations);
+                if (r < 0) {
+                        free(ctx);
+                        return r;
+                }
+        }
+        pthread_mutex_init(&ctx->connect_lock, NULL);
+        if (gethostname(ctx->host, sizeof(ctx->host) - 1) < 0)
+                strcpy(ctx->host, "unknown");
+        ctx->pid_namespace = pid_namespace_id();
+        if (getrandom(random, sizeof(random), 0) != sizeof(random)) {
+                free(ctx);
+                return -EIO;
+        }
+        for (size_t i = 0; i < sizeof(random); i++)
+                snprintf(ctx->instance + 2 * i, 3, "%02x", random[i]);
+        *ret = ctx;
+        return 0;
+}
+
+void format_context_free(struct format_context *ctx)
+{
+        if (!ctx)
+                return;
+        rbd_cluster_disconnect(ctx->cluster);
+        pthread_mutex_destroy(&ctx->connect_lock);
+        free(ctx);
+}
+
+unsigned format_context_iterations(const struct format_context *ctx)
+{
+        return ctx->luks.iterations;
+}
+
+static int get_cluster(struct format_context *ctx, struct rbd_cluster **ret)
+{
+        const struct config *c = ctx->config;
+        struct rbd_connect_params p = {c->ceph_conf, c->ceph_client, c->ceph_keyring,
+                                       c->ceph_timeout_s};
+        int r = 0;
+
+        pthread_mutex_lock(&ctx->connect_lock);
+        if (!ctx->cluster)
+                r = rbd_cluster_connect(&p, &ctx->cluster);
+        *ret = ctx->cluster;
+        pthread_mutex_unlock(&ctx->connect_lock);
+        return r;
+}
+
+/* ---- the advisory lock ------------------------------------------------ */
+
+static void make_cookie(struct format_context *ctx, char *cookie, size_t size)
+{
+        uint64_t n = __atomic_add_fetch(&ctx->lock_counter, 1, __ATOMIC_RELAXED);
+
+        snprintf(cookie, size,
+                 "rbd-luks-agent host=%s pidns=%" PRIu64 " pid=%d instance=%s n=%" PRIu64
+                 " time=%lld",
+                 ctx->host, ctx->pid_namespace, (int)getpid(), ctx->instance, n,
+                 (long long)time(NULL));
+}
+
+struct cookie_fields {
+        char host[65];
+        uint64_t pidns;
+        int pid;
+        char instance[17];
+        long long time;
+};
+
+static bool parse_cookie(const char *cookie, struct cookie_fields *f)
+{
+        unsigned long long n;
+
+        return sscanf(cookie,
+                      "rbd-luks-agent host=%64s pidns=%" SCNu64 " pid=%d instance=%16s n=%llu "
+                      "time=%lld",
+                      f->host, &f->pidns, &f->pid, f->instance, &n, &f->time) == 6;
+}
+
+/* A lock is stale when its holder is provably dead (same host and pid
+ * namespace, process gone or pid reused by a newer us) or older than
+ * lock_stale_after_s. Locks that are not ours are never judged stale. */
+static bool lock_is_stale(const struct format_context *ctx, const char *holder)
+{
+        struct cookie_fields f;
+
+        if (!parse_cookie(holder, &f))
+                return false;
+        /* Our own instance's lock is either a live worker's or one we
+         * failed to release; only its age can tell those apart. */
+        if (strcmp(f.host, ctx->host) == 0 && f.pidns == ctx->pid_namespace &&
+            strcmp(f.instance, ctx->instance) != 0 &&
+            (f.pid == (int)getpid() || (kill(f.pid, 0) < 0 && errno == ESRCH)))
+                return true;
+        return time(NULL) - f.time > (long long)ctx->config->lock_stale_after_s;
+}
+
+static int take_lock(struct job *j, char *cookie, size_t size)
+{
+        char holder[COOKIE_MAX];
+        int r;
+
+        make_cookie(j->ctx, cookie, size);
+        r = rbd_image_lock(j->image, cookie, holder, sizeof(holder));
+        if (r == -EBUSY && lock_is_stale(j->ctx, holder)) {
+                log_warn("volume %s: breaking stale lock on %s/%s held by \"%s\"", j->volume_id,
+                         j->ctx->config->pool, j->image_name, holder);
+                r = rbd_image_break_lock(j->image, holder);
+                if (r >= 0 || r == -ENOENT)
+                        r = rbd_image_lock(j->image, cookie, holder, sizeof(holder));
+        }
+        if (r == -EBUSY)
+                end(j, OUTCOME_FAILED, true, "image %s/%s is locked by \"%s\"",
+                    j->ctx->config->pool, j->image_name, holder);
+        else if (r < 0)
+                end_ceph_error(j, "cannot lock", r);
+        return r;
+}
+
+/* ---- deciding --------------------------------------------------------- */
+
+static bool parse_state(const char *state, const char *word, uint64_t *payload,
+                        uint64_t *offset)
+{
+        char fmt[64];
+
+        snprintf(fmt, sizeof(fmt), "%s payload=%%" SCNu64 " offset=%%" SCNu64, word);
+        return sscanf(state, fmt, payload, offset) == 2;
+}
+
+static const unsigned char *first_nonzero(const unsigned char *buf, size_t len)
+{
+        for (size_t i = 0; i < len; i++)
+                if (buf[i])
+                        return buf + i;
+        return NULL;
+}
+
+/* Reads size, state and the first bytes; computes offset. */
+static int inspect(struct job *j)
+{
+        struct format_context *ctx = j->ctx;
+        uint64_t object_size;
+        int r;
+
+        r = rbd_image_size(j->image, &j->size);
+        if (r >= 0)
+                r = rbd_image_object_size(j->image, &object_size);
+        if (r >= 0)
+                r = luks_payload_offset(&ctx->luks, object_size < PHDR_BLOCK ? PHDR_BLOCK
+                                                                               : object_size,
+                                        &j->offset);
+        if (r < 0) {
+                end_ceph_error(j, "cannot inspect", r);
+                return r;
+        }
+        j->probe = calloc(1, j->offset);
+        if (!j->probe)
+                return -ENOMEM;
+        r = rbd_image_read(j->image, 0, j->size < j->offset ? j->size : j->offset, j->probe);
+        if (r >= 0) {
+                r = rbd_image_meta_get(j->image, FORMAT_STATE_KEY, j->state, sizeof(j->state));
+                j->has_state = r >= 0;
+                if (r == -ENOENT)
+                        r = 0;
+        }
+        if (r < 0)
+                end_ceph_error(j, "cannot read", r);
+        return r;
+}
+
+/* Already LUKS: finish our own interrupted format or leave it alone. */
+static void decide_existing_header(struct job *j)
+{
+        uint64_t payload, offset;
+        unsigned version = 0;
+        char uuid[40] = "";
+        char state[STATE_MAX];
+        int r;
+
+        luks_has_magic(j->probe, j->offset, &version);
+        if (j->has_state && parse_state(j->state, "formatted", &payload, &offset)) {
+                end(j, OUTCOME_SKIPPED, false, "already formatted by rbd-luks-agent (%s)",
+                    j->state);
+                return;
+        }
+        if (!(j->has_state && parse_state(j->state, "writing", &payload, &offset))) {
+                end(j, OUTCOME_SKIPPED, false,
+                    "image already starts with a LUKS%u header not written by this agent",
+                    version);
+                return;
+        }
+        /* Our header went out, the final state did not: record it now. */
+        (void)luks_header_uuid(j->probe, j->offset, uuid);
+        snprintf(state, sizeof(state), "formatted payload=%" PRIu64 " offset=%" PRIu64
+                 " uuid=%s time=%lld", payload, offset, uuid, (long long)time(NULL));
+        r = rbd_image_meta_set(j->image, FORMAT_STATE_KEY, state);
+        if (r < 0) {
+                end_ceph_error(j, "cannot record state of", r);
+                return;
+        }
+        end(j, OUTCOME_FORMATTED, false,
+            "LUKS1 header had been written before an interruption; state recorded");
+}
+
+/* No header yet: may we write one? Sets j->payload. 0 yes, -1 decided. */
+static int decide_blank_image(struct job *j, uint64_t requested)
+{
+        uint64_t payload, offset, from = 0, at = 0;
+        const unsigned char *nonzero;
+        bool data = false;
+        int r;
+
+        if (j->has_state && parse_state(j->state, "writing", &payload, &offset)) {
+                /* Resuming our own format: the header area may hold our
+                 * partial write; nothing else may. */
+                if (offset != j->offset || (j->size != payload && j->size != payload + offset)) {
+                        end(j, OUTCOME_REFUSED, false,
+                            "interrupted format state \"%s\" does not match the image (%" PRIu64
+                            " bytes, header %" PRIu64 " bytes)",
+                            j->state, j->size, j->offset);
+                        return -1;
+                }
+                j->payload = payload;
+                from = offset;
+        } else {
+                j->payload = requested ? requested : j->size;
+                if (j->size != j->payload) {
+                        end(j, OUTCOME_REFUSED, false,
+                            "image is %" PRIu64 " bytes but the volume is %" PRIu64
+                            " bytes; not formatting",
+                            j->size, j->payload);
+                        return -1;
+                }
+                nonzero = first_nonzero(j->probe, j->size < j->offset ? j->size : j->offset);
+                if (nonzero) {
+                        end(j, OUTCOME_REFUSED, false,
+                            "image holds data (non-zero byte at offset %td where the header "
+                            "goes); not formatting",
+                            nonzero - j->probe);
+                        return -1;
+                }
+        }
+        r = rbd_image_has_data(j->image, from, &data, &at);
+        if (r < 0) {
+                end_ceph_error(j, "cannot list allocated extents of", r);
+                return -1;
+        }
+        if (data) {
+                end(j, OUTCOME_REFUSED, false,
+                    "image holds data (allocated extent at offset %" PRIu64 "); not formatting",
+                    at);
+                return -1;
+        }
+        if (j->payload == 0) {
+                end(j, OUTCOME_REFUSED, false, "image is empty (0 bytes); not formatting");
+                return -1;
+        }
+        return 0;
+}
+
+/* ---- writing ---------------------------------------------------------- */
+
+static int get_passphrase(struct job *j, struct secret **ret)
+{
+        struct keys *keys = j->ctx->keys;
+        struct secret *key = NULL;
+        const char *why = NULL;
+        int r;
+
+        r = keys_lookup(keys, j->volume_id, &key, &why);
+        if (r == -ENOENT && keys->provider->create)
+                r = keys_create(keys, j->volume_id, &key, &why);
+        if (r < 0) {
+                /* A key made elsewhere may not be there yet; a timed out or
+                 * failed command may work next time. A bad key will not. */
+                bool transient = r == -ENOENT || r == -ETIMEDOUT || r == -EIO || r == -EAGAIN;
+
+                end(j, OUTCOME_FAILED, transient, "no usable key (%s provider): %s",
+                    keys_provider_name(keys), why ? why : strerror(-r));
+                return r;
+        }
+        r = secret_to_hex(key, ret);
+        secret_free(key);
+        if (r < 0)
+                end(j, OUTCOME_FAILED, false, "cannot hold passphrase: %s", strerror(-r));
+        return r;
+}
+
+static int set_state(struct job *j, const char *word, const char *uuid)
+{
+        char state[STATE_MAX];
+        int r;
+
+        snprintf(state, sizeof(state), "%s payload=%" PRIu64 " offset=%" PRIu64 "%s%s time=%lld",
+                 word, j->payload, j->offset, uuid ? " uuid=" : "", uuid ? uuid : "",
+                 (long long)time(NULL));
+        r = rbd_image_meta_set(j->image, FORMAT_STATE_KEY, state);
+        if (r < 0)
+                end_ceph_error(j, "cannot record state of", r);
+        return r;
+}
+
+/* Keyslots first, then the 4 KiB holding the magic: until the last write
+ * lands, the image does not look like LUKS to anyone. */
+static int write_header(struct job *j, const unsigned char *header, size_t used)
+{
+        int r;
+
+        r = rbd_image_write(j->image, PHDR_BLOCK, used - PHDR_BLOCK, header + PHDR_BLOCK);
+        if (r >= 0)
+                r = rbd_image_flush(j->image);
+        if (r >= 0)
+                r = rbd_image_write(j->image, 0, PHDR_BLOCK, header);
+        if (r >= 0)
+                r = rbd_image_flush(j->image);
+        if (r < 0)
+                end_ceph_error(j, "cannot write header to", r);
+        return r;
+}
+
+static void format_blank_image(struct job *j)
+{
+        struct format_context *ctx = j->ctx;
+        struct secret *passphrase = NULL;
+        unsigned char *header = NULL;
+        char uuid[40] = "";
+        size_t used = 0;
+        int r;
+
+        r = get_passphrase(j, &passphrase);
+        if (r < 0)
+                goto out;
+        r = luks_build_header(&ctx->luks, j->offset, passphrase, &header, &used);
+        if (r < 0) {
+                end(j, OUTCOME_FAILED, false, "cannot build LUKS header: %s", strerror(-r));
+                goto out;
+        }
+        (void)luks_header_uuid(header, j->offset, uuid);
+        if (!j->has_state && set_state(j, "writing", NULL) < 0)
+                goto out;
+        if (j->size != j->payload + j->offset) {
+                r = rbd_image_resize(j->image, j->payload + j->offset);
+                if (r < 0) {
+                        end_ceph_error(j, "cannot grow", r);
+                        goto out;
+                }
+        }
+        if (write_header(j, header, used) < 0 || set_state(j, "formatted", uuid) < 0)
+                goto out;
+        end(j, OUTCOME_FORMATTED, false,
+            "LUKS1 %s-%s %u-bit key, %u PBKDF2 iterations, payload offset %" PRIu64
+            ", image grown to %" PRIu64 " bytes",
+            ctx->luks.cipher, ctx->luks.cipher_mode, ctx->luks.key_bytes * 8,
+            ctx->luks.iterations, j->offset, j->payload + j->offset);
+out:
+        free(header);
+        secret_free(passphrase);
+}
+
+void format_volume(struct format_context *ctx, const char *volume_id, uint64_t size_bytes,
+                   struct format_result *ret)
+{
+        struct job j = {.ctx = ctx, .volume_id = volume_id, .result = ret};
+        struct rbd_cluster *cluster;
+        char cookie[COOKIE_MAX];
+        bool locked = false;
+        int r;
+
+        *ret = (struct format_result){.outcome = OUTCOME_FAILED};
+        snprintf(j.image_name, sizeof(j.image_name), "%s%s", ctx->config->image_prefix,
+                 volume_id);
+        r = get_cluster(ctx, &cluster);
+        if (r < 0) {
+                end(&j, OUTCOME_FAILED, true, "cannot connect to Ceph as client.%s: %s",
+                    ctx->config->ceph_client, strerror(-r));
+                return;
+        }
+        r = rbd_image_open(cluster, ctx->config->pool, j.image_name, &j.image);
+        if (r == -ENOENT) {
+                end(&j, OUTCOME_FAILED, false, "image %s/%s does not exist", ctx->config->pool,
+                    j.image_name);
+                return;
+        }
+        if (r < 0) {
+                end_ceph_error(&j, "cannot open", r);
+                return;
+        }
+        if (take_lock(&j, cookie, sizeof(cookie)) < 0)
+                goto out;
+        locked = true;
+        if (inspect(&j) < 0) {
+                if (!ret->reason[0])
+                        end(&j, OUTCOME_FAILED, false, "out of memory");
+                goto out;
+        }
+        if (luks_has_magic(j.probe, j.offset, NULL))
+                decide_existing_header(&j);
+        else if (decide_blank_image(&j, size_bytes) == 0)
+                format_blank_image(&j);
+out:
+        if (locked && (r = rbd_image_unlock(j.image, cookie)) < 0)
+                log_warn("volume %s: cannot unlock %s/%s: %s", volume_id, ctx->config->pool,
+                         j.image_name, strerror(-r));
+        free(j.probe);
+        rbd_image_close(j.image);
+}

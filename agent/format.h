@@ -1,0 +1,46 @@
+/* format: the volume role's job for one volume, start to end.
+ *
+ * Opens volume-<id> through librbd under an exclusive advisory lock, decides
+ * whether it may be formatted (already LUKS: skipped; holds data: refused),
+ * and writes a LUKS1 header made with the volume's key. The image's
+ * metadata key "rbd-luks-agent.state" records progress so an interrupted
+ * format resumes instead of being mistaken for user data:
+ *   "writing payload=P offset=O time=T"   before the first write,
+ *   "formatted payload=P offset=O uuid=U time=T" after the header.
+ * The order (state, grow, keyslots, first 4 KiB, state) means a crash at
+ * any point leaves an image that a replay either finishes or skips.
+ *
+ * format_volume() never returns an error: every ending is an outcome with
+ * a reason; `transient` says a retry may succeed (Ceph unreachable, lock
+ * held, key not there yet). It logs only what a reason cannot carry (a
+ * stale lock broken). */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "keys.h"
+#include "results.h"
+
+#define FORMAT_REASON_MAX 512
+#define FORMAT_STATE_KEY "rbd-luks-agent.state"
+
+struct format_context;
+
+struct format_result {
+        enum outcome outcome;
+        bool transient; /* only with OUTCOME_FAILED */
+        char reason[FORMAT_REASON_MAX];
+};
+
+/* Calibrates PBKDF2 (unless [luks] iterations is set); Ceph is connected
+ * lazily by the first format so a daemon starts while Ceph is down. */
+int format_context_new(const struct config *c, struct keys *keys, struct format_context **ret);
+void format_context_free(struct format_context *ctx);
+unsigned format_context_iterations(const struct format_context *ctx);
+
+/* size_bytes: the volume's size from the event, which the raw image must
+ * have; 0 (by hand) takes the image's current size. */
+void format_volume(struct format_context *ctx, const char *volume_id, uint64_t size_bytes,
+                   struct format_result *ret);

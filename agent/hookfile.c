@@ -1,0 +1,657 @@
+/* hookfile: follows the hook file line by line (hookfile.h).
+ *
+ * One read(2) fills a buffer of READ_CHUNK bytes plus room for one
+ * unfinished line of up to max_line + 1 bytes (max_line of content and a
+ * '\r'); lines are cut out of it with memchr, so steady reading costs no
+ * system call per line. A line that outgrows that room is oversized: its
+ * first max_line bytes are kept aside and the rest is counted and dropped
+ * as it arrives. Rotation and truncation are only looked for at end of
+ * file, where the cost of a stat does not matter. Returns 0 or -errno and
+ * never logs. */
+#include "hookfile.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define READ_CHUNK (64 * 1024)
+
+struct hookfile {
+        char *path;
+        char *directory;
+        const char *name; /* last component of path, inside path */
+        size_t max_line;
+
+        int fd; /* -1 while the path does not exist yet */
+        uint64_t device;
+        uint64_t inode;
+        uint64_t offset; /* file offset of buffer[start] */
+        uint64_t line;   /* number of the line not yet returned */
+
+        char *buffer;
+        size_t capacity;
+        size_t start; /* first byte not consumed */
+        size_t end;   /* one past the last byte read */
+
+        /* An oversized line whose newline has not arrived yet. */
+        bool discarding;
+        char *prefix; /* its first max_line bytes */
+        uint64_t discard_offset;
+        uint64_t discard_length;
+        bool discard_cr; /* its last byte so far is '\r' */
+
+        /* The file that took our path, opened as soon as noticed so a
+         * second rotation cannot make us miss it. */
+        int next_fd;
+        uint64_t next_device;
+        uint64_t next_inode;
+        bool switch_pending; /* the old file's PARTIAL went out */
+
+        bool has_start;
+        struct hookfile_position start_at;
+        enum hookfile_event pending_event;
+
+        int inotify_fd;
+        int directory_watch;
+        int file_watch;
+};
+
+static size_t max_capacity(const struct hookfile *h)
+{
+        return h->max_line + 1 + READ_CHUNK;
+}
+
+static uint64_t read_offset(const struct hookfile *h)
+{
+        return h->offset + (h->end - h->start);
+}
+
+static void reset_buffer(struct hookfile *h, uint64_t offset, uint64_t line)
+{
+        h->start = h->end = 0;
+        h->offset = offset;
+        h->line = line;
+        h->discarding = false;
+}
+
+static void consume(struct hookfile *h, size_t n)
+{
+        h->start += n;
+        h->offset += n;
+}
+
+static void set_position(const struct hookfile *h, struct hookfile_position *p, uint64_t offset,
+                         uint64_t line)
+{
+        p->device = h->device;
+        p->inode = h->inode;
+        p->offset = offset;
+        p->line = line;
+}
+
+/* Fills start and next for a line that began at begin and whose newline
+ * ends just before end, and counts it. */
+static void finish_line(struct hookfile *h, struct hookfile_line *ret, uint64_t begin,
+                        uint64_t end)
+{
+        set_position(h, &ret->start, begin, h->line);
+        set_position(h, &ret->next, end, h->line + 1);
+        h->line++;
+}
+
+static void set_none(const struct hookfile *h, struct hookfile_line *ret)
+{
+        uint64_t at = h->discarding ? h->discard_offset : h->offset;
+
+        ret->status = HOOKFILE_NONE;
+        ret->data = NULL;
+        ret->length = 0;
+        ret->full_length = 0;
+        set_position(h, &ret->start, at, h->line);
+        /* Before the file appears, the position to come back to is the
+         * one we were asked to start from. */
+        if (h->fd < 0 && h->has_start)
+                ret->start = h->start_at;
+        ret->next = ret->start;
+}
+
+static int begin_discard(struct hookfile *h)
+{
+        const char *p = h->buffer + h->start;
+        size_t avail = h->end - h->start;
+
+        if (!h->prefix) {
+                h->prefix = malloc(h->max_line);
+                if (!h->prefix)
+                        return -ENOMEM;
+        }
+        memcpy(h->prefix, p, h->max_line);
+        h->discarding = true;
+        h->discard_offset = h->offset;
+        h->discard_length = avail;
+        h->discard_cr = p[avail - 1] == '\r';
+        consume(h, avail);
+        return 0;
+}
+
+/* Counts the oversized line's bytes up to nl (or all there is). 1 when its
+ * newline was found and *ret is filled, 0 when more is needed. */
+static int continue_discard(struct hookfile *h, const char *nl, struct hookfile_line *ret)
+{
+        const char *p = h->buffer + h->start;
+        size_t n = nl ? (size_t)(nl - p) : h->end - h->start;
+
+        /* A '\r' that ended the previous read still counts when n is 0. */
+        if (n > 0)
+                h->discard_cr = p[n - 1] == '\r';
+        h->discard_length += n;
+        if (!nl) {
+                consume(h, n);
+                return 0;
+        }
+        ret->status = HOOKFILE_OVERSIZED;
+        ret->data = h->prefix;
+        ret->length = h->max_line;
+        ret->full_length = h->discard_length - (h->discard_cr ? 1 : 0);
+        finish_line(h, ret, h->discard_offset, h->offset + n + 1);
+        consume(h, n + 1);
+        h->discarding = false;
+        return 1;
+}
+
+/* Cuts the next line out of the buffer: 1 with *ret filled, 0 when more
+ * data is needed, or -errno. */
+static int take_line(struct hookfile *h, struct hookfile_line *ret)
+{
+        const char *p, *nl;
+        size_t avail = h->end - h->start;
+        size_t raw, length;
+
+        /* Also keeps a NULL buffer (nothing read yet) out of the arithmetic. */
+        if (avail == 0)
+                return 0;
+        p = h->buffer + h->start;
+        nl = memchr(p, '\n', avail);
+        if (h->discarding)
+                return continue_discard(h, nl, ret);
+        if (!nl) {
+                /* max_line + 2 bytes without newline cannot be a line of
+                 * max_line bytes even if the last one is a '\r'. */
+                if (avail > h->max_line + 1)
+                        return begin_discard(h);
+                return 0;
+        }
+        raw = (size_t)(nl - p);
+        length = raw > 0 && p[raw - 1] == '\r' ? raw - 1 : raw;
+        ret->status = length > h->max_line ? HOOKFILE_OVERSIZED : HOOKFILE_LINE;
+        ret->data = p;
+        ret->length = length > h->max_line ? h->max_line : length;
+        ret->full_length = length;
+        finish_line(h, ret, h->offset, h->offset + raw + 1);
+        consume(h, raw + 1);
+        return 1;
+}
+
+/* Makes room for READ_CHUNK more bytes after the unfinished line, which is
+ * at most max_line + 1 bytes long, so the buffer never exceeds
+ * max_capacity(). */
+static int make_room(struct hookfile *h)
+{
+        size_t avail = h->end - h->start;
+        size_t need, size;
+        char *p;
+
+        if (h->start > 0) {
+                memmove(h->buffer, h->buffer + h->start, avail);
+                h->start = 0;
+                h->end = avail;
+        }
+        need = h->end + READ_CHUNK;
+        if (need <= h->capacity)
+                return 0;
+        size = h->capacity * 2 > need ? h->capacity * 2 : need;
+        if (size > max_capacity(h))
+                size = max_capacity(h);
+        p = realloc(h->buffer, size);
+        if (!p)
+                return -ENOMEM;
+        h->buffer = p;
+        h->capacity = size;
+        return 0;
+}
+
+/* Bytes read (> 0), 0 at end of file, or -errno. */
+static ssize_t fill_buffer(struct hookfile *h)
+{
+        ssize_t n;
+        int r;
+
+        r = make_room(h);
+        if (r < 0)
+                return r;
+        do
+                n = read(h->fd, h->buffer + h->end, h->capacity - h->end);
+        while (n < 0 && errno == EINTR);
+        if (n < 0)
+                return -errno;
+        h->end += (size_t)n;
+        return n;
+}
+
+static int open_regular(const char *path, int *ret_fd, struct stat *ret_st)
+{
+        int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+
+        if (fd < 0)
+                return -errno;
+        if (fstat(fd, ret_st) < 0) {
+                int r = -errno;
+
+                close(fd);
+                return r;
+        }
+        if (!S_ISREG(ret_st->st_mode)) {
+                close(fd);
+                return -EINVAL;
+        }
+        *ret_fd = fd;
+        return 0;
+}
+
+/* Follows the open file with inotify; the directory watch alone would lose
+ * it once it is renamed away. /proc names exactly our inode. */
+static void watch_file(struct hookfile *h)
+{
+        char proc[64];
+
+        if (h->inotify_fd < 0)
+                return;
+        if (h->file_watch >= 0)
+                (void)inotify_rm_watch(h->inotify_fd, h->file_watch);
+        snprintf(proc, sizeof(proc), "/proc/self/fd/%d", h->fd);
+        h->file_watch = inotify_add_watch(h->inotify_fd, proc, IN_MODIFY);
+        if (h->file_watch < 0)
+                h->file_watch = inotify_add_watch(h->inotify_fd, h->path, IN_MODIFY);
+}
+
+static void apply_start(struct hookfile *h, const struct stat *st, enum hookfile_event *event)
+{
+        const struct hookfile_position *s = &h->start_at;
+
+        h->has_start = false;
+        if ((uint64_t)st->st_dev != s->device || (uint64_t)st->st_ino != s->inode) {
+                *event = HOOKFILE_EVENT_REPLACED;
+                return;
+        }
+        if ((uint64_t)st->st_size < s->offset ||
+            lseek(h->fd, (off_t)s->offset, SEEK_SET) < 0) {
+                *event = HOOKFILE_EVENT_TRUNCATED;
+                return;
+        }
+        reset_buffer(h, s->offset, s->line);
+}
+
+/* Opens the path if it exists now; leaves h->fd at -1 if it does not. */
+static int open_current(struct hookfile *h, enum hookfile_event *event)
+{
+        struct stat st;
+        int r;
+
+        r = open_regular(h->path, &h->fd, &st);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0)
+                return r;
+        h->device = (uint64_t)st.st_dev;
+        h->inode = (uint64_t)st.st_ino;
+        reset_buffer(h, 0, 1);
+        if (h->has_start)
+                apply_start(h, &st, event);
+        watch_file(h);
+        return 0;
+}
+
+/* 1 when the file shrank below what we read and we restarted at 0. */
+static int check_truncated(struct hookfile *h)
+{
+        struct stat st;
+
+        if (fstat(h->fd, &st) < 0)
+                return -errno;
+        if ((uint64_t)st.st_size >= read_offset(h))
+                return 0;
+        if (lseek(h->fd, 0, SEEK_SET) < 0)
+                return -errno;
+        reset_buffer(h, 0, 1);
+        return 1;
+}
+
+/* 1 when the path names another file now; it is opened into next_fd. A
+ * missing path is a rotation not finished yet: keep the old file. */
+static int check_replaced(struct hookfile *h)
+{
+        struct stat st;
+        int fd, r;
+
+        if (stat(h->path, &st) < 0)
+                return errno == ENOENT ? 0 : -errno;
+        if ((uint64_t)st.st_dev == h->device && (uint64_t)st.st_ino == h->inode)
+                return 0;
+        r = open_regular(h->path, &fd, &st);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0)
+                return r;
+        if ((uint64_t)st.st_dev == h->device && (uint64_t)st.st_ino == h->inode) {
+                close(fd);
+                return 0;
+        }
+        h->next_fd = fd;
+        h->next_device = (uint64_t)st.st_dev;
+        h->next_inode = (uint64_t)st.st_ino;
+        return 1;
+}
+
+static void switch_to_next(struct hookfile *h)
+{
+        close(h->fd);
+        h->fd = h->next_fd;
+        h->device = h->next_device;
+        h->inode = h->next_inode;
+        h->next_fd = -1;
+        h->switch_pending = false;
+        reset_buffer(h, 0, 1);
+        watch_file(h);
+}
+
+/* The old file ended without a newline: hand its bytes out once. */
+static void take_partial(struct hookfile *h, struct hookfile_line *ret)
+{
+        ret->status = HOOKFILE_PARTIAL;
+        if (h->discarding) {
+                ret->data = h->prefix;
+                ret->length = h->max_line;
+                ret->full_length = h->discard_length;
+                set_position(h, &ret->start, h->discard_offset, h->line);
+        } else {
+                size_t avail = h->end - h->start;
+
+                ret->data = h->buffer + h->start;
+                ret->length = avail > h->max_line ? h->max_line : avail;
+                ret->full_length = avail;
+                set_position(h, &ret->start, h->offset, h->line);
+        }
+        ret->next.device = h->next_device;
+        ret->next.inode = h->next_inode;
+        ret->next.offset = 0;
+        ret->next.line = 1;
+        consume(h, h->end - h->start);
+        h->discarding = false;
+        h->switch_pending = true;
+}
+
+/* At end of file: 1 with *ret filled (NONE or PARTIAL), 0 to read on, or
+ * -errno. */
+static int at_end_of_file(struct hookfile *h, struct hookfile_line *ret,
+                          enum hookfile_event *event)
+{
+        int r;
+
+        if (h->next_fd < 0) {
+                r = check_truncated(h);
+                if (r != 0) {
+                        if (r > 0)
+                                *event = HOOKFILE_EVENT_TRUNCATED;
+                        return r < 0 ? r : 0;
+                }
+                r = check_replaced(h);
+                if (r < 0)
+                        return r;
+                /* Read the old file once more: the feeder may have written
+                 * to it between our last read and the rename. */
+                if (r > 0)
+                        return 0;
+                set_none(h, ret);
+                return 1;
+        }
+        if (h->discarding || h->end > h->start) {
+                take_partial(h, ret);
+                return 1;
+        }
+        switch_to_next(h);
+        *event = HOOKFILE_EVENT_ROTATED;
+        return 0;
+}
+
+static int read_next(struct hookfile *h, struct hookfile_line *ret, enum hookfile_event *event)
+{
+        ssize_t n;
+        int r;
+
+        for (;;) {
+                r = take_line(h, ret);
+                if (r != 0)
+                        return r < 0 ? r : 0;
+                n = fill_buffer(h);
+                if (n < 0)
+                        return (int)n;
+                if (n > 0)
+                        continue;
+                r = at_end_of_file(h, ret, event);
+                if (r != 0)
+                        return r < 0 ? r : 0;
+        }
+}
+
+int hookfile_next(struct hookfile *h, struct hookfile_line *ret, enum hookfile_event *ret_event)
+{
+        enum hookfile_event event = h->pending_event;
+        int r;
+
+        if (h->switch_pending) {
+                switch_to_next(h);
+                event = HOOKFILE_EVENT_ROTATED;
+        }
+        if (h->fd < 0) {
+                r = open_current(h, &event);
+                if (r < 0)
+                        goto out;
+        }
+        if (h->fd < 0) {
+                set_none(h, ret);
+                r = 0;
+        } else {
+                r = read_next(h, ret, &event);
+        }
+out:
+        /* An event seen by a failed call is told by the next one. */
+        if (r < 0) {
+                h->pending_event = event;
+                return r;
+        }
+        h->pending_event = HOOKFILE_EVENT_NONE;
+        if (ret_event)
+                *ret_event = event;
+        return 0;
+}
+
+static int split_path(struct hookfile *h, const char *path)
+{
+        const char *slash;
+        size_t length = strnlen(path, PATH_MAX);
+
+        if (length == 0 || path[length - 1] == '/')
+                return -EINVAL;
+        if (length == PATH_MAX)
+                return -ENAMETOOLONG;
+        h->path = strdup(path);
+        if (!h->path)
+                return -ENOMEM;
+        slash = strrchr(h->path, '/');
+        h->name = slash ? slash + 1 : h->path;
+        if (!slash)
+                h->directory = strdup(".");
+        else if (slash == h->path)
+                h->directory = strdup("/");
+        else
+                h->directory = strndup(h->path, (size_t)(slash - h->path));
+        return h->directory ? 0 : -ENOMEM;
+}
+
+/* Without inotify (limits reached, odd file system) hookfile_wait sleeps;
+ * the caller's poll interval then bounds how late a line is seen. */
+static void setup_inotify(struct hookfile *h)
+{
+        h->inotify_fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+        if (h->inotify_fd < 0)
+                return;
+        h->directory_watch = inotify_add_watch(h->inotify_fd, h->directory,
+                                               IN_CREATE | IN_MOVED_TO | IN_MODIFY |
+                                                       IN_CLOSE_WRITE);
+        if (h->directory_watch < 0) {
+                close(h->inotify_fd);
+                h->inotify_fd = -1;
+        }
+}
+
+int hookfile_open(const char *path, size_t max_line, const struct hookfile_position *start,
+                  struct hookfile **ret)
+{
+        struct hookfile *h;
+        int r;
+
+        if (max_line == 0 || max_line > HOOKFILE_MAX_LINE_LIMIT ||
+            (start && (start->line == 0 || start->offset > INT64_MAX)))
+                return -EINVAL;
+        h = calloc(1, sizeof(*h));
+        if (!h)
+                return -ENOMEM;
+        h->fd = h->next_fd = h->inotify_fd = -1;
+        h->directory_watch = h->file_watch = -1;
+        h->max_line = max_line;
+        reset_buffer(h, 0, 1);
+        if (start) {
+                h->has_start = true;
+                h->start_at = *start;
+        }
+        r = split_path(h, path);
+        if (r < 0)
+                goto out;
+        setup_inotify(h);
+        r = open_current(h, &h->pending_event);
+out:
+        if (r < 0) {
+                hookfile_close(h);
+                return r;
+        }
+        *ret = h;
+        return 0;
+}
+
+void hookfile_close(struct hookfile *h)
+{
+        if (!h)
+                return;
+        if (h->fd >= 0)
+                close(h->fd);
+        if (h->next_fd >= 0)
+                close(h->next_fd);
+        if (h->inotify_fd >= 0)
+                close(h->inotify_fd);
+        free(h->buffer);
+        free(h->prefix);
+        free(h->directory);
+        free(h->path);
+        free(h);
+}
+
+const char *hookfile_path(const struct hookfile *h)
+{
+        return h->path;
+}
+
+static int sleep_ms(unsigned timeout_ms)
+{
+        if (poll(NULL, 0, (int)timeout_ms) < 0)
+                return -errno;
+        return 0;
+}
+
+static bool event_matters(const struct hookfile *h, const struct inotify_event *e)
+{
+        if (e->mask & IN_Q_OVERFLOW)
+                return true;
+        if (e->wd == h->file_watch)
+                return true;
+        return e->wd == h->directory_watch && e->len > 0 && strcmp(e->name, h->name) == 0;
+}
+
+/* Empties the inotify queue: 1 if any event concerns our file. */
+static int drain_events(struct hookfile *h)
+{
+        char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+        bool matters = false;
+        ssize_t n;
+
+        for (;;) {
+                n = read(h->inotify_fd, buf, sizeof(buf));
+                if (n < 0) {
+                        if (errno == EAGAIN)
+                                return matters;
+                        if (errno == EINTR)
+                                return -EINTR;
+                        return -errno;
+                }
+                for (char *p = buf; p < buf + n;) {
+                        const struct inotify_event *e = (const struct inotify_event *)p;
+
+                        matters = matters || event_matters(h, e);
+                        p += sizeof(*e) + e->len;
+                }
+        }
+}
+
+static uint64_t now_ms(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+int hookfile_wait(struct hookfile *h, unsigned timeout_ms)
+{
+        uint64_t deadline, now;
+        int n, r;
+
+        if (timeout_ms > HOOKFILE_WAIT_MAX_MS)
+                timeout_ms = HOOKFILE_WAIT_MAX_MS;
+        if (h->inotify_fd < 0)
+                return sleep_ms(timeout_ms);
+        deadline = now_ms() + timeout_ms;
+        for (;;) {
+                struct pollfd pfd = {.fd = h->inotify_fd, .events = POLLIN};
+
+                now = now_ms();
+                n = poll(&pfd, 1, now >= deadline ? 0 : (int)(deadline - now));
+                if (n < 0)
+                        return -errno;
+                if (n == 0)
+                        return 0;
+                r = drain_events(h);
+                if (r != 0)
+                        return r < 0 ? r : 0;
+                /* Other files in a busy directory must not keep us past
+                 * the deadline. */
+                if (now_ms() >= deadline)
+                        return 0;
+        }
+}

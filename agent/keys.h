@@ -1,0 +1,55 @@
+/* keys: where a volume's key comes from.
+ *
+ * A provider looks a key up by volume id and, when it can, generates and
+ * stores a new one (the metadata provider of a later release does; the
+ * file and command providers only look up). Keys are raw bytes in a
+ * struct secret; the LUKS passphrase is their lowercase hex (secret.h).
+ * Errors: -ENOENT no key for this volume yet (may appear later: retryable),
+ * -EOPNOTSUPP provider cannot generate, -EBADMSG key of a size outside
+ * KEYS_MIN_BYTES..KEYS_MAX_BYTES, -EPERM key file readable by group/other,
+ * -ELOOP key file is a symbolic link, -EINVAL volume id not a UUID or key
+ * file not a regular file, -ETIMEDOUT command too slow, -EIO command failed
+ * or could not be started. *ret_reason, when not NULL, gets a static or
+ * thread-local description fit for a log, valid until the thread's next
+ * keys_* call. */
+#pragma once
+
+#include "config.h"
+#include "secret.h"
+
+#define KEYS_MIN_BYTES 16
+#define KEYS_MAX_BYTES 64
+#define KEYS_COMMAND_STDERR_MAX 512
+
+struct keys;
+
+int keys_open(const struct config *c, struct keys **ret);
+void keys_close(struct keys *k);
+
+const char *keys_provider_name(const struct keys *k);
+
+int keys_lookup(struct keys *k, const char *volume_id, struct secret **ret_key,
+                const char **ret_reason);
+int keys_create(struct keys *k, const char *volume_id, struct secret **ret_key,
+                const char **ret_reason);
+
+/* The provider interface; each provider is one .c file. */
+struct keys_provider {
+        const char *name;
+        int (*lookup)(struct keys *k, const char *volume_id, struct secret **ret_key,
+                      const char **ret_reason);
+        int (*create)(struct keys *k, const char *volume_id, struct secret **ret_key,
+                      const char **ret_reason); /* NULL: cannot generate */
+};
+
+struct keys {
+        const struct keys_provider *provider;
+        const struct config *config;
+};
+
+extern const struct keys_provider keys_provider_file;
+extern const struct keys_provider keys_provider_command;
+
+/* Reads one key file into locked memory: regular file, not readable or
+ * writable by group or other, KEYS_MIN_BYTES..KEYS_MAX_BYTES bytes. */
+int keys_read_file(const char *path, struct secret **ret_key, const char **ret_reason);

@@ -1,0 +1,385 @@
+/* keys_command: the "command" provider. Runs `key_command VOLUME_ID` and
+ * takes the raw key bytes the command prints on stdout (keys.h).
+ *
+ * The contract with the command: exit 0 and print the key (16..64 raw
+ * bytes, nothing added, not even a newline) on stdout; exit 0 printing
+ * nothing when the volume has no key yet; any other exit is a failure
+ * whose first stderr line is reported.
+ *
+ * The command runs with no shell, stdin from /dev/null, no other open
+ * descriptors, "/" as working directory, default signal handling, an
+ * empty signal mask, in its own process group (a timeout kills all it
+ * started), and an environment of only PATH and LANG=C: what the agent was
+ * started with (credentials for other systems, say) is none of the
+ * command's business, and a command must not work only when started from
+ * a particular shell. posix_spawn() starts it: safe in a threaded process,
+ * where workers may call this at once, and cheap.
+ *
+ * The agent must not ignore SIGCHLD or reap with waitpid(-1): the child is
+ * reaped here, by pid. */
+#include "keys.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "event.h"
+
+#define REASON_MAX 1024
+#define STDERR_LINE_MAX 200 /* of the first stderr line, in a reason */
+
+static __thread char reason_buffer[REASON_MAX];
+
+static char *const child_environment[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C", NULL};
+
+/* One run of the command. */
+struct run {
+        pid_t pid;
+        int out_fd, err_fd; /* -1 once at end of file */
+        struct secret *key; /* stdout, never anywhere else */
+        char err[KEYS_COMMAND_STDERR_MAX];
+        size_t err_len;
+        int64_t deadline_ns;
+        int status;
+};
+
+static int fail(int r, const char **ret_reason, const char *reason)
+{
+        if (ret_reason)
+                *ret_reason = reason;
+        return r;
+}
+
+__attribute__((format(printf, 3, 4))) static int failf(int r, const char **ret_reason,
+                                                       const char *format, ...)
+{
+        va_list ap;
+
+        va_start(ap, format);
+        vsnprintf(reason_buffer, sizeof(reason_buffer), format, ap);
+        va_end(ap);
+        return fail(r, ret_reason, reason_buffer);
+}
+
+static int64_t now_ns(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Milliseconds left, rounded up so the last partial one is waited for. */
+static int ms_left(const struct run *run)
+{
+        int64_t left = run->deadline_ns - now_ns();
+
+        if (left <= 0)
+                return 0;
+        return (int)((left + 999999) / 1000000);
+}
+
+static void close_fd(int *fd)
+{
+        if (*fd >= 0)
+                close(*fd);
+        *fd = -1;
+}
+
+static int spawn_actions(posix_spawn_file_actions_t *actions, const int out[2],
+                         const int err[2])
+{
+        int r;
+
+        r = posix_spawn_file_actions_init(actions);
+        if (r != 0)
+                return -r;
+        if ((r = posix_spawn_file_actions_addopen(actions, STDIN_FILENO, "/dev/null", O_RDONLY,
+                                                  0)) != 0 ||
+            (r = posix_spawn_file_actions_adddup2(actions, out[1], STDOUT_FILENO)) != 0 ||
+            (r = posix_spawn_file_actions_adddup2(actions, err[1], STDERR_FILENO)) != 0 ||
+            (r = posix_spawn_file_actions_addclosefrom_np(actions, STDERR_FILENO + 1)) != 0 ||
+            (r = posix_spawn_file_actions_addchdir_np(actions, "/")) != 0) {
+                posix_spawn_file_actions_destroy(actions);
+                return -r;
+        }
+        return 0;
+}
+
+static int spawn_attributes(posix_spawnattr_t *attr)
+{
+        sigset_t none, all;
+        int r;
+
+        sigemptyset(&none);
+        sigfillset(&all);
+        r = posix_spawnattr_init(attr);
+        if (r != 0)
+                return -r;
+        /* Signals the agent ignores or blocks (SIGPIPE, the workers' mask)
+         * are not the command's business either. */
+        if ((r = posix_spawnattr_setflags(attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
+                                                        POSIX_SPAWN_SETSIGDEF)) != 0 ||
+            (r = posix_spawnattr_setpgroup(attr, 0)) != 0 ||
+            (r = posix_spawnattr_setsigmask(attr, &none)) != 0 ||
+            (r = posix_spawnattr_setsigdefault(attr, &all)) != 0) {
+                posix_spawnattr_destroy(attr);
+                return -r;
+        }
+        return 0;
+}
+
+/* Starts the command with its stdout and stderr on pipes. */
+static int run_start(struct run *run, const char *command, const char *volume_id)
+{
+        int out[2] = {-1, -1}, err[2] = {-1, -1}, r;
+        char *const argv[] = {(char *)command, (char *)volume_id, NULL};
+        posix_spawn_file_actions_t actions;
+        posix_spawnattr_t attr;
+
+        /* O_CLOEXEC: a command another thread starts at the same moment
+         * must not keep these pipes open. */
+        if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0) {
+                r = -errno;
+                goto out;
+        }
+        r = spawn_actions(&actions, out, err);
+        if (r < 0)
+                goto out;
+        r = spawn_attributes(&attr);
+        if (r < 0) {
+                posix_spawn_file_actions_destroy(&actions);
+                goto out;
+        }
+        r = -posix_spawn(&run->pid, command, &actions, &attr, argv, child_environment);
+        posix_spawnattr_destroy(&attr);
+        posix_spawn_file_actions_destroy(&actions);
+        if (r == 0) {
+                run->out_fd = out[0];
+                run->err_fd = err[0];
+                out[0] = err[0] = -1;
+        }
+out:
+        close_fd(&out[0]);
+        close_fd(&out[1]);
+        close_fd(&err[0]);
+        close_fd(&err[1]);
+        return r;
+}
+
+/* stdout goes straight into locked memory. One byte more than a key may
+ * have is room enough to know the command printed too much. */
+static int read_stdout(struct run *run)
+{
+        ssize_t n;
+
+        n = read(run->out_fd, run->key->data + run->key->len,
+                 run->key->capacity - run->key->len);
+        if (n < 0)
+                return errno == EINTR || errno == EAGAIN ? 0 : -errno;
+        if (n == 0)
+                close_fd(&run->out_fd);
+        run->key->len += (size_t)n;
+        if (run->key->len > KEYS_MAX_BYTES)
+                return -EBADMSG;
+        return 0;
+}
+
+/* Keeps the first KEYS_COMMAND_STDERR_MAX bytes, drains the rest. */
+static int read_stderr(struct run *run)
+{
+        char sink[512];
+        ssize_t n;
+
+        if (run->err_len < sizeof(run->err))
+                n = read(run->err_fd, run->err + run->err_len, sizeof(run->err) - run->err_len);
+        else
+                n = read(run->err_fd, sink, sizeof(sink));
+        if (n < 0)
+                return errno == EINTR || errno == EAGAIN ? 0 : -errno;
+        if (n == 0)
+                close_fd(&run->err_fd);
+        if (run->err_len < sizeof(run->err))
+                run->err_len += (size_t)n;
+        return 0;
+}
+
+/* Reads both pipes until both are closed or time is up (-ETIMEDOUT). */
+static int read_output(struct run *run)
+{
+        struct pollfd fds[2];
+        int n, r;
+
+        while (run->out_fd >= 0 || run->err_fd >= 0) {
+                /* Checked here too: a command that never stops writing to
+                 * stderr always has something to poll. */
+                if (ms_left(run) == 0)
+                        return -ETIMEDOUT;
+                fds[0] = (struct pollfd){.fd = run->out_fd, .events = POLLIN};
+                fds[1] = (struct pollfd){.fd = run->err_fd, .events = POLLIN};
+                n = poll(fds, 2, ms_left(run)); /* a negative fd is skipped */
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return -errno;
+                if (n == 0)
+                        return -ETIMEDOUT;
+                if (fds[0].revents) {
+                        r = read_stdout(run);
+                        if (r < 0)
+                                return r;
+                }
+                if (fds[1].revents) {
+                        r = read_stderr(run);
+                        if (r < 0)
+                                return r;
+                }
+        }
+        return 0;
+}
+
+/* The pipes can close a moment before the child is a zombie, and a command
+ * can close them and go on running: poll its exit until the deadline. */
+static int wait_exit(struct run *run)
+{
+        struct timespec pause = {0, 1000000};
+        pid_t p;
+
+        for (;;) {
+                p = waitpid(run->pid, &run->status, WNOHANG);
+                if (p == run->pid)
+                        return 0;
+                if (p < 0 && errno != EINTR)
+                        return -errno;
+                if (ms_left(run) == 0)
+                        return -ETIMEDOUT;
+                nanosleep(&pause, NULL);
+                if (pause.tv_nsec < 16000000)
+                        pause.tv_nsec *= 2;
+        }
+}
+
+/* The group first: the child leads it and is not reaped yet, so its pgid
+ * cannot have been reused. */
+static void kill_and_reap(struct run *run)
+{
+        kill(-run->pid, SIGKILL);
+        kill(run->pid, SIGKILL);
+        while (waitpid(run->pid, &run->status, 0) < 0 && errno == EINTR)
+                ;
+}
+
+/* The first line of stderr, cut short and with anything unprintable made
+ * '?', so a command cannot forge log lines. */
+static void first_line(const struct run *run, char *buf, size_t size)
+{
+        size_t n = 0;
+
+        for (size_t i = 0; i < run->err_len && n + 1 < size; i++) {
+                unsigned char c = (unsigned char)run->err[i];
+
+                if (c == '\n' || c == '\r')
+                        break;
+                buf[n++] = c >= 0x20 && c < 0x7f ? (char)c : '?';
+        }
+        buf[n] = '\0';
+}
+
+static int exit_failure(const struct run *run, const char **ret_reason)
+{
+        char line[STDERR_LINE_MAX + 1];
+        const char *sep;
+
+        first_line(run, line, sizeof(line));
+        sep = line[0] ? ": " : "";
+        if (WIFSIGNALED(run->status)) {
+                const char *name = sigabbrev_np(WTERMSIG(run->status));
+
+                return failf(-EIO, ret_reason, "key command was killed by signal %d (SIG%s)%s%s",
+                             WTERMSIG(run->status), name ? name : "?", sep, line);
+        }
+        return failf(-EIO, ret_reason, "key command exited with status %d%s%s",
+                     WEXITSTATUS(run->status), sep, line);
+}
+
+static int check_key(const struct run *run, const char **ret_reason)
+{
+        if (!WIFEXITED(run->status) || WEXITSTATUS(run->status) != 0)
+                return exit_failure(run, ret_reason);
+        if (run->key->len == 0)
+                return fail(-ENOENT, ret_reason, "key command printed no key");
+        if (run->key->len < KEYS_MIN_BYTES)
+                return failf(-EBADMSG, ret_reason,
+                             "key command printed %zu bytes; a key has %d to %d bytes",
+                             run->key->len, KEYS_MIN_BYTES, KEYS_MAX_BYTES);
+        return 0;
+}
+
+/* Reads, waits and judges a started run; the child is reaped on return. */
+static int run_finish(struct run *run, unsigned timeout_ms, const char **ret_reason)
+{
+        int r;
+
+        r = read_output(run);
+        if (r == 0)
+                r = wait_exit(run);
+        if (r < 0) {
+                kill_and_reap(run);
+                if (r == -ETIMEDOUT)
+                        return failf(r, ret_reason, "key command timed out after %u ms",
+                                     timeout_ms);
+                if (r == -EBADMSG)
+                        return failf(r, ret_reason, "key command printed more than %d bytes",
+                                     KEYS_MAX_BYTES);
+                return failf(-EIO, ret_reason, "cannot read from key command: %s",
+                             strerror(-r));
+        }
+        return check_key(run, ret_reason);
+}
+
+static int command_lookup(struct keys *k, const char *volume_id, struct secret **ret_key,
+                          const char **ret_reason)
+{
+        const struct config *c = k->config;
+        struct run run = {.pid = -1, .out_fd = -1, .err_fd = -1};
+        int r;
+
+        if (!event_is_uuid(volume_id))
+                return fail(-EINVAL, ret_reason, "volume id is not a UUID; key command not run");
+        r = secret_new(KEYS_MAX_BYTES + 1, &run.key);
+        if (r < 0)
+                return fail(r, ret_reason, "cannot get locked memory for a key");
+        run.deadline_ns = now_ns() + (int64_t)c->key_command_timeout_ms * 1000000;
+        r = run_start(&run, c->key_command, volume_id);
+        if (r < 0) {
+                /* -EIO, not the spawn errno: -ENOENT would read as "no key yet". */
+                r = failf(-EIO, ret_reason, "cannot run key command %s: %s", c->key_command,
+                          strerror(-r));
+                goto out;
+        }
+        r = run_finish(&run, c->key_command_timeout_ms, ret_reason);
+        if (r < 0)
+                goto out;
+        *ret_key = run.key;
+        run.key = NULL;
+out:
+        close_fd(&run.out_fd);
+        close_fd(&run.err_fd);
+        secret_free(run.key);
+        return r;
+}
+
+const struct keys_provider keys_provider_command = {
+        .name = "command",
+        .lookup = command_lookup,
+        .create = NULL,
+};

@@ -1,0 +1,49 @@
+/* keys_file: the "file" provider, one key per volume in
+ * <key_directory>/<volume_id>.key, raw key bytes, mode 0600 (keys.h).
+ * It only looks keys up; another tool puts them there. */
+#include "keys.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+
+#include "event.h"
+
+#define REASON_MAX 256
+
+static __thread char reason_buffer[REASON_MAX];
+
+static int file_lookup(struct keys *k, const char *volume_id, struct secret **ret_key,
+                       const char **ret_reason)
+{
+        char path[PATH_MAX], id[37];
+        int n;
+
+        /* The id becomes part of a path: anything but a UUID could leave
+         * the directory ("../x") before the file system is even asked. */
+        if (!event_is_uuid(volume_id)) {
+                if (ret_reason)
+                        *ret_reason = "volume id is not a UUID; no key file looked up";
+                return -EINVAL;
+        }
+        /* Cinder's ids are lowercase; so are the file names. */
+        for (int i = 0; i < 37; i++)
+                id[i] = (char)(volume_id[i] >= 'A' && volume_id[i] <= 'F'
+                                       ? volume_id[i] - 'A' + 'a'
+                                       : volume_id[i]);
+        n = snprintf(path, sizeof(path), "%s/%s.key", k->config->key_directory, id);
+        if (n < 0 || (size_t)n >= sizeof(path)) {
+                snprintf(reason_buffer, sizeof(reason_buffer),
+                         "key file path for volume %s is longer than %d bytes", id, PATH_MAX - 1);
+                if (ret_reason)
+                        *ret_reason = reason_buffer;
+                return -ENAMETOOLONG;
+        }
+        return keys_read_file(path, ret_key, ret_reason);
+}
+
+const struct keys_provider keys_provider_file = {
+        .name = "file",
+        .lookup = file_lookup,
+        .create = NULL,
+};

@@ -1,0 +1,245 @@
+/* luks: LUKS1 headers through libcryptsetup, on memfds only (luks.h).
+ *
+ * libcryptsetup wants a device path; /proc/self/fd/N of a memfd is one that
+ * needs no privileges, no loop device and leaves nothing on disk. */
+#include "luks.h"
+
+#include <errno.h>
+#include <libcryptsetup.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "log.h"
+
+#define LUKS1_AF_STRIPES 4000u
+#define LUKS1_KEYSLOTS 8u
+#define LUKS1_ALIGN_KEYSLOTS 4096u
+
+static void log_from_cryptsetup(int level, const char *msg, void *usrptr)
+{
+        size_t n = strlen(msg);
+
+        (void)usrptr;
+        (void)level;
+        /* libcryptsetup's messages end with a newline; ours do not. */
+        if (n && msg[n - 1] == '\n')
+                n--;
+        log_debug("libcryptsetup: %.*s", (int)n, msg);
+}
+
+void luks_setup_logging(void)
+{
+        crypt_set_log_callback(NULL, log_from_cryptsetup, NULL);
+        crypt_set_debug_level(CRYPT_DEBUG_NONE);
+        /* No /run/cryptsetup lock files: our devices are private memfds. */
+        crypt_metadata_locking(NULL, 0);
+}
+
+int luks_calibrate(const char *hash, unsigned key_bytes, unsigned iter_time_ms,
+                   unsigned *ret_iterations)
+{
+        static const char salt[32] = "rbd-luks-agent calibration salt";
+        struct crypt_pbkdf_type pbkdf = {
+                .type = CRYPT_KDF_PBKDF2,
+                .hash = hash,
+                .time_ms = iter_time_ms,
+        };
+        int r;
+
+        r = crypt_benchmark_pbkdf(NULL, &pbkdf, "calibrate", 9, salt, sizeof(salt), key_bytes,
+                                  NULL, NULL);
+        if (r < 0)
+                return r;
+        *ret_iterations = pbkdf.iterations < LUKS_PBKDF2_MIN_ITERATIONS
+                                  ? LUKS_PBKDF2_MIN_ITERATIONS
+                                  : pbkdf.iterations;
+        return 0;
+}
+
+/* End of the last keyslot's key material, in bytes: LUKS1 puts the phdr in
+ * the first 4 KiB, then eight keyslot areas of key_bytes * 4000 bytes, each
+ * rounded up to 4 KiB. */
+static uint64_t keyslots_end(unsigned key_bytes)
+{
+        uint64_t area = (uint64_t)key_bytes * LUKS1_AF_STRIPES;
+
+        area = (area + LUKS1_ALIGN_KEYSLOTS - 1) / LUKS1_ALIGN_KEYSLOTS * LUKS1_ALIGN_KEYSLOTS;
+        return LUKS1_ALIGN_KEYSLOTS + LUKS1_KEYSLOTS * area;
+}
+
+int luks_payload_offset(const struct luks_params *p, uint64_t alignment, uint64_t *ret_offset)
+{
+        uint64_t end;
+
+        if (alignment < 4096 || alignment % LUKS_SECTOR)
+                return -EINVAL;
+        end = keyslots_end(p->key_bytes);
+        *ret_offset = (end + alignment - 1) / alignment * alignment;
+        return 0;
+}
+
+/* A memfd of size bytes starting with content. Callers add one sector past
+ * the payload offset: libcryptsetup warns about a device with no payload. */
+static int memfd_device(const char *name, const unsigned char *content, size_t content_len,
+                        uint64_t size, int *ret_fd, char *path, size_t path_size)
+{
+        int fd = memfd_create(name, MFD_CLOEXEC);
+
+        if (fd < 0)
+                return -errno;
+        if (ftruncate(fd, (off_t)size) < 0 ||
+            (content_len && pwrite(fd, content, content_len, 0) != (ssize_t)content_len)) {
+                int r = -errno;
+                close(fd);
+                return r ? r : -EIO;
+        }
+        snprintf(path, path_size, "/proc/self/fd/%d", fd);
+        *ret_fd = fd;
+        return 0;
+}
+
+static int format_on(struct crypt_device *cd, const struct luks_params *p, uint64_t offset,
+                     const struct secret *passphrase)
+{
+        struct crypt_pbkdf_type pbkdf = {
+                .type = CRYPT_KDF_PBKDF2,
+                .hash = p->hash,
+                .iterations = p->iterations,
+                .flags = CRYPT_PBKDF_NO_BENCHMARK,
+        };
+        struct crypt_params_luks1 params = {
+                .hash = p->hash,
+                .data_alignment = offset / LUKS_SECTOR,
+        };
+        int r;
+
+        r = crypt_set_pbkdf_type(cd, &pbkdf);
+        if (r < 0)
+                return r;
+        r = crypt_format(cd, CRYPT_LUKS1, p->cipher, p->cipher_mode, NULL, NULL, p->key_bytes,
+                         &params);
+        if (r < 0)
+                return r;
+        if (crypt_get_data_offset(cd) * LUKS_SECTOR != offset)
+                return -EPROTO;
+        r = crypt_keyslot_add_by_volume_key(cd, 0, NULL, 0, (const char *)passphrase->data,
+                                            passphrase->len);
+        return r < 0 ? r : 0;
+}
+
+int luks_build_header(const struct luks_params *p, uint64_t payload_offset,
+                      const struct secret *passphrase, unsigned char **ret_header,
+                      size_t *ret_used)
+{
+        struct crypt_device *cd = NULL;
+        unsigned char *header = NULL;
+        size_t used = keyslots_end(p->key_bytes);
+        char path[64];
+        int fd = -1, r;
+
+        if (payload_offset < used || payload_offset > SIZE_MAX)
+                return -EINVAL;
+        r = memfd_device("luks-header", NULL, 0, payload_offset + LUKS_SECTOR, &fd, path,
+                         sizeof(path));
+        if (r < 0)
+                return r;
+        r = crypt_init(&cd, path);
+        if (r < 0)
+                goto out;
+        r = format_on(cd, p, payload_offset, passphrase);
+        if (r < 0)
+                goto out;
+        header = malloc(payload_offset);
+        if (!header) {
+                r = -ENOMEM;
+                goto out;
+        }
+        if (pread(fd, header, payload_offset, 0) != (ssize_t)payload_offset) {
+                r = -EIO;
+                goto out;
+        }
+        *ret_header = header;
+        *ret_used = used;
+        header = NULL;
+        r = 0;
+out:
+        crypt_free(cd);
+        free(header);
+        if (fd >= 0)
+                close(fd);
+        return r;
+}
+
+bool luks_has_magic(const unsigned char *buf, size_t len, unsigned *ret_version)
+{
+        static const unsigned char magic[LUKS_MAGIC_LEN] = {'L', 'U', 'K', 'S', 0xba, 0xbe};
+
+        if (len < LUKS_MAGIC_LEN + 2 || memcmp(buf, magic, LUKS_MAGIC_LEN) != 0)
+                return false;
+        if (ret_version)
+                *ret_version = (unsigned)buf[6] << 8 | buf[7];
+        return true;
+}
+
+/* Loads the header in buf into a fresh crypt device on a memfd. */
+static int load_header(const unsigned char *buf, size_t len, struct crypt_device **ret_cd,
+                       int *ret_fd)
+{
+        struct crypt_device *cd = NULL;
+        char path[64];
+        int fd, r;
+
+        if (!luks_has_magic(buf, len, NULL))
+                return -EINVAL;
+        r = memfd_device("luks-check", buf, len, len + LUKS_SECTOR, &fd, path, sizeof(path));
+        if (r < 0)
+                return r;
+        r = crypt_init(&cd, path);
+        if (r >= 0)
+                r = crypt_load(cd, CRYPT_LUKS, NULL);
+        if (r < 0) {
+                crypt_free(cd);
+                close(fd);
+                return r;
+        }
+        *ret_cd = cd;
+        *ret_fd = fd;
+        return 0;
+}
+
+int luks_check_passphrase(const unsigned char *buf, size_t len, const struct secret *passphrase)
+{
+        struct crypt_device *cd;
+        int fd, r;
+
+        r = load_header(buf, len, &cd, &fd);
+        if (r < 0)
+                return r;
+        r = crypt_activate_by_passphrase(cd, NULL, CRYPT_ANY_SLOT,
+                                         (const char *)passphrase->data, passphrase->len, 0);
+        crypt_free(cd);
+        close(fd);
+        return r < 0 ? r : 0;
+}
+
+int luks_header_uuid(const unsigned char *buf, size_t len, char ret_uuid[40])
+{
+        struct crypt_device *cd;
+        const char *uuid;
+        int fd, r;
+
+        r = load_header(buf, len, &cd, &fd);
+        if (r < 0)
+                return r;
+        uuid = crypt_get_uuid(cd);
+        if (uuid && strlen(uuid) < 40)
+                strcpy(ret_uuid, uuid);
+        else
+                r = -EBADMSG;
+        crypt_free(cd);
+        close(fd);
+        return r;
+}

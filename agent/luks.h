@@ -1,0 +1,58 @@
+/* luks: LUKS1 headers built with libcryptsetup on an in-memory file.
+ *
+ * Only this file includes libcryptsetup. A header is built without any
+ * block device: memfd of the payload offset's size, crypt_format(LUKS1),
+ * one keyslot, bytes read back. PBKDF2 is calibrated once (luks_calibrate)
+ * and every header reuses that count (no per-volume benchmark). Returns 0
+ * or negative errno; never logs (libcryptsetup's own messages go to
+ * log_debug through its callback). */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "secret.h"
+
+#define LUKS_SECTOR 512u
+#define LUKS_MAGIC_LEN 6
+#define LUKS_PBKDF2_MIN_ITERATIONS 1000u
+
+struct luks_params {
+        const char *cipher;      /* "aes" */
+        const char *cipher_mode; /* "xts-plain64" */
+        unsigned key_bytes;      /* master key: 64 for AES-256-XTS */
+        const char *hash;        /* "sha256" */
+        unsigned iterations;     /* PBKDF2 iterations for keyslot 0 */
+};
+
+/* Route libcryptsetup's messages to the log; call once at start-up. */
+void luks_setup_logging(void);
+
+/* PBKDF2 iterations that take iter_time_ms here, never below the minimum. */
+int luks_calibrate(const char *hash, unsigned key_bytes, unsigned iter_time_ms,
+                   unsigned *ret_iterations);
+
+/* Bytes the header occupies before the payload, rounded up to alignment
+ * (which must be a multiple of 512 and at least 4096). */
+int luks_payload_offset(const struct luks_params *p, uint64_t alignment, uint64_t *ret_offset);
+
+/* Builds a header whose payload starts at payload_offset (from
+ * luks_payload_offset) with passphrase in keyslot 0 and a random master key.
+ * *ret_header is malloc'ed, payload_offset bytes, of which only the first
+ * *ret_used (phdr and keyslot areas, 4 KiB aligned) can be non-zero. It
+ * holds no secret in the clear (the master key is stored only AF-split and
+ * encrypted under the passphrase). */
+int luks_build_header(const struct luks_params *p, uint64_t payload_offset,
+                      const struct secret *passphrase, unsigned char **ret_header,
+                      size_t *ret_used);
+
+/* LUKS magic at the start of buf ("LUKS\xba\xbe"); *ret_version 1 or 2. */
+bool luks_has_magic(const unsigned char *buf, size_t len, unsigned *ret_version);
+
+/* Checks that passphrase opens a keyslot of the header in buf (no
+ * activation): 0, -EPERM wrong passphrase, -EINVAL not LUKS. */
+int luks_check_passphrase(const unsigned char *buf, size_t len, const struct secret *passphrase);
+
+/* The header's UUID (36 chars + NUL). */
+int luks_header_uuid(const unsigned char *buf, size_t len, char ret_uuid[40]);

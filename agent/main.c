@@ -1,0 +1,188 @@
+/* main: command line of rbd-luks-agent. Parses arguments, loads the config,
+ * hands over to a role. Exit codes: 0 success, 1 failure, 2 usage error. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "event.h"
+#include "log.h"
+#include "luks.h"
+#include "role_volume.h"
+#include "secret.h"
+
+#define DEFAULT_CONFIG "/etc/rbd-luks-agent/rbd-luks-agent.ini"
+#define EXIT_USAGE 2
+
+static const char main_usage[] =
+        "Usage: rbd-luks-agent [-c FILE] COMMAND [ARGS]\n"
+        "\n"
+        "LUKS-formats new Ceph RBD volumes for OpenStack, from notifications in a hook file.\n"
+        "\n"
+        "Options:\n"
+        "  -c, --config FILE  INI file (default " DEFAULT_CONFIG ")\n"
+        "  -h, --help         this text; COMMAND --help for a command's\n"
+        "  -V, --version      print the version\n"
+        "\n"
+        "Commands:\n"
+        "  check-config       validate the config and what it points at\n"
+        "  run [--once]       follow the hook file and handle each event\n"
+        "  format VOLUME_ID   format one volume now, as for its create event\n";
+
+static const char check_usage[] =
+        "Usage: rbd-luks-agent -c FILE check-config\n"
+        "\n"
+        "Reads FILE and checks every value, then that the directories, files and\n"
+        "programs it names exist and are usable. Prints each problem as\n"
+        "FILE:LINE: message and exits 1, or exits 0 when there is none.\n";
+
+static const char run_usage[] =
+        "Usage: rbd-luks-agent -c FILE run [--once]\n"
+        "\n"
+        "Follows [agent] hook_file from the checkpoint in [agent] state_dir and\n"
+        "handles each volume.create.end event of the configured volume types.\n"
+        "Results go to state_dir/results.jsonl, unusable lines to rejects.jsonl.\n"
+        "Stops on SIGTERM or SIGINT after the events being formatted end.\n"
+        "\n"
+        "  --once   handle every complete line already in the file, then exit:\n"
+        "           0 when every event ended formatted or skipped, 1 otherwise\n";
+
+static const char format_usage[] =
+        "Usage: rbd-luks-agent -c FILE format VOLUME_ID\n"
+        "\n"
+        "Formats image <image_prefix>VOLUME_ID in the configured pool, with the\n"
+        "same checks as for an event: skipped if already LUKS, refused if it holds\n"
+        "data. The payload keeps the image's current size. Exit 0 when formatted\n"
+        "or skipped, 1 otherwise. The outcome is also added to results.jsonl.\n";
+
+static bool wants_help(int argc, char **argv)
+{
+        for (int i = 1; i < argc; i++)
+                if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+                        return true;
+        return false;
+}
+
+static int usage_error(const char *usage, const char *fmt, const char *arg)
+{
+        fprintf(stderr, "rbd-luks-agent: ");
+        fprintf(stderr, fmt, arg);
+        fprintf(stderr, "\n\n%s", usage);
+        return EXIT_USAGE;
+}
+
+/* Loads and checks the config; prints every problem. */
+static int load_config(const char *path, struct config **ret)
+{
+        struct config_problems problems = {0};
+        int r = config_load(path, true, ret, &problems);
+
+        for (size_t i = 0; i < problems.count; i++)
+                fprintf(stderr, "%s\n", problems.lines[i]);
+        if (problems.dropped)
+                fprintf(stderr, "%s: %zu more problems not shown\n", path, problems.dropped);
+        config_problems_clear(&problems);
+        return r;
+}
+
+static int command_check_config(const char *path, int argc, char **argv)
+{
+        struct config *c;
+
+        if (wants_help(argc, argv)) {
+                fputs(check_usage, stdout);
+                return 0;
+        }
+        if (argc > 1)
+                return usage_error(check_usage, "check-config takes no argument: %s", argv[1]);
+        if (load_config(path, &c) < 0)
+                return 1;
+        printf("%s: OK (role volume, pool %s, key provider %s)\n", path, c->pool,
+               c->key_provider == KEY_PROVIDER_FILE ? "file" : "command");
+        config_free(c);
+        return 0;
+}
+
+static int command_run(const char *path, int argc, char **argv)
+{
+        struct config *c;
+        bool once = false;
+        int code;
+
+        if (wants_help(argc, argv)) {
+                fputs(run_usage, stdout);
+                return 0;
+        }
+        for (int i = 1; i < argc; i++) {
+                if (strcmp(argv[i], "--once") != 0)
+                        return usage_error(run_usage, "unknown argument to run: %s", argv[i]);
+                once = true;
+        }
+        if (load_config(path, &c) < 0)
+                return 1;
+        log_setup(c->log_level, c->log_format);
+        code = role_volume_run(c, once);
+        config_free(c);
+        return code;
+}
+
+static int command_format(const char *path, int argc, char **argv)
+{
+        struct config *c;
+        int code;
+
+        if (wants_help(argc, argv)) {
+                fputs(format_usage, stdout);
+                return 0;
+        }
+        if (argc != 2)
+                return usage_error(format_usage, "format takes one VOLUME_ID%s", "");
+        if (!event_is_uuid(argv[1]))
+                return usage_error(format_usage, "not a volume id (UUID): %s", argv[1]);
+        if (load_config(path, &c) < 0)
+                return 1;
+        log_setup(c->log_level, c->log_format);
+        code = role_volume_format_one(c, argv[1]);
+        config_free(c);
+        return code;
+}
+
+int main(int argc, char **argv)
+{
+        static const struct option options[] = {
+                {"config", required_argument, NULL, 'c'},
+                {"help", no_argument, NULL, 'h'},
+                {"version", no_argument, NULL, 'V'},
+                {NULL, 0, NULL, 0},
+        };
+        const char *path = DEFAULT_CONFIG;
+        int opt;
+
+        /* Before anything can hold a key: no core dumps, no ptrace peers. */
+        if (secret_harden_process() < 0) {
+                fprintf(stderr, "rbd-luks-agent: cannot disable core dumps\n");
+                return 1;
+        }
+        /* '+': stop at the command; its own options follow it. */
+        while ((opt = getopt_long(argc, argv, "+c:hV", options, NULL)) != -1) {
+                switch (opt) {
+                case 'c': path = optarg; break;
+                case 'h': fputs(main_usage, stdout); return 0;
+                case 'V': printf("rbd-luks-agent %s\n", AGENT_VERSION); return 0;
+                default: fputs(main_usage, stderr); return EXIT_USAGE;
+                }
+        }
+        if (optind >= argc)
+                return usage_error(main_usage, "no command given%s", "");
+        luks_setup_logging();
+        argc -= optind;
+        argv += optind;
+        if (strcmp(argv[0], "check-config") == 0)
+                return command_check_config(path, argc, argv);
+        if (strcmp(argv[0], "run") == 0)
+                return command_run(path, argc, argv);
+        if (strcmp(argv[0], "format") == 0)
+                return command_format(path, argc, argv);
+        return usage_error(main_usage, "unknown command: %s", argv[0]);
+}

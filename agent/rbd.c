@@ -1,0 +1,339 @@
+/* rbd: librados/librbd behind the small interface of rbd.h.
+ *
+ * One rados client is shared by every worker (librados is thread-safe);
+ * each open image has its own io context so a worker never waits on
+ * another's image. */
+#include "rbd.h"
+
+#include <errno.h>
+#include <rados/librados.h>
+#include <rbd/librbd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LOCKER_LIST_MAX 4096
+
+struct rbd_cluster {
+        rados_t rados;
+};
+
+struct rbd_image {
+        rados_ioctx_t io;
+        rbd_image_t image;
+        bool managed_lock; /* holds librbd's exclusive lock, not a legacy one */
+};
+
+static int set_options(rados_t rados, const struct rbd_connect_params *p)
+{
+        static const char *const timeouts[] = {"client_mount_timeout", "rados_mon_op_timeout",
+                                               "rados_osd_op_timeout"};
+        char seconds[16];
+        int r;
+
+        snprintf(seconds, sizeof(seconds), "%u", p->timeout_s);
+        for (size_t i = 0; i < sizeof(timeouts) / sizeof(timeouts[0]); i++) {
+                r = rados_conf_set(rados, timeouts[i], seconds);
+                if (r < 0)
+                        return r;
+        }
+        /* The agent reports errors itself; Ceph's own stderr lines would
+         * interleave with our log. */
+        r = rados_conf_set(rados, "log_to_stderr", "false");
+        if (r >= 0)
+                r = rados_conf_set(rados, "err_to_stderr", "false");
+        if (r >= 0 && p->keyring)
+                r = rados_conf_set(rados, "keyring", p->keyring);
+        return r;
+}
+
+int rbd_cluster_connect(const struct rbd_connect_params *p, struct rbd_cluster **ret)
+{
+        struct rbd_cluster *c;
+        char name[128];
+        int r;
+
+        c = calloc(1, sizeof(*c));
+        if (!c)
+                return -ENOMEM;
+        snprintf(name, sizeof(name), "client.%s", p->client);
+        r = rados_create2(&c->rados, "ceph", name, 0);
+        if (r < 0) {
+                free(c);
+                return r;
+        }
+        r = rados_conf_read_file(c->rados, p->conf);
+        if (r >= 0)
+                r = set_options(c->rados, p);
+        if (r >= 0)
+                r = rados_connect(c->rados);
+        if (r < 0) {
+                rados_shutdown(c->rados);
+                free(c);
+                return r;
+        }
+        *ret = c;
+        return 0;
+}
+
+void rbd_cluster_disconnect(struct rbd_cluster *c)
+{
+        if (!c)
+                return;
+        rados_shutdown(c->rados);
+        free(c);
+}
+
+int rbd_image_open(struct rbd_cluster *c, const char *pool, const char *name,
+                   struct rbd_image **ret)
+{
+        struct rbd_image *img;
+        int r;
+
+        img = calloc(1, sizeof(*img));
+        if (!img)
+                return -ENOMEM;
+        r = rados_ioctx_create(c->rados, pool, &img->io);
+        if (r < 0) {
+                free(img);
+                return r;
+        }
+        r = rbd_open(img->io, name, &img->image, NULL);
+        if (r < 0) {
+                rados_ioctx_destroy(img->io);
+                free(img);
+                return r;
+        }
+        *ret = img;
+        return 0;
+}
+
+void rbd_image_close(struct rbd_image *img)
+{
+        if (!img)
+                return;
+        rbd_close(img->image);
+        rados_ioctx_destroy(img->io);
+        free(img);
+}
+
+int rbd_image_size(struct rbd_image *img, uint64_t *ret_size)
+{
+        return rbd_get_size(img->image, ret_size);
+}
+
+int rbd_image_object_size(struct rbd_image *img, uint64_t *ret_object_size)
+{
+        rbd_image_info_t info;
+        int r = rbd_stat(img->image, &info, sizeof(info));
+
+        if (r < 0)
+                return r;
+        *ret_object_size = info.obj_size;
+        return 0;
+}
+
+int rbd_image_resize(struct rbd_image *img, uint64_t size)
+{
+        /* Never shrink: a smaller image would cut data off. */
+        return rbd_resize2(img->image, size, false, NULL, NULL);
+}
+
+/* Lists lockers into caller buffers; returns their number. */
+static ssize_t list_lockers(struct rbd_image *img, char *clients, size_t *clients_len,
+                            char *cookies, size_t *cookies_len)
+{
+        char tag[256], addrs[LOCKER_LIST_MAX];
+        size_t tag_len = sizeof(tag), addrs_len = sizeof(addrs);
+        int exclusive;
+
+        return rbd_list_lockers(img->image, &exclusive, tag, &tag_len, clients, clients_len,
+                                cookies, cookies_len, addrs, &addrs_len);
+}
+
+/* librbd's managed exclusive lock and legacy advisory locks share one
+ * lock on the header object: with the exclusive-lock feature, a legacy lock
+ * would stop librbd itself from writing (EROFS). */
+static int managed_lock(struct rbd_image *img, char *ret_holder, size_t holder_size)
+{
+        rbd_lock_mode_t mode;
+        char *owners[4];
+        size_t n = 4;
+        int r = rbd_lock_acquire(img->image, RBD_LOCK_MODE_EXCLUSIVE);
+
+        if (r >= 0) {
+                img->managed_lock = true;
+                return 0;
+        }
+        if (r != -EROFS && r != -EBUSY)
+                return r;
+        if (ret_holder && holder_size) {
+                snprintf(ret_holder, holder_size, "another client");
+                if (rbd_lock_get_owners(img->image, &mode, owners, &n) >= 0 && n > 0) {
+                        snprintf(ret_holder, holder_size, "%s", owners[0]);
+                        rbd_lock_get_owners_cleanup(owners, n);
+                }
+        }
+        return -EBUSY;
+}
+
+int rbd_image_lock(struct rbd_image *img, const char *cookie, char *ret_holder,
+                   size_t holder_size)
+{
+        char clients[LOCKER_LIST_MAX], cookies[LOCKER_LIST_MAX];
+        size_t clients_len = sizeof(clients), cookies_len = sizeof(cookies);
+        uint64_t features;
+        int r = rbd_get_features(img->image, &features);
+
+        if (r < 0)
+                return r;
+        if (features & RBD_FEATURE_EXCLUSIVE_LOCK)
+                return managed_lock(img, ret_holder, holder_size);
+        r = rbd_lock_exclusive(img->image, cookie);
+        if (r != -EBUSY)
+                return r;
+        if (ret_holder && holder_size) {
+                ret_holder[0] = '\0';
+                if (list_lockers(img, clients, &clients_len, cookies, &cookies_len) > 0)
+                        snprintf(ret_holder, holder_size, "%s", cookies);
+        }
+        return -EBUSY;
+}
+
+int rbd_image_unlock(struct rbd_image *img, const char *cookie)
+{
+        if (img->managed_lock) {
+                img->managed_lock = false;
+                return rbd_lock_release(img->image);
+        }
+        return rbd_unlock(img->image, cookie);
+}
+
+int rbd_image_break_lock(struct rbd_image *img, const char *stale_cookie)
+{
+        char clients[LOCKER_LIST_MAX], cookies[LOCKER_LIST_MAX];
+        size_t clients_len = sizeof(clients), cookies_len = sizeof(cookies);
+        const char *client = clients, *cookie = cookies;
+        ssize_t n = list_lockers(img, clients, &clients_len, cookies, &cookies_len);
+
+        if (n < 0)
+                return (int)n;
+        /* Both lists are NUL-separated, in the same order. */
+        for (ssize_t i = 0; i < n; i++) {
+                if (strcmp(cookie, stale_cookie) == 0)
+                        return rbd_break_lock(img->image, client, cookie);
+                client += strlen(client) + 1;
+                cookie += strlen(cookie) + 1;
+        }
+        return -ENOENT;
+}
+
+struct first_extent {
+        bool found;
+        uint64_t offset;
+};
+
+static int stop_at_first_extent(uint64_t offset, size_t length, int exists, void *arg)
+{
+        struct first_extent *first = arg;
+
+        (void)length;
+        if (!exists)
+                return 0;
+        first->found = true;
+        first->offset = offset;
+        return -ECANCELED;
+}
+
+int rbd_image_has_data(struct rbd_image *img, uint64_t from, bool *ret, uint64_t *ret_offset)
+{
+        struct first_extent first = {false, 0};
+        uint64_t size;
+        int r;
+
+        r = rbd_get_size(img->image, &size);
+        if (r < 0)
+                return r;
+        if (from >= size) {
+                *ret = false;
+                return 0;
+        }
+        /* whole_object: with object-map/fast-diff this reads the object map
+         * instead of asking every object, so it costs the same at 1 GiB and
+         * at 4 TiB. include_parent: a clone's parent data is data too. */
+        r = rbd_diff_iterate2(img->image, NULL, from, size - from, 1, 1, stop_at_first_extent,
+                              &first);
+        if (r < 0 && !(r == -ECANCELED && first.found))
+                return r;
+        *ret = first.found;
+        if (ret_offset)
+                *ret_offset = first.offset;
+        return 0;
+}
+
+int rbd_image_read(struct rbd_image *img, uint64_t offset, size_t length, unsigned char *buf)
+{
+        ssize_t n = rbd_read(img->image, offset, length, (char *)buf);
+
+        if (n < 0)
+                return (int)n;
+        /* librbd returns short reads only past the end of the image. */
+        if ((size_t)n < length)
+                memset(buf + n, 0, length - (size_t)n);
+        return 0;
+}
+
+int rbd_image_write(struct rbd_image *img, uint64_t offset, size_t length,
+                    const unsigned char *buf)
+{
+        ssize_t n = rbd_write(img->image, offset, length, (const char *)buf);
+
+        if (n < 0)
+                return (int)n;
+        return (size_t)n == length ? 0 : -EIO;
+}
+
+int rbd_image_flush(struct rbd_image *img)
+{
+        return rbd_flush(img->image);
+}
+
+int rbd_image_meta_get(struct rbd_image *img, const char *key, char *value, size_t value_size)
+{
+        size_t len = value_size;
+        int r = rbd_metadata_get(img->image, key, value, &len);
+
+        if (r < 0)
+                return r;
+        value[value_size - 1] = '\0';
+        return 0;
+}
+
+int rbd_image_meta_set(struct rbd_image *img, const char *key, const char *value)
+{
+        return rbd_metadata_set(img->image, key, value);
+}
+
+int rbd_image_meta_remove(struct rbd_image *img, const char *key)
+{
+        return rbd_metadata_remove(img->image, key);
+}
+
+bool rbd_error_is_transient(int r)
+{
+        switch (-r) {
+        case ETIMEDOUT:
+        case ENOTCONN:
+        case ESHUTDOWN:
+        case ECONNREFUSED:
+        case ECONNRESET:
+        case EHOSTUNREACH:
+        case EAGAIN:
+        case EBUSY:
+        case EINTR:
+        case EIO:
+                return true;
+        default:
+                return false;
+        }
+}

@@ -1,0 +1,61 @@
+/* rbd: the agent's window on Ceph, through librados and librbd.
+ *
+ * Only this file includes rados/librbd headers. A struct rbd_cluster is one
+ * connected client (thread-safe; shared by workers); a struct rbd_image one
+ * open image. Functions return 0 or the negative errno librados/librbd
+ * gave; rbd_error_is_transient() says which of those may pass by waiting. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct rbd_cluster;
+struct rbd_image;
+
+struct rbd_connect_params {
+        const char *conf;
+        const char *client;  /* without "client." */
+        const char *keyring; /* NULL: as ceph.conf says */
+        unsigned timeout_s;
+};
+
+int rbd_cluster_connect(const struct rbd_connect_params *p, struct rbd_cluster **ret);
+void rbd_cluster_disconnect(struct rbd_cluster *c);
+
+int rbd_image_open(struct rbd_cluster *c, const char *pool, const char *name,
+                   struct rbd_image **ret);
+void rbd_image_close(struct rbd_image *img);
+
+int rbd_image_size(struct rbd_image *img, uint64_t *ret_size);
+int rbd_image_object_size(struct rbd_image *img, uint64_t *ret_object_size);
+int rbd_image_resize(struct rbd_image *img, uint64_t size);
+
+/* Exclusive lock for the time of a format. With the exclusive-lock image
+ * feature (Cinder's default) this is librbd's managed lock: a client that
+ * dies loses it once its watch times out, when the next one asks. Without
+ * the feature it is a legacy advisory lock named by cookie, which outlives
+ * its holder (see rbd_image_break_lock). -EBUSY when another client holds
+ * it; *ret_holder then names the holder (a legacy lock's cookie). */
+int rbd_image_lock(struct rbd_image *img, const char *cookie, char *ret_holder,
+                   size_t holder_size);
+int rbd_image_unlock(struct rbd_image *img, const char *cookie);
+/* Breaks the legacy lock whose cookie is stale_cookie, whoever holds it. */
+int rbd_image_break_lock(struct rbd_image *img, const char *stale_cookie);
+
+/* True in *ret when any object of [from, size) is allocated, parent
+ * included; *ret_offset (may be NULL) is where the first one starts. */
+int rbd_image_has_data(struct rbd_image *img, uint64_t from, bool *ret, uint64_t *ret_offset);
+
+int rbd_image_read(struct rbd_image *img, uint64_t offset, size_t length, unsigned char *buf);
+int rbd_image_write(struct rbd_image *img, uint64_t offset, size_t length,
+                    const unsigned char *buf);
+int rbd_image_flush(struct rbd_image *img);
+
+/* Image metadata (rbd image-meta). get: -ENOENT when absent; value is
+ * NUL-terminated and truncated to value_size - 1 (-ERANGE if it did not fit). */
+int rbd_image_meta_get(struct rbd_image *img, const char *key, char *value, size_t value_size);
+int rbd_image_meta_set(struct rbd_image *img, const char *key, const char *value);
+int rbd_image_meta_remove(struct rbd_image *img, const char *key);
+
+bool rbd_error_is_transient(int r);

@@ -1,0 +1,39 @@
+/* results: the append-only records an operator reads under state_dir.
+ *
+ * results.jsonl gets one line per handled event, rejects.jsonl one line per
+ * hook-file line that could not be used (with the line's bytes, bounded).
+ * Each record is one write(2) on an O_APPEND descriptor followed by
+ * fdatasync, so concurrent writers never interleave and a written record
+ * survives a crash. Returns 0 or negative errno. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Bounds on what a record carries: free-text fields (ids, reason, path)
+ * are cut at RESULTS_TEXT_MAX bytes, a reject's data at
+ * RESULTS_REJECT_DATA_MAX (its "truncated" is then true). In every string
+ * each byte that is not part of a valid UTF-8 sequence becomes U+FFFD and
+ * control bytes (NUL included) are escaped, so every record is valid JSON.
+ * A write that fails part-way is cut back off the file before the -errno
+ * (-ENOSPC, -EFBIG, -EDQUOT...) is returned. */
+#define RESULTS_TEXT_MAX 4096
+#define RESULTS_REJECT_DATA_MAX (64 * 1024)
+
+enum outcome { OUTCOME_FORMATTED, OUTCOME_SKIPPED, OUTCOME_REFUSED, OUTCOME_FAILED };
+
+const char *outcome_to_string(enum outcome o);
+
+struct results;
+
+int results_open(const char *state_dir, struct results **ret);
+void results_close(struct results *r);
+
+/* volume_id may be NULL (event without one); reason is free text. */
+int results_append(struct results *r, const char *volume_id, const char *event_type,
+                   const char *message_id, enum outcome outcome, const char *reason,
+                   uint64_t elapsed_ms);
+
+int results_reject(struct results *r, const char *hook_file, uint64_t line, uint64_t offset,
+                   uint64_t full_length, const char *reason, const char *data, size_t length);

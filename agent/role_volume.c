@@ -1,0 +1,652 @@
+/* role_volume: reader, worker pool, ordered checkpoint (role_volume.h). */
+#include "role_volume.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "checkpoint.h"
+#include "event.h"
+#include "format.h"
+#include "hookfile.h"
+#include "keys.h"
+#include "log.h"
+#include "results.h"
+
+#define GIB (1024ull * 1024ull * 1024ull)
+#define CHECKPOINT_EVERY_MS 1000
+#define RESULTS_RETRY_MS 1000
+
+/* One stretch of hook file ahead of the checkpoint: either one event for a
+ * worker, or any number of lines that were settled on the spot. */
+struct slot {
+        struct hookfile_position next; /* where the stretch ends */
+        bool done;
+        bool is_job;
+        uint64_t line;
+        struct event event;
+};
+
+struct pipeline {
+        const struct config *config;
+        struct results *results;
+        struct keys *keys;
+        struct format_context *format;
+        pthread_mutex_t lock;
+        pthread_cond_t work_ready; /* a job queued, or stopping */
+        pthread_cond_t work_ended; /* a slot done */
+        struct slot *slots;
+        size_t capacity, head, count; /* ring of slots */
+        size_t queue_next;            /* next ring index a worker may take */
+        unsigned jobs_pending;
+        bool stopping;
+        /* counters, under lock */
+        uint64_t formatted, skipped, refused, failed, rejected, ignored;
+};
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_stop_signal(int sig)
+{
+        (void)sig;
+        stop_requested = 1;
+}
+
+static uint64_t now_ms(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void count_outcome(struct pipeline *p, enum outcome o)
+{
+        switch (o) {
+        case OUTCOME_FORMATTED: p->formatted++; break;
+        case OUTCOME_SKIPPED: p->skipped++; break;
+        case OUTCOME_REFUSED: p->refused++; break;
+        case OUTCOME_FAILED: p->failed++; break;
+        }
+}
+
+/* Sleeps ms unless stopping; true when it is time to stop. Called with
+ * p->lock held. */
+static bool wait_or_stop(struct pipeline *p, unsigned ms)
+{
+        struct timespec until;
+
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += ms / 1000;
+        until.tv_nsec += (long)(ms % 1000) * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+                until.tv_sec++;
+                until.tv_nsec -= 1000000000L;
+        }
+        /* Signals do not wake a condition variable: look at the flag at
+         * least every 200 ms. */
+        while (!p->stopping && !stop_requested) {
+                struct timespec step;
+
+                clock_gettime(CLOCK_REALTIME, &step);
+                step.tv_nsec += 200000000L;
+                if (step.tv_nsec >= 1000000000L) {
+                        step.tv_sec++;
+                        step.tv_nsec -= 1000000000L;
+                }
+                if (step.tv_sec > until.tv_sec ||
+                    (step.tv_sec == until.tv_sec && step.tv_nsec > until.tv_nsec))
+                        step = until;
+                if (pthread_cond_timedwait(&p->work_ready, &p->lock, &step) == ETIMEDOUT &&
+                    step.tv_sec == until.tv_sec && step.tv_nsec == until.tv_nsec)
+                        break;
+        }
+        return p->stopping || stop_requested;
+}
+
+/* format_volume with the retry policy of [retry]. False when stopped
+ * before an ending (the event stays unhandled and is replayed). */
+static bool format_with_retries(struct pipeline *p, const struct event *ev, uint64_t size,
+                                struct format_result *res)
+{
+        const struct config *c = p->config;
+        uint64_t start = now_ms();
+        unsigned delay = c->retry_initial_ms, attempt = 1;
+        bool stop;
+
+        for (;; attempt++) {
+                format_volume(p->format, ev->volume_id, size, res);
+                if (res->outcome != OUTCOME_FAILED || !res->transient)
+                        return true;
+                if (now_ms() - start + delay > (uint64_t)c->retry_give_up_s * 1000u) {
+                        char reason[FORMAT_REASON_MAX];
+
+                        snprintf(reason, sizeof(reason), "gave up after %u attempts in %" PRIu64
+                                 " s: %.440s", attempt, (now_ms() - start) / 1000, res->reason);
+                        memcpy(res->reason, reason, sizeof(reason));
+                        return true;
+                }
+                log_warn("volume %s: attempt %u failed, retrying in %u ms: %s", ev->volume_id,
+                         attempt, delay, res->reason);
+                pthread_mutex_lock(&p->lock);
+                stop = wait_or_stop(p, delay);
+                pthread_mutex_unlock(&p->lock);
+                if (stop)
+                        return false;
+                delay = delay > c->retry_max_ms / 2 ? c->retry_max_ms : delay * 2;
+        }
+}
+
+static void log_ending(const char *volume_id, const struct format_result *res, uint64_t ms)
+{
+        enum log_level level = res->outcome == OUTCOME_FAILED    ? LOG_LEVEL_ERROR
+                               : res->outcome == OUTCOME_REFUSED ? LOG_LEVEL_WARN
+                                                                 : LOG_LEVEL_INFO;
+
+        log_msg(level, "volume %s: %s in %" PRIu64 " ms: %s", volume_id,
+                outcome_to_string(res->outcome), ms, res->reason);
+}
+
+/* The record must reach disk before the checkpoint can pass the event; a
+ * full disk is waited out, loudly. */
+static bool record_result(struct pipeline *p, const struct event *ev,
+                          const struct format_result *res, uint64_t ms)
+{
+        for (;;) {
+                int r = results_append(p->results, ev->volume_id, ev->event_type, ev->message_id,
+                                       res->outcome, res->reason, ms);
+                bool stop;
+
+                if (r >= 0)
+                        return true;
+                log_error("volume %s: cannot write results.jsonl in %s: %s (outcome %s; will "
+                          "retry)", ev->volume_id, p->config->state_dir, strerror(-r),
+                          outcome_to_string(res->outcome));
+                pthread_mutex_lock(&p->lock);
+                stop = wait_or_stop(p, RESULTS_RETRY_MS);
+                pthread_mutex_unlock(&p->lock);
+                if (stop)
+                        return false;
+        }
+}
+
+static void run_job(struct pipeline *p, struct slot *s)
+{
+        struct format_result res;
+        uint64_t start = now_ms(), ms;
+
+        if (!format_with_retries(p, &s->event, s->event.size_gib * GIB, &res))
+                return;
+        ms = now_ms() - start;
+        log_ending(s->event.volume_id, &res, ms);
+        if (!record_result(p, &s->event, &res, ms))
+                return;
+        pthread_mutex_lock(&p->lock);
+        count_outcome(p, res.outcome);
+        s->done = true;
+        p->jobs_pending--;
+        pthread_cond_broadcast(&p->work_ended);
+        pthread_mutex_unlock(&p->lock);
+}
+
+/* Next queued job in ring order, or NULL. Called with p->lock held. */
+static struct slot *take_job(struct pipeline *p)
+{
+        while (p->queue_next != (p->head + p->count) % p->capacity) {
+                struct slot *s = &p->slots[p->queue_next];
+
+                p->queue_next = (p->queue_next + 1) % p->capacity;
+                if (s->is_job && !s->done)
+                        return s;
+        }
+        return NULL;
+}
+
+static void *worker_main(void *arg)
+{
+        struct pipeline *p = arg;
+
+        pthread_mutex_lock(&p->lock);
+        for (;;) {
+                struct slot *s = NULL;
+
+                while (!p->stopping && !(s = take_job(p)))
+                        pthread_cond_wait(&p->work_ready, &p->lock);
+                if (p->stopping)
+                        break;
+                pthread_mutex_unlock(&p->lock);
+                run_job(p, s);
+                pthread_mutex_lock(&p->lock);
+        }
+        pthread_mutex_unlock(&p->lock);
+        return NULL;
+}
+
+/* ---- the reader ------------------------------------------------------- */
+
+/* Marks the line as settled: it extends the last slot if that one is a
+ * settled stretch too, so ignored lines cost no slot of their own. Called
+ * with p->lock held; the caller made sure there is room. */
+static void settle_line(struct pipeline *p, const struct hookfile_line *l)
+{
+        struct slot *last = p->count ? &p->slots[(p->head + p->count - 1) % p->capacity] : NULL;
+
+        if (last && !last->is_job) {
+                last->next = l->next;
+                return;
+        }
+        last = &p->slots[(p->head + p->count) % p->capacity];
+        *last = (struct slot){.next = l->next, .done = true, .line = l->start.line};
+        p->count++;
+}
+
+static void queue_job(struct pipeline *p, const struct hookfile_line *l, const struct event *ev)
+{
+        struct slot *s = &p->slots[(p->head + p->count) % p->capacity];
+
+        *s = (struct slot){.next = l->next, .is_job = true, .line = l->start.line, .event = *ev};
+        p->count++;
+        p->jobs_pending++;
+        pthread_cond_signal(&p->work_ready);
+}
+
+static void reject_line(struct pipeline *p, const char *path, const struct hookfile_line *l,
+                        const char *reason)
+{
+        int r;
+
+        log_error("%s:%" PRIu64 ": line rejected (byte offset %" PRIu64 ", %" PRIu64
+                  " bytes): %s; copied to rejects.jsonl",
+                  path, l->start.line, l->start.offset, l->full_length, reason);
+        r = results_reject(p->results, path, l->start.line, l->start.offset, l->full_length,
+                           reason, l->data, l->length);
+        if (r < 0)
+                log_error("%s:%" PRIu64 ": cannot write rejects.jsonl in %s: %s", path,
+                          l->start.line, p->config->state_dir, strerror(-r));
+        p->rejected++;
+}
+
+/* A create.end event that needs no Ceph: recorded as skipped right away. */
+static void skip_event(struct pipeline *p, const struct event *ev, const char *reason)
+{
+        struct format_result res = {.outcome = OUTCOME_SKIPPED};
+
+        snprintf(res.reason, sizeof(res.reason), "%s", reason);
+        log_ending(ev->volume_id, &res, 0);
+        if (!record_result(p, ev, &res, 0))
+                return;
+        p->skipped++;
+}
+
+static bool is_blank(const char *data, size_t length)
+{
+        for (size_t i = 0; i < length; i++)
+                if (data[i] != ' ' && data[i] != '\t' && data[i] != '\r')
+                        return false;
+        return true;
+}
+
+static void handle_line(struct pipeline *p, const char *path, const struct hookfile_line *l)
+{
+        const char *reason = NULL;
+        char why[160];
+        struct event ev;
+
+        if (l->status == HOOKFILE_OVERSIZED) {
+                snprintf(why, sizeof(why), "line of %" PRIu64 " bytes exceeds max_line_bytes (%zu)",
+                         l->full_length, p->config->max_line_bytes);
+                reject_line(p, path, l, why);
+        } else if (l->status == HOOKFILE_PARTIAL) {
+                reject_line(p, path, l, "last line of a rotated file has no newline");
+        } else if (is_blank(l->data, l->length)) {
+                p->ignored++;
+        } else if (event_parse(l->data, l->length, p->config->max_json_depth, &ev, &reason) < 0) {
+                reject_line(p, path, l, reason);
+        } else if (strcmp(ev.event_type, "volume.create.end") != 0) {
+                p->ignored++;
+        } else if (!config_wants_type(p->config, ev.has_volume_type ? ev.volume_type : NULL)) {
+                snprintf(why, sizeof(why), "volume type %s is not in [volume] types",
+                         ev.has_volume_type ? ev.volume_type : "(none)");
+                skip_event(p, &ev, why);
+        } else if (ev.status[0] && strcmp(ev.status, "available") != 0) {
+                snprintf(why, sizeof(why), "volume status is '%s', not 'available'", ev.status);
+                skip_event(p, &ev, why);
+        } else {
+                pthread_mutex_lock(&p->lock);
+                queue_job(p, l, &ev);
+                pthread_mutex_unlock(&p->lock);
+                return;
+        }
+        pthread_mutex_lock(&p->lock);
+        settle_line(p, l);
+        pthread_mutex_unlock(&p->lock);
+}
+
+/* Pops ended slots; returns true (and *ret) when the checkpoint moved. */
+static bool pop_ended(struct pipeline *p, struct hookfile_position *ret, bool *ret_had_job)
+{
+        bool moved = false;
+
+        pthread_mutex_lock(&p->lock);
+        while (p->count && p->slots[p->head].done) {
+                struct slot *s = &p->slots[p->head];
+
+                /* A settled stretch may still grow while it is the tail. */
+                if (!s->is_job && p->count == 1) {
+                        *ret = s->next;
+                        moved = true;
+                        break;
+                }
+                *ret = s->next;
+                *ret_had_job |= s->is_job;
+                moved = true;
+                if (p->queue_next == p->head)
+                        p->queue_next = (p->head + 1) % p->capacity;
+                p->head = (p->head + 1) % p->capacity;
+                p->count--;
+        }
+        pthread_mutex_unlock(&p->lock);
+        return moved;
+}
+
+/* ---- checkpointing ---------------------------------------------------- */
+
+struct checkpointer {
+        struct hookfile_position pending;
+        bool has_pending;
+        bool after_job;     /* an event with effects ended since the last save */
+        bool failing;       /* last save failed (logged once per streak) */
+        uint64_t last_save_ms;
+};
+
+/* Saves right after an event with effects; lines settled on the spot are
+ * saved at most once a second (or when idle): replaying them is harmless. */
+static void checkpoint_progress(struct pipeline *p, struct checkpointer *cp, bool idle)
+{
+        struct hookfile_position pos;
+        bool had_job = false;
+        int r;
+
+        if (pop_ended(p, &pos, &had_job)) {
+                cp->pending = pos;
+                cp->has_pending = true;
+                cp->after_job |= had_job;
+        }
+        if (!cp->has_pending)
+                return;
+        if (!idle && !cp->after_job && now_ms() - cp->last_save_ms < CHECKPOINT_EVERY_MS)
+                return;
+        r = checkpoint_save(p->config->state_dir, &cp->pending);
+        if (r < 0) {
+                if (!cp->failing)
+                        log_error("cannot save checkpoint in %s: %s (progress kept in memory; "
+                                  "will retry)", p->config->state_dir, strerror(-r));
+                cp->failing = true;
+                return;
+        }
+        if (cp->failing)
+                log_info("checkpoint saved again in %s", p->config->state_dir);
+        cp->failing = false;
+        cp->has_pending = false;
+        cp->after_job = false;
+        cp->last_save_ms = now_ms();
+}
+
+/* ---- setup and the main loop ------------------------------------------ */
+
+static void log_hookfile_event(const char *path, enum hookfile_event e)
+{
+        if (e == HOOKFILE_EVENT_ROTATED)
+                log_info("%s: file was rotated; now reading the new file from its start", path);
+        else if (e == HOOKFILE_EVENT_TRUNCATED)
+                log_warn("%s: file was truncated below the checkpoint; reading from its start",
+                         path);
+        else if (e == HOOKFILE_EVENT_REPLACED)
+                log_warn("%s: not the file of the checkpoint (replaced while the agent was "
+                         "stopped); reading the new file from its start",
+                         path);
+}
+
+static void install_signal_handlers(void)
+{
+        struct sigaction sa = {.sa_handler = on_stop_signal};
+
+        /* No SA_RESTART: a signal must cut the hook-file wait short. */
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGTERM, &sa, NULL);
+        sigaction(SIGINT, &sa, NULL);
+        signal(SIGPIPE, SIG_IGN);
+}
+
+static int pipeline_init(struct pipeline *p, const struct config *c)
+{
+        int r;
+
+        *p = (struct pipeline){.config = c};
+        pthread_mutex_init(&p->lock, NULL);
+        pthread_cond_init(&p->work_ready, NULL);
+        pthread_cond_init(&p->work_ended, NULL);
+        r = results_open(c->state_dir, &p->results);
+        if (r < 0) {
+                log_error("cannot open results in %s: %s", c->state_dir, strerror(-r));
+                return r;
+        }
+        r = keys_open(c, &p->keys);
+        if (r < 0) {
+                log_error("cannot set up the %s key provider: %s",
+                          c->key_provider == KEY_PROVIDER_FILE ? "file" : "command",
+                          strerror(-r));
+                return r;
+        }
+        r = format_context_new(c, p->keys, &p->format);
+        if (r < 0) {
+                log_error("cannot calibrate PBKDF2 (%s): %s", c->hash, strerror(-r));
+                return r;
+        }
+        log_info("LUKS1 %s-%s, %u-bit key, PBKDF2-%s with %u iterations (%s)", c->cipher,
+                 c->cipher_mode, c->key_bits, c->hash, format_context_iterations(p->format),
+                 c->iterations ? "fixed in config" : "calibrated now");
+        return 0;
+}
+
+static void pipeline_destroy(struct pipeline *p)
+{
+        format_context_free(p->format);
+        keys_close(p->keys);
+        results_close(p->results);
+        free(p->slots);
+        pthread_cond_destroy(&p->work_ended);
+        pthread_cond_destroy(&p->work_ready);
+        pthread_mutex_destroy(&p->lock);
+}
+
+static int start_workers(struct pipeline *p, pthread_t *threads, unsigned n, unsigned *ret_started)
+{
+        sigset_t all, old;
+        int r = 0;
+
+        /* Workers never take the stop signals: the reader does. */
+        sigfillset(&all);
+        pthread_sigmask(SIG_BLOCK, &all, &old);
+        for (*ret_started = 0; *ret_started < n; (*ret_started)++) {
+                r = -pthread_create(&threads[*ret_started], NULL, worker_main, p);
+                if (r < 0)
+                        break;
+        }
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        return r;
+}
+
+static void stop_workers(struct pipeline *p, pthread_t *threads, unsigned n)
+{
+        pthread_mutex_lock(&p->lock);
+        p->stopping = true;
+        pthread_cond_broadcast(&p->work_ready);
+        pthread_mutex_unlock(&p->lock);
+        for (unsigned i = 0; i < n; i++)
+                pthread_join(threads[i], NULL);
+}
+
+static void wait_for_work_ended(struct pipeline *p, unsigned ms)
+{
+        struct timespec until;
+
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += (long)ms * 1000000L;
+        while (until.tv_nsec >= 1000000000L) {
+                until.tv_sec++;
+                until.tv_nsec -= 1000000000L;
+        }
+        pthread_mutex_lock(&p->lock);
+        pthread_cond_timedwait(&p->work_ended, &p->lock, &until);
+        pthread_mutex_unlock(&p->lock);
+}
+
+/* Reads and dispatches until stopped, or (once) until the end of the file
+ * with every event ended. */
+static void read_loop(struct pipeline *p, struct hookfile *h, struct checkpointer *cp, bool once)
+{
+        const struct config *c = p->config;
+        struct hookfile_line line;
+        enum hookfile_event hev;
+        bool full, idle;
+        int r;
+
+        while (!stop_requested) {
+                checkpoint_progress(p, cp, false);
+                pthread_mutex_lock(&p->lock);
+                full = p->count + 1 >= p->capacity || p->jobs_pending >= c->max_pending;
+                idle = p->jobs_pending == 0;
+                pthread_mutex_unlock(&p->lock);
+                if (full) {
+                        wait_for_work_ended(p, 200);
+                        continue;
+                }
+                hev = HOOKFILE_EVENT_NONE;
+                r = hookfile_next(h, &line, &hev);
+                log_hookfile_event(c->hook_file, hev);
+                if (r < 0) {
+                        log_error("%s: cannot read: %s (will retry)", c->hook_file, strerror(-r));
+                        hookfile_wait(h, c->poll_interval_ms);
+                        continue;
+                }
+                if (line.status != HOOKFILE_NONE) {
+                        handle_line(p, c->hook_file, &line);
+                        continue;
+                }
+                checkpoint_progress(p, cp, true);
+                if (once && idle)
+                        break;
+                if (once)
+                        wait_for_work_ended(p, 200);
+                else
+                        hookfile_wait(h, c->poll_interval_ms);
+        }
+}
+
+static int open_hookfile(const struct config *c, struct hookfile **ret)
+{
+        struct hookfile_position start;
+        int r = checkpoint_load(c->state_dir, &start);
+
+        if (r == -EBADMSG) {
+                log_error("%s/checkpoint is not a checkpoint; refusing to guess where to resume "
+                          "(remove it to start from the beginning of %s)",
+                          c->state_dir, c->hook_file);
+                return r;
+        }
+        if (r < 0 && r != -ENOENT) {
+                log_error("cannot read %s/checkpoint: %s", c->state_dir, strerror(-r));
+                return r;
+        }
+        if (r == 0)
+                log_info("%s: resuming at line %" PRIu64 " (byte %" PRIu64 ")", c->hook_file,
+                         start.line, start.offset);
+        r = hookfile_open(c->hook_file, c->max_line_bytes, r == 0 ? &start : NULL, ret);
+        if (r < 0)
+                log_error("%s: cannot open: %s", c->hook_file, strerror(-r));
+        return r;
+}
+
+int role_volume_run(const struct config *c, bool once)
+{
+        struct checkpointer cp = {.last_save_ms = now_ms()};
+        struct hookfile *h = NULL;
+        struct pipeline p;
+        pthread_t *threads = NULL;
+        unsigned started = 0;
+        int r, code = 1;
+
+        install_signal_handlers();
+        r = pipeline_init(&p, c);
+        if (r >= 0)
+                r = open_hookfile(c, &h);
+        if (r < 0)
+                goto out;
+        p.capacity = 2 * (size_t)c->max_pending + 2;
+        p.slots = calloc(p.capacity, sizeof(*p.slots));
+        threads = calloc(c->workers, sizeof(*threads));
+        if (!p.slots || !threads) {
+                log_error("out of memory for %u pending events", c->max_pending);
+                goto out;
+        }
+        r = start_workers(&p, threads, c->workers, &started);
+        if (r < 0) {
+                log_error("cannot start workers: %s", strerror(-r));
+                goto out;
+        }
+        log_info("volume role %s: %s, %u workers", once ? "running once over" : "following",
+                 c->hook_file, c->workers);
+        read_loop(&p, h, &cp, once);
+        stop_workers(&p, threads, started);
+        started = 0;
+        checkpoint_progress(&p, &cp, true);
+        log_info("done: %" PRIu64 " formatted, %" PRIu64 " skipped, %" PRIu64 " refused, %" PRIu64
+                 " failed, %" PRIu64 " lines rejected, %" PRIu64 " lines ignored%s",
+                 p.formatted, p.skipped, p.refused, p.failed, p.rejected, p.ignored,
+                 stop_requested ? " (stopped by signal)" : "");
+        if (once)
+                code = (p.refused || p.failed || p.rejected || stop_requested || cp.has_pending)
+                               ? 1 : 0;
+        else
+                code = cp.has_pending ? 1 : 0;
+out:
+        if (started)
+                stop_workers(&p, threads, started);
+        free(threads);
+        hookfile_close(h);
+        pipeline_destroy(&p);
+        return code;
+}
+
+int role_volume_format_one(const struct config *c, const char *volume_id)
+{
+        struct format_result res;
+        struct pipeline p;
+        struct event ev = {.event_type = "manual.format", .is_volume = true};
+        uint64_t start = now_ms(), ms;
+        int code = 1;
+
+        install_signal_handlers();
+        if (pipeline_init(&p, c) < 0)
+                goto out;
+        snprintf(ev.volume_id, sizeof(ev.volume_id), "%s", volume_id);
+        if (!format_with_retries(&p, &ev, 0, &res)) {
+                log_error("volume %s: stopped by signal before the format ended", volume_id);
+                goto out;
+        }
+        ms = now_ms() - start;
+        log_ending(volume_id, &res, ms);
+        if (!record_result(&p, &ev, &res, ms))
+                goto out;
+        printf("%s %s: %s\n", volume_id, outcome_to_string(res.outcome), res.reason);
+        code = res.outcome == OUTCOME_FORMATTED || res.outcome == OUTCOME_SKIPPED ? 0 : 1;
+out:
+        pipeline_destroy(&p);
+        return code;
+}

@@ -1,0 +1,48 @@
+# kill -9 in the middle of a stream of events, again and again: after a
+# restart every volume is formatted exactly once, opens with its key, and
+# has its result; nothing is left half-written.
+. "$(dirname "$0")/../lib/testlib.sh"
+
+dir=$T_TMP/agent
+# About a quarter second of PBKDF2 per volume leaves room to land kills
+# mid-format.
+make_agent_dir "$dir" "luks.iterations = 400000"
+ids=()
+for i in $(seq 1 16); do
+    id=$(new_uuid)
+    ids+=("$id")
+    new_volume "$dir" "$id" 1
+    event_json "$id" 1 >>"$dir/events.jsonl"
+done
+# Some noise the agent ignores, between the events.
+for i in $(seq 1 50); do event_json "$(new_uuid)" 1 x volume.attach.end >>"$dir/events.jsonl"; done
+
+kills=0
+for round in $(seq 1 8); do
+    "$AGENT" -c "$dir/agent.ini" run >>"$dir/agent.log" 2>&1 &
+    pid=$!
+    sleep "0.$((RANDOM % 9 + 1))"
+    kill -9 "$pid" 2>/dev/null && kills=$((kills + 1))
+    wait "$pid" 2>/dev/null
+done
+check "agent was killed mid-stream at least 5 times" test "$kills" -ge 5
+run_once "$dir"
+check_eq "final run --once exits 0" 0 "$RUN_RC"
+
+twice=0 missing=0 opens=0 states=0
+for id in "${ids[@]}"; do
+    f=$(result_count "$dir/state" "$id" formatted)
+    s=$(result_count "$dir/state" "$id" skipped)
+    [ "$f" -gt 1 ] && twice=$((twice + 1))
+    [ $((f + s)) -ge 1 ] || missing=$((missing + 1))
+    p=$(passphrase_file "$dir" "$id")
+    qemu_luks_io "$id" "$p" -c "read 0 4k" >/dev/null 2>&1 && opens=$((opens + 1))
+    rbd --conf "$CEPH_CONF" --id admin -p "$POOL" image-meta get "volume-$id" rbd-luks-agent.state 2>/dev/null |
+        grep -q '^formatted ' && states=$((states + 1))
+done
+check_eq "no volume formatted twice" 0 "$twice"
+check_eq "every volume has a result" 0 "$missing"
+check_eq "every volume opens with its key" 16 "$opens"
+check_eq "every volume's state is 'formatted'" 16 "$states"
+check "no lock left behind" bash -c "for id in ${ids[*]}; do [ -z \"\$(rbd --conf $CEPH_CONF --id admin -p $POOL lock ls volume-\$id 2>/dev/null)\" ] || exit 1; done"
+check "checkpoint is at the end of the hook file" grep -q "$(stat -c %s "$dir/events.jsonl")" "$dir/state/checkpoint"

@@ -1,0 +1,47 @@
+# Malformed, truncated and oversized lines are copied to rejects.jsonl with
+# a reason and their place, and valid events after them are still handled.
+. "$(dirname "$0")/../lib/testlib.sh"
+
+dir=$T_TMP/agent
+make_agent_dir "$dir" "agent.max_line_bytes = 4096"
+good=$(new_uuid)
+new_volume "$dir" "$good" 1
+{
+    echo 'this is not json'
+    echo '{"event_type": "volume.create.end", "payload": {"volume_id": "'"$good"'", "size": '
+    printf '{"event_type": "volume.create.end", "payload": {"volume_id": "%s", "size": 1, "pad": "%s"}}\n' "$good" "$(head -c 10000 /dev/zero | tr '\0' x)"
+    echo '{"event_type": "volume.create.end", "payload": {"volume_id": "not-a-uuid", "size": 1}}'
+    echo '{"event_type": "volume.create.end", "payload": {"volume_id": "'"$good"'"}}'
+    echo '{"oslo.version": "2.0", "oslo.message": 42}'
+    event_json "$good" 1
+} >>"$dir/events.jsonl"
+printf '{"event_type": "volume.create.end", "payl' >>"$dir/events.jsonl"
+
+run_once "$dir"
+check_eq "run --once exits 1 (lines were rejected)" 1 "$RUN_RC"
+check_eq "valid event after bad lines formatted" 1 "$(result_count "$dir/state" "$good" formatted)"
+check_eq "six lines rejected (the partial last line waits)" 6 "$(wc -l <"$dir/state/rejects.jsonl")"
+rej() { python3 -c '
+import json, sys
+for l in open(sys.argv[1]):
+    r = json.loads(l)
+    print(r["line"], r["offset"], r["length"], r["reason"])' "$dir/state/rejects.jsonl"; }
+rej >"$T_TMP/rejects.txt"
+check "not-JSON line rejected at line 1 offset 0" grep -q "^1 0 16 not valid JSON" "$T_TMP/rejects.txt"
+check "truncated JSON rejected at line 2" grep -q "^2 17 .* not valid JSON" "$T_TMP/rejects.txt"
+check "oversized line rejected naming the limit" grep -q "^3 .* exceeds max_line_bytes (4096)" "$T_TMP/rejects.txt"
+check "bad volume id rejected" grep -q "^4 .*payload.volume_id is not a UUID" "$T_TMP/rejects.txt"
+check "missing size rejected" grep -q "^5 .*payload.size is missing" "$T_TMP/rejects.txt"
+check "bad envelope rejected" grep -q "^6 .*oslo.message is not a string" "$T_TMP/rejects.txt"
+check "oversized reject keeps at most max_line_bytes of data" python3 -c '
+import json, sys
+rs = [json.loads(l) for l in open(sys.argv[1])]
+r = [x for x in rs if x["line"] == 3][0]
+assert r["truncated"] and len(r["data"]) <= 4096 and r["length"] > 10000' "$dir/state/rejects.jsonl"
+check "log names file, line and offset" grep -q "events.jsonl:3: line rejected (byte offset" "$dir/agent.log"
+
+# The partial last line is handled once its newline arrives.
+echo 'oad": {}}' >>"$dir/events.jsonl"
+run_once "$dir"
+check_eq "completed last line is read as one line" 7 "$(wc -l <"$dir/state/rejects.jsonl")"
+check "completed line rejected for its content, not as truncated" bash -c "tail -1 '$dir/state/rejects.jsonl' | grep -q 'payload.volume_id'"

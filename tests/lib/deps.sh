@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Install the Debian packages a task needs, and nothing when they are all present.
+#
+#   tests/lib/deps.sh [build|test|demo|all]     (default: all)
+#
+# Idempotent and cheap on the second run: apt-get only runs when dpkg says a package
+# is missing, so CI and developers can call it unconditionally before building or testing.
+set -euo pipefail
+
+# Compiler, pkg-config and the -dev packages the agent links against.
+BUILD_PKGS=(gcc make pkg-config librbd-dev librados-dev libcryptsetup-dev libssl-dev
+            libinih-dev libjson-c-dev)
+
+# What tests/lib/ceph-cluster.sh and the tests drive: a private mon+OSD, the rbd/ceph
+# CLIs, qemu-img/qemu-io with the rbd block driver (qemu-block-extra) and cryptsetup as
+# independent judges of the LUKS header. coreutils gives timeout, util-linux setsid,
+# procps ps/pgrep for checking that nothing is left running.
+TEST_PKGS=(ceph-mon ceph-osd ceph-common qemu-utils qemu-block-extra cryptsetup-bin
+           python3 coreutils util-linux procps)
+
+# The demo boots the same cluster as the tests.
+DEMO_PKGS=("${TEST_PKGS[@]}")
+
+usage() {
+    echo "usage: $0 [build|test|demo|all]" >&2
+    exit 2
+}
+
+group=${1:-all}
+[[ $# -le 1 ]] || usage
+case $group in
+    build) wanted=("${BUILD_PKGS[@]}") ;;
+    test)  wanted=("${TEST_PKGS[@]}") ;;
+    demo)  wanted=("${DEMO_PKGS[@]}") ;;
+    all)   wanted=("${BUILD_PKGS[@]}" "${TEST_PKGS[@]}") ;;
+    -h|--help) usage ;;
+    *) usage ;;
+esac
+
+# De-duplicate (all = build + test overlap is possible in future edits) keeping order.
+declare -A seen=()
+pkgs=()
+for p in "${wanted[@]}"; do
+    [[ -n ${seen[$p]:-} ]] && continue
+    seen[$p]=1
+    pkgs+=("$p")
+done
+
+missing=()
+for p in "${pkgs[@]}"; do
+    # An unknown package makes dpkg-query fail; that simply counts as missing.
+    status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+    [[ $status == "install ok installed" ]] || missing+=("$p")
+done
+
+if [[ ${#missing[@]} -eq 0 ]]; then
+    echo "deps ($group): all ${#pkgs[@]} packages present"
+    exit 0
+fi
+
+if [[ $(id -u) -ne 0 ]]; then
+    echo "deps ($group): missing packages: ${missing[*]}" >&2
+    echo "deps ($group): not root, cannot install them; run as root or install them with:" >&2
+    echo "  sudo apt-get install -y --no-install-recommends ${missing[*]}" >&2
+    exit 1
+fi
+
+# apt's chatter goes to stderr so that stdout stays the one summary line.
+apt-get update >&2
+DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" >&2
+echo "deps ($group): installed ${missing[*]}"

@@ -1,0 +1,139 @@
+# testlib.sh: shared helpers for the integration tests (sourced).
+#
+# Each test script is run by tests/integration/run.sh with these set:
+#   AGENT       the agent binary
+#   CEPH_DIR    the running one-node cluster's directory (ceph.conf inside)
+#   T_RESULTS   file where every check appends "PASS name" or "FAIL name"
+#   T_TMP       a scratch directory for this script only
+# Checks never stop the script: each records PASS or FAIL and goes on.
+
+CEPH_CONF="$CEPH_DIR/ceph.conf"
+POOL=volumes
+GIB=$((1024 * 1024 * 1024))
+T_NAME=$(basename "$0" .sh)
+
+pass() { echo "PASS $T_NAME: $1" | tee -a "$T_RESULTS"; }
+fail() {
+    echo "FAIL $T_NAME: $1${2:+ -- $2}" | tee -a "$T_RESULTS"
+}
+# check NAME COMMAND...: passes when COMMAND succeeds.
+check() {
+    local name=$1
+    shift
+    if "$@" >"$T_TMP/check.out" 2>&1; then pass "$name"; else
+        fail "$name" "$(tail -c 600 "$T_TMP/check.out" | tr '\n' ' ')"
+    fi
+}
+# check_eq NAME EXPECTED ACTUAL
+check_eq() {
+    if [ "$2" = "$3" ]; then pass "$1"; else fail "$1" "expected '$2', got '$3'"; fi
+}
+
+rbd_() { timeout -s KILL 60 rbd --conf "$CEPH_CONF" --id admin -p "$POOL" "$@"; }
+
+new_uuid() { cat /proc/sys/kernel/random/uuid; }
+
+# make_agent_dir DIR [EXTRA INI LINES...]: a config, key dir, state dir.
+make_agent_dir() {
+    local dir=$1
+    shift
+    mkdir -p "$dir/state" "$dir/keys"
+    chmod 700 "$dir/keys"
+    : >>"$dir/events.jsonl"
+    cat >"$dir/agent.ini" <<INI
+[agent]
+role = volume
+hook_file = $dir/events.jsonl
+state_dir = $dir/state
+log_level = info
+workers = 2
+poll_interval_ms = 50
+[ceph]
+conf = $CEPH_CONF
+client = cinder
+pool = $POOL
+timeout_s = 20
+[volume]
+types = *
+[keys]
+provider = file
+directory = ${KEY_DIR:-$dir/keys}
+[luks]
+iterations = 1000
+[retry]
+initial_ms = 100
+max_ms = 1000
+give_up_after_s = 20
+INI
+    local line
+    for line in "$@"; do
+        # "section.key = value" overrides or adds a key in that section.
+        local section=${line%%.*} rest=${line#*.}
+        local key=${rest%% =*}
+        if grep -q "^$key = " "$dir/agent.ini"; then
+            sed -i "s|^$key = .*|$rest|" "$dir/agent.ini"
+        else
+            sed -i "/^\[$section\]/a $rest" "$dir/agent.ini"
+        fi
+    done
+}
+
+# new_volume DIR ID GIB: an empty raw image as Cinder makes it, and its key.
+new_volume() {
+    local dir=$1 id=$2 gib=$3
+    rbd_ create --size "$((gib * 1024))" "volume-$id"
+    head -c 32 /dev/urandom >"${KEY_DIR:-$dir/keys}/$id.key"
+    chmod 600 "${KEY_DIR:-$dir/keys}/$id.key"
+}
+
+# passphrase_file DIR ID: the hex passphrase in a file, for qemu/cryptsetup.
+passphrase_file() {
+    local dir=$1 id=$2 out="$T_TMP/pass-$2"
+    od -An -v -tx1 "${KEY_DIR:-$dir/keys}/$id.key" | tr -d ' \n' >"$out"
+    echo "$out"
+}
+
+# event_json ID GIB [TYPE] [EVENT_TYPE]: a bare Cinder notification.
+event_json() {
+    local id=$1 gib=$2 type=${3:-b5a2c7e2-4c7d-4a8e-9d7c-2f9d8c1e6a11} et=${4:-volume.create.end}
+    printf '{"message_id": "%s", "publisher_id": "volume.cinder-host@rbd", "event_type": "%s", "priority": "INFO", "payload": {"tenant_id": "7e1c", "user_id": "a1b2", "host": "cinder-host@rbd#rbd", "availability_zone": "nova", "volume_id": "%s", "volume_type": "%s", "display_name": "vol", "size": %s, "status": "available", "snapshot_id": null, "metadata": {}, "volume_attachment": []}, "timestamp": "2026-11-25 21:00:00.000000", "_context_request_id": "req-1", "_unique_id": "u1"}\n' \
+        "$(new_uuid)" "$et" "$id" "$type" "$gib"
+}
+
+# envelope_json JSON: the same notification inside an oslo.messaging v2 envelope.
+envelope_json() {
+    python3 -c 'import json,sys; print(json.dumps({"oslo.version": "2.0", "oslo.message": sys.argv[1]}))' "$1"
+}
+
+# luks_opts ID PASSFILE: qemu --image-opts for the LUKS view through librbd.
+luks_opts() {
+    echo "driver=luks,key-secret=s0,file.driver=rbd,file.pool=$POOL,file.image=volume-$1,file.conf=$CEPH_CONF,file.user=admin"
+}
+
+qemu_luks_io() { # ID PASSFILE qemu-io args...
+    local id=$1 pass=$2
+    shift 2
+    timeout -s KILL 60 qemu-io --object "secret,id=s0,file=$pass" --image-opts "$(luks_opts "$id")" "$@"
+}
+
+qemu_librbd_io() { # ID PASSFILE qemu-io args... (librbd's own LUKS reader)
+    local id=$1 pass=$2
+    shift 2
+    timeout -s KILL 60 qemu-io --object "secret,id=s0,file=$pass" --image-opts \
+        "driver=rbd,pool=$POOL,image=volume-$id,conf=$CEPH_CONF,user=admin,encrypt.format=luks,encrypt.key-secret=s0" "$@"
+}
+
+# head_bytes ID N OUT: the image's first N MiB to a file.
+head_bytes() {
+    timeout -s KILL 60 qemu-img dd -f raw -O raw "if=rbd:$POOL/volume-$1:conf=$CEPH_CONF:id=admin" \
+        "of=$3" bs=1M "count=$2" >/dev/null 2>&1
+}
+
+result_count() { # STATE_DIR ID OUTCOME
+    grep -h "\"volume_id\": *\"$2\"" "$1"/results.jsonl 2>/dev/null | grep -c "\"outcome\": *\"$3\"" || true
+}
+
+run_once() { # DIR: run the agent --once, exit code in $RUN_RC, log in DIR/agent.log
+    timeout -s KILL 300 "$AGENT" -c "$1/agent.ini" run --once >>"$1/agent.log" 2>&1
+    RUN_RC=$?
+}

@@ -1,0 +1,626 @@
+/* Unit tests for agent/config.c: defaults, the sample file, every kind of
+ * problem with its exact "FILE:LINE: message", and environment checks. */
+#include "config.h"
+#include "unit.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* A minimal good config; the line numbers below are relied on by the cases. */
+#define AGENT                                      \
+        "[agent]\n"                                /* 1 */ \
+        "role = volume\n"                          /* 2 */ \
+        "hook_file = /var/lib/x/events.jsonl\n"    /* 3 */ \
+        "state_dir = /var/lib/x\n"                 /* 4 */
+#define CEPH                                       \
+        "[ceph]\n"                                 /* 5 */ \
+        "conf = /etc/ceph/ceph.conf\n"             /* 6 */ \
+        "client = cinder\n"                        /* 7 */ \
+        "pool = volumes\n"                         /* 8 */
+#define VOLUME                                     \
+        "[volume]\n"                               /* 9 */ \
+        "types = *\n"                              /* 10 */
+#define KEYS                                       \
+        "[keys]\n"                                 /* 11 */ \
+        "provider = file\n"                        /* 12 */ \
+        "directory = /etc/keys\n"                  /* 13 */
+#define MINIMAL AGENT CEPH VOLUME KEYS
+
+static char cfg_path[512];
+
+static const char *write_file(const char *dir, const char *name, const void *data, size_t len)
+{
+        static char path[512];
+        FILE *f;
+
+        snprintf(path, sizeof(path), "%s/%s", dir, name);
+        f = fopen(path, "w");
+        if (!f)
+                abort();
+        fwrite(data, 1, len, f);
+        fclose(f);
+        return path;
+}
+
+static int load_bytes(const void *data, size_t len, bool check_env, struct config **ret,
+                      struct config_problems *p)
+{
+        snprintf(cfg_path, sizeof(cfg_path), "%s",
+                 write_file(unit_tmpdir(), "agent.ini", data, len));
+        return config_load(cfg_path, check_env, ret, p);
+}
+
+static int load_text(const char *text, struct config **ret, struct config_problems *p)
+{
+        return load_bytes(text, strlen(text), false, ret, p);
+}
+
+/* Problem i is cfg_path followed by suffix (":LINE: message"). */
+static bool problem_is(const struct config_problems *p, size_t i, const char *suffix)
+{
+        char want[4096];
+
+        snprintf(want, sizeof(want), "%s%s", cfg_path, suffix);
+        if (i < p->count && strcmp(p->lines[i], want) == 0)
+                return true;
+        fprintf(stderr, "    problem %zu\n    want: %s\n    got:  %s\n", i, want,
+                i < p->count ? p->lines[i] : "(none)");
+        return false;
+}
+
+static void print_problems(const struct config_problems *p)
+{
+        for (size_t i = 0; i < p->count; i++)
+                fprintf(stderr, "    %s\n", p->lines[i]);
+}
+
+TEST(config_minimal_has_every_default)
+{
+        struct config_problems p = {0};
+        struct config *c = NULL;
+
+        REQUIRE(load_text(MINIMAL, &c, &p) == 0);
+        CHECK(p.count == 0);
+        CHECK(strcmp(c->path, cfg_path) == 0);
+        CHECK(c->role == ROLE_VOLUME);
+        CHECK(strcmp(c->hook_file, "/var/lib/x/events.jsonl") == 0);
+        CHECK(strcmp(c->state_dir, "/var/lib/x") == 0);
+        CHECK(c->log_level == LOG_LEVEL_INFO);
+        CHECK(c->log_format == LOG_FORMAT_TEXT);
+        CHECK(c->workers >= 1 && c->workers <= 64);
+        CHECK(c->max_line_bytes == 1048576);
+        CHECK(c->max_json_depth == 32);
+        CHECK(c->max_pending == 1024);
+        CHECK(c->poll_interval_ms == 1000);
+        CHECK(strcmp(c->ceph_conf, "/etc/ceph/ceph.conf") == 0);
+        CHECK(strcmp(c->ceph_client, "cinder") == 0);
+        CHECK(c->ceph_keyring == NULL);
+        CHECK(strcmp(c->pool, "volumes") == 0);
+        CHECK(strcmp(c->image_prefix, "volume-") == 0);
+        CHECK(c->ceph_timeout_s == 30);
+        CHECK(c->all_types && c->n_types == 0);
+        CHECK(c->lock_stale_after_s == 600);
+        CHECK(c->key_provider == KEY_PROVIDER_FILE);
+        CHECK(strcmp(c->key_directory, "/etc/keys") == 0);
+        CHECK(c->key_command == NULL);
+        CHECK(c->key_command_timeout_ms == 10000);
+        CHECK(strcmp(c->cipher, "aes") == 0);
+        CHECK(strcmp(c->cipher_mode, "xts-plain64") == 0);
+        CHECK(c->key_bits == 512);
+        CHECK(strcmp(c->hash, "sha256") == 0);
+        CHECK(c->iter_time_ms == 2000);
+        CHECK(c->iterations == 0);
+        CHECK(c->retry_initial_ms == 1000);
+        CHECK(c->retry_max_ms == 60000);
+        CHECK(c->retry_give_up_s == 3600);
+        config_free(c);
+        config_problems_clear(&p);
+}
+
+TEST(config_every_key_set)
+{
+        static const char text[] =
+                "[agent]\nrole = volume\nhook_file = /h/e.jsonl\nstate_dir = /s\n"
+                "log_level = debug\nlog_format = json\nworkers = 3\nmax_line_bytes = 4096\n"
+                "max_json_depth = 256\nmax_pending = 1\npoll_interval_ms = 10\n"
+                "[ceph]\nconf = /c.conf\nclient = cinder-2.x_y\nkeyring = /k.keyring\n"
+                "pool = rbd.vol\nimage_prefix = vol_\ntimeout_s = 3600\n"
+                "[volume]\ntypes =  gold , silver-1,\tb.c  \nlock_stale_after_s = 10\n"
+                "[keys]\nprovider = command\ncommand = /bin/key\ncommand_timeout_ms = 100\n"
+                "[luks]\ncipher = aes-cbc-essiv:sha256\nhash = sha512\niterations = 1000\n"
+                "[retry]\ninitial_ms = 20\nmax_ms = 20\ngive_up_after_s = 604800\n";
+        struct config_problems p = {0};
+        struct config *c = NULL;
+
+        REQUIRE(load_text(text, &c, &p) == 0);
+        CHECK(c->log_level == LOG_LEVEL_DEBUG && c->log_format == LOG_FORMAT_JSON);
+        CHECK(c->workers == 3 && c->max_line_bytes == 4096 && c->max_json_depth == 256);
+        CHECK(c->max_pending == 1 && c->poll_interval_ms == 10);
+        CHECK(strcmp(c->ceph_client, "cinder-2.x_y") == 0);
+        CHECK(strcmp(c->ceph_keyring, "/k.keyring") == 0);
+        CHECK(strcmp(c->pool, "rbd.vol") == 0 && strcmp(c->image_prefix, "vol_") == 0);
+        CHECK(c->ceph_timeout_s == 3600);
+        REQUIRE(!c->all_types && c->n_types == 3);
+        CHECK(strcmp(c->types[0], "gold") == 0 && strcmp(c->types[1], "silver-1") == 0 &&
+              strcmp(c->types[2], "b.c") == 0);
+        CHECK(c->lock_stale_after_s == 10);
+        CHECK(c->key_provider == KEY_PROVIDER_COMMAND && c->key_directory == NULL);
+        CHECK(strcmp(c->key_command, "/bin/key") == 0 && c->key_command_timeout_ms == 100);
+        CHECK(strcmp(c->cipher, "aes") == 0 && strcmp(c->cipher_mode, "cbc-essiv:sha256") == 0);
+        CHECK(c->key_bits == 256); /* the cbc default */
+        CHECK(strcmp(c->hash, "sha512") == 0);
+        CHECK(c->iterations == 1000 && c->iter_time_ms == 0);
+        CHECK(c->retry_initial_ms == 20 && c->retry_max_ms == 20);
+        CHECK(c->retry_give_up_s == 604800);
+        config_free(c);
+        config_problems_clear(&p);
+}
+
+TEST(config_sample_file_loads)
+{
+        struct config_problems p = {0};
+        struct config *c = NULL;
+        int r = config_load("config/rbd-luks-agent.ini", false, &c, &p);
+
+        print_problems(&p);
+        REQUIRE(r == 0);
+        CHECK(p.count == 0);
+        CHECK(c->role == ROLE_VOLUME);
+        CHECK(strcmp(c->hook_file, "/var/lib/rbd-luks-agent/events.jsonl") == 0);
+        CHECK(strcmp(c->ceph_client, "cinder") == 0);
+        CHECK(strcmp(c->pool, "volumes") == 0);
+        CHECK(c->all_types);
+        CHECK(c->key_provider == KEY_PROVIDER_FILE);
+        CHECK(strcmp(c->key_directory, "/etc/rbd-luks-agent/keys") == 0);
+        CHECK(c->iter_time_ms == 2000 && c->iterations == 0);
+        CHECK(c->key_bits == 512 && strcmp(c->cipher_mode, "xts-plain64") == 0);
+        config_free(c);
+        config_problems_clear(&p);
+}
+
+TEST(config_crlf_and_bom)
+{
+        static const char text[] = "\xef\xbb\xbf[agent]\r\nrole = volume\r\n"
+                                   "hook_file = /h/e\r\nstate_dir = /s\r\n" CEPH VOLUME KEYS;
+        struct config_problems p = {0};
+        struct config *c = NULL;
+
+        REQUIRE(load_text(text, &c, &p) == 0);
+        CHECK(strcmp(c->state_dir, "/s") == 0);
+        config_free(c);
+        config_problems_clear(&p);
+}
+
+struct bad_case {
+        const char *name;
+        const char *text;
+        const char *problem; /* after the file name */
+};
+
+static const struct bad_case bad_cases[] = {
+        {"unknown section", MINIMAL "[foo]\nx = 1\n",
+         ":14: unknown section [foo] (known: agent, ceph, volume, keys, luks, retry)"},
+        {"unknown key", MINIMAL "colour = red\n", ":14: unknown key 'colour' in [keys]"},
+        {"duplicate key", MINIMAL "provider = file\n",
+         ":14: duplicate key 'provider' in [keys] (first set at line 12)"},
+        {"duplicate section", MINIMAL "[agent]\n",
+         ":14: duplicate section [agent] (first at line 1)"},
+        {"key outside section", "x = 1\n" MINIMAL, ":1: key 'x' is outside any section"},
+        {"not a number", MINIMAL "[retry]\ninitial_ms = 10s\n",
+         ":15: initial_ms = '10s': not a decimal number (allowed: 10..600000)"},
+        {"signed number", MINIMAL "[retry]\ngive_up_after_s = -1\n",
+         ":15: give_up_after_s = '-1': not a decimal number (allowed: 1..604800)"},
+        {"hex number", MINIMAL "[retry]\ngive_up_after_s = 0x10\n",
+         ":15: give_up_after_s = '0x10': not a decimal number (allowed: 1..604800)"},
+        {"empty number", AGENT "workers =\n" CEPH VOLUME KEYS,
+         ":5: workers = '': not a decimal number (allowed: 0..64)"},
+        {"out of range", MINIMAL "[retry]\ninitial_ms = 5\n",
+         ":15: initial_ms = '5': out of range (allowed: 10..600000)"},
+        {"above range", AGENT "workers = 65\n" CEPH VOLUME KEYS,
+         ":5: workers = '65': out of range (allowed: 0..64)"},
+        {"overflow", MINIMAL "[luks]\niterations = 99999999999999999999999\n",
+         ":15: iterations = '99999999999999999999999': out of range (allowed: "
+         "1000..100000000)"},
+        {"iter_time_ms and iterations", MINIMAL "[luks]\niter_time_ms = 100\niterations = 5000\n",
+         ":16: iter_time_ms and iterations are mutually exclusive (set only one)"},
+        {"missing required key", AGENT "[ceph]\nconf = /c\nclient = cinder\n" VOLUME KEYS,
+         ":5: missing required key 'pool' in [ceph]"},
+        {"missing section", AGENT VOLUME KEYS,
+         ":0: missing section [ceph] (required: conf, client, pool)"},
+        {"missing section keys", AGENT CEPH VOLUME,
+         ":0: missing section [keys] (required: provider)"},
+        {"missing directory", AGENT CEPH VOLUME "[keys]\nprovider = file\n",
+         ":11: missing key 'directory' in [keys] (required by provider = file)"},
+        {"missing command", AGENT CEPH VOLUME "[keys]\nprovider = command\n",
+         ":11: missing key 'command' in [keys] (required by provider = command)"},
+        {"directory with command",
+         AGENT CEPH VOLUME "[keys]\nprovider = command\ncommand = /k\ndirectory = /d\n",
+         ":14: directory is only used by provider = file"},
+        {"command with file", MINIMAL "command = /bin/k\n",
+         ":14: command is only used by provider = command"},
+        {"command timeout with file", MINIMAL "command_timeout_ms = 500\n",
+         ":14: command_timeout_ms is only used by provider = command"},
+        {"bad provider", AGENT CEPH VOLUME "[keys]\nprovider = vault\n",
+         ":12: provider = 'vault': allowed: file, command"},
+        {"bad cipher", MINIMAL "[luks]\ncipher = aes-ctr\n",
+         ":15: cipher = 'aes-ctr': allowed: aes-xts-plain64, serpent-xts-plain64, "
+         "twofish-xts-plain64, aes-cbc-essiv:sha256"},
+        {"key_bits for xts", MINIMAL "[luks]\nkey_bits = 128\n",
+         ":15: key_bits = '128': aes-xts-plain64 takes 256 or 512"},
+        {"key_bits for cbc", MINIMAL "[luks]\ncipher = aes-cbc-essiv:sha256\nkey_bits = 512\n",
+         ":16: key_bits = '512': aes-cbc-essiv:sha256 takes 128, 192 or 256"},
+        {"bad hash", MINIMAL "[luks]\nhash = md5\n",
+         ":15: hash = 'md5': allowed: sha1, sha256, sha512"},
+        {"client. prefix",
+         AGENT "[ceph]\nconf = /c\nclient = client.cinder\npool = p\n" VOLUME KEYS,
+         ":7: client = 'client.cinder': give the cephx user without \"client.\" (client = "
+         "cinder)"},
+        {"pool characters", AGENT "[ceph]\nconf = /c\nclient = c\npool = my pool\n" VOLUME KEYS,
+         ":8: pool = 'my pool': not a valid name (allowed: 1 to 100 characters of "
+         "A-Z a-z 0-9 _ . -)"},
+        {"pool too long", AGENT "[ceph]\nconf = /c\nclient = c\npool = "
+                          "a123456789a123456789a123456789a123456789a123456789"
+                          "a123456789a123456789a123456789a123456789a123456789x\n" VOLUME KEYS,
+         ":8: pool = 'a123456789a123456789a123456789a123456789a123456789"
+         "a123456789a123456789a123456789a123456789a123456789x': not a valid name (allowed: "
+         "1 to 100 characters of A-Z a-z 0-9 _ . -)"},
+        {"types empty element", AGENT CEPH "[volume]\ntypes = a,,b\n" KEYS,
+         ":10: types = 'a,,b': empty volume type id in the list"},
+        {"types trailing comma", AGENT CEPH "[volume]\ntypes = a,\n" KEYS,
+         ":10: types = 'a,': empty volume type id in the list"},
+        {"types star in list", AGENT CEPH "[volume]\ntypes = a, *\n" KEYS,
+         ":10: types = 'a, *': * must stand alone"},
+        {"types bad id", AGENT CEPH "[volume]\ntypes = a, b/c\n" KEYS,
+         ":10: types = 'a, b/c': 'b/c' is not a valid volume type id (allowed: 1 to 64 "
+         "characters of A-Z a-z 0-9 _ . -)"},
+        {"relative path", "[agent]\nrole = volume\nhook_file = /h\nstate_dir = var/lib\n" CEPH
+                          VOLUME KEYS,
+         ":4: state_dir = 'var/lib': must be an absolute path"},
+        {"role compute",
+         "[agent]\nrole = compute\nhook_file = /h\nstate_dir = /s\n" CEPH VOLUME KEYS,
+         ":2: role 'compute' is not available in this version (allowed: volume)"},
+        {"role other", "[agent]\nrole = web\nhook_file = /h\nstate_dir = /s\n" CEPH VOLUME KEYS,
+         ":2: role = 'web': allowed: volume"},
+        {"log level", AGENT "log_level = loud\n" CEPH VOLUME KEYS,
+         ":5: log_level = 'loud': allowed: error, warn, info, debug"},
+        {"log format", AGENT "log_format = xml\n" CEPH VOLUME KEYS,
+         ":5: log_format = 'xml': allowed: text, json"},
+        {"max_ms below initial_ms", MINIMAL "[retry]\ninitial_ms = 5000\nmax_ms = 1000\n",
+         ":16: max_ms = '1000': must not be less than initial_ms (5000)"},
+        {"initial_ms above default max", MINIMAL "[retry]\ninitial_ms = 120000\n",
+         ":15: initial_ms = '120000': must not be more than max_ms (60000)"},
+        {"no equals sign", MINIMAL "just some words\n",
+         ":14: syntax error (expected [section] or key = value)"},
+        {"continuation line", MINIMAL "  /more/path\n",
+         ":14: syntax error (expected [section] or key = value)"},
+        {"unterminated section", MINIMAL "[luks\n",
+         ":14: syntax error (expected [section] or key = value)"},
+        {"comment inside section header", MINIMAL "[luks ;]\n",
+         ":14: syntax error (expected [section] or key = value)"},
+};
+
+TEST(config_each_problem_exact)
+{
+        for (size_t i = 0; i < sizeof(bad_cases) / sizeof(bad_cases[0]); i++) {
+                const struct bad_case *b = &bad_cases[i];
+                struct config_problems p = {0};
+                struct config *c = NULL;
+                int r = load_text(b->text, &c, &p);
+
+                if (r != -EINVAL || c != NULL || p.count != 1 || p.dropped != 0 ||
+                    !problem_is(&p, 0, b->problem)) {
+                        unit_fail(__FILE__, __LINE__, b->name);
+                        print_problems(&p);
+                }
+                config_free(c);
+                config_problems_clear(&p);
+        }
+}
+
+TEST(config_several_problems_in_line_order)
+{
+        static const char text[] = "[agent]\n"                 /* 1 */
+                                   "role = volume\n"           /* 2 */
+                                   "hook_file = events.jsonl\n" /* 3 */
+                                   "state_dir = /s\n"          /* 4 */
+                                   "workers = 65\n"            /* 5 */
+                                   "[ceph]\n"                  /* 6 */
+                                   "conf = /c\n"               /* 7 */
+                                   "client = cinder\n"         /* 8 */
+                                   "[bogus]\n"                 /* 9 */
+                                   "a = 1\n"                   /* 10 */
+                                   "[volume]\n"                /* 11 */
+                                   "types = *\n"               /* 12 */
+                                   "[luks]\n"                  /* 13 */
+                                   "iterations = 5000\n"       /* 14 */
+                                   "iter_time_ms = 100\n"      /* 15 */
+                                   "nonsense\n";               /* 16 */
+        struct config_problems p = {0};
+        struct config *c = NULL;
+
+        CHECK(load_text(text, &c, &p) == -EINVAL);
+        CHECK(c == NULL);
+        CHECK(p.count == 7);
+        CHECK(problem_is(&p, 0, ":0: missing section [keys] (required: provider)"));
+        CHECK(problem_is(&p, 1, ":3: hook_file = 'events.jsonl': must be an absolute path"));
+        CHECK(problem_is(&p, 2, ":5: workers = '65': out of range (allowed: 0..64)"));
+        CHECK(problem_is(&p, 3, ":6: missing required key 'pool' in [ceph]"));
+        CHECK(problem_is(&p, 4, ":9: unknown section [bogus] (known: agent, ceph, volume, keys, "
+                                "luks, retry)"));
+        CHECK(problem_is(&p, 5, ":15: iter_time_ms and iterations are mutually exclusive (set "
+                                "only one)"));
+        CHECK(problem_is(&p, 6, ":16: syntax error (expected [section] or key = value)"));
+        config_problems_clear(&p);
+        CHECK(p.count == 0);
+}
+
+/* MINIMAL, then line 14: n '#' followed by tail. */
+static int load_long_line(size_t n, const char *tail, struct config **ret,
+                          struct config_problems *p)
+{
+        size_t base = strlen(MINIMAL);
+        char *text = malloc(base + n + strlen(tail) + 1);
+        int r;
+
+        if (!text)
+                abort();
+        memcpy(text, MINIMAL, base);
+        memset(text + base, '#', n);
+        strcpy(text + base + n, tail);
+        r = load_text(text, ret, p);
+        free(text);
+        return r;
+}
+
+TEST(config_long_line)
+{
+        struct config_problems p = {0};
+        struct config *c = NULL;
+
+        /* 1024 bytes is allowed, with "\n", "\r\n" or at the end of the file. */
+        CHECK(load_long_line(1024, "\n", &c, &p) == 0);
+        config_free(c);
+        c = NULL;
+        CHECK(load_long_line(1024, "\r\n", &c, &p) == 0);
+        config_free(c);
+        c = NULL;
+        CHECK(load_long_line(1024, "", &c, &p) == 0);
+        config_free(c);
+        c = NULL;
+        CHECK(p.count == 0);
+
+        CHECK(load_long_line(1025, "\n", &c, &p) == -EINVAL);
+        CHECK(p.count == 1 && problem_is(&p, 0, ":14: line longer than 1024 bytes"));
+        config_problems_clear(&p);
+        CHECK(load_long_line(1025, "", &c, &p) == -EINVAL);
+        CHECK(p.count == 1 && problem_is(&p, 0, ":14: line longer than 1024 bytes"));
+        config_problems_clear(&p);
+
+        /* What follows on the same line is not read as a line of its own,
+         * and the next line keeps its number. */
+        CHECK(load_long_line(1100, "colour = red\nbad line\n", &c, &p) == -EINVAL);
+        CHECK(p.count == 2);
+        CHECK(problem_is(&p, 0, ":14: line longer than 1024 bytes"));
+        CHECK(problem_is(&p, 1, ":15: syntax error (expected [section] or key = value)"));
+        config_problems_clear(&p);
+        CHECK(load_long_line(100000, "colour = red\n", &c, &p) == -EINVAL);
+        CHECK(p.count == 1 && problem_is(&p, 0, ":14: line longer than 1024 bytes"));
+        config_problems_clear(&p);
+        CHECK(c == NULL);
+}
+
+TEST(config_nul_byte)
+{
+        static const char text[] = MINIMAL "[luks]\nhash = sha\0 512\n";
+        struct config_problems p = {0};
+        struct config *c = NULL;
+
+        CHECK(load_bytes(text, sizeof(text) - 1, false, &c, &p) == -EINVAL);
+        CHECK(p.count == 1);
+        CHECK(problem_is(&p, 0, ":15: line contains a NUL byte"));
+        config_problems_clear(&p);
+}
+
+TEST(config_too_many_problems)
+{
+        size_t n = strlen(MINIMAL), len = n;
+        char *text = malloc(n + 150 * 16);
+        struct config_problems p = {0};
+        struct config *c = NULL;
+
+        REQUIRE(text);
+        memcpy(text, MINIMAL, n);
+        for (int i = 0; i < 150; i++)
+                len += (size_t)sprintf(text + len, "k%d = 1\n", i);
+        CHECK(load_bytes(text, len, false, &c, &p) == -EINVAL);
+        CHECK(p.count == CONFIG_MAX_PROBLEMS);
+        CHECK(p.dropped == 50);
+        CHECK(problem_is(&p, 0, ":14: unknown key 'k0' in [keys]"));
+        CHECK(problem_is(&p, 99, ":113: unknown key 'k99' in [keys]"));
+        config_problems_clear(&p);
+        free(text);
+}
+
+TEST(config_missing_file)
+{
+        struct config_problems p = {0};
+        struct config *c = NULL;
+
+        snprintf(cfg_path, sizeof(cfg_path), "%s/nope.ini", unit_tmpdir());
+        CHECK(config_load(cfg_path, false, &c, &p) == -ENOENT);
+        CHECK(c == NULL);
+        CHECK(p.count == 1);
+        CHECK(problem_is(&p, 0, ":0: cannot read: No such file or directory"));
+        config_problems_clear(&p);
+
+        snprintf(cfg_path, sizeof(cfg_path), "%s", unit_tmpdir());
+        CHECK(config_load(cfg_path, false, &c, &p) == -EISDIR);
+        CHECK(problem_is(&p, 0, ":0: cannot read: Is a directory"));
+        config_problems_clear(&p);
+        config_free(NULL);
+        config_problems_clear(NULL);
+}
+
+/* An environment where every check passes; fields name what to break. */
+struct env {
+        char dir[256];
+        char state[300], conf[300], keyring[300], keys[300], command[300];
+};
+
+static void env_setup(struct env *e)
+{
+        snprintf(e->dir, sizeof(e->dir), "%s", unit_tmpdir());
+        snprintf(e->state, sizeof(e->state), "%s/state", e->dir);
+        snprintf(e->conf, sizeof(e->conf), "%s/ceph.conf", e->dir);
+        snprintf(e->keyring, sizeof(e->keyring), "%s/keyring", e->dir);
+        snprintf(e->keys, sizeof(e->keys), "%s/keys", e->dir);
+        snprintf(e->command, sizeof(e->command), "%s/keycmd", e->dir);
+        mkdir(e->state, 0700);
+        mkdir(e->keys, 0700);
+        write_file(e->dir, "ceph.conf", "", 0);
+        write_file(e->dir, "keyring", "", 0);
+        write_file(e->dir, "keycmd", "#!/bin/sh\n", 10);
+        chmod(e->command, 0755);
+}
+
+static int env_load(const struct env *e, bool command, struct config_problems *p)
+{
+        char text[4096];
+        struct config *c = NULL;
+        int r;
+
+        snprintf(text, sizeof(text),
+                 "[agent]\nrole = volume\nhook_file = %s/events.jsonl\nstate_dir = %s\n"
+                 "[ceph]\nconf = %s\nclient = cinder\nkeyring = %s\npool = volumes\n"
+                 "[volume]\ntypes = *\n[keys]\nprovider = %s\n%s = %s\n",
+                 e->state, e->state, e->conf, e->keyring, command ? "command" : "file",
+                 command ? "command" : "directory", command ? e->command : e->keys);
+        snprintf(cfg_path, sizeof(cfg_path), "%s", write_file(e->dir, "agent.ini", text,
+                                                               strlen(text)));
+        r = config_load(cfg_path, true, &c, p);
+        config_free(c);
+        return r;
+}
+
+TEST(config_environment_good)
+{
+        struct config_problems p = {0};
+        struct env e;
+
+        env_setup(&e);
+        CHECK(env_load(&e, false, &p) == 0);
+        CHECK(env_load(&e, true, &p) == 0);
+        print_problems(&p);
+        config_problems_clear(&p);
+}
+
+TEST(config_environment_problems)
+{
+        struct config_problems p = {0};
+        char want[1024];
+        struct env e;
+
+        env_setup(&e);
+        snprintf(e.state, sizeof(e.state), "%s/missing", e.dir);
+        snprintf(e.keys, sizeof(e.keys), "%s/nokeys", e.dir);
+        snprintf(e.conf, sizeof(e.conf), "%s/keys", e.dir); /* a directory */
+        CHECK(env_load(&e, false, &p) == -EINVAL);
+        CHECK(p.count == 4);
+        snprintf(want, sizeof(want), ":3: hook file directory %s does not exist", e.state);
+        CHECK(problem_is(&p, 0, want));
+        snprintf(want, sizeof(want), ":4: state directory %s does not exist", e.state);
+        CHECK(problem_is(&p, 1, want));
+        snprintf(want, sizeof(want), ":6: ceph conf %s is not a regular file", e.conf);
+        CHECK(problem_is(&p, 2, want));
+        snprintf(want, sizeof(want), ":14: key directory %s does not exist", e.keys);
+        CHECK(problem_is(&p, 3, want));
+        config_problems_clear(&p);
+
+        /* State dir is a file; keyring missing; command not executable. */
+        env_setup(&e);
+        snprintf(e.state, sizeof(e.state), "%s", e.conf);
+        snprintf(e.keyring, sizeof(e.keyring), "%s/nokeyring", e.dir);
+        chmod(e.command, 0644);
+        CHECK(env_load(&e, true, &p) == -EINVAL);
+        CHECK(p.count == 4);
+        snprintf(want, sizeof(want), ":3: hook file directory %s is not a directory", e.state);
+        CHECK(problem_is(&p, 0, want));
+        snprintf(want, sizeof(want), ":4: state directory %s is not a directory", e.state);
+        CHECK(problem_is(&p, 1, want));
+        snprintf(want, sizeof(want), ":8: keyring %s does not exist", e.keyring);
+        CHECK(problem_is(&p, 2, want));
+        snprintf(want, sizeof(want), ":14: key command %s is not executable: Permission denied",
+                 e.command);
+        CHECK(problem_is(&p, 3, want));
+        config_problems_clear(&p);
+}
+
+TEST(config_environment_not_checked_by_default)
+{
+        struct config_problems p = {0};
+        struct config *c = NULL;
+
+        /* MINIMAL points at paths that do not exist here. */
+        CHECK(load_text(MINIMAL, &c, &p) == 0);
+        config_free(c);
+        c = NULL;
+        CHECK(config_load(cfg_path, true, &c, &p) == -EINVAL);
+        CHECK(c == NULL);
+        CHECK(p.count >= 3);
+        config_problems_clear(&p);
+}
+
+TEST(config_wants_type)
+{
+        struct config_problems p = {0};
+        struct config *c = NULL;
+
+        REQUIRE(load_text(AGENT CEPH "[volume]\ntypes = gold,silver\n" KEYS, &c, &p) == 0);
+        CHECK(config_wants_type(c, "gold"));
+        CHECK(config_wants_type(c, "silver"));
+        CHECK(!config_wants_type(c, "bronze"));
+        CHECK(!config_wants_type(c, "gol"));
+        CHECK(!config_wants_type(c, NULL));
+        config_free(c);
+        c = NULL;
+
+        REQUIRE(load_text(MINIMAL, &c, &p) == 0);
+        CHECK(config_wants_type(c, "anything"));
+        CHECK(config_wants_type(c, NULL));
+        config_free(c);
+        config_problems_clear(&p);
+}
+
+/* types = t0,t1,...,t(n-1) */
+static int load_types(unsigned n, struct config **ret, struct config_problems *p)
+{
+        char text[2048] = AGENT CEPH "[volume]\ntypes = ";
+        size_t len = strlen(text);
+
+        for (unsigned i = 0; i < n; i++)
+                len += (size_t)snprintf(text + len, sizeof(text) - len, "%st%u", i ? "," : "", i);
+        snprintf(text + len, sizeof(text) - len, "\n%s", KEYS);
+        return load_text(text, ret, p);
+}
+
+TEST(config_types_limit)
+{
+        struct config_problems p = {0};
+        struct config *c = NULL;
+
+        REQUIRE(load_types(CONFIG_MAX_TYPES, &c, &p) == 0);
+        CHECK(c->n_types == CONFIG_MAX_TYPES);
+        CHECK(config_wants_type(c, "t63"));
+        config_free(c);
+        c = NULL;
+
+        CHECK(load_types(CONFIG_MAX_TYPES + 1, &c, &p) == -EINVAL);
+        CHECK(c == NULL);
+        CHECK(p.count == 1);
+        CHECK(p.count == 1 && strstr(p.lines[0], ":10: types = 't0,t1,") &&
+              strstr(p.lines[0], ",t64': more than 64 volume types"));
+        config_problems_clear(&p);
+}
