@@ -36,7 +36,7 @@ static __thread char reason_buffer[REASON_MAX];
 struct thread_state {
         struct json_tokener *tokener; /* NULL until the first volume event */
         unsigned tokener_depth;
-        char *message;                /* decoded oslo.message */
+        char *message; /* decoded oslo.message */
         size_t message_capacity;
 };
 
@@ -78,11 +78,16 @@ static const struct document_words envelope_words = {
 };
 
 /* The top-level members the scanner reports. */
-enum member { MEMBER_EVENT_TYPE, MEMBER_MESSAGE_ID, MEMBER_OSLO_MESSAGE, MEMBER_OSLO_VERSION,
-              MEMBER_COUNT };
+enum member {
+        MEMBER_EVENT_TYPE,
+        MEMBER_MESSAGE_ID,
+        MEMBER_OSLO_MESSAGE,
+        MEMBER_OSLO_VERSION,
+        MEMBER_COUNT
+};
 
-static const char *const member_names[MEMBER_COUNT] = {"event_type", "message_id",
-                                                       "oslo.message", "oslo.version"};
+static const char *const member_names[MEMBER_COUNT] = {"event_type", "message_id", "oslo.message",
+                                                       "oslo.version"};
 
 struct members {
         struct event_scan_member m[MEMBER_COUNT];
@@ -150,8 +155,7 @@ static int state_get(struct thread_state **ret)
         return 0;
 }
 
-static int state_tokener(struct thread_state *state, unsigned max_depth,
-                         struct json_tokener **ret)
+static int state_tokener(struct thread_state *state, unsigned max_depth, struct json_tokener **ret)
 {
         struct json_tokener *tok;
 
@@ -275,8 +279,8 @@ static int copy_member(const struct event_scan_member *m, const char *field, cha
 }
 
 /* A string json-c decoded, into buf (size bytes with NUL). */
-static int copy_text(struct json_object *v, const char *field, enum charset charset,
-                     char *buf, size_t size, const char **ret_reason)
+static int copy_text(struct json_object *v, const char *field, enum charset charset, char *buf,
+                     size_t size, const char **ret_reason)
 {
         const char *s;
         size_t length;
@@ -308,8 +312,7 @@ static struct json_object *get_optional(struct json_object *object, const char *
         return v;
 }
 
-static int parse_volume_id(struct json_object *payload, struct event *e,
-                           const char **ret_reason)
+static int parse_volume_id(struct json_object *payload, struct event *e, const char **ret_reason)
 {
         struct json_object *v = get_optional(payload, "volume_id");
         const char *s;
@@ -328,8 +331,7 @@ static int parse_volume_id(struct json_object *payload, struct event *e,
         return 0;
 }
 
-static int parse_volume_type(struct json_object *payload, struct event *e,
-                             const char **ret_reason)
+static int parse_volume_type(struct json_object *payload, struct event *e, const char **ret_reason)
 {
         struct json_object *v = get_optional(payload, "volume_type");
         int r;
@@ -362,8 +364,7 @@ static int parse_size(struct json_object *payload, bool required, struct event *
         /* json-c saturates integers past 64 bits; those fail the range. */
         size = json_object_is_type(v, json_type_int) ? json_object_get_int64(v) : 0;
         if (size < 1 || size > (int64_t)EVENT_MAX_SIZE_GIB)
-                return failf(-EINVAL, ret_reason,
-                             "payload.size is not an integer between 1 and %u",
+                return failf(-EINVAL, ret_reason, "payload.size is not an integer between 1 and %u",
                              EVENT_MAX_SIZE_GIB);
         e->size_gib = (uint64_t)size;
         return 0;
@@ -392,14 +393,13 @@ static int parse_payload(struct json_object *root, struct event *e, const char *
                 if (r < 0)
                         return r;
         }
-        return parse_size(payload, strcmp(e->event_type, "volume.create.end") == 0, e,
-                          ret_reason);
+        return parse_size(payload, strcmp(e->event_type, "volume.create.end") == 0, e, ret_reason);
 }
 
 /* doc is a JSON object the scanner accepted. */
 static int parse_volume(struct thread_state *state, const char *doc, size_t length,
-                        unsigned max_depth, const struct document_words *words,
-                        struct event *e, const char **ret_reason)
+                        unsigned max_depth, const struct document_words *words, struct event *e,
+                        const char **ret_reason)
 {
         struct json_tokener *tok;
         struct json_object *root;
@@ -422,9 +422,8 @@ static int parse_volume(struct thread_state *state, const char *doc, size_t leng
 /* oslo.messaging has only ever written version "2.0"; anything else is a
  * format this code does not know. The decoded notification replaces the
  * line in *ret_doc and the scan. */
-static int open_envelope(struct thread_state *state, struct members *members,
-                         unsigned max_depth, const char **ret_doc, size_t *ret_length,
-                         const char **ret_reason)
+static int open_envelope(struct thread_state *state, struct members *members, unsigned max_depth,
+                         const char **ret_doc, size_t *ret_length, const char **ret_reason)
 {
         const struct event_scan_member *version = &members->m[MEMBER_OSLO_VERSION];
         const struct event_scan_member *message = &members->m[MEMBER_OSLO_MESSAGE];
@@ -453,8 +452,7 @@ static int open_envelope(struct thread_state *state, struct members *members,
         return 0;
 }
 
-static int read_header(const struct members *members, struct event *e,
-                       const char **ret_reason)
+static int read_header(const struct members *members, struct event *e, const char **ret_reason)
 {
         const struct event_scan_member *type = &members->m[MEMBER_EVENT_TYPE];
         const struct event_scan_member *id = &members->m[MEMBER_MESSAGE_ID];
@@ -484,8 +482,8 @@ int event_parse(const char *data, size_t length, unsigned max_depth, struct even
         int r;
 
         if (max_depth < 1 || max_depth > EVENT_MAX_DEPTH_LIMIT)
-                return failf(-EINVAL, ret_reason, "JSON depth limit %u is outside 1..%u",
-                             max_depth, EVENT_MAX_DEPTH_LIMIT);
+                return failf(-EINVAL, ret_reason, "JSON depth limit %u is outside 1..%u", max_depth,
+                             EVENT_MAX_DEPTH_LIMIT);
         if (length > INT_MAX)
                 return fail(-E2BIG, ret_reason, "line is longer than 2 GiB");
         r = state_get(&state);

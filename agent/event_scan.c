@@ -108,8 +108,11 @@ static enum event_scan_result scan_escape(struct scan *s)
 
 /* The hot loops work on eight bytes at a time. zero_bytes() has the high
  * bit set in each byte of w that is zero; bits above the first such byte
- * may be wrong (borrows), so only the lowest one is used. */
+ * may be wrong (borrows), so only the lowest one is used. Borrows run
+ * toward the bytes that come first in memory on big-endian machines:
+ * those go a byte at a time. */
 #define ONES UINT64_C(0x0101010101010101)
+#define WORDWISE (__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__)
 
 static uint64_t zero_bytes(uint64_t w)
 {
@@ -126,18 +129,14 @@ static uint64_t stop_bytes(uint64_t w)
 /* Index of the first flagged byte; only called with bits != 0. */
 static size_t first_byte(uint64_t bits)
 {
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
         return (size_t)__builtin_ctzll(bits) / 8;
-#else
-        return (size_t)__builtin_clzll(bits) / 8;
-#endif
 }
 
 static const char *string_run_end(const char *p, const char *end)
 {
         uint64_t w, bits;
 
-        while (end - p >= 8) {
+        while (WORDWISE && end - p >= 8) {
                 memcpy(&w, p, sizeof(w));
                 bits = stop_bytes(w);
                 if (bits)
@@ -295,6 +294,16 @@ static enum event_scan_result scan_open(struct scan *s, bool object)
         return EVENT_SCAN_OK;
 }
 
+/* Good enough for a value that is then scanned: 'n' can only start null. */
+static enum event_scan_kind kind_of(char first)
+{
+        if (first == '"')
+                return EVENT_SCAN_STRING;
+        if (first == 'n')
+                return EVENT_SCAN_NULL;
+        return EVENT_SCAN_OTHER;
+}
+
 /* A scalar, or just the opening bracket of a container. A string value
  * of a top-level name is kept in s->members. */
 static enum event_scan_result scan_value_start(struct scan *s, bool *ret_opened)
@@ -308,7 +317,7 @@ static enum event_scan_result scan_value_start(struct scan *s, bool *ret_opened)
         s->pending = NULL;
         *ret_opened = c == '{' || c == '[';
         if (m)
-                m->kind = c == '"' ? EVENT_SCAN_STRING : c == 'n' ? EVENT_SCAN_NULL : EVENT_SCAN_OTHER;
+                m->kind = kind_of(c);
         if (*ret_opened)
                 return scan_open(s, c == '{');
         if (c == '"') {
@@ -400,8 +409,12 @@ enum event_scan_result event_scan(const char *data, size_t length, unsigned max_
                                   struct event_scan_member *members, size_t n_members,
                                   size_t *ret_offset)
 {
-        struct scan s = {.start = data, .p = data, .end = data + length, .max_depth = max_depth,
-                         .members = members, .n_members = n_members};
+        struct scan s = {.start = data,
+                         .p = data,
+                         .end = data + length,
+                         .max_depth = max_depth,
+                         .members = members,
+                         .n_members = n_members};
         enum event_scan_result r;
 
         for (size_t i = 0; i < n_members; i++)
@@ -497,7 +510,7 @@ static size_t copy_run(const char *in, size_t in_left, char *out, size_t out_lef
         size_t k = 0;
         uint64_t w, bits;
 
-        while (in_left - k >= 8 && out_left - k >= 8) {
+        while (WORDWISE && in_left - k >= 8 && out_left - k >= 8) {
                 memcpy(&w, in + k, sizeof(w));
                 memcpy(out + k, &w, sizeof(w));
                 bits = zero_bytes(w ^ (ONES * '\\'));

@@ -150,8 +150,7 @@ int keys_read_file(const char *path, struct secret **ret_key, const char **ret_r
         if (fd < 0)
                 return open_failure(path, -errno, ret_reason);
         if (fstat(fd, &st) < 0) {
-                r = failf(-errno, ret_reason, "cannot stat key file %s: %s", path,
-                          strerror(errno));
+                r = failf(-errno, ret_reason, "cannot stat key file %s: %s", path, strerror(errno));
                 goto out;
         }
         r = check_key_file(path, &st, ret_reason);
@@ -171,8 +170,7 @@ int keys_read_file(const char *path, struct secret **ret_key, const char **ret_r
         }
         if (key->len < KEYS_MIN_BYTES || key->len > KEYS_MAX_BYTES) {
                 r = failf(-EBADMSG, ret_reason,
-                          "key file %s changed size while being read (%zu bytes)", path,
-                          key->len);
+                          "key file %s changed size while being read (%zu bytes)", path, key->len);
                 goto out;
         }
         *ret_key = key;

@@ -34,6 +34,12 @@
 
 #include "event.h"
 
+/* posix_spawn_file_actions_addclosefrom_np() is what closes the agent's
+ * other descriptors in the child; musl has no equivalent yet. */
+#if !defined(__GLIBC__) || __GLIBC__ < 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ < 34)
+#error "keys_command.c needs glibc 2.34 or later (posix_spawn_file_actions_addclosefrom_np)"
+#endif
+
 #define REASON_MAX 1024
 #define STDERR_LINE_MAX 200 /* of the first stderr line, in a reason */
 
@@ -95,8 +101,7 @@ static void close_fd(int *fd)
         *fd = -1;
 }
 
-static int spawn_actions(posix_spawn_file_actions_t *actions, const int out[2],
-                         const int err[2])
+static int spawn_actions(posix_spawn_file_actions_t *actions, const int out[2], const int err[2])
 {
         int r;
 
@@ -182,8 +187,7 @@ static int read_stdout(struct run *run)
 {
         ssize_t n;
 
-        n = read(run->out_fd, run->key->data + run->key->len,
-                 run->key->capacity - run->key->len);
+        n = read(run->out_fd, run->key->data + run->key->len, run->key->capacity - run->key->len);
         if (n < 0)
                 return errno == EINTR || errno == EAGAIN ? 0 : -errno;
         if (n == 0)
@@ -340,8 +344,7 @@ static int run_finish(struct run *run, unsigned timeout_ms, const char **ret_rea
                 if (r == -EBADMSG)
                         return failf(r, ret_reason, "key command printed more than %d bytes",
                                      KEYS_MAX_BYTES);
-                return failf(-EIO, ret_reason, "cannot read from key command: %s",
-                             strerror(-r));
+                return failf(-EIO, ret_reason, "cannot read from key command: %s", strerror(-r));
         }
         return check_key(run, ret_reason);
 }

@@ -13,6 +13,11 @@
 
 static __thread char reason_buffer[REASON_MAX];
 
+static char lowercase(char c)
+{
+        return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+}
+
 static int file_lookup(struct keys *k, const char *volume_id, struct secret **ret_key,
                        const char **ret_reason)
 {
@@ -28,9 +33,7 @@ static int file_lookup(struct keys *k, const char *volume_id, struct secret **re
         }
         /* Cinder's ids are lowercase; so are the file names. */
         for (int i = 0; i < 37; i++)
-                id[i] = (char)(volume_id[i] >= 'A' && volume_id[i] <= 'F'
-                                       ? volume_id[i] - 'A' + 'a'
-                                       : volume_id[i]);
+                id[i] = lowercase(volume_id[i]);
         n = snprintf(path, sizeof(path), "%s/%s.key", k->config->key_directory, id);
         if (n < 0 || (size_t)n >= sizeof(path)) {
                 snprintf(reason_buffer, sizeof(reason_buffer),

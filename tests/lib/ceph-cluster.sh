@@ -220,6 +220,10 @@ memstore device bytes = $bytes
 osd memory target = 939524096
 # A clean shutdown saves memstore to disk so that a restarted OSD keeps its data.
 osd fast shutdown = false
+# A client killed with SIGKILL keeps librbd's exclusive lock until its watch
+# times out (default 30 s); kill tests restart agents at once, so let it go
+# sooner. Live clients ping every 5 s, well inside this.
+osd client watch timeout = 12
 log file = $CC_LOGDIR/\$name.log
 admin socket = $CC_DIR/run/\$name.asok
 EOF

@@ -55,29 +55,28 @@ static size_t cinder_notification(char *buf, size_t size, const char *event_type
                 snprintf(type_field, sizeof(type_field), "\"volume_type\": %s, ", volume_type);
         if (volume_size)
                 snprintf(size_field, sizeof(size_field), "\"size\": %s, ", volume_size);
-        n = snprintf(
-                buf, size,
-                "{\"message_id\": \"a3c1e0d4-6f1b-4f7e-9b8a-2c5d7e9f1a2b\", "
-                "\"publisher_id\": \"volume.cinder-volume-1@ceph#ceph\", "
-                "\"event_type\": \"%s\", \"priority\": \"INFO\", "
-                "\"payload\": {\"tenant_id\": \"5f3c2b1a0e9d4c8b7a6f5e4d3c2b1a09\", "
-                "\"host\": \"cinder-volume-1@ceph#ceph\", "
-                "\"user_id\": \"9a8b7c6d5e4f40312a1b2c3d4e5f6a7b\", "
-                "\"availability_zone\": \"nova\", %s%s"
-                "\"display_name\": \"db-data\", "
-                "\"launched_at\": \"2024-05-02T10:11:12+00:00\", "
-                "\"created_at\": \"2024-05-02T10:11:10+00:00\", \"status\": \"available\", "
-                "\"snapshot_id\": null, %s\"replication_status\": null, \"metadata\": {}, "
-                "\"volume_attachment\": []}, "
-                "\"timestamp\": \"2024-05-02 10:11:12.345678\", "
-                "\"_context_request_id\": \"req-7e6d5c4b-3a29-4180-9f8e-7d6c5b4a3928\", "
-                "\"_context_user_id\": \"9a8b7c6d5e4f40312a1b2c3d4e5f6a7b\", "
-                "\"_context_project_id\": \"5f3c2b1a0e9d4c8b7a6f5e4d3c2b1a09\", "
-                "\"_context_roles\": [\"member\", \"reader\"], \"_context_is_admin\": false, "
-                "\"_context_read_deleted\": \"no\", \"_context_show_deleted\": false, "
-                "\"_context_auth_token\": \"gAAAAABmM1x2\", "
-                "\"_unique_id\": \"8f0e1d2c3b4a49586f7e8d9c0b1a2f3e\"}",
-                event_type, id_field, type_field, size_field);
+        n = snprintf(buf, size,
+                     "{\"message_id\": \"a3c1e0d4-6f1b-4f7e-9b8a-2c5d7e9f1a2b\", "
+                     "\"publisher_id\": \"volume.cinder-volume-1@ceph#ceph\", "
+                     "\"event_type\": \"%s\", \"priority\": \"INFO\", "
+                     "\"payload\": {\"tenant_id\": \"5f3c2b1a0e9d4c8b7a6f5e4d3c2b1a09\", "
+                     "\"host\": \"cinder-volume-1@ceph#ceph\", "
+                     "\"user_id\": \"9a8b7c6d5e4f40312a1b2c3d4e5f6a7b\", "
+                     "\"availability_zone\": \"nova\", %s%s"
+                     "\"display_name\": \"db-data\", "
+                     "\"launched_at\": \"2024-05-02T10:11:12+00:00\", "
+                     "\"created_at\": \"2024-05-02T10:11:10+00:00\", \"status\": \"available\", "
+                     "\"snapshot_id\": null, %s\"replication_status\": null, \"metadata\": {}, "
+                     "\"volume_attachment\": []}, "
+                     "\"timestamp\": \"2024-05-02 10:11:12.345678\", "
+                     "\"_context_request_id\": \"req-7e6d5c4b-3a29-4180-9f8e-7d6c5b4a3928\", "
+                     "\"_context_user_id\": \"9a8b7c6d5e4f40312a1b2c3d4e5f6a7b\", "
+                     "\"_context_project_id\": \"5f3c2b1a0e9d4c8b7a6f5e4d3c2b1a09\", "
+                     "\"_context_roles\": [\"member\", \"reader\"], \"_context_is_admin\": false, "
+                     "\"_context_read_deleted\": \"no\", \"_context_show_deleted\": false, "
+                     "\"_context_auth_token\": \"gAAAAABmM1x2\", "
+                     "\"_unique_id\": \"8f0e1d2c3b4a49586f7e8d9c0b1a2f3e\"}",
+                     event_type, id_field, type_field, size_field);
         return (size_t)n;
 }
 
@@ -118,8 +117,8 @@ static size_t build(const struct sample *s, char *buf, size_t size)
 static const struct sample samples[] = {
         {"bare create.end", BARE, "volume.create.end", VID, TYPE_ID, "10", 0, 0, NULL, true,
          VID_PLAIN, TYPE_PLAIN, 10},
-        {"envelope create.end", ENVELOPE, "volume.create.end", VID, TYPE_ID, "10", 0, 0, NULL,
-         true, VID_PLAIN, TYPE_PLAIN, 10},
+        {"envelope create.end", ENVELOPE, "volume.create.end", VID, TYPE_ID, "10", 0, 0, NULL, true,
+         VID_PLAIN, TYPE_PLAIN, 10},
         {"uppercase uuid", ENVELOPE, "volume.create.end",
          "\"0D3C8D5E-6B9A-4F0E-8C2A-5B1E7D9F3A64\"", TYPE_ID, "1", 0, 0, NULL, true, VID_PLAIN,
          TYPE_PLAIN, 1},
@@ -129,50 +128,54 @@ static const struct sample samples[] = {
          VID_PLAIN, NULL, 20},
         {"largest size", BARE, "volume.create.end", VID, TYPE_ID, "1048576", 0, 0, NULL, true,
          VID_PLAIN, TYPE_PLAIN, 1048576},
-        {"named volume type", BARE, "volume.create.end", VID, "\"ceph-luks_2.x\"", "5", 0, 0,
-         NULL, true, VID_PLAIN, "ceph-luks_2.x", 5},
-        {"delete without size", BARE, "volume.delete.start", VID, TYPE_ID, NULL, 0, 0, NULL,
-         true, VID_PLAIN, TYPE_PLAIN, 0},
-        {"missing size", ENVELOPE, "volume.create.end", VID, TYPE_ID, NULL, .r = -EINVAL, .reason =
-         "payload.size is missing"},
-        {"null size", BARE, "volume.create.end", VID, TYPE_ID, "null", .r = -EINVAL, .reason =
-         "payload.size is missing"},
-        {"size as string", BARE, "volume.create.end", VID, TYPE_ID, "\"10\"", .r = -EINVAL, .reason =
-         "payload.size is not an integer between 1 and 1048576"},
-        {"size zero", BARE, "volume.create.end", VID, TYPE_ID, "0", .r = -EINVAL, .reason =
-         "payload.size is not an integer between 1 and 1048576"},
-        {"size negative", ENVELOPE, "volume.create.end", VID, TYPE_ID, "-1", .r = -EINVAL, .reason =
-         "payload.size is not an integer between 1 and 1048576"},
-        {"size fraction", BARE, "volume.create.end", VID, TYPE_ID, "1.5", .r = -EINVAL, .reason =
-         "payload.size is not an integer between 1 and 1048576"},
-        {"size 10.0", BARE, "volume.create.end", VID, TYPE_ID, "10.0", .r = -EINVAL, .reason =
-         "payload.size is not an integer between 1 and 1048576"},
-        {"size huge", BARE, "volume.create.end", VID, TYPE_ID, "99999999999999999999", .r = -EINVAL, .reason = "payload.size is not an integer between 1 and 1048576"},
-        {"size one past limit", BARE, "volume.create.end", VID, TYPE_ID, "1048577", .r = -EINVAL, .reason =
-         "payload.size is not an integer between 1 and 1048576"},
-        {"bad size on other volume event", BARE, "volume.resize.end", VID, TYPE_ID, "true", .r = -EINVAL, .reason = "payload.size is not an integer between 1 and 1048576"},
-        {"bad uuid", BARE, "volume.create.end", "\"not-a-uuid\"", TYPE_ID, "10", .r = -EINVAL, .reason =
-         "payload.volume_id is not a UUID"},
+        {"named volume type", BARE, "volume.create.end", VID, "\"ceph-luks_2.x\"", "5", 0, 0, NULL,
+         true, VID_PLAIN, "ceph-luks_2.x", 5},
+        {"delete without size", BARE, "volume.delete.start", VID, TYPE_ID, NULL, 0, 0, NULL, true,
+         VID_PLAIN, TYPE_PLAIN, 0},
+        {"missing size", ENVELOPE, "volume.create.end", VID, TYPE_ID, NULL, .r = -EINVAL,
+         .reason = "payload.size is missing"},
+        {"null size", BARE, "volume.create.end", VID, TYPE_ID, "null", .r = -EINVAL,
+         .reason = "payload.size is missing"},
+        {"size as string", BARE, "volume.create.end", VID, TYPE_ID, "\"10\"", .r = -EINVAL,
+         .reason = "payload.size is not an integer between 1 and 1048576"},
+        {"size zero", BARE, "volume.create.end", VID, TYPE_ID, "0", .r = -EINVAL,
+         .reason = "payload.size is not an integer between 1 and 1048576"},
+        {"size negative", ENVELOPE, "volume.create.end", VID, TYPE_ID, "-1", .r = -EINVAL,
+         .reason = "payload.size is not an integer between 1 and 1048576"},
+        {"size fraction", BARE, "volume.create.end", VID, TYPE_ID, "1.5", .r = -EINVAL,
+         .reason = "payload.size is not an integer between 1 and 1048576"},
+        {"size 10.0", BARE, "volume.create.end", VID, TYPE_ID, "10.0", .r = -EINVAL,
+         .reason = "payload.size is not an integer between 1 and 1048576"},
+        {"size huge", BARE, "volume.create.end", VID, TYPE_ID, "99999999999999999999", .r = -EINVAL,
+         .reason = "payload.size is not an integer between 1 and 1048576"},
+        {"size one past limit", BARE, "volume.create.end", VID, TYPE_ID, "1048577", .r = -EINVAL,
+         .reason = "payload.size is not an integer between 1 and 1048576"},
+        {"bad size on other volume event", BARE, "volume.resize.end", VID, TYPE_ID, "true",
+         .r = -EINVAL, .reason = "payload.size is not an integer between 1 and 1048576"},
+        {"bad uuid", BARE, "volume.create.end", "\"not-a-uuid\"", TYPE_ID, "10", .r = -EINVAL,
+         .reason = "payload.volume_id is not a UUID"},
         {"uuid too long", ENVELOPE, "volume.create.end",
-         "\"0d3c8d5e-6b9a-4f0e-8c2a-5b1e7d9f3a640\"", TYPE_ID, "10", .r = -EINVAL, .reason =
-         "payload.volume_id is not a UUID"},
+         "\"0d3c8d5e-6b9a-4f0e-8c2a-5b1e7d9f3a640\"", TYPE_ID, "10", .r = -EINVAL,
+         .reason = "payload.volume_id is not a UUID"},
         {"uuid path traversal", BARE, "volume.create.end", "\"../../../../etc/passwd\"", TYPE_ID,
          "10", .r = -EINVAL, .reason = "payload.volume_id is not a UUID"},
-        {"volume_id a number", BARE, "volume.create.end", "42", TYPE_ID, "10", .r = -EINVAL, .reason =
-         "payload.volume_id is not a string"},
-        {"volume_id missing", BARE, "volume.create.end", NULL, TYPE_ID, "10", .r = -EINVAL, .reason =
-         "payload.volume_id is missing"},
-        {"volume_type bad character", BARE, "volume.create.end", VID, "\"a/b\"", "10", .r = -EINVAL, .reason = "payload.volume_type contains a character other than A-Z a-z 0-9 _ . -"},
-        {"volume_type empty", BARE, "volume.create.end", VID, "\"\"", "10", .r = -EINVAL, .reason =
-         "payload.volume_type is empty"},
+        {"volume_id a number", BARE, "volume.create.end", "42", TYPE_ID, "10", .r = -EINVAL,
+         .reason = "payload.volume_id is not a string"},
+        {"volume_id missing", BARE, "volume.create.end", NULL, TYPE_ID, "10", .r = -EINVAL,
+         .reason = "payload.volume_id is missing"},
+        {"volume_type bad character", BARE, "volume.create.end", VID, "\"a/b\"", "10", .r = -EINVAL,
+         .reason = "payload.volume_type contains a character other than A-Z a-z 0-9 _ . -"},
+        {"volume_type empty", BARE, "volume.create.end", VID, "\"\"", "10", .r = -EINVAL,
+         .reason = "payload.volume_type is empty"},
         {"volume_type too long", BARE, "volume.create.end", VID,
-         "\"0123456789012345678901234567890123456789012345678901234567890123\"", "10", .r = -EINVAL, .reason = "payload.volume_type is longer than 63 characters"},
-        {"volume_type a number", BARE, "volume.create.end", VID, "7", "10", .r = -EINVAL, .reason =
-         "payload.volume_type is not a string"},
-        {"truncated bare", BARE, "volume.create.end", VID, TYPE_ID, "10", .length = 300, .r = -EINVAL, .reason =
-         "not valid JSON (truncated)"},
-        {"truncated envelope", ENVELOPE, "volume.create.end", VID, TYPE_ID, "10", .length = 300, .r = -EINVAL, .reason =
-         "not valid JSON (truncated)"},
+         "\"0123456789012345678901234567890123456789012345678901234567890123\"", "10", .r = -EINVAL,
+         .reason = "payload.volume_type is longer than 63 characters"},
+        {"volume_type a number", BARE, "volume.create.end", VID, "7", "10", .r = -EINVAL,
+         .reason = "payload.volume_type is not a string"},
+        {"truncated bare", BARE, "volume.create.end", VID, TYPE_ID, "10", .length = 300,
+         .r = -EINVAL, .reason = "not valid JSON (truncated)"},
+        {"truncated envelope", ENVELOPE, "volume.create.end", VID, TYPE_ID, "10", .length = 300,
+         .r = -EINVAL, .reason = "not valid JSON (truncated)"},
         {"non-volume event", RAW,
          "{\"event_type\": \"compute.instance.create.end\", \"payload\": [1, {\"size\": \"x\"}]}",
          .is_volume = false},
@@ -182,62 +185,72 @@ static const struct sample samples[] = {
          "{\"event_type\": \"volume_type.create\", \"payload\": 1}", .is_volume = false},
         {"trailing whitespace", RAW, "{\"event_type\": \"x\"} \t\r\n", .is_volume = false},
         {"not JSON", RAW, "hello", .r = -EINVAL, .reason = "not valid JSON (error at byte 0)"},
-        {"single quotes", RAW, "{'event_type': 'x'}", .r = -EINVAL, .reason =
-         "not valid JSON (error at byte 1)"},
-        {"trailing comma", RAW, "{\"event_type\": \"x\",}", .r = -EINVAL, .reason =
-         "not valid JSON (error at byte 19)"},
+        {"single quotes", RAW, "{'event_type': 'x'}", .r = -EINVAL,
+         .reason = "not valid JSON (error at byte 1)"},
+        {"trailing comma", RAW, "{\"event_type\": \"x\",}", .r = -EINVAL,
+         .reason = "not valid JSON (error at byte 19)"},
         {"array", RAW, "[{\"event_type\": \"x\"}]", .r = -EINVAL, .reason = "not a JSON object"},
         {"scalar", RAW, "123", .r = -EINVAL, .reason = "not a JSON object"},
         {"string", RAW, "\"volume.create.end\"", .r = -EINVAL, .reason = "not a JSON object"},
-        {"trailing garbage", RAW, "{\"event_type\": \"x\"} garbage", .r = -EINVAL, .reason =
-         "trailing data after the JSON object"},
-        {"two objects", RAW, "{\"event_type\": \"x\"}{\"event_type\": \"y\"}", .r = -EINVAL, .reason =
-         "trailing data after the JSON object"},
-        {"NUL byte", RAW, "{\"event_type\": \"x\"}\0", .length = 20, .r = -EINVAL, .reason =
-         "line contains a NUL byte"},
-        {"NUL byte inside", RAW, "{\"event_type\": \"x\0y\"}", .length = 21, .r = -EINVAL, .reason =
-         "line contains a NUL byte"},
+        {"trailing garbage", RAW, "{\"event_type\": \"x\"} garbage", .r = -EINVAL,
+         .reason = "trailing data after the JSON object"},
+        {"two objects", RAW, "{\"event_type\": \"x\"}{\"event_type\": \"y\"}", .r = -EINVAL,
+         .reason = "trailing data after the JSON object"},
+        {"NUL byte", RAW, "{\"event_type\": \"x\"}\0", .length = 20, .r = -EINVAL,
+         .reason = "line contains a NUL byte"},
+        {"NUL byte inside", RAW, "{\"event_type\": \"x\0y\"}", .length = 21, .r = -EINVAL,
+         .reason = "line contains a NUL byte"},
         {"empty line", RAW, "", .r = -EINVAL, .reason = "line is empty"},
         {"blank line", RAW, "  \t\r\n", .r = -EINVAL, .reason = "line is empty"},
         {"empty object", RAW, "{}", .r = -EINVAL, .reason = "missing event_type"},
-        {"event_type a number", RAW, "{\"event_type\": 7}", .r = -EINVAL, .reason =
-         "event_type is not a string"},
-        {"event_type null", RAW, "{\"event_type\": null}", .r = -EINVAL, .reason =
-         "event_type is not a string"},
-        {"event_type empty", RAW, "{\"event_type\": \"\"}", .r = -EINVAL, .reason = "event_type is empty"},
-        {"event_type control character", RAW, "{\"event_type\": \"volume.create.end\\n\"}", .r = -EINVAL, .reason = "event_type contains a character that is not printable ASCII"},
-        {"event_type escaped NUL", RAW, "{\"event_type\": \"volume.\\u0000\"}", .r = -EINVAL, .reason =
-         "event_type contains a character that is not printable ASCII"},
+        {"event_type a number", RAW, "{\"event_type\": 7}", .r = -EINVAL,
+         .reason = "event_type is not a string"},
+        {"event_type null", RAW, "{\"event_type\": null}", .r = -EINVAL,
+         .reason = "event_type is not a string"},
+        {"event_type empty", RAW, "{\"event_type\": \"\"}", .r = -EINVAL,
+         .reason = "event_type is empty"},
+        {"event_type control character", RAW, "{\"event_type\": \"volume.create.end\\n\"}",
+         .r = -EINVAL, .reason = "event_type contains a character that is not printable ASCII"},
+        {"event_type escaped NUL", RAW, "{\"event_type\": \"volume.\\u0000\"}", .r = -EINVAL,
+         .reason = "event_type contains a character that is not printable ASCII"},
         {"message_id too long", RAW,
          "{\"event_type\": \"x\", \"message_id\": "
-         "\"0123456789012345678901234567890123456789012345678901234567890123\"}", .r = -EINVAL, .reason = "message_id is longer than 63 characters"},
-        {"message_id a number", RAW, "{\"event_type\": \"x\", \"message_id\": 5}", .r = -EINVAL, .reason =
-         "message_id is not a string"},
-        {"missing payload", RAW, "{\"event_type\": \"volume.create.end\"}", .r = -EINVAL, .reason =
-         "missing payload"},
-        {"payload a string", RAW, "{\"event_type\": \"volume.create.end\", \"payload\": \"x\"}", .r = -EINVAL, .reason = "payload is not an object"},
+         "\"0123456789012345678901234567890123456789012345678901234567890123\"}",
+         .r = -EINVAL, .reason = "message_id is longer than 63 characters"},
+        {"message_id a number", RAW, "{\"event_type\": \"x\", \"message_id\": 5}", .r = -EINVAL,
+         .reason = "message_id is not a string"},
+        {"missing payload", RAW, "{\"event_type\": \"volume.create.end\"}", .r = -EINVAL,
+         .reason = "missing payload"},
+        {"payload a string", RAW, "{\"event_type\": \"volume.create.end\", \"payload\": \"x\"}",
+         .r = -EINVAL, .reason = "payload is not an object"},
         {"status too long", RAW,
          "{\"event_type\": \"volume.delete.end\", \"payload\": {\"volume_id\": " VID
-         ", \"status\": \"0123456789012345678901234567890123\"}}", .r = -EINVAL, .reason = "payload.status is longer than 31 characters"},
+         ", \"status\": \"0123456789012345678901234567890123\"}}",
+         .r = -EINVAL, .reason = "payload.status is longer than 31 characters"},
         {"oslo.message not a string", RAW,
-         "{\"oslo.version\": \"2.0\", \"oslo.message\": {\"event_type\": \"x\"}}", .r = -EINVAL, .reason =
-         "oslo.message is not a string"},
+         "{\"oslo.version\": \"2.0\", \"oslo.message\": {\"event_type\": \"x\"}}", .r = -EINVAL,
+         .reason = "oslo.message is not a string"},
         {"oslo.version unknown", RAW,
-         "{\"oslo.version\": \"1.0\", \"oslo.message\": \"{\\\"event_type\\\": \\\"x\\\"}\"}", .r = -EINVAL, .reason = "oslo.version is not \"2.0\""},
+         "{\"oslo.version\": \"1.0\", \"oslo.message\": \"{\\\"event_type\\\": \\\"x\\\"}\"}",
+         .r = -EINVAL, .reason = "oslo.version is not \"2.0\""},
         {"envelope without version", RAW, "{\"oslo.message\": \"{\\\"event_type\\\": \\\"x\\\"}\"}",
          .is_volume = false},
-        {"inner invalid", RAW, "{\"oslo.version\": \"2.0\", \"oslo.message\": \"{not json\"}", .r = -EINVAL, .reason = "oslo.message is not valid JSON (error at byte 1)"},
+        {"inner invalid", RAW, "{\"oslo.version\": \"2.0\", \"oslo.message\": \"{not json\"}",
+         .r = -EINVAL, .reason = "oslo.message is not valid JSON (error at byte 1)"},
         {"inner truncated", RAW,
-         "{\"oslo.version\": \"2.0\", \"oslo.message\": \"{\\\"event_type\\\": \"}", .r = -EINVAL, .reason =
-         "oslo.message is not valid JSON (truncated)"},
-        {"inner array", RAW, "{\"oslo.version\": \"2.0\", \"oslo.message\": \"[]\"}", .r = -EINVAL, .reason =
-         "oslo.message is not a JSON object"},
-        {"inner empty", RAW, "{\"oslo.version\": \"2.0\", \"oslo.message\": \"\"}", .r = -EINVAL, .reason =
-         "oslo.message is empty"},
+         "{\"oslo.version\": \"2.0\", \"oslo.message\": \"{\\\"event_type\\\": \"}", .r = -EINVAL,
+         .reason = "oslo.message is not valid JSON (truncated)"},
+        {"inner array", RAW, "{\"oslo.version\": \"2.0\", \"oslo.message\": \"[]\"}", .r = -EINVAL,
+         .reason = "oslo.message is not a JSON object"},
+        {"inner empty", RAW, "{\"oslo.version\": \"2.0\", \"oslo.message\": \"\"}", .r = -EINVAL,
+         .reason = "oslo.message is empty"},
         {"inner trailing data", RAW,
-         "{\"oslo.version\": \"2.0\", \"oslo.message\": \"{\\\"event_type\\\": \\\"x\\\"} x\"}", .r = -EINVAL, .reason = "oslo.message has trailing data after the JSON object"},
+         "{\"oslo.version\": \"2.0\", \"oslo.message\": \"{\\\"event_type\\\": \\\"x\\\"} x\"}",
+         .r = -EINVAL, .reason = "oslo.message has trailing data after the JSON object"},
         {"inner NUL byte", RAW,
-         "{\"oslo.version\": \"2.0\", \"oslo.message\": \"{\\\"event_type\\\": \\\"x\\\"}\\u0000\"}", .r = -EINVAL, .reason = "oslo.message contains a NUL byte"},
+         "{\"oslo.version\": \"2.0\", \"oslo.message\": \"{\\\"event_type\\\": "
+         "\\\"x\\\"}\\u0000\"}",
+         .r = -EINVAL, .reason = "oslo.message contains a NUL byte"},
         {"leading zero", RAW, "{\"event_type\": \"x\", \"a\": 01}", .r = -EINVAL,
          .reason = "not valid JSON (error at byte 26)"},
         {"number without fraction digits", RAW, "{\"event_type\": \"x\", \"a\": 1.}", .r = -EINVAL,
@@ -290,7 +303,8 @@ static const struct sample samples[] = {
          "{\"event_type\": \"x\", \"a\": [[{\"b\": []}], {}, [], \"\", {\"\": null}]}",
          .is_volume = false},
         {"inner missing event_type", RAW,
-         "{\"oslo.version\": \"2.0\", \"oslo.message\": \"{\\\"event\\\": \\\"x\\\"}\"}", .r = -EINVAL, .reason = "missing event_type"},
+         "{\"oslo.version\": \"2.0\", \"oslo.message\": \"{\\\"event\\\": \\\"x\\\"}\"}",
+         .r = -EINVAL, .reason = "missing event_type"},
 };
 
 static bool check_sample(const struct sample *s)
@@ -555,8 +569,8 @@ TEST(event_mutations)
         struct event e;
         int r;
 
-        seed_length = cinder_notification(seed, sizeof(seed), "volume.create.end", VID,
-                                             TYPE_ID, "10");
+        seed_length =
+                cinder_notification(seed, sizeof(seed), "volume.create.end", VID, TYPE_ID, "10");
         for (int i = 0; i < 20000; i++) {
                 n = seed_length;
                 memcpy(line, seed, n);
@@ -584,7 +598,8 @@ TEST(event_mutations)
 static const char typical_ignored[] =
         "{\"message_id\": \"d6f5e4c3-b2a1-4098-8f7e-6d5c4b3a2918\", "
         "\"publisher_id\": \"compute.compute-3\", \"event_type\": \"compute.instance.update\", "
-        "\"priority\": \"INFO\", \"payload\": {\"tenant_id\": \"5f3c2b1a0e9d4c8b7a6f5e4d3c2b1a09\", "
+        "\"priority\": \"INFO\", \"payload\": {\"tenant_id\": "
+        "\"5f3c2b1a0e9d4c8b7a6f5e4d3c2b1a09\", "
         "\"user_id\": \"9a8b7c6d5e4f40312a1b2c3d4e5f6a7b\", "
         "\"instance_id\": \"1b2c3d4e-5f60-4718-8293-a4b5c6d7e8f9\", \"instance_type\": "
         "\"m1.small\", \"instance_type_id\": 5, \"display_name\": \"web-1\", \"host\": "

@@ -89,7 +89,8 @@ TEST(keys_file_found)
         CHECK(key->len == 32);
         CHECK(memcmp(key->data, bytes, 32) == 0);
         REQUIRE(secret_to_hex(key, &hex) == 0);
-        CHECK(strcmp((char *)hex->data, "0109111921293139414951596169717981899199a1a9b1b9c1c9d1d9e1e9f1f9") == 0);
+        CHECK(strcmp((char *)hex->data,
+                     "0109111921293139414951596169717981899199a1a9b1b9c1c9d1d9e1e9f1f9") == 0);
         secret_free(hex);
         secret_free(key);
         key = NULL;
@@ -164,8 +165,7 @@ TEST(keys_file_not_plain)
         snprintf(path, sizeof(path), "%s/" VOLUME ".key", dir);
         REQUIRE(symlink(target, path) == 0);
         CHECK(file_lookup(dir, VOLUME, &key, &reason) == -ELOOP);
-        snprintf(want, sizeof(want), "key file %s is a symbolic link; refusing to follow it",
-                 path);
+        snprintf(want, sizeof(want), "key file %s is a symbolic link; refusing to follow it", path);
         CHECK(reason_is(reason, want));
         REQUIRE(unlink(path) == 0);
 
@@ -363,8 +363,9 @@ TEST(keys_command_fails)
         CHECK(reason_is(reason, "key command was killed by signal 15 (SIGTERM): dying"));
 
         CHECK(command_lookup("/nonexistent/key-helper", 5000, VOLUME, &key, &reason) == -EIO);
-        CHECK(reason_is(reason,
-                        "cannot run key command /nonexistent/key-helper: No such file or directory"));
+        CHECK(reason_is(
+                reason,
+                "cannot run key command /nonexistent/key-helper: No such file or directory"));
         CHECK(key == NULL);
 }
 
@@ -392,8 +393,9 @@ TEST(keys_command_output_sizes)
         CHECK(reason_is(reason, "key command printed no key"));
 
         /* A chatty stderr is drained and does not block the command. */
-        script = write_script(dir, "chatty", "head -c 200000 /dev/zero | tr '\\0' 'x' >&2\n"
-                                             "printf '" KEY32 "'");
+        script = write_script(dir, "chatty",
+                              "head -c 200000 /dev/zero | tr '\\0' 'x' >&2\n"
+                              "printf '" KEY32 "'");
         CHECK(command_lookup(script, 5000, VOLUME, &key, &reason) == 0);
         CHECK(key && key->len == 32);
         secret_free(key);
@@ -591,9 +593,9 @@ TEST(keys_command_concurrent)
         struct concurrent runs[FAST + SLOW];
         pthread_t threads[FAST + SLOW];
 
-        snprintf(slow, sizeof(slow), "%s", write_script(dir, "slow", "sleep 1\nprintf '" KEY32 "'"));
-        snprintf(fast, sizeof(fast), "%s",
-                 write_script(dir, "fast", "printf '" KEY32 KEY32 "'"));
+        snprintf(slow, sizeof(slow), "%s",
+                 write_script(dir, "slow", "sleep 1\nprintf '" KEY32 "'"));
+        snprintf(fast, sizeof(fast), "%s", write_script(dir, "fast", "printf '" KEY32 KEY32 "'"));
         for (int i = 0; i < FAST; i++) {
                 runs[i] = (struct concurrent){fast, OTHER_VOLUME, 40, 64, 0, 0};
                 REQUIRE(pthread_create(&threads[i], NULL, run_concurrent, &runs[i]) == 0);
@@ -631,8 +633,8 @@ static int count_fds(void)
 TEST(keys_command_leaves_nothing)
 {
         static const char *const bodies[] = {
-                "printf '" KEY32 "'", "exit 3", "head -c 100 /dev/zero", "sleep 10", "exit 0",
-                "printf 'short'",
+                "printf '" KEY32 "'", "exit 3", "head -c 100 /dev/zero",
+                "sleep 10",           "exit 0", "printf 'short'",
         };
         const char *dir = unit_tmpdir();
         struct secret *key;
