@@ -1,18 +1,21 @@
 /* event: one hook-file line to a struct event (event.h).
  *
- * Two stages, for speed: most lines are notifications the agent ignores,
- * and json-c needs about 25 us to build the tree of a 2 KB notification.
- * A strict RFC 8259 scanner (event_scan.c, no allocation) checks every
- * line and finds the top-level event_type, message_id and oslo.* members;
- * only volume.* events are then handed to json-c to read the payload. The
- * scanner is the one judge of syntax, so both stages agree on what is
- * valid JSON.
+ * json-c parses and judges every line, in strict mode, with one tokener
+ * per thread; this module only reads the few fields the agent acts on out
+ * of the tree. The notification inside an oslo envelope is a JSON string,
+ * parsed a second time with the same limits.
+ *
+ * json-c 0.16's strict mode is not quite RFC 8259: it lets through
+ * single-quoted member names, raw control characters in strings, NaN and
+ * [-]Infinity, "1." and "00", and it saturates integers past 64 bits.
+ * None of that reaches an event: the fields kept are checked for
+ * printable ASCII, and a size must be a JSON integer in
+ * 1..EVENT_MAX_SIZE_GIB.
  *
  * Returns 0, -EINVAL or -E2BIG (-ENOMEM when memory runs out); on failure
  * *ret_reason points at a static string or at a thread-local buffer valid
  * until the thread's next event_parse(). */
 #include "event.h"
-#include "event_scan.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -21,7 +24,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/types.h>
 
 #include <json-c/json.h>
 
@@ -30,14 +32,11 @@
 
 static __thread char reason_buffer[REASON_MAX];
 
-/* Per-thread state, made on first use and freed by the key's destructor
- * when the thread ends: creating a tokener per line costs more than
- * parsing a short line. */
+/* Creating a tokener costs more than parsing a short line, so each thread
+ * keeps one; the key's destructor frees it when the thread ends. */
 struct thread_state {
-        struct json_tokener *tokener; /* NULL until the first volume event */
+        struct json_tokener *tokener;
         unsigned tokener_depth;
-        char *message; /* decoded oslo.message */
-        size_t message_capacity;
 };
 
 static __thread struct thread_state *thread_state;
@@ -77,22 +76,6 @@ static const struct document_words envelope_words = {
         .not_object = "oslo.message is not a JSON object",
 };
 
-/* The top-level members the scanner reports. */
-enum member {
-        MEMBER_EVENT_TYPE,
-        MEMBER_MESSAGE_ID,
-        MEMBER_OSLO_MESSAGE,
-        MEMBER_OSLO_VERSION,
-        MEMBER_COUNT
-};
-
-static const char *const member_names[MEMBER_COUNT] = {"event_type", "message_id", "oslo.message",
-                                                       "oslo.version"};
-
-struct members {
-        struct event_scan_member m[MEMBER_COUNT];
-};
-
 enum charset { CHARSET_PRINTABLE, CHARSET_TYPE_ID };
 
 static int fail(int r, const char **ret_reason, const char *reason)
@@ -113,7 +96,7 @@ __attribute__((format(printf, 3, 4))) static int failf(int r, const char **ret_r
         return fail(r, ret_reason, reason_buffer);
 }
 
-/* ---- per-thread state ---- */
+/* ---- the per-thread tokener ---- */
 
 static void state_destroy(void *p)
 {
@@ -123,7 +106,6 @@ static void state_destroy(void *p)
                 return;
         if (state->tokener)
                 json_tokener_free(state->tokener); /* unlike free(), NULL crashes it */
-        free(state->message);
         free(state);
 }
 
@@ -155,10 +137,16 @@ static int state_get(struct thread_state **ret)
         return 0;
 }
 
-static int state_tokener(struct thread_state *state, unsigned max_depth, struct json_tokener **ret)
+/* The thread's tokener for max_depth, reset and ready for a document. */
+static int state_tokener(unsigned max_depth, struct json_tokener **ret)
 {
+        struct thread_state *state = NULL;
         struct json_tokener *tok;
+        int r;
 
+        r = state_get(&state);
+        if (r < 0)
+                return r;
         if (state->tokener && state->tokener_depth == max_depth) {
                 json_tokener_reset(state->tokener);
                 *ret = state->tokener;
@@ -167,8 +155,8 @@ static int state_tokener(struct thread_state *state, unsigned max_depth, struct 
         tok = json_tokener_new_ex((int)max_depth);
         if (!tok)
                 return -ENOMEM;
-        /* The scanner already refused trailing data and what strict mode
-         * forbids; the flags only keep json-c from being more lenient. */
+        /* Trailing data is reported by parse_document() in its own words;
+         * the flag only stops json-c calling it an unexpected character. */
         json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_ALLOW_TRAILING_CHARS);
         if (state->tokener)
                 json_tokener_free(state->tokener);
@@ -178,63 +166,71 @@ static int state_tokener(struct thread_state *state, unsigned max_depth, struct 
         return 0;
 }
 
-static int state_message_buffer(struct thread_state *state, size_t size, char **ret)
-{
-        char *p;
-
-        if (size > state->message_capacity) {
-                p = realloc(state->message, size);
-                if (!p)
-                        return -ENOMEM;
-                state->message = p;
-                state->message_capacity = size;
-        }
-        *ret = state->message;
-        return 0;
-}
-
-static bool is_json_space(char c)
-{
-        return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
+/* ---- one JSON document ---- */
 
 static bool all_space(const char *data, size_t length)
 {
         for (size_t i = 0; i < length; i++)
-                if (!is_json_space(data[i]))
+                if (data[i] != ' ' && data[i] != '\t' && data[i] != '\n' && data[i] != '\r')
                         return false;
         return true;
 }
 
-/* Exactly one JSON object, optionally surrounded by whitespace. */
-static int check_document(const char *data, size_t length, unsigned max_depth,
-                          const struct document_words *words, struct members *ret_members,
+/* json-c has read all of data and wants more. Input ends here, which
+ * json-c is told by a NUL byte (json_tokener.h): that ends a top-level
+ * number, and anything else is cut short. */
+static struct json_object *finish_document(struct json_tokener *tok)
+{
+        return json_tokener_parse_ex(tok, "", 1);
+}
+
+static int document_error(struct json_tokener *tok, unsigned max_depth,
+                          const struct document_words *words, const char **ret_reason)
+{
+        if (json_tokener_get_error(tok) == json_tokener_error_depth)
+                return failf(-E2BIG, ret_reason, words->depth_format, max_depth);
+        return failf(-EINVAL, ret_reason, words->invalid_format, json_tokener_get_parse_end(tok));
+}
+
+/* Exactly one JSON object in data[0..length), optionally surrounded by
+ * whitespace. On success *ret holds a reference for the caller. */
+static int parse_document(const char *data, size_t length, unsigned max_depth,
+                          const struct document_words *words, struct json_object **ret,
                           const char **ret_reason)
 {
-        size_t offset;
+        struct json_tokener *tok;
+        struct json_object *root;
+        int r;
 
-        if (memchr(data, '\0', length))
+        /* json-c would take a NUL byte for the end of the input. */
+        if (length > 0 && memchr(data, '\0', length))
                 return fail(-EINVAL, ret_reason, words->nul);
-        if (all_space(data, length))
-                return fail(-EINVAL, ret_reason, words->empty);
-        for (int i = 0; i < MEMBER_COUNT; i++)
-                ret_members->m[i].name = member_names[i];
-        switch (event_scan(data, length, max_depth, ret_members->m, MEMBER_COUNT, &offset)) {
-        case EVENT_SCAN_OK:
-                return 0;
-        case EVENT_SCAN_TOO_DEEP:
-                return failf(-E2BIG, ret_reason, words->depth_format, max_depth);
-        case EVENT_SCAN_TRUNCATED:
-                return fail(-EINVAL, ret_reason, words->truncated);
-        case EVENT_SCAN_TRAILING:
+        r = state_tokener(max_depth, &tok);
+        if (r < 0)
+                return failf(r, ret_reason, "cannot set up the JSON parser: %s", strerror(-r));
+        root = json_tokener_parse_ex(tok, data, (int)length);
+        if (!root && json_tokener_get_error(tok) == json_tokener_continue) {
+                if (all_space(data, length))
+                        return fail(-EINVAL, ret_reason, words->empty);
+                root = finish_document(tok);
+                if (!root)
+                        return fail(-EINVAL, ret_reason, words->truncated);
+        } else if (!root) {
+                return document_error(tok, max_depth, words, ret_reason);
+        } else if (json_tokener_get_parse_end(tok) < length) {
+                /* json-c stops after the value and the whitespace behind it. */
+                json_object_put(root);
                 return fail(-EINVAL, ret_reason, words->trailing);
-        case EVENT_SCAN_NOT_OBJECT:
-                return fail(-EINVAL, ret_reason, words->not_object);
-        case EVENT_SCAN_INVALID:
-        default:
-                return failf(-EINVAL, ret_reason, words->invalid_format, offset);
         }
+        if (!json_object_is_type(root, json_type_object)) {
+                json_object_put(root);
+                return fail(-EINVAL, ret_reason, words->not_object);
+        }
+        *ret = root;
+        return 0;
 }
+
+/* ---- fields ---- */
 
 static bool char_allowed(unsigned char c, enum charset charset)
 {
@@ -258,27 +254,8 @@ static int check_text(const char *field, enum charset charset, const char *s, si
         return 0;
 }
 
-static int too_long(const char *field, size_t size, const char **ret_reason)
-{
-        return failf(-EINVAL, ret_reason, "%s is longer than %zu characters", field, size - 1);
-}
-
-/* A string member found by the scanner, into buf (size bytes with NUL). */
-static int copy_member(const struct event_scan_member *m, const char *field, char *buf, size_t size,
-                       const char **ret_reason)
-{
-        ssize_t n;
-
-        if (m->kind != EVENT_SCAN_STRING)
-                return failf(-EINVAL, ret_reason, "%s is not a string", field);
-        n = event_scan_unescape(m->body, m->length, buf, size - 1);
-        if (n < 0)
-                return too_long(field, size, ret_reason);
-        buf[n] = '\0';
-        return check_text(field, CHARSET_PRINTABLE, buf, (size_t)n, ret_reason);
-}
-
-/* A string json-c decoded, into buf (size bytes with NUL). */
+/* A string json-c decoded (v may be NULL for JSON null), into buf (size
+ * bytes with NUL). */
 static int copy_text(struct json_object *v, const char *field, enum charset charset, char *buf,
                      size_t size, const char **ret_reason)
 {
@@ -291,7 +268,8 @@ static int copy_text(struct json_object *v, const char *field, enum charset char
         s = json_object_get_string(v);
         length = (size_t)json_object_get_string_len(v);
         if (length > size - 1)
-                return too_long(field, size, ret_reason);
+                return failf(-EINVAL, ret_reason, "%s is longer than %zu characters", field,
+                             size - 1);
         r = check_text(field, charset, s, length, ret_reason);
         if (r < 0)
                 return r;
@@ -299,8 +277,6 @@ static int copy_text(struct json_object *v, const char *field, enum charset char
         buf[length] = '\0';
         return 0;
 }
-
-/* ---- volume events, through json-c ---- */
 
 /* Absent and null are the same to Cinder's serializer; both mean "none". */
 static struct json_object *get_optional(struct json_object *object, const char *key)
@@ -311,6 +287,28 @@ static struct json_object *get_optional(struct json_object *object, const char *
                 return NULL;
         return v;
 }
+
+static int read_header(struct json_object *root, struct event *e, const char **ret_reason)
+{
+        struct json_object *type, *id;
+        int r;
+
+        if (!json_object_object_get_ex(root, "event_type", &type))
+                return fail(-EINVAL, ret_reason, "missing event_type");
+        r = copy_text(type, "event_type", CHARSET_PRINTABLE, e->event_type, sizeof(e->event_type),
+                      ret_reason);
+        if (r < 0)
+                return r;
+        if (e->event_type[0] == '\0')
+                return fail(-EINVAL, ret_reason, "event_type is empty");
+        id = get_optional(root, "message_id");
+        if (!id)
+                return 0;
+        return copy_text(id, "message_id", CHARSET_PRINTABLE, e->message_id, sizeof(e->message_id),
+                         ret_reason);
+}
+
+/* ---- volume events ---- */
 
 static int parse_volume_id(struct json_object *payload, struct event *e, const char **ret_reason)
 {
@@ -349,20 +347,23 @@ static int parse_volume_type(struct json_object *payload, struct event *e, const
 }
 
 /* Only a JSON integer counts: "10", 10.0 and 1e1 are refused rather than
- * guessed at, since the size decides how large an image is formatted. */
+ * guessed at, since the size decides how large an image is formatted.
+ * json-c saturates integers past 64 bits at INT64_MIN, INT64_MAX or
+ * UINT64_MAX (read back as INT64_MAX), all far outside the range, so a
+ * huge number is refused, never clamped into it. */
 static int parse_size(struct json_object *payload, bool required, struct event *e,
                       const char **ret_reason)
 {
         struct json_object *v = get_optional(payload, "size");
-        int64_t size;
+        int64_t size = 0;
 
         if (!v) {
                 if (required)
                         return fail(-EINVAL, ret_reason, "payload.size is missing");
                 return 0;
         }
-        /* json-c saturates integers past 64 bits; those fail the range. */
-        size = json_object_is_type(v, json_type_int) ? json_object_get_int64(v) : 0;
+        if (json_object_get_type(v) == json_type_int)
+                size = json_object_get_int64(v);
         if (size < 1 || size > (int64_t)EVENT_MAX_SIZE_GIB)
                 return failf(-EINVAL, ret_reason, "payload.size is not an integer between 1 and %u",
                              EVENT_MAX_SIZE_GIB);
@@ -396,88 +397,32 @@ static int parse_payload(struct json_object *root, struct event *e, const char *
         return parse_size(payload, strcmp(e->event_type, "volume.create.end") == 0, e, ret_reason);
 }
 
-/* doc is a JSON object the scanner accepted. */
-static int parse_volume(struct thread_state *state, const char *doc, size_t length,
-                        unsigned max_depth, const struct document_words *words, struct event *e,
-                        const char **ret_reason)
-{
-        struct json_tokener *tok;
-        struct json_object *root;
-        int r;
-
-        r = state_tokener(state, max_depth, &tok);
-        if (r < 0)
-                return failf(r, ret_reason, "cannot set up the JSON parser: %s", strerror(-r));
-        root = json_tokener_parse_ex(tok, doc, (int)length);
-        if (!root) /* only json-c's own limits (memory) can get here */
-                return failf(-EINVAL, ret_reason, words->invalid_format,
-                             json_tokener_get_parse_end(tok));
-        r = parse_payload(root, e, ret_reason);
-        json_object_put(root);
-        return r;
-}
-
 /* ---- the whole line ---- */
 
 /* oslo.messaging has only ever written version "2.0"; anything else is a
- * format this code does not know. The decoded notification replaces the
- * line in *ret_doc and the scan. */
-static int open_envelope(struct thread_state *state, struct members *members, unsigned max_depth,
-                         const char **ret_doc, size_t *ret_length, const char **ret_reason)
+ * format this code does not know. *ret is the notification, parsed from
+ * the oslo.message string; the caller keeps line alive meanwhile. */
+static int open_envelope(struct json_object *line, struct json_object *message,
+                         unsigned max_depth, struct json_object **ret, const char **ret_reason)
 {
-        const struct event_scan_member *version = &members->m[MEMBER_OSLO_VERSION];
-        const struct event_scan_member *message = &members->m[MEMBER_OSLO_MESSAGE];
-        char decoded[4];
-        ssize_t n;
-        char *buf;
-        int r;
+        struct json_object *version;
 
-        if (version->kind != EVENT_SCAN_ABSENT &&
-            (version->kind != EVENT_SCAN_STRING ||
-             event_scan_unescape(version->body, version->length, decoded, sizeof(decoded)) != 3 ||
-             memcmp(decoded, "2.0", 3) != 0))
+        if (json_object_object_get_ex(line, "oslo.version", &version) &&
+            (!json_object_is_type(version, json_type_string) ||
+             json_object_get_string_len(version) != 3 ||
+             memcmp(json_object_get_string(version), "2.0", 3) != 0))
                 return fail(-EINVAL, ret_reason, "oslo.version is not \"2.0\"");
-        if (message->kind != EVENT_SCAN_STRING)
+        if (!json_object_is_type(message, json_type_string))
                 return fail(-EINVAL, ret_reason, "oslo.message is not a string");
-        /* Decoding never makes a string longer. */
-        r = state_message_buffer(state, message->length + 1, &buf);
-        if (r < 0)
-                return failf(r, ret_reason, "cannot decode oslo.message: %s", strerror(-r));
-        n = event_scan_unescape(message->body, message->length, buf, message->length);
-        r = check_document(buf, (size_t)n, max_depth, &envelope_words, members, ret_reason);
-        if (r < 0)
-                return r;
-        *ret_doc = buf;
-        *ret_length = (size_t)n;
-        return 0;
-}
-
-static int read_header(const struct members *members, struct event *e, const char **ret_reason)
-{
-        const struct event_scan_member *type = &members->m[MEMBER_EVENT_TYPE];
-        const struct event_scan_member *id = &members->m[MEMBER_MESSAGE_ID];
-        int r;
-
-        if (type->kind == EVENT_SCAN_ABSENT)
-                return fail(-EINVAL, ret_reason, "missing event_type");
-        r = copy_member(type, "event_type", e->event_type, sizeof(e->event_type), ret_reason);
-        if (r < 0)
-                return r;
-        if (e->event_type[0] == '\0')
-                return fail(-EINVAL, ret_reason, "event_type is empty");
-        if (id->kind == EVENT_SCAN_ABSENT || id->kind == EVENT_SCAN_NULL)
-                return 0;
-        return copy_member(id, "message_id", e->message_id, sizeof(e->message_id), ret_reason);
+        return parse_document(json_object_get_string(message),
+                              (size_t)json_object_get_string_len(message), max_depth,
+                              &envelope_words, ret, ret_reason);
 }
 
 int event_parse(const char *data, size_t length, unsigned max_depth, struct event *ret,
                 const char **ret_reason)
 {
-        const struct document_words *words = &line_words;
-        const char *doc = data;
-        size_t doc_length = length;
-        struct thread_state *state = NULL;
-        struct members members;
+        struct json_object *line = NULL, *inner = NULL, *notification, *message;
         struct event e;
         int r;
 
@@ -486,29 +431,30 @@ int event_parse(const char *data, size_t length, unsigned max_depth, struct even
                              EVENT_MAX_DEPTH_LIMIT);
         if (length > INT_MAX)
                 return fail(-E2BIG, ret_reason, "line is longer than 2 GiB");
-        r = state_get(&state);
-        if (r < 0)
-                return failf(r, ret_reason, "cannot set up the JSON parser: %s", strerror(-r));
-        r = check_document(data, length, max_depth, &line_words, &members, ret_reason);
+        r = parse_document(data, length, max_depth, &line_words, &line, ret_reason);
         if (r < 0)
                 return r;
-        if (members.m[MEMBER_OSLO_MESSAGE].kind != EVENT_SCAN_ABSENT) {
-                r = open_envelope(state, &members, max_depth, &doc, &doc_length, ret_reason);
+        notification = line;
+        if (json_object_object_get_ex(line, "oslo.message", &message)) {
+                r = open_envelope(line, message, max_depth, &inner, ret_reason);
                 if (r < 0)
-                        return r;
-                words = &envelope_words;
+                        goto out;
+                notification = inner;
         }
         memset(&e, 0, sizeof(e));
-        r = read_header(&members, &e, ret_reason);
+        r = read_header(notification, &e, ret_reason);
         if (r < 0)
-                return r;
+                goto out;
         if (strncmp(e.event_type, "volume.", 7) == 0) {
-                r = parse_volume(state, doc, doc_length, max_depth, words, &e, ret_reason);
+                r = parse_payload(notification, &e, ret_reason);
                 if (r < 0)
-                        return r;
+                        goto out;
         }
         *ret = e;
-        return 0;
+out:
+        json_object_put(inner);
+        json_object_put(line);
+        return r;
 }
 
 static bool is_hex(char c)

@@ -1,10 +1,11 @@
 /* event: OpenStack notifications as they appear in the hook file.
  *
  * Accepts the oslo.messaging v2 envelope ({"oslo.version", "oslo.message":
- * "<json string>"}) and the bare notification. Only the fields the agent
- * acts on are extracted, into bounded buffers. Errors: -EINVAL (not JSON,
- * not an object, missing or mistyped field), -E2BIG (nesting deeper than
- * the limit); *ret_reason then says which, in words fit for a log. */
+ * "<json string>"}) and the bare notification, both parsed by json-c in
+ * strict mode. Only the fields the agent acts on are extracted, into
+ * bounded buffers. Errors: -EINVAL (not JSON, not an object, missing or
+ * mistyped field), -E2BIG (nesting deeper than the limit); *ret_reason
+ * then says which, in words fit for a log. */
 #pragma once
 
 #include <stdbool.h>

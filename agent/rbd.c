@@ -156,10 +156,22 @@ static ssize_t list_lockers(struct rbd_image *img, char *clients, size_t *client
  * would stop librbd itself from writing (EROFS). */
 static int managed_lock(struct rbd_image *img, char *ret_holder, size_t holder_size)
 {
+        char clients[LOCKER_LIST_MAX], cookies[LOCKER_LIST_MAX];
+        size_t clients_len = sizeof(clients), cookies_len = sizeof(cookies);
         rbd_lock_mode_t mode;
         char *owners[4];
         size_t n = 4;
-        int r = rbd_lock_acquire(img->image, RBD_LOCK_MODE_EXCLUSIVE);
+        int r;
+
+        /* librbd waits, without end, on a lock taken with `rbd lock add`
+         * (its cookie is not librbd's "auto <id>"): report it as busy. */
+        if (list_lockers(img, clients, &clients_len, cookies, &cookies_len) > 0 &&
+            strncmp(cookies, "auto ", 5) != 0) {
+                if (ret_holder && holder_size)
+                        snprintf(ret_holder, holder_size, "%s (advisory lock)", cookies);
+                return -EBUSY;
+        }
+        r = rbd_lock_acquire(img->image, RBD_LOCK_MODE_EXCLUSIVE);
 
         if (r >= 0) {
                 img->managed_lock = true;

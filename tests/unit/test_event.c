@@ -1,7 +1,6 @@
 /* Tests for event.c: Cinder notifications as they reach the hook file, in
  * the oslo envelope and bare, and every way a line can be refused. */
 #include "event.h"
-#include "event_scan.h"
 #include "unit.h"
 
 #include <errno.h>
@@ -9,8 +8,6 @@
 #include <stdint.h>
 #include <string.h>
 #include <time.h>
-
-#include <json-c/json.h>
 
 #define DEPTH 32
 #define LINE_MAX_TEST 8192
@@ -148,6 +145,16 @@ static const struct sample samples[] = {
          .reason = "payload.size is not an integer between 1 and 1048576"},
         {"size huge", BARE, "volume.create.end", VID, TYPE_ID, "99999999999999999999", .r = -EINVAL,
          .reason = "payload.size is not an integer between 1 and 1048576"},
+        {"size huge negative", BARE, "volume.create.end", VID, TYPE_ID, "-99999999999999999999",
+         .r = -EINVAL, .reason = "payload.size is not an integer between 1 and 1048576"},
+        {"size 2^64 + 1", BARE, "volume.create.end", VID, TYPE_ID, "18446744073709551617",
+         .r = -EINVAL, .reason = "payload.size is not an integer between 1 and 1048576"},
+        {"size exponent", BARE, "volume.create.end", VID, TYPE_ID, "1e1", .r = -EINVAL,
+         .reason = "payload.size is not an integer between 1 and 1048576"},
+        {"size 1e30", BARE, "volume.create.end", VID, TYPE_ID, "1e30", .r = -EINVAL,
+         .reason = "payload.size is not an integer between 1 and 1048576"},
+        {"size NaN", BARE, "volume.create.end", VID, TYPE_ID, "NaN", .r = -EINVAL,
+         .reason = "payload.size is not an integer between 1 and 1048576"},
         {"size one past limit", BARE, "volume.create.end", VID, TYPE_ID, "1048577", .r = -EINVAL,
          .reason = "payload.size is not an integer between 1 and 1048576"},
         {"bad size on other volume event", BARE, "volume.resize.end", VID, TYPE_ID, "true",
@@ -185,8 +192,9 @@ static const struct sample samples[] = {
          "{\"event_type\": \"volume_type.create\", \"payload\": 1}", .is_volume = false},
         {"trailing whitespace", RAW, "{\"event_type\": \"x\"} \t\r\n", .is_volume = false},
         {"not JSON", RAW, "hello", .r = -EINVAL, .reason = "not valid JSON (error at byte 0)"},
+        /* json-c 0.16 lets a single-quoted name through, even when strict. */
         {"single quotes", RAW, "{'event_type': 'x'}", .r = -EINVAL,
-         .reason = "not valid JSON (error at byte 1)"},
+         .reason = "not valid JSON (error at byte 15)"},
         {"trailing comma", RAW, "{\"event_type\": \"x\",}", .r = -EINVAL,
          .reason = "not valid JSON (error at byte 19)"},
         {"array", RAW, "[{\"event_type\": \"x\"}]", .r = -EINVAL, .reason = "not a JSON object"},
@@ -252,17 +260,18 @@ static const struct sample samples[] = {
          "\\\"x\\\"}\\u0000\"}",
          .r = -EINVAL, .reason = "oslo.message contains a NUL byte"},
         {"leading zero", RAW, "{\"event_type\": \"x\", \"a\": 01}", .r = -EINVAL,
-         .reason = "not valid JSON (error at byte 26)"},
-        {"number without fraction digits", RAW, "{\"event_type\": \"x\", \"a\": 1.}", .r = -EINVAL,
          .reason = "not valid JSON (error at byte 27)"},
+        /* Strict json-c 0.16 still takes "1." and NaN; fields the agent
+         * keeps are checked again (see "size fraction", "size 10.0"). */
+        {"number without fraction digits (json-c allows)", RAW,
+         "{\"event_type\": \"x\", \"a\": 1.}", .is_volume = false},
         {"number without exponent digits", RAW, "{\"event_type\": \"x\", \"a\": 1e}", .r = -EINVAL,
          .reason = "not valid JSON (error at byte 27)"},
         {"number starting with a dot", RAW, "{\"event_type\": \"x\", \"a\": .5}", .r = -EINVAL,
          .reason = "not valid JSON (error at byte 25)"},
         {"number with plus", RAW, "{\"event_type\": \"x\", \"a\": +1}", .r = -EINVAL,
          .reason = "not valid JSON (error at byte 25)"},
-        {"NaN", RAW, "{\"event_type\": \"x\", \"a\": NaN}", .r = -EINVAL,
-         .reason = "not valid JSON (error at byte 25)"},
+        {"NaN (json-c allows)", RAW, "{\"event_type\": \"x\", \"a\": NaN}", .is_volume = false},
         {"numbers of every shape", RAW,
          "{\"event_type\": \"x\", \"a\": [0, -0, -0.5e+10, 1E5, 2e-3, 123456789012345678901234]}",
          .is_volume = false},
@@ -270,8 +279,9 @@ static const struct sample samples[] = {
          .reason = "not valid JSON (error at byte 28)"},
         {"literal cut short", RAW, "{\"event_type\": \"x\", \"a\": nul", .r = -EINVAL,
          .reason = "not valid JSON (truncated)"},
+        /* json-c lets raw control characters through; the field check stops them. */
         {"raw tab in a string", RAW, "{\"event_type\": \"a\tb\"}", .r = -EINVAL,
-         .reason = "not valid JSON (error at byte 17)"},
+         .reason = "event_type contains a character that is not printable ASCII"},
         {"unknown escape", RAW, "{\"event_type\": \"a\\xb\"}", .r = -EINVAL,
          .reason = "not valid JSON (error at byte 18)"},
         {"bad unicode escape", RAW, "{\"event_type\": \"a\\u12G4\"}", .r = -EINVAL,
@@ -493,23 +503,6 @@ TEST(event_envelope_unicode)
         CHECK(e.size_gib == 2);
 }
 
-TEST(event_scan_unescape)
-{
-        static const char body[] = "a\\\"b\\\\c\\/\\b\\f\\n\\r\\t\\u0041\\u00e9\\u20ac"
-                                   "\\ud83d\\ude00\\udc00x";
-        static const char want[] = "a\"b\\c/\b\f\n\r\tA\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80"
-                                   "\xef\xbf\xbdx";
-        char out[64];
-        ssize_t n;
-
-        n = event_scan_unescape(body, sizeof(body) - 1, out, sizeof(out));
-        REQUIRE(n == (ssize_t)sizeof(want) - 1);
-        CHECK(memcmp(out, want, sizeof(want) - 1) == 0);
-        CHECK(event_scan_unescape(body, sizeof(body) - 1, out, sizeof(want) - 2) == -E2BIG);
-        CHECK(event_scan_unescape("0123456789abcdefXY", 18, out, 17) == -E2BIG);
-        CHECK(event_scan_unescape("0123456789abcdefXY", 18, out, 18) == 18);
-}
-
 static uint64_t next_random(uint64_t *state)
 {
         *state ^= *state << 13;
@@ -544,28 +537,15 @@ static size_t mutate(char *buf, size_t n, size_t size, uint64_t *rng)
         }
 }
 
-/* json-c must accept whatever the scanner accepts, or a volume event could
- * pass the first stage and fail the second with a misleading reason. */
-static bool json_c_accepts(const char *data, size_t n)
-{
-        struct json_tokener *tok = json_tokener_new_ex(DEPTH);
-        struct json_object *o;
-
-        json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_ALLOW_TRAILING_CHARS);
-        o = json_tokener_parse_ex(tok, data, (int)n);
-        json_tokener_free(tok);
-        json_object_put(o);
-        return o != NULL;
-}
-
+/* Random damage to real notifications: every line gets a verdict, and a
+ * refusal always comes with a reason (the sanitizers watch the rest). */
 TEST(event_mutations)
 {
         char seed[LINE_MAX_TEST], line[LINE_MAX_TEST];
-        struct event_scan_member member[1] = {{.name = "event_type"}};
         uint64_t rng = 0x9e3779b97f4a7c15u;
-        size_t seed_length, n, offset;
+        size_t seed_length, n;
         const char *reason;
-        unsigned scanned = 0;
+        unsigned accepted = 0, refused = 0;
         struct event e;
         int r;
 
@@ -581,16 +561,13 @@ TEST(event_mutations)
                 reason = NULL;
                 r = event_parse(line, n, DEPTH, &e, &reason);
                 CHECK(r == 0 || ((r == -EINVAL || r == -E2BIG) && reason && *reason));
-                if (!memchr(line, '\0', n) &&
-                    event_scan(line, n, DEPTH, member, 1, &offset) == EVENT_SCAN_OK) {
-                        scanned++;
-                        if (!json_c_accepts(line, n)) {
-                                fprintf(stderr, "  json-c refuses: %.*s\n", (int)n, line);
-                                CHECK(false);
-                        }
-                }
+                if (r == 0)
+                        accepted++;
+                else
+                        refused++;
         }
-        CHECK(scanned > 1000);
+        CHECK(accepted > 1000);
+        CHECK(refused > 1000);
 }
 
 /* A legacy compute.instance.update from nova, the bulk of what an agent
@@ -630,11 +607,11 @@ TEST(event_speed)
         struct timespec start, end;
         struct event e;
         size_t n = envelope(line, sizeof(line), typical_ignored, sizeof(typical_ignored) - 1);
-        unsigned count = 200000, bad = 0;
+        unsigned count = 50000, bad = 0;
         double seconds;
 
 #ifdef __SANITIZE_ADDRESS__
-        count = 20000; /* a sanitizer build measures the sanitizer */
+        count = 5000; /* a sanitizer build measures the sanitizer */
 #endif
 
         clock_gettime(CLOCK_MONOTONIC, &start);
