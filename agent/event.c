@@ -26,12 +26,9 @@
 #include <string.h>
 
 #include <json-c/json.h>
+#include "reason.h"
 
 #define VOLUME_TYPE_MAX 63 /* longest volume type id kept */
-#define REASON_MAX 256
-
-static __thread char reason_buffer[REASON_MAX];
-
 /* Creating a tokener costs more than parsing a short line, so each thread
  * keeps one; the key's destructor frees it when the thread ends. */
 struct thread_state {
@@ -77,24 +74,6 @@ static const struct document_words envelope_words = {
 };
 
 enum charset { CHARSET_PRINTABLE, CHARSET_TYPE_ID };
-
-static int fail(int r, const char **ret_reason, const char *reason)
-{
-        if (ret_reason)
-                *ret_reason = reason;
-        return r;
-}
-
-__attribute__((format(printf, 3, 4))) static int failf(int r, const char **ret_reason,
-                                                       const char *format, ...)
-{
-        va_list ap;
-
-        va_start(ap, format);
-        vsnprintf(reason_buffer, sizeof(reason_buffer), format, ap);
-        va_end(ap);
-        return fail(r, ret_reason, reason_buffer);
-}
 
 /* ---- the per-thread tokener ---- */
 
@@ -188,8 +167,8 @@ static int document_error(struct json_tokener *tok, unsigned max_depth,
                           const struct document_words *words, const char **ret_reason)
 {
         if (json_tokener_get_error(tok) == json_tokener_error_depth)
-                return failf(-E2BIG, ret_reason, words->depth_format, max_depth);
-        return failf(-EINVAL, ret_reason, words->invalid_format, json_tokener_get_parse_end(tok));
+                return reason_format(-E2BIG, ret_reason, words->depth_format, max_depth);
+        return reason_format(-EINVAL, ret_reason, words->invalid_format, json_tokener_get_parse_end(tok));
 }
 
 /* Exactly one JSON object in data[0..length), optionally surrounded by
@@ -204,27 +183,27 @@ static int parse_document(const char *data, size_t length, unsigned max_depth,
 
         /* json-c would take a NUL byte for the end of the input. */
         if (length > 0 && memchr(data, '\0', length))
-                return fail(-EINVAL, ret_reason, words->nul);
+                return reason_set(-EINVAL, ret_reason, words->nul);
         r = state_tokener(max_depth, &tok);
         if (r < 0)
-                return failf(r, ret_reason, "cannot set up the JSON parser: %s", strerror(-r));
+                return reason_format(r, ret_reason, "cannot set up the JSON parser: %s", strerror(-r));
         root = json_tokener_parse_ex(tok, data, (int)length);
         if (!root && json_tokener_get_error(tok) == json_tokener_continue) {
                 if (all_space(data, length))
-                        return fail(-EINVAL, ret_reason, words->empty);
+                        return reason_set(-EINVAL, ret_reason, words->empty);
                 root = finish_document(tok);
                 if (!root)
-                        return fail(-EINVAL, ret_reason, words->truncated);
+                        return reason_set(-EINVAL, ret_reason, words->truncated);
         } else if (!root) {
                 return document_error(tok, max_depth, words, ret_reason);
         } else if (json_tokener_get_parse_end(tok) < length) {
                 /* json-c stops after the value and the whitespace behind it. */
                 json_object_put(root);
-                return fail(-EINVAL, ret_reason, words->trailing);
+                return reason_set(-EINVAL, ret_reason, words->trailing);
         }
         if (!json_object_is_type(root, json_type_object)) {
                 json_object_put(root);
-                return fail(-EINVAL, ret_reason, words->not_object);
+                return reason_set(-EINVAL, ret_reason, words->not_object);
         }
         *ret = root;
         return 0;
@@ -247,7 +226,7 @@ static int check_text(const char *field, enum charset charset, const char *s, si
 {
         for (size_t i = 0; i < length; i++)
                 if (!char_allowed((unsigned char)s[i], charset))
-                        return failf(-EINVAL, ret_reason, "%s contains %s", field,
+                        return reason_format(-EINVAL, ret_reason, "%s contains %s", field,
                                      charset == CHARSET_PRINTABLE
                                              ? "a character that is not printable ASCII"
                                              : "a character other than A-Z a-z 0-9 _ . -");
@@ -264,11 +243,11 @@ static int copy_text(struct json_object *v, const char *field, enum charset char
         int r;
 
         if (!json_object_is_type(v, json_type_string))
-                return failf(-EINVAL, ret_reason, "%s is not a string", field);
+                return reason_format(-EINVAL, ret_reason, "%s is not a string", field);
         s = json_object_get_string(v);
         length = (size_t)json_object_get_string_len(v);
         if (length > size - 1)
-                return failf(-EINVAL, ret_reason, "%s is longer than %zu characters", field,
+                return reason_format(-EINVAL, ret_reason, "%s is longer than %zu characters", field,
                              size - 1);
         r = check_text(field, charset, s, length, ret_reason);
         if (r < 0)
@@ -294,13 +273,13 @@ static int read_header(struct json_object *root, struct event *e, const char **r
         int r;
 
         if (!json_object_object_get_ex(root, "event_type", &type))
-                return fail(-EINVAL, ret_reason, "missing event_type");
+                return reason_set(-EINVAL, ret_reason, "missing event_type");
         r = copy_text(type, "event_type", CHARSET_PRINTABLE, e->event_type, sizeof(e->event_type),
                       ret_reason);
         if (r < 0)
                 return r;
         if (e->event_type[0] == '\0')
-                return fail(-EINVAL, ret_reason, "event_type is empty");
+                return reason_set(-EINVAL, ret_reason, "event_type is empty");
         id = get_optional(root, "message_id");
         if (!id)
                 return 0;
@@ -316,12 +295,12 @@ static int parse_volume_id(struct json_object *payload, struct event *e, const c
         const char *s;
 
         if (!v)
-                return fail(-EINVAL, ret_reason, "payload.volume_id is missing");
+                return reason_set(-EINVAL, ret_reason, "payload.volume_id is missing");
         if (!json_object_is_type(v, json_type_string))
-                return fail(-EINVAL, ret_reason, "payload.volume_id is not a string");
+                return reason_set(-EINVAL, ret_reason, "payload.volume_id is not a string");
         s = json_object_get_string(v);
         if (json_object_get_string_len(v) != 36 || !event_is_uuid(s))
-                return fail(-EINVAL, ret_reason, "payload.volume_id is not a UUID");
+                return reason_set(-EINVAL, ret_reason, "payload.volume_id is not a UUID");
         /* Cinder writes lowercase; RBD image names and libvirt usage ids are
          * compared as strings, so one spelling is kept. */
         for (size_t i = 0; i <= 36; i++)
@@ -341,7 +320,7 @@ static int parse_volume_type(struct json_object *payload, struct event *e, const
         if (r < 0)
                 return r;
         if (e->volume_type[0] == '\0')
-                return fail(-EINVAL, ret_reason, "payload.volume_type is empty");
+                return reason_set(-EINVAL, ret_reason, "payload.volume_type is empty");
         e->has_volume_type = true;
         return 0;
 }
@@ -359,13 +338,13 @@ static int parse_size(struct json_object *payload, bool required, struct event *
 
         if (!v) {
                 if (required)
-                        return fail(-EINVAL, ret_reason, "payload.size is missing");
+                        return reason_set(-EINVAL, ret_reason, "payload.size is missing");
                 return 0;
         }
         if (json_object_get_type(v) == json_type_int)
                 size = json_object_get_int64(v);
         if (size < 1 || size > (int64_t)EVENT_MAX_SIZE_GIB)
-                return failf(-EINVAL, ret_reason, "payload.size is not an integer between 1 and %u",
+                return reason_format(-EINVAL, ret_reason, "payload.size is not an integer between 1 and %u",
                              EVENT_MAX_SIZE_GIB);
         e->size_gib = (uint64_t)size;
         return 0;
@@ -377,9 +356,9 @@ static int parse_payload(struct json_object *root, struct event *e, const char *
         int r;
 
         if (!json_object_object_get_ex(root, "payload", &payload))
-                return fail(-EINVAL, ret_reason, "missing payload");
+                return reason_set(-EINVAL, ret_reason, "missing payload");
         if (!json_object_is_type(payload, json_type_object))
-                return fail(-EINVAL, ret_reason, "payload is not an object");
+                return reason_set(-EINVAL, ret_reason, "payload is not an object");
         e->is_volume = true;
         r = parse_volume_id(payload, e, ret_reason);
         if (r < 0)
@@ -411,9 +390,9 @@ static int open_envelope(struct json_object *line, struct json_object *message,
             (!json_object_is_type(version, json_type_string) ||
              json_object_get_string_len(version) != 3 ||
              memcmp(json_object_get_string(version), "2.0", 3) != 0))
-                return fail(-EINVAL, ret_reason, "oslo.version is not \"2.0\"");
+                return reason_set(-EINVAL, ret_reason, "oslo.version is not \"2.0\"");
         if (!json_object_is_type(message, json_type_string))
-                return fail(-EINVAL, ret_reason, "oslo.message is not a string");
+                return reason_set(-EINVAL, ret_reason, "oslo.message is not a string");
         return parse_document(json_object_get_string(message),
                               (size_t)json_object_get_string_len(message), max_depth,
                               &envelope_words, ret, ret_reason);
@@ -427,10 +406,10 @@ int event_parse(const char *data, size_t length, unsigned max_depth, struct even
         int r;
 
         if (max_depth < 1 || max_depth > EVENT_MAX_DEPTH_LIMIT)
-                return failf(-EINVAL, ret_reason, "JSON depth limit %u is outside 1..%u", max_depth,
+                return reason_format(-EINVAL, ret_reason, "JSON depth limit %u is outside 1..%u", max_depth,
                              EVENT_MAX_DEPTH_LIMIT);
         if (length > INT_MAX)
-                return fail(-E2BIG, ret_reason, "line is longer than 2 GiB");
+                return reason_set(-E2BIG, ret_reason, "line is longer than 2 GiB");
         r = parse_document(data, length, max_depth, &line_words, &line, ret_reason);
         if (r < 0)
                 return r;

@@ -13,28 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#define REASON_MAX 1024
-
-static __thread char reason_buffer[REASON_MAX];
-
-static int fail(int r, const char **ret_reason, const char *reason)
-{
-        if (ret_reason)
-                *ret_reason = reason;
-        return r;
-}
-
-__attribute__((format(printf, 3, 4))) static int failf(int r, const char **ret_reason,
-                                                       const char *format, ...)
-{
-        va_list ap;
-
-        va_start(ap, format);
-        vsnprintf(reason_buffer, sizeof(reason_buffer), format, ap);
-        va_end(ap);
-        return fail(r, ret_reason, reason_buffer);
-}
+#include "reason.h"
 
 static const struct keys_provider *provider_for(const struct config *c)
 {
@@ -88,7 +67,7 @@ int keys_create(struct keys *k, const char *volume_id, struct secret **ret_key,
                 const char **ret_reason)
 {
         if (!k->provider->create)
-                return failf(-EOPNOTSUPP, ret_reason, "provider %s cannot generate keys",
+                return reason_format(-EOPNOTSUPP, ret_reason, "provider %s cannot generate keys",
                              k->provider->name);
         return k->provider->create(k, volume_id, ret_key, ret_reason);
 }
@@ -96,25 +75,25 @@ int keys_create(struct keys *k, const char *volume_id, struct secret **ret_key,
 static int open_failure(const char *path, int r, const char **ret_reason)
 {
         if (r == -ENOENT)
-                return failf(r, ret_reason, "key file %s not found", path);
+                return reason_format(r, ret_reason, "key file %s not found", path);
         /* O_NOFOLLOW: a link could point a volume at another volume's key. */
         if (r == -ELOOP)
-                return failf(r, ret_reason, "key file %s is a symbolic link; refusing to follow it",
+                return reason_format(r, ret_reason, "key file %s is a symbolic link; refusing to follow it",
                              path);
-        return failf(r, ret_reason, "cannot open key file %s: %s", path, strerror(-r));
+        return reason_format(r, ret_reason, "cannot open key file %s: %s", path, strerror(-r));
 }
 
 static int check_key_file(const char *path, const struct stat *st, const char **ret_reason)
 {
         if (!S_ISREG(st->st_mode))
-                return failf(-EINVAL, ret_reason, "key file %s is not a regular file", path);
+                return reason_format(-EINVAL, ret_reason, "key file %s is not a regular file", path);
         if (st->st_mode & 077)
-                return failf(-EPERM, ret_reason,
+                return reason_format(-EPERM, ret_reason,
                              "key file %s is accessible by group or others (mode %04o); "
                              "chmod 600 it",
                              path, (unsigned)(st->st_mode & 07777));
         if (st->st_size < KEYS_MIN_BYTES || st->st_size > KEYS_MAX_BYTES)
-                return failf(-EBADMSG, ret_reason,
+                return reason_format(-EBADMSG, ret_reason,
                              "key file %s has %lld bytes; a key has %d to %d bytes", path,
                              (long long)st->st_size, KEYS_MIN_BYTES, KEYS_MAX_BYTES);
         return 0;
@@ -150,7 +129,7 @@ int keys_read_file(const char *path, struct secret **ret_key, const char **ret_r
         if (fd < 0)
                 return open_failure(path, -errno, ret_reason);
         if (fstat(fd, &st) < 0) {
-                r = failf(-errno, ret_reason, "cannot stat key file %s: %s", path, strerror(errno));
+                r = reason_format(-errno, ret_reason, "cannot stat key file %s: %s", path, strerror(errno));
                 goto out;
         }
         r = check_key_file(path, &st, ret_reason);
@@ -160,16 +139,16 @@ int keys_read_file(const char *path, struct secret **ret_key, const char **ret_r
          * fstat() is caught instead of cut short. */
         r = secret_new(KEYS_MAX_BYTES + 1, &key);
         if (r < 0) {
-                r = failf(r, ret_reason, "cannot get locked memory for key file %s", path);
+                r = reason_format(r, ret_reason, "cannot get locked memory for key file %s", path);
                 goto out;
         }
         r = read_into(fd, key);
         if (r < 0) {
-                r = failf(r, ret_reason, "cannot read key file %s: %s", path, strerror(-r));
+                r = reason_format(r, ret_reason, "cannot read key file %s: %s", path, strerror(-r));
                 goto out;
         }
         if (key->len < KEYS_MIN_BYTES || key->len > KEYS_MAX_BYTES) {
-                r = failf(-EBADMSG, ret_reason,
+                r = reason_format(-EBADMSG, ret_reason,
                           "key file %s changed size while being read (%zu bytes)", path, key->len);
                 goto out;
         }

@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "event.h"
+#include "reason.h"
 
 /* posix_spawn_file_actions_addclosefrom_np() is what closes the agent's
  * other descriptors in the child; musl has no equivalent yet. */
@@ -40,10 +41,7 @@
 #error "keys_command.c needs glibc 2.34 or later (posix_spawn_file_actions_addclosefrom_np)"
 #endif
 
-#define REASON_MAX 1024
 #define STDERR_LINE_MAX 200 /* of the first stderr line, in a reason */
-
-static __thread char reason_buffer[REASON_MAX];
 
 static char *const child_environment[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C", NULL};
 
@@ -57,24 +55,6 @@ struct run {
         int64_t deadline_ns;
         int status;
 };
-
-static int fail(int r, const char **ret_reason, const char *reason)
-{
-        if (ret_reason)
-                *ret_reason = reason;
-        return r;
-}
-
-__attribute__((format(printf, 3, 4))) static int failf(int r, const char **ret_reason,
-                                                       const char *format, ...)
-{
-        va_list ap;
-
-        va_start(ap, format);
-        vsnprintf(reason_buffer, sizeof(reason_buffer), format, ap);
-        va_end(ap);
-        return fail(r, ret_reason, reason_buffer);
-}
 
 static int64_t now_ns(void)
 {
@@ -308,10 +288,10 @@ static int exit_failure(const struct run *run, const char **ret_reason)
         if (WIFSIGNALED(run->status)) {
                 const char *name = sigabbrev_np(WTERMSIG(run->status));
 
-                return failf(-EIO, ret_reason, "key command was killed by signal %d (SIG%s)%s%s",
+                return reason_format(-EIO, ret_reason, "key command was killed by signal %d (SIG%s)%s%s",
                              WTERMSIG(run->status), name ? name : "?", sep, line);
         }
-        return failf(-EIO, ret_reason, "key command exited with status %d%s%s",
+        return reason_format(-EIO, ret_reason, "key command exited with status %d%s%s",
                      WEXITSTATUS(run->status), sep, line);
 }
 
@@ -320,9 +300,9 @@ static int check_key(const struct run *run, const char **ret_reason)
         if (!WIFEXITED(run->status) || WEXITSTATUS(run->status) != 0)
                 return exit_failure(run, ret_reason);
         if (run->key->len == 0)
-                return fail(-ENOENT, ret_reason, "key command printed no key");
+                return reason_set(-ENOENT, ret_reason, "key command printed no key");
         if (run->key->len < KEYS_MIN_BYTES)
-                return failf(-EBADMSG, ret_reason,
+                return reason_format(-EBADMSG, ret_reason,
                              "key command printed %zu bytes; a key has %d to %d bytes",
                              run->key->len, KEYS_MIN_BYTES, KEYS_MAX_BYTES);
         return 0;
@@ -339,12 +319,12 @@ static int run_finish(struct run *run, unsigned timeout_ms, const char **ret_rea
         if (r < 0) {
                 kill_and_reap(run);
                 if (r == -ETIMEDOUT)
-                        return failf(r, ret_reason, "key command timed out after %u ms",
+                        return reason_format(r, ret_reason, "key command timed out after %u ms",
                                      timeout_ms);
                 if (r == -EBADMSG)
-                        return failf(r, ret_reason, "key command printed more than %d bytes",
+                        return reason_format(r, ret_reason, "key command printed more than %d bytes",
                                      KEYS_MAX_BYTES);
-                return failf(-EIO, ret_reason, "cannot read from key command: %s", strerror(-r));
+                return reason_format(-EIO, ret_reason, "cannot read from key command: %s", strerror(-r));
         }
         return check_key(run, ret_reason);
 }
@@ -357,15 +337,15 @@ static int command_lookup(struct keys *k, const char *volume_id, struct secret *
         int r;
 
         if (!event_is_uuid(volume_id))
-                return fail(-EINVAL, ret_reason, "volume id is not a UUID; key command not run");
+                return reason_set(-EINVAL, ret_reason, "volume id is not a UUID; key command not run");
         r = secret_new(KEYS_MAX_BYTES + 1, &run.key);
         if (r < 0)
-                return fail(r, ret_reason, "cannot get locked memory for a key");
+                return reason_set(r, ret_reason, "cannot get locked memory for a key");
         run.deadline_ns = now_ns() + (int64_t)c->key_command_timeout_ms * 1000000;
         r = run_start(&run, c->key_command, volume_id);
         if (r < 0) {
                 /* -EIO, not the spawn errno: -ENOENT would read as "no key yet". */
-                r = failf(-EIO, ret_reason, "cannot run key command %s: %s", c->key_command,
+                r = reason_format(-EIO, ret_reason, "cannot run key command %s: %s", c->key_command,
                           strerror(-r));
                 goto out;
         }

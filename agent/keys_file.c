@@ -8,10 +8,7 @@
 #include <stdio.h>
 
 #include "event.h"
-
-#define REASON_MAX 256
-
-static __thread char reason_buffer[REASON_MAX];
+#include "reason.h"
 
 static char lowercase(char c)
 {
@@ -27,20 +24,17 @@ static int file_lookup(struct keys *k, const char *volume_id, struct secret **re
         /* The id becomes part of a path: anything but a UUID could leave
          * the directory ("../x") before the file system is even asked. */
         if (!event_is_uuid(volume_id)) {
-                if (ret_reason)
-                        *ret_reason = "volume id is not a UUID; no key file looked up";
-                return -EINVAL;
+                return reason_set(-EINVAL, ret_reason,
+                                  "volume id is not a UUID; no key file looked up");
         }
         /* Cinder's ids are lowercase; so are the file names. */
         for (int i = 0; i < 37; i++)
                 id[i] = lowercase(volume_id[i]);
         n = snprintf(path, sizeof(path), "%s/%s.key", k->config->key_directory, id);
         if (n < 0 || (size_t)n >= sizeof(path)) {
-                snprintf(reason_buffer, sizeof(reason_buffer),
-                         "key file path for volume %s is longer than %d bytes", id, PATH_MAX - 1);
-                if (ret_reason)
-                        *ret_reason = reason_buffer;
-                return -ENAMETOOLONG;
+                return reason_format(-ENAMETOOLONG, ret_reason,
+                                     "key file path for volume %s is longer than %d bytes", id,
+                                     PATH_MAX - 1);
         }
         return keys_read_file(path, ret_key, ret_reason);
 }
