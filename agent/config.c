@@ -21,6 +21,10 @@
 /* A config file is a page or two; this only stops /dev/zero and the like. */
 #define CONFIG_MAX_FILE_BYTES (1024 * 1024)
 #define MAX_TYPE_ID 64
+/* keywrap.h's KEYWRAP_KEK_ID_MAX and KEYWRAP_KEK_BYTES: the ids and files
+ * the metadata provider accepts, checked here so check-config finds them. */
+#define MAX_KEK_ID 32
+#define KEK_BYTES 32
 #define MAX_WORKERS 64
 #define SYNTAX_ERROR "syntax error (expected [section] or key = value)"
 #define NAME_RULE "1 to %llu characters of A-Z a-z 0-9 _ . -"
@@ -40,7 +44,8 @@ enum key_id {
         KEY_CEPH_CONF, KEY_CEPH_CLIENT, KEY_CEPH_KEYRING, KEY_POOL, KEY_IMAGE_PREFIX,
         KEY_CEPH_TIMEOUT_S,
         KEY_TYPES, KEY_LOCK_STALE_AFTER_S,
-        KEY_PROVIDER, KEY_KEY_DIRECTORY, KEY_KEY_COMMAND, KEY_COMMAND_TIMEOUT_MS,
+        KEY_PROVIDER, KEY_KEY_DIRECTORY, KEY_KEY_COMMAND, KEY_COMMAND_TIMEOUT_MS, KEY_KEK_ID,
+        KEY_KEK_FILE, KEY_OLD_KEKS,
         KEY_CIPHER, KEY_KEY_BITS, KEY_HASH, KEY_ITER_TIME_MS, KEY_ITERATIONS,
         KEY_RETRY_INITIAL_MS, KEY_RETRY_MAX_MS, KEY_RETRY_GIVE_UP_S,
         N_KEYS
@@ -88,6 +93,7 @@ static int parse_log_level(struct load *l, const struct key_def *k, const char *
 static int parse_log_format(struct load *l, const struct key_def *k, const char *value);
 static int parse_types(struct load *l, const struct key_def *k, const char *value);
 static int parse_provider(struct load *l, const struct key_def *k, const char *value);
+static int parse_old_keks(struct load *l, const struct key_def *k, const char *value);
 static int parse_cipher(struct load *l, const struct key_def *k, const char *value);
 static int parse_hash(struct load *l, const struct key_def *k, const char *value);
 
@@ -129,6 +135,9 @@ static const struct key_def keys[N_KEYS] = {
         [KEY_KEY_COMMAND] = KEY(KEYS, "command", parse_path, key_command, OPTIONAL),
         [KEY_COMMAND_TIMEOUT_MS] = NUMBER(KEYS, "command_timeout_ms", key_command_timeout_ms,
                                           100, 600000),
+        [KEY_KEK_ID] = NAME(KEYS, "kek_id", parse_name, kek_id, MAX_KEK_ID, OPTIONAL),
+        [KEY_KEK_FILE] = KEY(KEYS, "kek_file", parse_path, kek_file, OPTIONAL),
+        [KEY_OLD_KEKS] = KEY(KEYS, "old_keks", parse_old_keks, old_kek_ids, OPTIONAL),
 
         [KEY_CIPHER] = KEY(LUKS, "cipher", parse_cipher, cipher, OPTIONAL),
         [KEY_KEY_BITS] = NUMBER(LUKS, "key_bits", key_bits, 128, 512),
@@ -152,6 +161,26 @@ static const struct {
 };
 
 static const char *const hashes[] = {"sha1", "sha256", "sha512"};
+
+static const char *const provider_names[] = {
+        [KEY_PROVIDER_FILE] = "file",
+        [KEY_PROVIDER_COMMAND] = "command",
+        [KEY_PROVIDER_METADATA] = "metadata",
+};
+
+/* Which provider each provider-specific key belongs to; the others refuse it. */
+static const struct {
+        enum key_id key;
+        enum key_provider_kind provider;
+        bool required;
+} provider_keys[] = {
+        {KEY_KEY_DIRECTORY, KEY_PROVIDER_FILE, true},
+        {KEY_KEY_COMMAND, KEY_PROVIDER_COMMAND, true},
+        {KEY_COMMAND_TIMEOUT_MS, KEY_PROVIDER_COMMAND, false},
+        {KEY_KEK_ID, KEY_PROVIDER_METADATA, true},
+        {KEY_KEK_FILE, KEY_PROVIDER_METADATA, true},
+        {KEY_OLD_KEKS, KEY_PROVIDER_METADATA, false},
+};
 
 /* ---- problems ---------------------------------------------------------- */
 
@@ -370,13 +399,13 @@ static int parse_log_format(struct load *l, const struct key_def *k, const char 
 
 static int parse_provider(struct load *l, const struct key_def *k, const char *value)
 {
-        if (strcmp(value, "file") == 0)
-                l->config->key_provider = KEY_PROVIDER_FILE;
-        else if (strcmp(value, "command") == 0)
-                l->config->key_provider = KEY_PROVIDER_COMMAND;
-        else
-                return bad_value(l, k, value, "allowed: file, command");
-        return 0;
+        for (size_t i = 0; i < sizeof(provider_names) / sizeof(provider_names[0]); i++) {
+                if (strcmp(value, provider_names[i]) == 0) {
+                        l->config->key_provider = (enum key_provider_kind)i;
+                        return 0;
+                }
+        }
+        return bad_value(l, k, value, "allowed: file, command, metadata");
 }
 
 static int parse_cipher(struct load *l, const struct key_def *k, const char *value)
@@ -404,16 +433,21 @@ static int parse_hash(struct load *l, const struct key_def *k, const char *value
         return bad_value(l, k, value, "allowed: sha1, sha256, sha512");
 }
 
+static void trim_blanks(const char **s, size_t *n)
+{
+        while (*n > 0 && (**s == ' ' || **s == '\t'))
+                (*s)++, (*n)--;
+        while (*n > 0 && ((*s)[*n - 1] == ' ' || (*s)[*n - 1] == '\t'))
+                (*n)--;
+}
+
 /* One element of types, trimmed of blanks around the commas. */
 static int add_type(struct load *l, const struct key_def *k, const char *value, const char *s,
                     size_t n)
 {
         struct config *c = l->config;
 
-        while (n > 0 && (*s == ' ' || *s == '\t'))
-                s++, n--;
-        while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t'))
-                n--;
+        trim_blanks(&s, &n);
         if (n == 0)
                 return bad_value(l, k, value, "empty volume type id in the list");
         if (n == 1 && *s == '*')
@@ -455,6 +489,86 @@ static int parse_types(struct load *l, const struct key_def *k, const char *valu
                 /* All or nothing: half a list would encrypt the wrong volumes. */
                 while (c->n_types > 0)
                         free(c->types[--c->n_types]);
+        }
+        return r;
+}
+
+static bool old_kek_listed(const struct config *c, const char *id, size_t n)
+{
+        for (size_t i = 0; i < c->n_old_keks; i++)
+                if (strlen(c->old_kek_ids[i]) == n && memcmp(c->old_kek_ids[i], id, n) == 0)
+                        return true;
+        return false;
+}
+
+/* One "ID:PATH" of old_keks, trimmed of blanks around the commas and the
+ * colon. The id cannot hold ':', so the first one ends it; a path may not
+ * hold ',' (it ends the entry). */
+static int add_old_kek(struct load *l, const struct key_def *k, const char *value,
+                       const char *s, size_t n)
+{
+        struct config *c = l->config;
+        const char *colon, *id, *path;
+        size_t id_len, path_len;
+
+        trim_blanks(&s, &n);
+        if (n == 0)
+                return bad_value(l, k, value, "empty entry in the list");
+        colon = memchr(s, ':', n);
+        if (!colon)
+                return bad_value(l, k, value, "'%.*s' is not ID:PATH", (int)n, s);
+        id = s;
+        id_len = (size_t)(colon - s);
+        path = colon + 1;
+        path_len = n - id_len - 1;
+        trim_blanks(&id, &id_len);
+        trim_blanks(&path, &path_len);
+        if (!name_ok(id, id_len, MAX_KEK_ID))
+                return bad_value(l, k, value,
+                                 "'%.*s' is not a valid KEK id (allowed: " NAME_RULE ")",
+                                 (int)id_len, id, (unsigned long long)MAX_KEK_ID);
+        if (path_len == 0 || path[0] != '/')
+                return bad_value(l, k, value, "'%.*s': KEK file must be an absolute path",
+                                 (int)n, s);
+        if (old_kek_listed(c, id, id_len))
+                return bad_value(l, k, value, "KEK id '%.*s' is listed twice", (int)id_len,
+                                 id);
+        if (c->n_old_keks == CONFIG_MAX_OLD_KEKS)
+                return bad_value(l, k, value, "more than %d old KEKs", CONFIG_MAX_OLD_KEKS);
+        c->old_kek_ids[c->n_old_keks] = strndup(id, id_len);
+        c->old_kek_files[c->n_old_keks] = strndup(path, path_len);
+        c->n_old_keks++; /* counted first, so config_free() frees a half-made pair */
+        if (!c->old_kek_ids[c->n_old_keks - 1] || !c->old_kek_files[c->n_old_keks - 1]) {
+                l->error = -ENOMEM;
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+/* Empty means no old KEKs: what is left once a rotation is over. */
+static int parse_old_keks(struct load *l, const struct key_def *k, const char *value)
+{
+        struct config *c = l->config;
+        const char *p = value;
+        int r = 0;
+
+        while (*value != '\0') {
+                const char *comma = strchrnul(p, ',');
+
+                r = add_old_kek(l, k, value, p, (size_t)(comma - p));
+                if (r < 0 || *comma == '\0')
+                        break;
+                p = comma + 1;
+        }
+        if (r < 0) {
+                /* All or nothing, like types. */
+                while (c->n_old_keks > 0) {
+                        c->n_old_keks--;
+                        free(c->old_kek_ids[c->n_old_keks]);
+                        free(c->old_kek_files[c->n_old_keks]);
+                        c->old_kek_ids[c->n_old_keks] = NULL;
+                        c->old_kek_files[c->n_old_keks] = NULL;
+                }
         }
         return r;
 }
@@ -670,30 +784,48 @@ static void check_required(struct load *l)
         }
 }
 
-static void check_provider_key(struct load *l, enum key_id id, bool wanted,
-                               const char *provider)
+/* Two KEKs under one id would make a record's "kek" field ambiguous. */
+static void check_old_kek_ids(struct load *l)
 {
-        if (wanted && !l->key_lines[id] && l->section_lines[SECTION_KEYS])
-                problem(l, l->section_lines[SECTION_KEYS],
-                        "missing key '%s' in [keys] (required by provider = %s)",
-                        keys[id].name, provider);
-        if (!wanted && l->key_lines[id]) {
-                problem(l, l->key_lines[id], "%s is only used by provider = %s",
-                        keys[id].name, provider);
-                l->key_bad[id] = true;
+        const struct config *c = l->config;
+
+        if (!c->kek_id || l->key_bad[KEY_KEK_ID] || l->key_bad[KEY_OLD_KEKS])
+                return;
+        for (size_t i = 0; i < c->n_old_keks; i++) {
+                if (strcmp(c->old_kek_ids[i], c->kek_id) != 0)
+                        continue;
+                problem(l, l->key_lines[KEY_OLD_KEKS],
+                        "old_keks: KEK id '%s' is already kek_id (each KEK needs an id of its "
+                        "own)",
+                        c->kek_id);
+                l->key_bad[KEY_OLD_KEKS] = true;
         }
 }
 
 static void check_provider(struct load *l)
 {
-        bool file = l->config->key_provider == KEY_PROVIDER_FILE;
+        enum key_provider_kind kind = l->config->key_provider;
 
         if (!l->key_lines[KEY_PROVIDER] || l->key_bad[KEY_PROVIDER])
                 return;
-        check_provider_key(l, KEY_KEY_DIRECTORY, file, "file");
-        check_provider_key(l, KEY_KEY_COMMAND, !file, "command");
-        if (file) /* optional for command, so never "missing" */
-                check_provider_key(l, KEY_COMMAND_TIMEOUT_MS, false, "command");
+        for (size_t i = 0; i < sizeof(provider_keys) / sizeof(provider_keys[0]); i++) {
+                enum key_id id = provider_keys[i].key;
+                const char *owner = provider_names[provider_keys[i].provider];
+
+                if (provider_keys[i].provider != kind) {
+                        if (l->key_lines[id]) {
+                                problem(l, l->key_lines[id], "%s is only used by provider = %s",
+                                        keys[id].name, owner);
+                                l->key_bad[id] = true;
+                        }
+                } else if (provider_keys[i].required && !l->key_lines[id]) {
+                        problem(l, l->section_lines[SECTION_KEYS],
+                                "missing key '%s' in [keys] (required by provider = %s)",
+                                keys[id].name, owner);
+                }
+        }
+        if (kind == KEY_PROVIDER_METADATA)
+                check_old_kek_ids(l);
 }
 
 /* XTS splits the key in two halves, so it takes double the AES key size. */
@@ -783,8 +915,54 @@ static void check_path(struct load *l, const struct env_check *e, const char *pa
         }
 }
 
+/* What keywrap_load_kek() insists on, reported with the line to fix. */
+static void check_kek_file(struct load *l, unsigned line, const char *path)
+{
+        struct stat st;
+
+        if (lstat(path, &st) < 0) {
+                if (errno == ENOENT)
+                        problem(l, line, "KEK file %s does not exist", path);
+                else
+                        problem(l, line, "KEK file %s: %s", path, strerror(errno));
+                return;
+        }
+        if (S_ISLNK(st.st_mode)) {
+                problem(l, line, "KEK file %s is a symbolic link; name the file itself", path);
+                return;
+        }
+        if (!S_ISREG(st.st_mode)) {
+                problem(l, line, "KEK file %s is not a regular file", path);
+                return;
+        }
+        if (st.st_mode & (S_IRWXG | S_IRWXO))
+                problem(l, line,
+                        "KEK file %s is accessible by group or others (mode %04o); chmod 600 it",
+                        path, (unsigned)(st.st_mode & 07777));
+        if (st.st_size != KEK_BYTES)
+                problem(l, line,
+                        "KEK file %s is %lld bytes; a KEK is exactly %d random bytes (head -c "
+                        "%d /dev/urandom)",
+                        path, (long long)st.st_size, KEK_BYTES, KEK_BYTES);
+        else if (access(path, R_OK) < 0)
+                problem(l, line, "KEK file %s is not readable: %s", path, strerror(errno));
+}
+
+static void check_kek_files(struct load *l)
+{
+        const struct config *c = l->config;
+
+        if (c->kek_file && !l->key_bad[KEY_KEK_FILE])
+                check_kek_file(l, l->key_lines[KEY_KEK_FILE], c->kek_file);
+        if (l->key_bad[KEY_OLD_KEKS])
+                return;
+        for (size_t i = 0; i < c->n_old_keks; i++)
+                check_kek_file(l, l->key_lines[KEY_OLD_KEKS], c->old_kek_files[i]);
+}
+
 static void check_environment(struct load *l)
 {
+        check_kek_files(l);
         for (size_t i = 0; i < sizeof(env_checks) / sizeof(env_checks[0]); i++) {
                 const struct env_check *e = &env_checks[i];
                 char *path = *(char **)field_of(l, &keys[e->key]);
@@ -928,6 +1106,12 @@ void config_free(struct config *c)
                 free(c->types[i]);
         free(c->key_directory);
         free(c->key_command);
+        free(c->kek_id);
+        free(c->kek_file);
+        for (size_t i = 0; i < c->n_old_keks; i++) {
+                free(c->old_kek_ids[i]);
+                free(c->old_kek_files[i]);
+        }
         free(c->cipher);
         free(c->cipher_mode);
         free(c->hash);
@@ -941,6 +1125,13 @@ void config_problems_clear(struct config_problems *p)
         for (size_t i = 0; i < p->count; i++)
                 free(p->lines[i]);
         *p = (struct config_problems){0};
+}
+
+const char *config_key_provider_name(enum key_provider_kind kind)
+{
+        if ((size_t)kind >= sizeof(provider_names) / sizeof(provider_names[0]))
+                return "unknown";
+        return provider_names[kind];
 }
 
 bool config_wants_type(const struct config *c, const char *type_id)

@@ -3,7 +3,8 @@
  * config_load() never stops at the first problem: it returns every problem
  * it found as "FILE:LINE: message" strings so check-config can print them
  * all. A config with problems is never used to run. Limits: a line of the
- * file is at most CONFIG_MAX_LINE bytes; lists at most CONFIG_MAX_TYPES. */
+ * file is at most CONFIG_MAX_LINE bytes; types at most CONFIG_MAX_TYPES
+ * entries, old_keks at most CONFIG_MAX_OLD_KEKS. */
 #pragma once
 
 #include <stdbool.h>
@@ -15,9 +16,10 @@
 #define CONFIG_MAX_LINE 1024
 #define CONFIG_MAX_TYPES 64
 #define CONFIG_MAX_PROBLEMS 100
+#define CONFIG_MAX_OLD_KEKS 16
 
 enum agent_role { ROLE_VOLUME };
-enum key_provider_kind { KEY_PROVIDER_FILE, KEY_PROVIDER_COMMAND };
+enum key_provider_kind { KEY_PROVIDER_FILE, KEY_PROVIDER_COMMAND, KEY_PROVIDER_METADATA };
 
 struct config {
         char *path;
@@ -53,6 +55,13 @@ struct config {
         char *key_directory;
         char *key_command;
         unsigned key_command_timeout_ms;
+        char *kek_id;   /* metadata: the KEK new keys are wrapped with */
+        char *kek_file; /* its 32 bytes */
+        /* metadata: KEKs from before a rotation, for reading keys only until
+         * "keys rewrap" has wrapped them again with kek_id. */
+        char *old_kek_ids[CONFIG_MAX_OLD_KEKS];
+        char *old_kek_files[CONFIG_MAX_OLD_KEKS];
+        size_t n_old_keks;
 
         /* [luks] */
         char *cipher;      /* e.g. "aes" */
@@ -78,11 +87,14 @@ struct config_problems {
  * default filled in. On -EINVAL the problems are in *problems and *ret is
  * untouched; other negative errnos (e.g. -ENOENT) also add a problem line.
  * check_environment also checks what the file points at (directories exist
- * and are usable, key command executable). */
+ * and are usable, key command executable, KEK files private and 32 bytes). */
 int config_load(const char *path, bool check_environment, struct config **ret,
                 struct config_problems *problems);
 void config_free(struct config *c);
 void config_problems_clear(struct config_problems *p);
+
+/* "file", "command" or "metadata", as the file spells it. */
+const char *config_key_provider_name(enum key_provider_kind kind);
 
 /* True when volume type id is one the agent encrypts. A NULL type (volume
  * without a type) matches only "*". */

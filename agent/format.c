@@ -367,13 +367,16 @@ static int get_passphrase(struct job *j, struct secret **ret)
         const char *why = NULL;
         int r;
 
-        r = keys_lookup(keys, j->volume_id, &key, &why);
+        r = keys_lookup(keys, j->volume_id, j->image, &key, &why);
         if (r == -ENOENT && keys->provider->create)
-                r = keys_create(keys, j->volume_id, &key, &why);
+                r = keys_create(keys, j->volume_id, j->image, &key, &why);
         if (r < 0) {
                 /* A key made elsewhere may not be there yet; a timed out or
-                 * failed command may work next time. A bad key will not. */
-                bool transient = r == -ENOENT || r == -ETIMEDOUT || r == -EIO || r == -EAGAIN;
+                 * failed command, or Ceph, may work next time. A bad key,
+                 * a record that does not open or an unknown KEK will not. */
+                bool transient = (r == -ENOENT && !keys->provider->create) ||
+                                 r == -ETIMEDOUT || r == -EIO || r == -EAGAIN ||
+                                 (keys->provider->create && rbd_error_is_transient(r));
 
                 end(j, OUTCOME_FAILED, transient, "no usable key (%s provider): %s",
                     keys_provider_name(keys), why ? why : strerror(-r));

@@ -25,30 +25,62 @@ static const struct keys_provider *provider_for(const struct config *c)
                 if (!c->key_command || c->key_command[0] != '/' || c->key_command_timeout_ms == 0)
                         return NULL;
                 return &keys_provider_command;
+        case KEY_PROVIDER_METADATA:
+                return c->kek_id && c->kek_file ? &keys_provider_metadata : NULL;
         default:
                 return NULL;
         }
 }
 
-int keys_open(const struct config *c, struct keys **ret)
+/* The current KEK first: it wraps; all of them unwrap. */
+static int load_keks(struct keys *k, const struct config *c, const char **ret_reason)
+{
+        int r = keywrap_load_kek(c->kek_id, c->kek_file, &k->keks[0], ret_reason);
+
+        if (r < 0)
+                return r;
+        k->n_keks = 1;
+        for (size_t i = 0; i < c->n_old_keks; i++) {
+                r = keywrap_load_kek(c->old_kek_ids[i], c->old_kek_files[i], &k->keks[i + 1],
+                                     ret_reason);
+                if (r < 0)
+                        return r;
+                k->n_keks++;
+        }
+        return 0;
+}
+
+int keys_open(const struct config *c, struct keys **ret, const char **ret_reason)
 {
         const struct keys_provider *provider = provider_for(c);
         struct keys *k;
+        int r;
 
         /* config_load() fills these in; a half-filled config is a bug. */
         if (!provider)
-                return -EINVAL;
+                return reason_set(-EINVAL, ret_reason, "key provider settings are incomplete");
         k = calloc(1, sizeof(*k));
         if (!k)
-                return -ENOMEM;
+                return reason_set(-ENOMEM, ret_reason, "out of memory");
         k->provider = provider;
         k->config = c;
+        if (provider == &keys_provider_metadata) {
+                r = load_keks(k, c, ret_reason);
+                if (r < 0) {
+                        keys_close(k);
+                        return r;
+                }
+        }
         *ret = k;
         return 0;
 }
 
 void keys_close(struct keys *k)
 {
+        if (!k)
+                return;
+        for (size_t i = 0; i < k->n_keks; i++)
+                keywrap_kek_free(k->keks[i]);
         free(k);
 }
 
@@ -57,19 +89,19 @@ const char *keys_provider_name(const struct keys *k)
         return k->provider->name;
 }
 
-int keys_lookup(struct keys *k, const char *volume_id, struct secret **ret_key,
-                const char **ret_reason)
+int keys_lookup(struct keys *k, const char *volume_id, struct rbd_image *image,
+                struct secret **ret_key, const char **ret_reason)
 {
-        return k->provider->lookup(k, volume_id, ret_key, ret_reason);
+        return k->provider->lookup(k, volume_id, image, ret_key, ret_reason);
 }
 
-int keys_create(struct keys *k, const char *volume_id, struct secret **ret_key,
-                const char **ret_reason)
+int keys_create(struct keys *k, const char *volume_id, struct rbd_image *image,
+                struct secret **ret_key, const char **ret_reason)
 {
         if (!k->provider->create)
                 return reason_format(-EOPNOTSUPP, ret_reason, "provider %s cannot generate keys",
                              k->provider->name);
-        return k->provider->create(k, volume_id, ret_key, ret_reason);
+        return k->provider->create(k, volume_id, image, ret_key, ret_reason);
 }
 
 static int open_failure(const char *path, int r, const char **ret_reason)

@@ -14,8 +14,16 @@
  * keys_* call. */
 #pragma once
 
+#include <stdbool.h>
+
 #include "config.h"
+#include "keywrap.h"
 #include "secret.h"
+
+struct rbd_image;
+
+/* Image metadata key of the metadata provider's wrapped key record. */
+#define KEYS_METADATA_KEY "rbd-luks-agent.key"
 
 #define KEYS_MIN_BYTES 16
 #define KEYS_MAX_BYTES 64
@@ -23,32 +31,49 @@
 
 struct keys;
 
-int keys_open(const struct config *c, struct keys **ret);
+/* Sets up the configured provider (the metadata provider loads its KEKs). */
+int keys_open(const struct config *c, struct keys **ret, const char **ret_reason);
 void keys_close(struct keys *k);
 
 const char *keys_provider_name(const struct keys *k);
 
-int keys_lookup(struct keys *k, const char *volume_id, struct secret **ret_key,
-                const char **ret_reason);
-int keys_create(struct keys *k, const char *volume_id, struct secret **ret_key,
-                const char **ret_reason);
+/* image: the volume's image, open and locked by the caller; providers that
+ * keep keys elsewhere ignore it (it may be NULL for them). */
+int keys_lookup(struct keys *k, const char *volume_id, struct rbd_image *image,
+                struct secret **ret_key, const char **ret_reason);
+int keys_create(struct keys *k, const char *volume_id, struct rbd_image *image,
+                struct secret **ret_key, const char **ret_reason);
+
+/* Metadata provider: re-wraps the image's key record with the current KEK
+ * when another KEK wrapped it (*ret_changed), in one metadata write, then
+ * reads it back to check it opens. dry_run only reports. -ENOENT: no record;
+ * -EOPNOTSUPP: not the metadata provider. */
+int keys_rewrap(struct keys *k, const char *volume_id, struct rbd_image *image, bool dry_run,
+                bool *ret_changed, const char **ret_reason);
+
+/* The image's key record as stored (metadata provider); -ENOENT if none. */
+int keys_read_record(struct rbd_image *image, char *record, size_t size);
 
 /* The provider interface; each provider is one .c file. */
 struct keys_provider {
         const char *name;
-        int (*lookup)(struct keys *k, const char *volume_id, struct secret **ret_key,
-                      const char **ret_reason);
-        int (*create)(struct keys *k, const char *volume_id, struct secret **ret_key,
-                      const char **ret_reason); /* NULL: cannot generate */
+        int (*lookup)(struct keys *k, const char *volume_id, struct rbd_image *image,
+                      struct secret **ret_key, const char **ret_reason);
+        int (*create)(struct keys *k, const char *volume_id, struct rbd_image *image,
+                      struct secret **ret_key, const char **ret_reason); /* NULL: cannot */
 };
 
 struct keys {
         const struct keys_provider *provider;
         const struct config *config;
+        /* metadata provider: keks[0] wraps, all of them unwrap */
+        struct keywrap_kek *keks[1 + CONFIG_MAX_OLD_KEKS];
+        size_t n_keks;
 };
 
 extern const struct keys_provider keys_provider_file;
 extern const struct keys_provider keys_provider_command;
+extern const struct keys_provider keys_provider_metadata;
 
 /* Reads one key file into locked memory: regular file, not readable or
  * writable by group or other, KEYS_MIN_BYTES..KEYS_MAX_BYTES bytes. */

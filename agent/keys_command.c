@@ -329,9 +329,10 @@ static int run_finish(struct run *run, unsigned timeout_ms, const char **ret_rea
         return check_key(run, ret_reason);
 }
 
-static int command_lookup(struct keys *k, const char *volume_id, struct secret **ret_key,
-                          const char **ret_reason)
+static int command_lookup(struct keys *k, const char *volume_id, struct rbd_image *image,
+                          struct secret **ret_key, const char **ret_reason)
 {
+        (void)image;
         const struct config *c = k->config;
         struct run run = {.pid = -1, .out_fd = -1, .err_fd = -1};
         int r;

@@ -15,12 +15,14 @@ static char lowercase(char c)
         return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
 }
 
-static int file_lookup(struct keys *k, const char *volume_id, struct secret **ret_key,
+static int file_lookup(struct keys *k, const char *volume_id, struct rbd_image *image,
+                       struct secret **ret_key,
                        const char **ret_reason)
 {
         char path[PATH_MAX], id[37];
         int n;
 
+        (void)image;
         /* The id becomes part of a path: anything but a UUID could leave
          * the directory ("../x") before the file system is even asked. */
         if (!event_is_uuid(volume_id)) {

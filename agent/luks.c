@@ -184,6 +184,22 @@ bool luks_has_magic(const unsigned char *buf, size_t len, unsigned *ret_version)
         return true;
 }
 
+int luks1_payload_offset_of(const unsigned char *buf, size_t len, uint64_t *ret_offset)
+{
+        /* LUKS1 phdr: payloadOffset is a big-endian u32 at byte 104. */
+        enum { PAYLOAD_OFFSET_FIELD = 104 };
+        unsigned version = 0;
+        uint32_t sectors;
+
+        if (len < LUKS_SECTOR || !luks_has_magic(buf, len, &version) || version != 1)
+                return -EINVAL;
+        sectors = (uint32_t)buf[PAYLOAD_OFFSET_FIELD] << 24 |
+                  (uint32_t)buf[PAYLOAD_OFFSET_FIELD + 1] << 16 |
+                  (uint32_t)buf[PAYLOAD_OFFSET_FIELD + 2] << 8 | buf[PAYLOAD_OFFSET_FIELD + 3];
+        *ret_offset = (uint64_t)sectors * LUKS_SECTOR;
+        return 0;
+}
+
 /* Loads the header in buf into a fresh crypt device on a memfd. */
 static int load_header(const unsigned char *buf, size_t len, struct crypt_device **ret_cd,
                        int *ret_fd)

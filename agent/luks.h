@@ -47,6 +47,10 @@ int luks_build_header(const struct luks_params *p, uint64_t payload_offset,
                       const struct secret *passphrase, unsigned char **ret_header,
                       size_t *ret_used);
 
+/* Bytes a LUKS1 header (buf holds its first 512 bytes) says precede the
+ * payload: what luks_check_passphrase needs to see. -EINVAL if not LUKS1. */
+int luks1_payload_offset_of(const unsigned char *buf, size_t len, uint64_t *ret_offset);
+
 /* LUKS magic at the start of buf ("LUKS\xba\xbe"); *ret_version 1 or 2. */
 bool luks_has_magic(const unsigned char *buf, size_t len, unsigned *ret_version);
 

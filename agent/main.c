@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "command_keys.h"
 #include "config.h"
 #include "event.h"
 #include "log.h"
@@ -28,7 +29,8 @@ static const char main_usage[] =
         "Commands:\n"
         "  check-config       validate the config and what it points at\n"
         "  run [--once]       follow the hook file and handle each event\n"
-        "  format VOLUME_ID   format one volume now, as for its create event\n";
+        "  format VOLUME_ID   format one volume now, as for its create event\n"
+        "  keys ...           show, verify, audit, re-wrap volume keys; recovery\n";
 
 static const char check_usage[] =
         "Usage: rbd-luks-agent -c FILE check-config\n"
@@ -99,7 +101,7 @@ static int command_check_config(const char *path, int argc, char **argv)
         if (load_config(path, &c) < 0)
                 return 1;
         printf("%s: OK (role volume, pool %s, key provider %s)\n", path, c->pool,
-               c->key_provider == KEY_PROVIDER_FILE ? "file" : "command");
+               config_key_provider_name(c->key_provider));
         config_free(c);
         return 0;
 }
@@ -148,6 +150,23 @@ static int command_format(const char *path, int argc, char **argv)
         return code;
 }
 
+static int command_keys_main(const char *path, int argc, char **argv)
+{
+        struct config *c;
+        int code;
+
+        if (wants_help(argc, argv)) {
+                fputs(command_keys_usage, stdout);
+                return 0;
+        }
+        if (load_config(path, &c) < 0)
+                return 1;
+        log_setup(c->log_level, c->log_format);
+        code = command_keys(c, argc, argv);
+        config_free(c);
+        return code;
+}
+
 int main(int argc, char **argv)
 {
         static const struct option options[] = {
@@ -184,5 +203,7 @@ int main(int argc, char **argv)
                 return command_run(path, argc, argv);
         if (strcmp(argv[0], "format") == 0)
                 return command_format(path, argc, argv);
+        if (strcmp(argv[0], "keys") == 0)
+                return command_keys_main(path, argc, argv);
         return usage_error(main_usage, "unknown command: %s", argv[0]);
 }

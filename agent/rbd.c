@@ -84,6 +84,77 @@ void rbd_cluster_disconnect(struct rbd_cluster *c)
         free(c);
 }
 
+static int compare_names(const void *a, const void *b)
+{
+        return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void rbd_names_free(char **names, size_t count)
+{
+        if (!names)
+                return;
+        for (size_t i = 0; i < count; i++)
+                free(names[i]);
+        free(names);
+}
+
+/* Copies librbd's list into plain strings the caller owns. */
+static int copy_names(rbd_image_spec_t *specs, size_t n, char ***ret_names)
+{
+        char **names = calloc(n ? n : 1, sizeof(*names));
+
+        if (!names)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                names[i] = strdup(specs[i].name);
+                if (!names[i]) {
+                        rbd_names_free(names, i);
+                        return -ENOMEM;
+                }
+        }
+        qsort(names, n, sizeof(*names), compare_names);
+        *ret_names = names;
+        return 0;
+}
+
+int rbd_pool_list_images(struct rbd_cluster *c, const char *pool, char ***ret_names,
+                         size_t *ret_count)
+{
+        rbd_image_spec_t *specs = NULL;
+        rados_ioctx_t io;
+        size_t n = 64;
+        int r;
+
+        r = rados_ioctx_create(c->rados, pool, &io);
+        if (r < 0)
+                return r;
+        for (;;) {
+                free(specs);
+                specs = calloc(n, sizeof(*specs));
+                if (!specs) {
+                        r = -ENOMEM;
+                        break;
+                }
+                r = rbd_list2(io, specs, &n);
+                if (r != -ERANGE)
+                        break;
+                if (n > RBD_LIST_MAX) {
+                        r = -E2BIG;
+                        n = 0;
+                        break;
+                }
+        }
+        if (r >= 0) {
+                r = copy_names(specs, n, ret_names);
+                if (r >= 0)
+                        *ret_count = n;
+                rbd_image_spec_list_cleanup(specs, n);
+        }
+        free(specs);
+        rados_ioctx_destroy(io);
+        return r;
+}
+
 int rbd_image_open(struct rbd_cluster *c, const char *pool, const char *name,
                    struct rbd_image **ret)
 {

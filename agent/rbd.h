@@ -23,6 +23,13 @@ struct rbd_connect_params {
 int rbd_cluster_connect(const struct rbd_connect_params *p, struct rbd_cluster **ret);
 void rbd_cluster_disconnect(struct rbd_cluster *c);
 
+/* Names of every image in pool, sorted; free with rbd_names_free. At most
+ * RBD_LIST_MAX names (-E2BIG beyond). */
+#define RBD_LIST_MAX 1000000
+int rbd_pool_list_images(struct rbd_cluster *c, const char *pool, char ***ret_names,
+                         size_t *ret_count);
+void rbd_names_free(char **names, size_t count);
+
 int rbd_image_open(struct rbd_cluster *c, const char *pool, const char *name,
                    struct rbd_image **ret);
 void rbd_image_close(struct rbd_image *img);

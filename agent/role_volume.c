@@ -425,6 +425,7 @@ static void install_signal_handlers(void)
 
 static int pipeline_init(struct pipeline *p, const struct config *c)
 {
+        const char *why = NULL;
         int r;
 
         *p = (struct pipeline){.config = c};
@@ -436,11 +437,9 @@ static int pipeline_init(struct pipeline *p, const struct config *c)
                 log_error("cannot open results in %s: %s", c->state_dir, strerror(-r));
                 return r;
         }
-        r = keys_open(c, &p->keys);
+        r = keys_open(c, &p->keys, &why);
         if (r < 0) {
-                log_error("cannot set up the %s key provider: %s",
-                          c->key_provider == KEY_PROVIDER_FILE ? "file" : "command",
-                          strerror(-r));
+                log_error("cannot set up the key provider: %s", why);
                 return r;
         }
         r = format_context_new(c, p->keys, &p->format);

@@ -28,6 +28,12 @@
         "provider = file\n"                        /* 12 */ \
         "directory = /etc/keys\n"                  /* 13 */
 #define MINIMAL AGENT CEPH VOLUME KEYS
+#define META_KEYS                                  \
+        "[keys]\n"                                 /* 11 */ \
+        "provider = metadata\n"                    /* 12 */ \
+        "kek_id = kek-1\n"                         /* 13 */ \
+        "kek_file = /etc/kek/kek-1.bin\n"          /* 14 */
+#define METADATA AGENT CEPH VOLUME META_KEYS
 
 static char cfg_path[512];
 
@@ -107,6 +113,7 @@ TEST(config_minimal_has_every_default)
         CHECK(strcmp(c->key_directory, "/etc/keys") == 0);
         CHECK(c->key_command == NULL);
         CHECK(c->key_command_timeout_ms == 10000);
+        CHECK(c->kek_id == NULL && c->kek_file == NULL && c->n_old_keks == 0);
         CHECK(strcmp(c->cipher, "aes") == 0);
         CHECK(strcmp(c->cipher_mode, "xts-plain64") == 0);
         CHECK(c->key_bits == 512);
@@ -173,12 +180,109 @@ TEST(config_sample_file_loads)
         CHECK(strcmp(c->ceph_client, "cinder") == 0);
         CHECK(strcmp(c->pool, "volumes") == 0);
         CHECK(c->all_types);
-        CHECK(c->key_provider == KEY_PROVIDER_FILE);
-        CHECK(strcmp(c->key_directory, "/etc/rbd-luks-agent/keys") == 0);
+        CHECK(c->key_provider == KEY_PROVIDER_METADATA);
+        CHECK(strcmp(c->kek_id, "kek-1") == 0);
+        CHECK(strcmp(c->kek_file, "/etc/rbd-luks-agent/kek/kek-1.bin") == 0);
+        CHECK(c->n_old_keks == 0);
+        CHECK(c->key_directory == NULL && c->key_command == NULL);
         CHECK(c->iter_time_ms == 2000 && c->iterations == 0);
         CHECK(c->key_bits == 512 && strcmp(c->cipher_mode, "xts-plain64") == 0);
         config_free(c);
         config_problems_clear(&p);
+}
+
+TEST(config_metadata_with_old_keks)
+{
+        struct config_problems p = {0};
+        struct config *c = NULL;
+
+        REQUIRE(load_text(METADATA "old_keks =  kek-0:/etc/kek/kek-0.bin , old_1 : /k/old 1.bin\n",
+                          &c, &p) == 0);
+        CHECK(p.count == 0);
+        CHECK(c->key_provider == KEY_PROVIDER_METADATA);
+        CHECK(strcmp(c->kek_id, "kek-1") == 0);
+        CHECK(strcmp(c->kek_file, "/etc/kek/kek-1.bin") == 0);
+        REQUIRE(c->n_old_keks == 2);
+        CHECK(strcmp(c->old_kek_ids[0], "kek-0") == 0);
+        CHECK(strcmp(c->old_kek_files[0], "/etc/kek/kek-0.bin") == 0);
+        CHECK(strcmp(c->old_kek_ids[1], "old_1") == 0);
+        CHECK(strcmp(c->old_kek_files[1], "/k/old 1.bin") == 0);
+        CHECK(c->old_kek_ids[2] == NULL && c->old_kek_files[2] == NULL);
+        CHECK(c->key_directory == NULL && c->key_command == NULL);
+        config_free(c);
+        c = NULL;
+
+        /* Once a rotation is over the list may be left empty; a path may hold ':'. */
+        REQUIRE(load_text(METADATA "old_keks =\n", &c, &p) == 0);
+        CHECK(c->n_old_keks == 0);
+        config_free(c);
+        c = NULL;
+        REQUIRE(load_text(METADATA "old_keks = a.b_C-9:/k/a:b\n", &c, &p) == 0);
+        CHECK(c->n_old_keks == 1 && strcmp(c->old_kek_ids[0], "a.b_C-9") == 0 &&
+              strcmp(c->old_kek_files[0], "/k/a:b") == 0);
+        config_free(c);
+        config_problems_clear(&p);
+}
+
+TEST(config_metadata_problems_in_line_order)
+{
+        static const char text[] = AGENT CEPH VOLUME "[keys]\n"  /* 11 */
+                                   "directory = /d\n"             /* 12 */
+                                   "provider = metadata\n"        /* 13 */
+                                   "old_keks = a:/a, a:/b\n";     /* 14 */
+        struct config_problems p = {0};
+        struct config *c = NULL;
+
+        CHECK(load_text(text, &c, &p) == -EINVAL);
+        CHECK(c == NULL);
+        CHECK(p.count == 4);
+        CHECK(problem_is(&p, 0, ":11: missing key 'kek_id' in [keys] (required by provider = "
+                                "metadata)"));
+        CHECK(problem_is(&p, 1, ":11: missing key 'kek_file' in [keys] (required by provider = "
+                                "metadata)"));
+        CHECK(problem_is(&p, 2, ":12: directory is only used by provider = file"));
+        CHECK(problem_is(&p, 3, ":14: old_keks = 'a:/a, a:/b': KEK id 'a' is listed twice"));
+        config_problems_clear(&p);
+}
+
+/* METADATA with old_keks = k0:/k/0,k1:/k/1,... */
+static int load_old_keks(unsigned n, struct config **ret, struct config_problems *p)
+{
+        char text[2048] = METADATA "old_keks = ";
+        size_t len = strlen(text);
+
+        for (unsigned i = 0; i < n; i++)
+                len += (size_t)snprintf(text + len, sizeof(text) - len, "%sk%u:/k/%u",
+                                        i ? "," : "", i, i);
+        snprintf(text + len, sizeof(text) - len, "\n");
+        return load_text(text, ret, p);
+}
+
+TEST(config_old_keks_limit)
+{
+        struct config_problems p = {0};
+        struct config *c = NULL;
+
+        REQUIRE(load_old_keks(CONFIG_MAX_OLD_KEKS, &c, &p) == 0);
+        CHECK(c->n_old_keks == CONFIG_MAX_OLD_KEKS);
+        CHECK(strcmp(c->old_kek_ids[15], "k15") == 0 &&
+              strcmp(c->old_kek_files[15], "/k/15") == 0);
+        config_free(c);
+        c = NULL;
+
+        CHECK(load_old_keks(CONFIG_MAX_OLD_KEKS + 1, &c, &p) == -EINVAL);
+        CHECK(c == NULL);
+        CHECK(p.count == 1 && strstr(p.lines[0], ":15: old_keks = 'k0:/k/0,k1:/k/1,") &&
+              strstr(p.lines[0], ",k16:/k/16': more than 16 old KEKs"));
+        config_problems_clear(&p);
+}
+
+TEST(config_key_provider_name)
+{
+        CHECK(strcmp(config_key_provider_name(KEY_PROVIDER_FILE), "file") == 0);
+        CHECK(strcmp(config_key_provider_name(KEY_PROVIDER_COMMAND), "command") == 0);
+        CHECK(strcmp(config_key_provider_name(KEY_PROVIDER_METADATA), "metadata") == 0);
+        CHECK(strcmp(config_key_provider_name((enum key_provider_kind)42), "unknown") == 0);
 }
 
 TEST(config_crlf_and_bom)
@@ -244,7 +348,66 @@ static const struct bad_case bad_cases[] = {
         {"command timeout with file", MINIMAL "command_timeout_ms = 500\n",
          ":14: command_timeout_ms is only used by provider = command"},
         {"bad provider", AGENT CEPH VOLUME "[keys]\nprovider = vault\n",
-         ":12: provider = 'vault': allowed: file, command"},
+         ":12: provider = 'vault': allowed: file, command, metadata"},
+        {"missing kek_id", AGENT CEPH VOLUME "[keys]\nprovider = metadata\nkek_file = /k\n",
+         ":11: missing key 'kek_id' in [keys] (required by provider = metadata)"},
+        {"missing kek_file", AGENT CEPH VOLUME "[keys]\nprovider = metadata\nkek_id = k\n",
+         ":11: missing key 'kek_file' in [keys] (required by provider = metadata)"},
+        {"kek_id characters", AGENT CEPH VOLUME
+         "[keys]\nprovider = metadata\nkek_id = kek/1\nkek_file = /k\n",
+         ":13: kek_id = 'kek/1': not a valid name (allowed: 1 to 32 characters of "
+         "A-Z a-z 0-9 _ . -)"},
+        {"kek_id too long", AGENT CEPH VOLUME
+         "[keys]\nprovider = metadata\nkek_id = a123456789b123456789c123456789abc\n"
+         "kek_file = /k\n",
+         ":13: kek_id = 'a123456789b123456789c123456789abc': not a valid name (allowed: 1 to 32 "
+         "characters of A-Z a-z 0-9 _ . -)"},
+        {"kek_id empty", AGENT CEPH VOLUME "[keys]\nprovider = metadata\nkek_id =\nkek_file = /k\n",
+         ":13: kek_id = '': not a valid name (allowed: 1 to 32 characters of A-Z a-z 0-9 _ . -)"},
+        {"kek_file relative", AGENT CEPH VOLUME
+         "[keys]\nprovider = metadata\nkek_id = k\nkek_file = kek.bin\n",
+         ":14: kek_file = 'kek.bin': must be an absolute path"},
+        {"directory with metadata", METADATA "directory = /d\n",
+         ":15: directory is only used by provider = file"},
+        {"command with metadata", METADATA "command = /bin/k\n",
+         ":15: command is only used by provider = command"},
+        {"command timeout with metadata", METADATA "command_timeout_ms = 500\n",
+         ":15: command_timeout_ms is only used by provider = command"},
+        {"kek_id with file", MINIMAL "kek_id = kek-1\n",
+         ":14: kek_id is only used by provider = metadata"},
+        {"kek_file with file", MINIMAL "kek_file = /k\n",
+         ":14: kek_file is only used by provider = metadata"},
+        {"old_keks with command",
+         AGENT CEPH VOLUME "[keys]\nprovider = command\ncommand = /k\nold_keks = a:/a\n",
+         ":14: old_keks is only used by provider = metadata"},
+        {"old_keks empty entry", METADATA "old_keks = a:/a,,b:/b\n",
+         ":15: old_keks = 'a:/a,,b:/b': empty entry in the list"},
+        {"old_keks trailing comma", METADATA "old_keks = a:/a, \n",
+         ":15: old_keks = 'a:/a,': empty entry in the list"},
+        {"old_keks no colon", METADATA "old_keks = a:/a, kek-0\n",
+         ":15: old_keks = 'a:/a, kek-0': 'kek-0' is not ID:PATH"},
+        {"old_keks bad id", METADATA "old_keks = kek 0:/a\n",
+         ":15: old_keks = 'kek 0:/a': 'kek 0' is not a valid KEK id (allowed: 1 to 32 "
+         "characters of A-Z a-z 0-9 _ . -)"},
+        {"old_keks empty id", METADATA "old_keks = :/a\n",
+         ":15: old_keks = ':/a': '' is not a valid KEK id (allowed: 1 to 32 characters of "
+         "A-Z a-z 0-9 _ . -)"},
+        {"old_keks id too long", METADATA "old_keks = a123456789b123456789c123456789abc:/a\n",
+         ":15: old_keks = 'a123456789b123456789c123456789abc:/a': "
+         "'a123456789b123456789c123456789abc' is not a valid KEK id (allowed: 1 to 32 "
+         "characters of A-Z a-z 0-9 _ . -)"},
+        {"old_keks relative path", METADATA "old_keks = a:/a,  kek-0:kek.bin\n",
+         ":15: old_keks = 'a:/a,  kek-0:kek.bin': 'kek-0:kek.bin': KEK file must be an "
+         "absolute path"},
+        {"old_keks empty path", METADATA "old_keks = kek-0:\n",
+         ":15: old_keks = 'kek-0:': 'kek-0:': KEK file must be an absolute path"},
+        {"old_keks duplicate id", METADATA "old_keks = kek-0:/a, kek-0:/b\n",
+         ":15: old_keks = 'kek-0:/a, kek-0:/b': KEK id 'kek-0' is listed twice"},
+        {"old_keks holds kek_id", METADATA "old_keks = kek-0:/a, kek-1:/b\n",
+         ":15: old_keks: KEK id 'kek-1' is already kek_id (each KEK needs an id of its own)"},
+        {"old_keks holds later kek_id", AGENT CEPH VOLUME
+         "[keys]\nprovider = metadata\nold_keks = k:/a\nkek_id = k\nkek_file = /k\n",
+         ":13: old_keks: KEK id 'k' is already kek_id (each KEK needs an id of its own)"},
         {"bad cipher", MINIMAL "[luks]\ncipher = aes-ctr\n",
          ":15: cipher = 'aes-ctr': allowed: aes-xts-plain64, serpent-xts-plain64, "
          "twofish-xts-plain64, aes-cbc-essiv:sha256"},
@@ -555,6 +718,136 @@ TEST(config_environment_problems)
         snprintf(want, sizeof(want), ":14: key command %s is not executable: Permission denied",
                  e.command);
         CHECK(problem_is(&p, 3, want));
+        config_problems_clear(&p);
+}
+
+/* A KEK file of len bytes with mode; returns its path (static). */
+static const char *make_kek(const char *dir, const char *name, size_t len, mode_t mode)
+{
+        static const char bytes[64] = "0123456789abcdef0123456789abcdef0123456789abcdef";
+        const char *path = write_file(dir, name, bytes, len);
+
+        chmod(path, mode);
+        return path;
+}
+
+/* Lines 13..16: provider = metadata, kek_id, kek_file, old_keks (if any). */
+static int env_load_metadata(const struct env *e, const char *kek_file, const char *old_keks,
+                             struct config_problems *p)
+{
+        char text[4096];
+        struct config *c = NULL;
+        int r;
+
+        snprintf(text, sizeof(text),
+                 "[agent]\nrole = volume\nhook_file = %s/events.jsonl\nstate_dir = %s\n"
+                 "[ceph]\nconf = %s\nclient = cinder\nkeyring = %s\npool = volumes\n"
+                 "[volume]\ntypes = *\n[keys]\nprovider = metadata\nkek_id = kek-1\n"
+                 "kek_file = %s\n%s%s%s",
+                 e->state, e->state, e->conf, e->keyring, kek_file, old_keks ? "old_keks = " : "",
+                 old_keks ? old_keks : "", old_keks ? "\n" : "");
+        snprintf(cfg_path, sizeof(cfg_path), "%s", write_file(e->dir, "agent.ini", text,
+                                                               strlen(text)));
+        r = config_load(cfg_path, true, &c, p);
+        if (r == 0)
+                CHECK(c->key_provider == KEY_PROVIDER_METADATA);
+        config_free(c);
+        return r;
+}
+
+TEST(config_environment_kek_files)
+{
+        struct config_problems p = {0};
+        char kek[300], old[600], link[300], want[1024];
+        struct env e;
+
+        env_setup(&e);
+        snprintf(kek, sizeof(kek), "%s", make_kek(e.dir, "kek-1.bin", 32, 0600));
+        snprintf(old, sizeof(old), "kek-0:%s, kek-r:", make_kek(e.dir, "kek-0.bin", 32, 0600));
+        strcat(old, make_kek(e.dir, "kek-r.bin", 32, 0400));
+        CHECK(env_load_metadata(&e, kek, NULL, &p) == 0);
+        CHECK(env_load_metadata(&e, kek, old, &p) == 0);
+        print_problems(&p);
+        config_problems_clear(&p);
+
+        make_kek(e.dir, "kek-1.bin", 32, 0644);
+        CHECK(env_load_metadata(&e, kek, NULL, &p) == -EINVAL);
+        snprintf(want, sizeof(want),
+                 ":15: KEK file %s is accessible by group or others (mode 0644); chmod 600 it",
+                 kek);
+        CHECK(p.count == 1 && problem_is(&p, 0, want));
+        config_problems_clear(&p);
+
+        make_kek(e.dir, "kek-1.bin", 31, 0600);
+        CHECK(env_load_metadata(&e, kek, NULL, &p) == -EINVAL);
+        snprintf(want, sizeof(want),
+                 ":15: KEK file %s is 31 bytes; a KEK is exactly 32 random bytes (head -c 32 "
+                 "/dev/urandom)",
+                 kek);
+        CHECK(p.count == 1 && problem_is(&p, 0, want));
+        config_problems_clear(&p);
+
+        /* Both at once: each is its own fix. */
+        make_kek(e.dir, "kek-1.bin", 33, 0640);
+        CHECK(env_load_metadata(&e, kek, NULL, &p) == -EINVAL);
+        CHECK(p.count == 2);
+        snprintf(want, sizeof(want),
+                 ":15: KEK file %s is accessible by group or others (mode 0640); chmod 600 it",
+                 kek);
+        CHECK(problem_is(&p, 0, want));
+        snprintf(want, sizeof(want),
+                 ":15: KEK file %s is 33 bytes; a KEK is exactly 32 random bytes (head -c 32 "
+                 "/dev/urandom)",
+                 kek);
+        CHECK(problem_is(&p, 1, want));
+        config_problems_clear(&p);
+
+        /* A symlink to a good KEK is still refused. */
+        make_kek(e.dir, "kek-1.bin", 32, 0600);
+        snprintf(link, sizeof(link), "%s/kek-link", e.dir);
+        REQUIRE(symlink(kek, link) == 0);
+        CHECK(env_load_metadata(&e, link, NULL, &p) == -EINVAL);
+        snprintf(want, sizeof(want), ":15: KEK file %s is a symbolic link; name the file itself",
+                 link);
+        CHECK(p.count == 1 && problem_is(&p, 0, want));
+        config_problems_clear(&p);
+
+        CHECK(env_load_metadata(&e, e.keys, NULL, &p) == -EINVAL); /* a directory */
+        snprintf(want, sizeof(want), ":15: KEK file %s is not a regular file", e.keys);
+        CHECK(p.count == 1 && problem_is(&p, 0, want));
+        config_problems_clear(&p);
+
+        snprintf(link, sizeof(link), "%s/nokek.bin", e.dir);
+        CHECK(env_load_metadata(&e, link, NULL, &p) == -EINVAL);
+        snprintf(want, sizeof(want), ":15: KEK file %s does not exist", link);
+        CHECK(p.count == 1 && problem_is(&p, 0, want));
+        config_problems_clear(&p);
+}
+
+TEST(config_environment_old_kek_files)
+{
+        struct config_problems p = {0};
+        char kek[300], bad[300], old[1024], want[1024];
+        struct env e;
+
+        env_setup(&e);
+        snprintf(kek, sizeof(kek), "%s", make_kek(e.dir, "kek-1.bin", 32, 0600));
+        snprintf(bad, sizeof(bad), "%s", make_kek(e.dir, "kek-b.bin", 31, 0660));
+        snprintf(old, sizeof(old), "good:%s, short:%s, gone:%s/nokek.bin",
+                 make_kek(e.dir, "kek-0.bin", 32, 0600), bad, e.dir);
+        CHECK(env_load_metadata(&e, kek, old, &p) == -EINVAL);
+        CHECK(p.count == 3);
+        snprintf(want, sizeof(want),
+                 ":16: KEK file %s is accessible by group or others (mode 0660); chmod 600 it",
+                 bad);
+        CHECK(problem_is(&p, 0, want));
+        snprintf(want, sizeof(want),
+                 ":16: KEK file %s is 31 bytes; a KEK is exactly 32 random bytes (head -c 32 "
+                 "/dev/urandom)",
+                 bad);
+        CHECK(problem_is(&p, 1, want));
+        snprintf(want, sizeof(want), ":16: KEK file %s/nokek.bin does not exist", e.dir);
+        CHECK(problem_is(&p, 2, want));
         config_problems_clear(&p);
 }
 

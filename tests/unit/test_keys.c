@@ -60,10 +60,10 @@ static int file_lookup(const char *dir, const char *volume_id, struct secret **r
         struct keys *k = NULL;
         int r;
 
-        r = keys_open(&c, &k);
+        r = keys_open(&c, &k, NULL);
         if (r < 0)
                 return r;
-        r = keys_lookup(k, volume_id, ret_key, ret_reason);
+        r = keys_lookup(k, volume_id, NULL, ret_key, ret_reason);
         /* Reasons may name the path; keep them past this frame. */
         if (r < 0 && *ret_reason) {
                 snprintf(reason_copy, sizeof(reason_copy), "%s", *ret_reason);
@@ -226,9 +226,9 @@ TEST(keys_dispatch)
         const char *reason = NULL;
         struct keys *k = NULL;
 
-        REQUIRE(keys_open(&c, &k) == 0);
+        REQUIRE(keys_open(&c, &k, NULL) == 0);
         CHECK(strcmp(keys_provider_name(k), "file") == 0);
-        CHECK(keys_create(k, VOLUME, &key, &reason) == -EOPNOTSUPP);
+        CHECK(keys_create(k, VOLUME, NULL, &key, &reason) == -EOPNOTSUPP);
         CHECK(reason_is(reason, "provider file cannot generate keys"));
         keys_close(k);
         keys_close(NULL);
@@ -236,22 +236,22 @@ TEST(keys_dispatch)
         c.key_provider = KEY_PROVIDER_COMMAND;
         c.key_command = "/bin/true";
         c.key_command_timeout_ms = 1000;
-        REQUIRE(keys_open(&c, &k) == 0);
+        REQUIRE(keys_open(&c, &k, NULL) == 0);
         CHECK(strcmp(keys_provider_name(k), "command") == 0);
-        CHECK(keys_create(k, VOLUME, &key, &reason) == -EOPNOTSUPP);
+        CHECK(keys_create(k, VOLUME, NULL, &key, &reason) == -EOPNOTSUPP);
         CHECK(reason_is(reason, "provider command cannot generate keys"));
         keys_close(k);
 
         c.key_command = "bin/true";
-        CHECK(keys_open(&c, &k) == -EINVAL);
+        CHECK(keys_open(&c, &k, NULL) == -EINVAL);
         c.key_command = "/bin/true";
         c.key_command_timeout_ms = 0;
-        CHECK(keys_open(&c, &k) == -EINVAL);
+        CHECK(keys_open(&c, &k, NULL) == -EINVAL);
         c.key_command = NULL;
         c.key_command_timeout_ms = 1000;
-        CHECK(keys_open(&c, &k) == -EINVAL);
+        CHECK(keys_open(&c, &k, NULL) == -EINVAL);
         c = file_config(NULL);
-        CHECK(keys_open(&c, &k) == -EINVAL);
+        CHECK(keys_open(&c, &k, NULL) == -EINVAL);
         CHECK(key == NULL);
 }
 
@@ -280,10 +280,10 @@ static int command_lookup(const char *command, unsigned timeout_ms, const char *
         c.key_provider = KEY_PROVIDER_COMMAND;
         c.key_command = (char *)command;
         c.key_command_timeout_ms = timeout_ms;
-        r = keys_open(&c, &k);
+        r = keys_open(&c, &k, NULL);
         if (r < 0)
                 return r;
-        r = keys_lookup(k, volume_id, ret_key, ret_reason);
+        r = keys_lookup(k, volume_id, NULL, ret_key, ret_reason);
         keys_close(k);
         return r;
 }

@@ -1,0 +1,126 @@
+/* keys_metadata: the "metadata" provider. The agent generates each volume's
+ * key and keeps it with the volume: wrapped with the current KEK
+ * (keywrap.h) in the image's metadata under KEYS_METADATA_KEY. The record is
+ * written before any LUKS header, so no header can exist whose key was
+ * lost; a replay finds the record and reuses the key (keys.h). */
+#include "keys.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "rbd.h"
+#include "reason.h"
+
+int keys_read_record(struct rbd_image *image, char *record, size_t size)
+{
+        return rbd_image_meta_get(image, KEYS_METADATA_KEY, record, size);
+}
+
+static int read_record(struct rbd_image *image, const char *volume_id, char *record,
+                       size_t size, const char **ret_reason)
+{
+        int r;
+
+        if (!image)
+                return reason_set(-EINVAL, ret_reason, "metadata provider needs the image");
+        r = keys_read_record(image, record, size);
+        if (r == -ENOENT)
+                return reason_format(r, ret_reason, "no wrapped key in the metadata of volume %s",
+                                     volume_id);
+        if (r == -ERANGE)
+                return reason_format(-EBADMSG, ret_reason,
+                                     "wrapped key record of volume %s is longer than %d bytes",
+                                     volume_id, KEYWRAP_RECORD_MAX - 1);
+        if (r < 0)
+                return reason_format(r, ret_reason, "cannot read the key record of volume %s: %s",
+                                     volume_id, strerror(-r));
+        return 0;
+}
+
+static int metadata_lookup(struct keys *k, const char *volume_id, struct rbd_image *image,
+                           struct secret **ret_key, const char **ret_reason)
+{
+        char record[KEYWRAP_RECORD_MAX];
+        int r = read_record(image, volume_id, record, sizeof(record), ret_reason);
+
+        if (r < 0)
+                return r;
+        return keywrap_open(k->keks, k->n_keks, volume_id, record, ret_key, ret_reason);
+}
+
+static int store_record(struct rbd_image *image, const char *volume_id, const char *record,
+                        const char **ret_reason)
+{
+        int r = rbd_image_meta_set(image, KEYS_METADATA_KEY, record);
+
+        if (r < 0)
+                return reason_format(r, ret_reason, "cannot store the key record of volume %s: %s",
+                                     volume_id, strerror(-r));
+        return 0;
+}
+
+/* Only called when lookup said -ENOENT, under the caller's image lock: a
+ * second key for one image can never be made. */
+static int metadata_create(struct keys *k, const char *volume_id, struct rbd_image *image,
+                           struct secret **ret_key, const char **ret_reason)
+{
+        char record[KEYWRAP_RECORD_MAX];
+        struct secret *key = NULL;
+        int r;
+
+        if (!image)
+                return reason_set(-EINVAL, ret_reason, "metadata provider needs the image");
+        r = keywrap_generate_key(&key);
+        if (r < 0)
+                return reason_format(r, ret_reason, "cannot generate a key: %s", strerror(-r));
+        r = keywrap_seal(k->keks[0], volume_id, key, record, sizeof(record), ret_reason);
+        if (r >= 0)
+                r = store_record(image, volume_id, record, ret_reason);
+        if (r < 0) {
+                secret_free(key);
+                return r;
+        }
+        *ret_key = key;
+        return 0;
+}
+
+int keys_rewrap(struct keys *k, const char *volume_id, struct rbd_image *image, bool dry_run,
+                bool *ret_changed, const char **ret_reason)
+{
+        char record[KEYWRAP_RECORD_MAX], fresh[KEYWRAP_RECORD_MAX];
+        struct keywrap_info info;
+        struct secret *key = NULL, *again = NULL;
+        int r;
+
+        if (k->provider != &keys_provider_metadata)
+                return reason_set(-EOPNOTSUPP, ret_reason, "only the metadata provider wraps keys");
+        r = read_record(image, volume_id, record, sizeof(record), ret_reason);
+        if (r >= 0)
+                r = keywrap_parse(record, &info, ret_reason);
+        if (r >= 0)
+                r = keywrap_open(k->keks, k->n_keks, volume_id, record, &key, ret_reason);
+        if (r < 0)
+                return r;
+        *ret_changed = strcmp(info.kek_id, k->keks[0]->id) != 0;
+        if (!*ret_changed || dry_run)
+                goto out;
+        r = keywrap_seal(k->keks[0], volume_id, key, fresh, sizeof(fresh), ret_reason);
+        if (r >= 0)
+                r = store_record(image, volume_id, fresh, ret_reason);
+        /* Read back what Ceph holds now: it must give the same key. */
+        if (r >= 0)
+                r = metadata_lookup(k, volume_id, image, &again, ret_reason);
+        if (r >= 0 && !secret_equal(key, again))
+                r = reason_format(-EIO, ret_reason, "re-wrapped key of volume %s reads back wrong",
+                                  volume_id);
+out:
+        secret_free(again);
+        secret_free(key);
+        return r;
+}
+
+const struct keys_provider keys_provider_metadata = {
+        .name = "metadata",
+        .lookup = metadata_lookup,
+        .create = metadata_create,
+};
