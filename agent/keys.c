@@ -1,19 +1,16 @@
 /* keys: picks the configured provider, dispatches to it, and reads key
- * files for the providers that keep keys in files (keys.h).
+ * files (through secretfile.h) for the providers that keep keys in files
+ * (keys.h).
  *
  * Returns 0 or a negative errno; reasons are static strings or live in a
  * thread-local buffer until the thread's next keys_* call. */
 #include "keys.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
+
 #include "reason.h"
+#include "secretfile.h"
 
 static const struct keys_provider *provider_for(const struct config *c)
 {
@@ -104,90 +101,8 @@ int keys_create(struct keys *k, const char *volume_id, struct rbd_image *image,
         return k->provider->create(k, volume_id, image, ret_key, ret_reason);
 }
 
-static int open_failure(const char *path, int r, const char **ret_reason)
-{
-        if (r == -ENOENT)
-                return reason_format(r, ret_reason, "key file %s not found", path);
-        /* O_NOFOLLOW: a link could point a volume at another volume's key. */
-        if (r == -ELOOP)
-                return reason_format(r, ret_reason, "key file %s is a symbolic link; refusing to follow it",
-                             path);
-        return reason_format(r, ret_reason, "cannot open key file %s: %s", path, strerror(-r));
-}
-
-static int check_key_file(const char *path, const struct stat *st, const char **ret_reason)
-{
-        if (!S_ISREG(st->st_mode))
-                return reason_format(-EINVAL, ret_reason, "key file %s is not a regular file", path);
-        if (st->st_mode & 077)
-                return reason_format(-EPERM, ret_reason,
-                             "key file %s is accessible by group or others (mode %04o); "
-                             "chmod 600 it",
-                             path, (unsigned)(st->st_mode & 07777));
-        if (st->st_size < KEYS_MIN_BYTES || st->st_size > KEYS_MAX_BYTES)
-                return reason_format(-EBADMSG, ret_reason,
-                             "key file %s has %lld bytes; a key has %d to %d bytes", path,
-                             (long long)st->st_size, KEYS_MIN_BYTES, KEYS_MAX_BYTES);
-        return 0;
-}
-
-/* Reads to end of file or until key is full, whichever comes first. */
-static int read_into(int fd, struct secret *key)
-{
-        ssize_t n;
-
-        while (key->len < key->capacity) {
-                n = read(fd, key->data + key->len, key->capacity - key->len);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        return -errno;
-                if (n == 0)
-                        break;
-                key->len += (size_t)n;
-        }
-        return 0;
-}
-
 int keys_read_file(const char *path, struct secret **ret_key, const char **ret_reason)
 {
-        struct secret *key = NULL;
-        struct stat st;
-        int fd, r;
-
-        /* O_NONBLOCK: a FIFO planted at the path must not hang the worker;
-         * it is refused as not a regular file right after. */
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
-        if (fd < 0)
-                return open_failure(path, -errno, ret_reason);
-        if (fstat(fd, &st) < 0) {
-                r = reason_format(-errno, ret_reason, "cannot stat key file %s: %s", path, strerror(errno));
-                goto out;
-        }
-        r = check_key_file(path, &st, ret_reason);
-        if (r < 0)
-                goto out;
-        /* One byte of room more than a key may have: a file that grew after
-         * fstat() is caught instead of cut short. */
-        r = secret_new(KEYS_MAX_BYTES + 1, &key);
-        if (r < 0) {
-                r = reason_format(r, ret_reason, "cannot get locked memory for key file %s", path);
-                goto out;
-        }
-        r = read_into(fd, key);
-        if (r < 0) {
-                r = reason_format(r, ret_reason, "cannot read key file %s: %s", path, strerror(-r));
-                goto out;
-        }
-        if (key->len < KEYS_MIN_BYTES || key->len > KEYS_MAX_BYTES) {
-                r = reason_format(-EBADMSG, ret_reason,
-                          "key file %s changed size while being read (%zu bytes)", path, key->len);
-                goto out;
-        }
-        *ret_key = key;
-        key = NULL;
-out:
-        secret_free(key);
-        close(fd);
-        return r;
+        return secretfile_read(path, "key file", KEYS_MIN_BYTES, KEYS_MAX_BYTES, ret_key,
+                               ret_reason);
 }

@@ -6,9 +6,10 @@
  * struct secret; the LUKS passphrase is their lowercase hex (secret.h).
  * Errors: -ENOENT no key for this volume yet (may appear later: retryable),
  * -EOPNOTSUPP provider cannot generate, -EBADMSG key of a size outside
- * KEYS_MIN_BYTES..KEYS_MAX_BYTES, -EPERM key file readable by group/other,
- * -ELOOP key file is a symbolic link, -EINVAL volume id not a UUID or key
- * file not a regular file, -ETIMEDOUT command too slow, -EIO command failed
+ * KEYS_MIN_BYTES..KEYS_MAX_BYTES (or a key file that changed size while
+ * read), -EPERM key file with group/other permission bits, -ELOOP key file
+ * is a symbolic link, -EINVAL volume id not a UUID or key file not a
+ * regular file, -ETIMEDOUT command too slow, -EIO command failed
  * or could not be started. *ret_reason, when not NULL, gets a static or
  * thread-local description fit for a log, valid until the thread's next
  * keys_* call. */
@@ -31,7 +32,8 @@ struct rbd_image;
 
 struct keys;
 
-/* Sets up the configured provider (the metadata provider loads its KEKs). */
+/* Sets up the configured provider (the metadata provider loads its KEKs,
+ * failing as keywrap_load_kek() does). */
 int keys_open(const struct config *c, struct keys **ret, const char **ret_reason);
 void keys_close(struct keys *k);
 
@@ -75,6 +77,7 @@ extern const struct keys_provider keys_provider_file;
 extern const struct keys_provider keys_provider_command;
 extern const struct keys_provider keys_provider_metadata;
 
-/* Reads one key file into locked memory: regular file, not readable or
- * writable by group or other, KEYS_MIN_BYTES..KEYS_MAX_BYTES bytes. */
+/* Reads one key file into locked memory: regular file, not a symbolic
+ * link, no group or other permission bits, KEYS_MIN_BYTES..KEYS_MAX_BYTES
+ * bytes. secretfile_read() with "key file": its errors (secretfile.h). */
 int keys_read_file(const char *path, struct secret **ret_key, const char **ret_reason);

@@ -8,13 +8,10 @@
 #include "keywrap.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <json-c/json.h>
 #include <openssl/err.h>
@@ -22,6 +19,7 @@
 #include <openssl/rand.h>
 
 #include "reason.h"
+#include "secretfile.h"
 
 #define RECORD_VERSION 1
 #define NONCE_BYTES 12
@@ -87,116 +85,27 @@ static bool is_volume_id(const char *volume_id)
 
 /* ---- KEK files ---- */
 
-static int kek_open_failure(const char *path, int r, const char **ret_reason)
-{
-        if (r == -ENOENT)
-                return reason_format(r, ret_reason, "KEK file %s not found", path);
-        /* O_NOFOLLOW: a link could swap in another KEK behind our back. */
-        if (r == -ELOOP)
-                return reason_format(r, ret_reason,
-                                     "KEK file %s is a symbolic link; refusing to follow it", path);
-        return reason_format(r, ret_reason, "cannot open KEK file %s: %s", path, strerror(-r));
-}
-
-static int kek_check_stat(const char *path, const struct stat *st, const char **ret_reason)
-{
-        if (!S_ISREG(st->st_mode))
-                return reason_format(-EINVAL, ret_reason, "KEK file %s is not a regular file", path);
-        if (st->st_mode & (S_IRWXG | S_IRWXO))
-                return reason_format(-EPERM, ret_reason,
-                                     "KEK file %s is accessible by group or others (mode %04o); "
-                                     "chmod 600 it",
-                                     path, (unsigned)(st->st_mode & 07777));
-        if (st->st_size != KEYWRAP_KEK_BYTES)
-                return reason_format(-EINVAL, ret_reason,
-                                     "KEK file %s is %lld bytes; a KEK is exactly %d random bytes",
-                                     path, (long long)st->st_size, KEYWRAP_KEK_BYTES);
-        return 0;
-}
-
-/* Reads to end of file or until s is full, whichever comes first. */
-static int read_into(int fd, struct secret *s)
-{
-        ssize_t n;
-
-        while (s->len < s->capacity) {
-                n = read(fd, s->data + s->len, s->capacity - s->len);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        return -errno;
-                if (n == 0)
-                        break;
-                s->len += (size_t)n;
-        }
-        return 0;
-}
-
-static int kek_read(int fd, const char *path, struct secret **ret, const char **ret_reason)
-{
-        struct secret *key = NULL;
-        int r;
-
-        /* A byte of room more than a KEK: a file that grew after fstat()
-         * is caught instead of cut short. */
-        r = secret_new(KEYWRAP_KEK_BYTES + 1, &key);
-        if (r < 0)
-                return reason_format(r, ret_reason, "cannot get locked memory for KEK file %s", path);
-        r = read_into(fd, key);
-        if (r < 0)
-                r = reason_format(r, ret_reason, "cannot read KEK file %s: %s", path, strerror(-r));
-        else if (key->len != KEYWRAP_KEK_BYTES)
-                r = reason_format(-EINVAL, ret_reason,
-                                  "KEK file %s changed size while being read (%zu bytes)", path,
-                                  key->len);
-        if (r < 0) {
-                secret_free(key);
-                return r;
-        }
-        *ret = key;
-        return 0;
-}
-
 int keywrap_load_kek(const char *id, const char *path, struct keywrap_kek **ret,
                      const char **ret_reason)
 {
-        struct keywrap_kek *kek = NULL;
-        struct stat st;
-        int fd, r;
+        struct keywrap_kek *kek;
+        int r;
 
         if (!keywrap_is_kek_id(id))
                 return reason_set(-EINVAL, ret_reason,
                                   "KEK id must be 1 to 32 characters of A-Z a-z 0-9 _ . -");
-        if (!path)
-                return reason_set(-EINVAL, ret_reason, "no KEK file given");
-        /* O_NONBLOCK: a FIFO planted at the path must not hang us; it is
-         * refused as not a regular file right after. */
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
-        if (fd < 0)
-                return kek_open_failure(path, -errno, ret_reason);
-        if (fstat(fd, &st) < 0) {
-                r = reason_format(-errno, ret_reason, "cannot stat KEK file %s: %s", path,
-                                  strerror(errno));
-                goto out;
-        }
-        r = kek_check_stat(path, &st, ret_reason);
-        if (r < 0)
-                goto out;
         kek = calloc(1, sizeof(*kek));
-        if (!kek) {
-                r = reason_set(-ENOMEM, ret_reason, "out of memory");
-                goto out;
+        if (!kek)
+                return reason_set(-ENOMEM, ret_reason, "out of memory");
+        r = secretfile_read(path, "KEK file", KEYWRAP_KEK_BYTES, KEYWRAP_KEK_BYTES, &kek->key,
+                            ret_reason);
+        if (r < 0) {
+                keywrap_kek_free(kek);
+                return r;
         }
-        r = kek_read(fd, path, &kek->key, ret_reason);
-        if (r < 0)
-                goto out;
         memcpy(kek->id, id, strlen(id) + 1);
         *ret = kek;
-        kek = NULL;
-out:
-        keywrap_kek_free(kek);
-        close(fd);
-        return r;
+        return 0;
 }
 
 void keywrap_kek_free(struct keywrap_kek *kek)

@@ -11,10 +11,11 @@
  *    "wrapped":"<base64>","tag":"<base64>","created":"<UTC ISO-8601>"}
  *
  * Functions return 0 or a negative errno and set *ret_reason (reason.h):
- * -EBADMSG malformed record, or tag mismatch (tampered, another volume's,
- * or wrong KEK bytes); -ENOKEY the record's KEK id is not among those
- * given; -EPERM KEK file readable or writable by group/other; -EINVAL bad
- * argument (KEK file not exactly 32 bytes, bad id). */
+ * -EBADMSG malformed record, tag mismatch (tampered, another volume's, or
+ * wrong KEK bytes), or KEK file not exactly 32 bytes; -ENOKEY the record's
+ * KEK id is not among those given; -EINVAL bad argument (bad id, no KEK
+ * file) or KEK file not a regular file; KEK files otherwise fail as
+ * secretfile_read() does (secretfile.h: -ENOENT, -ELOOP, -EPERM...). */
 #pragma once
 
 #include <stdbool.h>
@@ -34,7 +35,7 @@ struct keywrap_kek {
 };
 
 /* Reads a KEK file: regular file (not a symlink), no group/other
- * permission bits, exactly 32 bytes. */
+ * permission bits, exactly 32 bytes. secretfile_read() with "KEK file". */
 int keywrap_load_kek(const char *id, const char *path, struct keywrap_kek **ret,
                      const char **ret_reason);
 void keywrap_kek_free(struct keywrap_kek *kek);

@@ -19,14 +19,12 @@ say "Booting a private one-node Ceph cluster (one mon, one memstore OSD, 127.0.0
 CEPH_CONF=$CEPH_DIR/ceph.conf
 rbd_() { timeout -s KILL 60 rbd --conf "$CEPH_CONF" --id cinder -p volumes "$@"; }
 
-say "Cinder creates two empty 10 GiB volumes (raw RBD images); their keys are in the key directory"
-mkdir -p "$work/state" "$work/keys" && chmod 700 "$work/keys"
+say "Cinder creates two empty 10 GiB volumes (raw RBD images); the agent has a KEK to wrap their keys"
+mkdir -p "$work/state"
+head -c 32 /dev/urandom >"$work/kek-1.bin" && chmod 600 "$work/kek-1.bin"
 v1=$(cat /proc/sys/kernel/random/uuid)
 v2=$(cat /proc/sys/kernel/random/uuid)
-for v in "$v1" "$v2"; do
-    rbd_ create --size 10G "volume-$v"
-    head -c 32 /dev/urandom >"$work/keys/$v.key" && chmod 600 "$work/keys/$v.key"
-done
+for v in "$v1" "$v2"; do rbd_ create --size 10G "volume-$v"; done
 rbd_ ls -l
 
 cat >"$work/agent.ini" <<INI
@@ -41,8 +39,9 @@ pool = volumes
 [volume]
 types = *
 [keys]
-provider = file
-directory = $work/keys
+provider = metadata
+kek_id = kek-1
+kek_file = $work/kek-1.bin
 [luks]
 iter_time_ms = 2000
 INI
@@ -67,8 +66,12 @@ time "$AGENT" -c "$work/agent.ini" run --once
 say "results.jsonl"
 cat "$work/state/results.jsonl"
 
+say "The key the agent generated travels with the volume, wrapped (image metadata)"
+rbd_ image-meta list "volume-$v1"
+"$AGENT" -c "$work/agent.ini" keys verify "$v1"
+
 say "qemu opens volume $v1 through its own LUKS driver with the hex passphrase"
-od -An -v -tx1 "$work/keys/$v1.key" | tr -d ' \n' >"$work/pass"
+"$AGENT" -c "$work/agent.ini" keys passphrase "$v1" >"$work/pass"
 opts="driver=luks,key-secret=s0,file.driver=rbd,file.pool=volumes,file.image=volume-$v1,file.conf=$CEPH_CONF,file.user=cinder"
 qemu-img info --object "secret,id=s0,file=$work/pass" --image-opts "$opts" | grep -E "virtual size|format|cipher|payload"
 qemu-io --object "secret,id=s0,file=$work/pass" --image-opts "$opts" \

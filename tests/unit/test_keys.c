@@ -122,11 +122,11 @@ TEST(keys_file_limits)
 
         REQUIRE(write_file(path, bytes, 8, 0600));
         CHECK(file_lookup(dir, VOLUME, &key, &reason) == -EBADMSG);
-        snprintf(want, sizeof(want), "key file %s has 8 bytes; a key has 16 to 64 bytes", path);
+        snprintf(want, sizeof(want), "key file %s is 8 bytes; it must be 16 to 64 bytes", path);
         CHECK(reason_is(reason, want));
         REQUIRE(write_file(path, bytes, 65, 0600));
         CHECK(file_lookup(dir, VOLUME, &key, &reason) == -EBADMSG);
-        snprintf(want, sizeof(want), "key file %s has 65 bytes; a key has 16 to 64 bytes", path);
+        snprintf(want, sizeof(want), "key file %s is 65 bytes; it must be 16 to 64 bytes", path);
         CHECK(reason_is(reason, want));
         REQUIRE(write_file(path, bytes, 0, 0600));
         CHECK(file_lookup(dir, VOLUME, &key, &reason) == -EBADMSG);

@@ -635,12 +635,12 @@ TEST(keywrap_kek_files)
         CHECK(reason_is(reason, want));
         CHECK(load(dir, "group", 32, 0640, &reason) == -EPERM);
         CHECK(load(dir, "other", 32, 0604, &reason) == -EPERM);
-        CHECK(load(dir, "short", 31, 0600, &reason) == -EINVAL);
-        snprintf(want, sizeof(want),
-                 "KEK file %s/short is 31 bytes; a KEK is exactly 32 random bytes", dir);
+        CHECK(load(dir, "short", 31, 0600, &reason) == -EBADMSG);
+        snprintf(want, sizeof(want), "KEK file %s/short is 31 bytes; it must be exactly 32 bytes",
+                 dir);
         CHECK(reason_is(reason, want));
-        CHECK(load(dir, "long", 33, 0600, &reason) == -EINVAL);
-        CHECK(load(dir, "empty", 0, 0600, &reason) == -EINVAL);
+        CHECK(load(dir, "long", 33, 0600, &reason) == -EBADMSG);
+        CHECK(load(dir, "empty", 0, 0600, &reason) == -EBADMSG);
 
         snprintf(path, sizeof(path), "%s/ok", dir);
         snprintf(link, sizeof(link), "%s/link", dir);
@@ -660,6 +660,8 @@ TEST(keywrap_kek_files)
         snprintf(want, sizeof(want), "KEK file %s is not a regular file", path);
         CHECK(reason_is(reason, want));
         snprintf(path, sizeof(path), "%s/ok", dir);
+        CHECK(keywrap_load_kek("kek-file", NULL, &kek, &reason) == -EINVAL);
+        CHECK(reason_is(reason, "no KEK file given"));
         CHECK(keywrap_load_kek("bad id", path, &kek, &reason) == -EINVAL);
         CHECK(keywrap_load_kek("", path, &kek, &reason) == -EINVAL);
         CHECK(kek == NULL);
