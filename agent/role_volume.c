@@ -10,10 +10,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "checkpoint.h"
 #include "event.h"
 #include "format.h"
 #include "hookfile.h"
+#include "intake.h"
 #include "keys.h"
 #include "log.h"
 #include "results.h"
@@ -49,22 +49,6 @@ struct pipeline {
         uint64_t formatted, skipped, refused, failed, rejected, ignored;
 };
 
-static volatile sig_atomic_t stop_requested;
-
-static void on_stop_signal(int sig)
-{
-        (void)sig;
-        stop_requested = 1;
-}
-
-static uint64_t now_ms(void)
-{
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 static void count_outcome(struct pipeline *p, enum outcome o)
 {
         switch (o) {
@@ -90,7 +74,7 @@ static bool wait_or_stop(struct pipeline *p, unsigned ms)
         }
         /* Signals do not wake a condition variable: look at the flag at
          * least every 200 ms. */
-        while (!p->stopping && !stop_requested) {
+        while (!p->stopping && !intake_stop_requested) {
                 struct timespec step;
 
                 clock_gettime(CLOCK_REALTIME, &step);
@@ -106,7 +90,7 @@ static bool wait_or_stop(struct pipeline *p, unsigned ms)
                     step.tv_sec == until.tv_sec && step.tv_nsec == until.tv_nsec)
                         break;
         }
-        return p->stopping || stop_requested;
+        return p->stopping || intake_stop_requested;
 }
 
 /* format_volume with the retry policy of [retry]. False when stopped
@@ -115,7 +99,7 @@ static bool format_with_retries(struct pipeline *p, const struct event *ev, uint
                                 struct format_result *res)
 {
         const struct config *c = p->config;
-        uint64_t start = now_ms();
+        uint64_t start = intake_now_ms();
         unsigned delay = c->retry_initial_ms, attempt = 1;
         bool stop;
 
@@ -123,11 +107,11 @@ static bool format_with_retries(struct pipeline *p, const struct event *ev, uint
                 format_volume(p->format, ev->volume_id, size, res);
                 if (res->outcome != OUTCOME_FAILED || !res->transient)
                         return true;
-                if (now_ms() - start + delay > (uint64_t)c->retry_give_up_s * 1000u) {
+                if (intake_now_ms() - start + delay > (uint64_t)c->retry_give_up_s * 1000u) {
                         char reason[FORMAT_REASON_MAX];
 
                         snprintf(reason, sizeof(reason), "gave up after %u attempts in %" PRIu64
-                                 " s: %.440s", attempt, (now_ms() - start) / 1000, res->reason);
+                                 " s: %.440s", attempt, (intake_now_ms() - start) / 1000, res->reason);
                         memcpy(res->reason, reason, sizeof(reason));
                         return true;
                 }
@@ -178,11 +162,11 @@ static bool record_result(struct pipeline *p, const struct event *ev,
 static void run_job(struct pipeline *p, struct slot *s)
 {
         struct format_result res;
-        uint64_t start = now_ms(), ms;
+        uint64_t start = intake_now_ms(), ms;
 
         if (!format_with_retries(p, &s->event, s->event.size_gib * GIB, &res))
                 return;
-        ms = now_ms() - start;
+        ms = intake_now_ms() - start;
         log_ending(s->event.volume_id, &res, ms);
         if (!record_result(p, &s->event, &res, ms))
                 return;
@@ -255,22 +239,6 @@ static void queue_job(struct pipeline *p, const struct hookfile_line *l, const s
         pthread_cond_signal(&p->work_ready);
 }
 
-static void reject_line(struct pipeline *p, const char *path, const struct hookfile_line *l,
-                        const char *reason)
-{
-        int r;
-
-        log_error("%s:%" PRIu64 ": line rejected (byte offset %" PRIu64 ", %" PRIu64
-                  " bytes): %s; copied to rejects.jsonl",
-                  path, l->start.line, l->start.offset, l->full_length, reason);
-        r = results_reject(p->results, path, l->start.line, l->start.offset, l->full_length,
-                           reason, l->data, l->length);
-        if (r < 0)
-                log_error("%s:%" PRIu64 ": cannot write rejects.jsonl in %s: %s", path,
-                          l->start.line, p->config->state_dir, strerror(-r));
-        p->rejected++;
-}
-
 /* A create.end event that needs no Ceph: recorded as skipped right away. */
 static void skip_event(struct pipeline *p, const struct event *ev, const char *reason)
 {
@@ -283,44 +251,37 @@ static void skip_event(struct pipeline *p, const struct event *ev, const char *r
         p->skipped++;
 }
 
-static bool is_blank(const char *data, size_t length)
+static void handle_line(struct pipeline *p, const struct hookfile_line *l)
 {
-        for (size_t i = 0; i < length; i++)
-                if (data[i] != ' ' && data[i] != '\t' && data[i] != '\r')
-                        return false;
-        return true;
-}
-
-static void handle_line(struct pipeline *p, const char *path, const struct hookfile_line *l)
-{
-        const char *reason = NULL;
         char why[160];
         struct event ev;
 
-        if (l->status == HOOKFILE_OVERSIZED) {
-                snprintf(why, sizeof(why), "line of %" PRIu64 " bytes exceeds max_line_bytes (%zu)",
-                         l->full_length, p->config->max_line_bytes);
-                reject_line(p, path, l, why);
-        } else if (l->status == HOOKFILE_PARTIAL) {
-                reject_line(p, path, l, "last line of a rotated file has no newline");
-        } else if (is_blank(l->data, l->length)) {
+        switch (intake_classify(p->config, p->results, l, &ev)) {
+        case INTAKE_REJECT:
+                p->rejected++;
+                break;
+        case INTAKE_IGNORE:
                 p->ignored++;
-        } else if (event_parse(l->data, l->length, p->config->max_json_depth, &ev, &reason) < 0) {
-                reject_line(p, path, l, reason);
-        } else if (strcmp(ev.event_type, "volume.create.end") != 0) {
-                p->ignored++;
-        } else if (!config_wants_type(p->config, ev.has_volume_type ? ev.volume_type : NULL)) {
-                snprintf(why, sizeof(why), "volume type %s is not in [volume] types",
-                         ev.has_volume_type ? ev.volume_type : "(none)");
-                skip_event(p, &ev, why);
-        } else if (ev.status[0] && strcmp(ev.status, "available") != 0) {
-                snprintf(why, sizeof(why), "volume status is '%s', not 'available'", ev.status);
-                skip_event(p, &ev, why);
-        } else {
-                pthread_mutex_lock(&p->lock);
-                queue_job(p, l, &ev);
-                pthread_mutex_unlock(&p->lock);
-                return;
+                break;
+        case INTAKE_EVENT:
+                if (strcmp(ev.event_type, "volume.create.end") != 0) {
+                        p->ignored++;
+                } else if (!config_wants_type(p->config,
+                                              ev.has_volume_type ? ev.volume_type : NULL)) {
+                        snprintf(why, sizeof(why), "volume type %s is not in [volume] types",
+                                 ev.has_volume_type ? ev.volume_type : "(none)");
+                        skip_event(p, &ev, why);
+                } else if (ev.status[0] && strcmp(ev.status, "available") != 0) {
+                        snprintf(why, sizeof(why), "volume status is '%s', not 'available'",
+                                 ev.status);
+                        skip_event(p, &ev, why);
+                } else {
+                        pthread_mutex_lock(&p->lock);
+                        queue_job(p, l, &ev);
+                        pthread_mutex_unlock(&p->lock);
+                        return;
+                }
+                break;
         }
         pthread_mutex_lock(&p->lock);
         settle_line(p, l);
@@ -356,72 +317,17 @@ static bool pop_ended(struct pipeline *p, struct hookfile_position *ret, bool *r
 
 /* ---- checkpointing ---------------------------------------------------- */
 
-struct checkpointer {
-        struct hookfile_position pending;
-        bool has_pending;
-        bool after_job;     /* an event with effects ended since the last save */
-        bool failing;       /* last save failed (logged once per streak) */
-        uint64_t last_save_ms;
-};
-
-/* Saves right after an event with effects; lines settled on the spot are
- * saved at most once a second (or when idle): replaying them is harmless. */
-static void checkpoint_progress(struct pipeline *p, struct checkpointer *cp, bool idle)
+static void checkpoint_progress(struct pipeline *p, struct intake_progress *cp, bool idle)
 {
         struct hookfile_position pos;
         bool had_job = false;
-        int r;
 
-        if (pop_ended(p, &pos, &had_job)) {
-                cp->pending = pos;
-                cp->has_pending = true;
-                cp->after_job |= had_job;
-        }
-        if (!cp->has_pending)
-                return;
-        if (!idle && !cp->after_job && now_ms() - cp->last_save_ms < CHECKPOINT_EVERY_MS)
-                return;
-        r = checkpoint_save(p->config->state_dir, &cp->pending);
-        if (r < 0) {
-                if (!cp->failing)
-                        log_error("cannot save checkpoint in %s: %s (progress kept in memory; "
-                                  "will retry)", p->config->state_dir, strerror(-r));
-                cp->failing = true;
-                return;
-        }
-        if (cp->failing)
-                log_info("checkpoint saved again in %s", p->config->state_dir);
-        cp->failing = false;
-        cp->has_pending = false;
-        cp->after_job = false;
-        cp->last_save_ms = now_ms();
+        if (pop_ended(p, &pos, &had_job))
+                intake_progress_note(cp, &pos, had_job);
+        intake_progress_save(cp, p->config->state_dir, idle);
 }
 
 /* ---- setup and the main loop ------------------------------------------ */
-
-static void log_hookfile_event(const char *path, enum hookfile_event e)
-{
-        if (e == HOOKFILE_EVENT_ROTATED)
-                log_info("%s: file was rotated; now reading the new file from its start", path);
-        else if (e == HOOKFILE_EVENT_TRUNCATED)
-                log_warn("%s: file was truncated below the checkpoint; reading from its start",
-                         path);
-        else if (e == HOOKFILE_EVENT_REPLACED)
-                log_warn("%s: not the file of the checkpoint (replaced while the agent was "
-                         "stopped); reading the new file from its start",
-                         path);
-}
-
-static void install_signal_handlers(void)
-{
-        struct sigaction sa = {.sa_handler = on_stop_signal};
-
-        /* No SA_RESTART: a signal must cut the hook-file wait short. */
-        sigemptyset(&sa.sa_mask);
-        sigaction(SIGTERM, &sa, NULL);
-        sigaction(SIGINT, &sa, NULL);
-        signal(SIGPIPE, SIG_IGN);
-}
 
 static int pipeline_init(struct pipeline *p, const struct config *c)
 {
@@ -508,7 +414,7 @@ static void wait_for_work_ended(struct pipeline *p, unsigned ms)
 
 /* Reads and dispatches until stopped, or (once) until the end of the file
  * with every event ended. */
-static void read_loop(struct pipeline *p, struct hookfile *h, struct checkpointer *cp, bool once)
+static void read_loop(struct pipeline *p, struct hookfile *h, struct intake_progress *cp, bool once)
 {
         const struct config *c = p->config;
         struct hookfile_line line;
@@ -516,7 +422,7 @@ static void read_loop(struct pipeline *p, struct hookfile *h, struct checkpointe
         bool full, idle;
         int r;
 
-        while (!stop_requested) {
+        while (!intake_stop_requested) {
                 checkpoint_progress(p, cp, false);
                 pthread_mutex_lock(&p->lock);
                 full = p->count + 1 >= p->capacity || p->jobs_pending >= c->max_pending;
@@ -528,14 +434,14 @@ static void read_loop(struct pipeline *p, struct hookfile *h, struct checkpointe
                 }
                 hev = HOOKFILE_EVENT_NONE;
                 r = hookfile_next(h, &line, &hev);
-                log_hookfile_event(c->hook_file, hev);
+                intake_log_hookfile_event(c->hook_file, hev);
                 if (r < 0) {
                         log_error("%s: cannot read: %s (will retry)", c->hook_file, strerror(-r));
                         hookfile_wait(h, c->poll_interval_ms);
                         continue;
                 }
                 if (line.status != HOOKFILE_NONE) {
-                        handle_line(p, c->hook_file, &line);
+                        handle_line(p, &line);
                         continue;
                 }
                 checkpoint_progress(p, cp, true);
@@ -548,43 +454,19 @@ static void read_loop(struct pipeline *p, struct hookfile *h, struct checkpointe
         }
 }
 
-static int open_hookfile(const struct config *c, struct hookfile **ret)
-{
-        struct hookfile_position start;
-        int r = checkpoint_load(c->state_dir, &start);
-
-        if (r == -EBADMSG) {
-                log_error("%s/checkpoint is not a checkpoint; refusing to guess where to resume "
-                          "(remove it to start from the beginning of %s)",
-                          c->state_dir, c->hook_file);
-                return r;
-        }
-        if (r < 0 && r != -ENOENT) {
-                log_error("cannot read %s/checkpoint: %s", c->state_dir, strerror(-r));
-                return r;
-        }
-        if (r == 0)
-                log_info("%s: resuming at line %" PRIu64 " (byte %" PRIu64 ")", c->hook_file,
-                         start.line, start.offset);
-        r = hookfile_open(c->hook_file, c->max_line_bytes, r == 0 ? &start : NULL, ret);
-        if (r < 0)
-                log_error("%s: cannot open: %s", c->hook_file, strerror(-r));
-        return r;
-}
-
 int role_volume_run(const struct config *c, bool once)
 {
-        struct checkpointer cp = {.last_save_ms = now_ms()};
+        struct intake_progress cp = {.last_save_ms = intake_now_ms()};
         struct hookfile *h = NULL;
         struct pipeline p;
         pthread_t *threads = NULL;
         unsigned started = 0;
         int r, code = 1;
 
-        install_signal_handlers();
+        intake_install_signals();
         r = pipeline_init(&p, c);
         if (r >= 0)
-                r = open_hookfile(c, &h);
+                r = intake_open(c, &h);
         if (r < 0)
                 goto out;
         p.capacity = 2 * (size_t)c->max_pending + 2;
@@ -608,9 +490,9 @@ int role_volume_run(const struct config *c, bool once)
         log_info("done: %" PRIu64 " formatted, %" PRIu64 " skipped, %" PRIu64 " refused, %" PRIu64
                  " failed, %" PRIu64 " lines rejected, %" PRIu64 " lines ignored%s",
                  p.formatted, p.skipped, p.refused, p.failed, p.rejected, p.ignored,
-                 stop_requested ? " (stopped by signal)" : "");
+                 intake_stop_requested ? " (stopped by signal)" : "");
         if (once)
-                code = (p.refused || p.failed || p.rejected || stop_requested || cp.has_pending)
+                code = (p.refused || p.failed || p.rejected || intake_stop_requested || cp.has_pending)
                                ? 1 : 0;
         else
                 code = cp.has_pending ? 1 : 0;
@@ -628,10 +510,10 @@ int role_volume_format_one(const struct config *c, const char *volume_id)
         struct format_result res;
         struct pipeline p;
         struct event ev = {.event_type = "manual.format", .is_volume = true};
-        uint64_t start = now_ms(), ms;
+        uint64_t start = intake_now_ms(), ms;
         int code = 1;
 
-        install_signal_handlers();
+        intake_install_signals();
         if (pipeline_init(&p, c) < 0)
                 goto out;
         snprintf(ev.volume_id, sizeof(ev.volume_id), "%s", volume_id);
@@ -639,7 +521,7 @@ int role_volume_format_one(const struct config *c, const char *volume_id)
                 log_error("volume %s: stopped by signal before the format ended", volume_id);
                 goto out;
         }
-        ms = now_ms() - start;
+        ms = intake_now_ms() - start;
         log_ending(volume_id, &res, ms);
         if (!record_result(&p, &ev, &res, ms))
                 goto out;

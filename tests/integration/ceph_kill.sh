@@ -22,9 +22,20 @@ kills=0
 # every phase; a round after a kill may first wait for the dead agent's
 # exclusive lock to expire (the cluster's osd client watch timeout).
 for round in $(seq 1 10); do
+    before=$(cat "$dir/state/results.jsonl" 2>/dev/null | wc -l)
     "$AGENT" -c "$dir/agent.ini" run >>"$dir/agent.log" 2>&1 &
     pid=$!
-    sleep "$((RANDOM % 3)).$((RANDOM % 10))"
+    if [ $((round % 2)) = 1 ]; then
+        # Every other round waits for progress (a dead agent's lock may
+        # take the watch timeout to go), then kills a little later.
+        for _ in $(seq 1 300); do
+            [ "$(cat "$dir/state/results.jsonl" 2>/dev/null | wc -l)" -gt "$before" ] && break
+            sleep 0.1
+        done
+        sleep "0.$((RANDOM % 5))"
+    else
+        sleep "$((RANDOM % 3)).$((RANDOM % 10))"
+    fi
     kill -9 "$pid" 2>/dev/null && kills=$((kills + 1))
     wait "$pid" 2>/dev/null
 done

@@ -1,0 +1,166 @@
+/* intake: hook-file handling shared by the roles (intake.h). */
+#include "intake.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "checkpoint.h"
+#include "log.h"
+
+#define SAVE_EVERY_MS 1000
+
+volatile sig_atomic_t intake_stop_requested;
+volatile sig_atomic_t intake_reload_requested;
+
+static void on_stop(int sig)
+{
+        (void)sig;
+        intake_stop_requested = 1;
+}
+
+static void on_reload(int sig)
+{
+        (void)sig;
+        intake_reload_requested = 1;
+}
+
+void intake_install_signals(void)
+{
+        struct sigaction stop = {.sa_handler = on_stop}, reload = {.sa_handler = on_reload};
+
+        /* No SA_RESTART: a signal must cut the hook-file wait short. */
+        sigemptyset(&stop.sa_mask);
+        sigemptyset(&reload.sa_mask);
+        sigaction(SIGTERM, &stop, NULL);
+        sigaction(SIGINT, &stop, NULL);
+        sigaction(SIGHUP, &reload, NULL);
+        signal(SIGPIPE, SIG_IGN);
+}
+
+uint64_t intake_now_ms(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+int intake_open(const struct config *c, struct hookfile **ret)
+{
+        struct hookfile_position start;
+        int r = checkpoint_load(c->state_dir, &start);
+
+        if (r == -EBADMSG) {
+                log_error("%s/checkpoint is not a checkpoint; refusing to guess where to resume "
+                          "(remove it to start from the beginning of %s)",
+                          c->state_dir, c->hook_file);
+                return r;
+        }
+        if (r < 0 && r != -ENOENT) {
+                log_error("cannot read %s/checkpoint: %s", c->state_dir, strerror(-r));
+                return r;
+        }
+        if (r == 0)
+                log_info("%s: resuming at line %" PRIu64 " (byte %" PRIu64 ")", c->hook_file,
+                         start.line, start.offset);
+        r = hookfile_open(c->hook_file, c->max_line_bytes, r == 0 ? &start : NULL, ret);
+        if (r < 0)
+                log_error("%s: cannot open: %s", c->hook_file, strerror(-r));
+        return r;
+}
+
+void intake_log_hookfile_event(const char *path, enum hookfile_event e)
+{
+        if (e == HOOKFILE_EVENT_ROTATED)
+                log_info("%s: file was rotated; now reading the new file from its start", path);
+        else if (e == HOOKFILE_EVENT_TRUNCATED)
+                log_warn("%s: file was truncated below the checkpoint; reading from its start",
+                         path);
+        else if (e == HOOKFILE_EVENT_REPLACED)
+                log_warn("%s: not the file of the checkpoint (replaced while the agent was "
+                         "stopped); reading the new file from its start",
+                         path);
+}
+
+static void reject(const struct config *c, struct results *results,
+                   const struct hookfile_line *l, const char *reason)
+{
+        int r;
+
+        log_error("%s:%" PRIu64 ": line rejected (byte offset %" PRIu64 ", %" PRIu64
+                  " bytes): %s; copied to rejects.jsonl",
+                  c->hook_file, l->start.line, l->start.offset, l->full_length, reason);
+        r = results_reject(results, c->hook_file, l->start.line, l->start.offset,
+                           l->full_length, reason, l->data, l->length);
+        if (r < 0)
+                log_error("%s:%" PRIu64 ": cannot write rejects.jsonl in %s: %s", c->hook_file,
+                          l->start.line, c->state_dir, strerror(-r));
+}
+
+static bool is_blank(const char *data, size_t length)
+{
+        for (size_t i = 0; i < length; i++)
+                if (data[i] != ' ' && data[i] != '\t' && data[i] != '\r')
+                        return false;
+        return true;
+}
+
+enum intake_kind intake_classify(const struct config *c, struct results *results,
+                                 const struct hookfile_line *l, struct event *ret_event)
+{
+        const char *reason = NULL;
+        char why[160];
+
+        if (l->status == HOOKFILE_OVERSIZED) {
+                snprintf(why, sizeof(why), "line of %" PRIu64 " bytes exceeds max_line_bytes (%zu)",
+                         l->full_length, c->max_line_bytes);
+                reject(c, results, l, why);
+                return INTAKE_REJECT;
+        }
+        if (l->status == HOOKFILE_PARTIAL) {
+                reject(c, results, l, "last line of a rotated file has no newline");
+                return INTAKE_REJECT;
+        }
+        if (is_blank(l->data, l->length))
+                return INTAKE_IGNORE;
+        if (event_parse(l->data, l->length, c->max_json_depth, ret_event, &reason) < 0) {
+                reject(c, results, l, reason);
+                return INTAKE_REJECT;
+        }
+        return INTAKE_EVENT;
+}
+
+void intake_progress_note(struct intake_progress *p, const struct hookfile_position *pos,
+                          bool effect)
+{
+        p->pending = *pos;
+        p->has_pending = true;
+        p->after_effect |= effect;
+}
+
+void intake_progress_save(struct intake_progress *p, const char *state_dir, bool idle)
+{
+        int r;
+
+        if (!p->has_pending)
+                return;
+        if (!idle && !p->after_effect && intake_now_ms() - p->last_save_ms < SAVE_EVERY_MS)
+                return;
+        r = checkpoint_save(state_dir, &p->pending);
+        if (r < 0) {
+                if (!p->failing)
+                        log_error("cannot save checkpoint in %s: %s (progress kept in memory; "
+                                  "will retry)", state_dir, strerror(-r));
+                p->failing = true;
+                return;
+        }
+        if (p->failing)
+                log_info("checkpoint saved again in %s", state_dir);
+        p->failing = false;
+        p->has_pending = false;
+        p->after_effect = false;
+        p->last_save_ms = intake_now_ms();
+}

@@ -1,0 +1,55 @@
+/* intake: what every role does with the hook file before and after its own
+ * work — open it at the checkpoint, sort each line into "reject", "not an
+ * event" or "event", record rejects, save progress — and the stop signals.
+ *
+ * Role code calls these and logs nothing about intake itself: these
+ * functions log, once, naming the hook file, line and byte offset. */
+#pragma once
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "event.h"
+#include "hookfile.h"
+#include "results.h"
+
+/* Set by SIGTERM/SIGINT (installed by intake_install_signals). */
+extern volatile sig_atomic_t intake_stop_requested;
+/* Set by SIGHUP; the role clears it when it has acted on it. */
+extern volatile sig_atomic_t intake_reload_requested;
+
+void intake_install_signals(void);
+
+/* Opens the hook file at the checkpoint in state_dir. Logs failures. */
+int intake_open(const struct config *c, struct hookfile **ret);
+
+/* Logs rotation, truncation or replacement noticed by hookfile_next. */
+void intake_log_hookfile_event(const char *path, enum hookfile_event e);
+
+enum intake_kind {
+        INTAKE_REJECT, /* copied to rejects.jsonl, logged */
+        INTAKE_IGNORE, /* blank line */
+        INTAKE_EVENT,  /* *ret_event parsed */
+};
+
+/* Sorts one line; rejects are recorded (rejects.jsonl + log) here. */
+enum intake_kind intake_classify(const struct config *c, struct results *results,
+                                 const struct hookfile_line *l, struct event *ret_event);
+
+/* Saving progress: right away after an event with effects, otherwise at
+ * most once a second or when idle (replaying settled lines is harmless). */
+struct intake_progress {
+        struct hookfile_position pending;
+        bool has_pending;
+        bool after_effect;
+        bool failing; /* last save failed; logged once per streak */
+        uint64_t last_save_ms;
+};
+
+void intake_progress_note(struct intake_progress *p, const struct hookfile_position *pos,
+                          bool effect);
+void intake_progress_save(struct intake_progress *p, const char *state_dir, bool idle);
+
+uint64_t intake_now_ms(void);
