@@ -13,7 +13,7 @@ BASE_CFLAGS := -std=gnu11 -D_GNU_SOURCE -DAGENT_VERSION='"$(VERSION)"' -Iagent \
 	$(WARN) $(HARDEN)
 LDFLAGS ?=
 BASE_LDFLAGS := -pie -Wl,-z,relro,-z,now -pthread
-LIBS    := -lrbd -lrados -lcryptsetup -ljson-c -linih -lcrypto
+LIBS    := -lrbd -lrados -lcryptsetup -ljson-c -linih -lcrypto -lvirt
 
 AGENT_SRCS := $(sort $(wildcard agent/*.c))
 LIB_SRCS   := $(filter-out agent/main.c,$(AGENT_SRCS))

@@ -398,6 +398,12 @@ static int keys_rewrap_all(struct session *s, bool dry_run)
                 log_error("keys rewrap needs [keys] provider = metadata");
                 return 1;
         }
+        /* The compute side reads keys; writing them is the volume side's job
+         * (and its cephx user may rightly be read-only). */
+        if (s->config->role != ROLE_VOLUME) {
+                log_error("keys rewrap runs with the volume role's config");
+                return 1;
+        }
         r = rbd_pool_list_images(s->cluster, s->config->pool, &names, &n);
         if (r < 0) {
                 log_error("cannot list images of pool %s: %s", s->config->pool, strerror(-r));

@@ -5,8 +5,11 @@
  * build gives the handler no line number), one table describes every key,
  * and a final pass checks what spans several keys. Problems are kept with
  * their line number and handed back in line order so an operator can fix the
- * file top to bottom. Functions return 0 or a negative errno; nothing here
- * logs. Not thread-safe: inih's options are process globals. */
+ * file top to bottom. [secret:NAME] sections repeat: each gets its entry in
+ * config->secrets at its header, its keys are tracked per section (struct
+ * secret_keys), and which sections a role allows is checked at the end.
+ * Functions return 0 or a negative errno; nothing here logs. Not
+ * thread-safe: inih's options are process globals. */
 #include "config.h"
 
 #include <errno.h>
@@ -18,6 +21,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "secret.h"
+
 /* A config file is a page or two; this only stops /dev/zero and the like. */
 #define CONFIG_MAX_FILE_BYTES (1024 * 1024)
 #define MAX_TYPE_ID 64
@@ -26,17 +31,27 @@
 #define MAX_KEK_ID 32
 #define KEK_BYTES 32
 #define MAX_WORKERS 64
+#define MAX_URI 512
+#define MAX_HOST 255           /* event.h's EVENT_HOST_MAX less the NUL */
+#define MAX_SECRET_NAME 64
+#define MAX_USAGE_NAME 127     /* secrets.h's SECRETS_USAGE_ID_MAX less the NUL */
+#define MAX_ENTITY 100
+#define UUID_LEN 36
+/* role_compute reads key files with secretfile_read() up to this size. */
+#define MAX_KEY_FILE_BYTES (SECRET_MAX_BYTES - 1)
+#define SECRET_PREFIX "secret:"
 #define SYNTAX_ERROR "syntax error (expected [section] or key = value)"
 #define NAME_RULE "1 to %llu characters of A-Z a-z 0-9 _ . -"
 
-enum section { SECTION_AGENT, SECTION_CEPH, SECTION_VOLUME, SECTION_KEYS, SECTION_LUKS,
-               SECTION_RETRY, N_SECTIONS };
+/* SECTION_SECRET is every [secret:NAME]; the others appear once. */
+enum section { SECTION_AGENT, SECTION_CEPH, SECTION_VOLUME, SECTION_COMPUTE, SECTION_KEYS,
+               SECTION_LUKS, SECTION_RETRY, SECTION_SECRET, N_SECTIONS };
 /* Where a key line is, besides one of the sections above. */
 #define SECTION_NONE (-1)
 #define SECTION_UNKNOWN (-2)
 
-static const char *const section_names[N_SECTIONS] = {"agent", "ceph",  "volume",
-                                                      "keys",  "luks",  "retry"};
+static const char *const section_names[N_SECTIONS] = {
+        "agent", "ceph", "volume", "compute", "keys", "luks", "retry", "secret"};
 
 enum key_id {
         KEY_ROLE, KEY_HOOK_FILE, KEY_STATE_DIR, KEY_LOG_LEVEL, KEY_LOG_FORMAT, KEY_WORKERS,
@@ -48,7 +63,20 @@ enum key_id {
         KEY_KEK_FILE, KEY_OLD_KEKS,
         KEY_CIPHER, KEY_KEY_BITS, KEY_HASH, KEY_ITER_TIME_MS, KEY_ITERATIONS,
         KEY_RETRY_INITIAL_MS, KEY_RETRY_MAX_MS, KEY_RETRY_GIVE_UP_S,
+        KEY_URI, KEY_HOST, KEY_COMPUTE_TYPES, KEY_COMPUTE_PRIVATE, KEY_RECONCILE_INTERVAL_S,
+        KEY_GC_INTERVAL_S, KEY_GC_GRACE_S,
+        /* [secret:NAME] keys last: they are tracked per section. */
+        KEY_SECRET_UUID, KEY_SECRET_USAGE, KEY_SECRET_USAGE_NAME, KEY_SECRET_VOLUME,
+        KEY_SECRET_KEYRING, KEY_SECRET_ENTITY, KEY_SECRET_KEY_FILE, KEY_SECRET_PRIVATE,
         N_KEYS
+};
+#define KEY_SECRET_FIRST KEY_SECRET_UUID
+#define N_SECRET_KEYS (N_KEYS - KEY_SECRET_FIRST)
+
+/* Where each [secret:NAME]'s keys are, like key_lines/key_bad below. */
+struct secret_keys {
+        unsigned lines[N_SECRET_KEYS];
+        bool bad[N_SECRET_KEYS];
 };
 
 struct load {
@@ -65,9 +93,11 @@ struct load {
         bool expect_handler; /* the current line can only be key = value */
         bool handled;        /* inih called the handler for the current line */
         int section;         /* enum section, SECTION_NONE or SECTION_UNKNOWN */
+        char section_label[80];             /* "agent", "secret:NAME": for messages */
         unsigned section_lines[N_SECTIONS]; /* first header, 0: absent */
-        unsigned key_lines[N_KEYS];         /* 0: not in the file */
+        unsigned key_lines[N_KEYS];         /* 0: not in the file; not for secret keys */
         bool key_bad[N_KEYS];               /* set but unusable: skip later checks */
+        struct secret_keys secret_keys[CONFIG_MAX_SECRETS]; /* per config->secrets[i] */
         int error;                          /* fatal, e.g. -ENOMEM */
 };
 
@@ -78,9 +108,10 @@ struct key_def {
         enum section section;
         const char *name;
         key_parser parse;
-        size_t offset;               /* of the field in struct config */
+        size_t offset;               /* of the field in struct config (config_secret) */
         unsigned long long min, max; /* numbers: range; names: max is the length */
         bool required;
+        const char *range; /* numbers: "allowed" text when not min..max */
 };
 
 static int parse_unsigned(struct load *l, const struct key_def *k, const char *value);
@@ -96,13 +127,25 @@ static int parse_provider(struct load *l, const struct key_def *k, const char *v
 static int parse_old_keks(struct load *l, const struct key_def *k, const char *value);
 static int parse_cipher(struct load *l, const struct key_def *k, const char *value);
 static int parse_hash(struct load *l, const struct key_def *k, const char *value);
+static int parse_bool(struct load *l, const struct key_def *k, const char *value);
+static int parse_uri(struct load *l, const struct key_def *k, const char *value);
+static int parse_host(struct load *l, const struct key_def *k, const char *value);
+static int parse_gc_interval(struct load *l, const struct key_def *k, const char *value);
+static int parse_uuid(struct load *l, const struct key_def *k, const char *value);
+static int parse_usage(struct load *l, const struct key_def *k, const char *value);
+static int parse_usage_name(struct load *l, const struct key_def *k, const char *value);
+static int parse_entity(struct load *l, const struct key_def *k, const char *value);
 
 #define FIELD(f) offsetof(struct config, f)
 #define REQUIRED true
 #define OPTIONAL false
-#define KEY(s, name, parser, f, req) {SECTION_##s, name, parser, FIELD(f), 0, 0, req}
-#define NAME(s, name, parser, f, len, req) {SECTION_##s, name, parser, FIELD(f), 0, len, req}
-#define NUMBER(s, name, f, lo, hi) {SECTION_##s, name, parse_unsigned, FIELD(f), lo, hi, false}
+#define KEY(s, name, parser, f, req) {SECTION_##s, name, parser, FIELD(f), 0, 0, req, NULL}
+#define NAME(s, name, parser, f, len, req) \
+        {SECTION_##s, name, parser, FIELD(f), 0, len, req, NULL}
+#define NUMBER(s, name, f, lo, hi) \
+        {SECTION_##s, name, parse_unsigned, FIELD(f), lo, hi, false, NULL}
+#define SECRET(name, parser, f, len, req) \
+        {SECTION_SECRET, name, parser, offsetof(struct config_secret, f), 0, len, req, NULL}
 
 /* Every key the file may hold; indexed by enum key_id for the checks that
  * look at several keys. */
@@ -114,7 +157,7 @@ static const struct key_def keys[N_KEYS] = {
         [KEY_LOG_FORMAT] = KEY(AGENT, "log_format", parse_log_format, log_format, OPTIONAL),
         [KEY_WORKERS] = NUMBER(AGENT, "workers", workers, 0, MAX_WORKERS),
         [KEY_MAX_LINE_BYTES] = {SECTION_AGENT, "max_line_bytes", parse_size,
-                                FIELD(max_line_bytes), 4096, 16777216, OPTIONAL},
+                                FIELD(max_line_bytes), 4096, 16777216, OPTIONAL, NULL},
         [KEY_MAX_JSON_DEPTH] = NUMBER(AGENT, "max_json_depth", max_json_depth, 4, 256),
         [KEY_MAX_PENDING] = NUMBER(AGENT, "max_pending", max_pending, 1, 65536),
         [KEY_POLL_INTERVAL_MS] = NUMBER(AGENT, "poll_interval_ms", poll_interval_ms, 10, 60000),
@@ -148,6 +191,27 @@ static const struct key_def keys[N_KEYS] = {
         [KEY_RETRY_INITIAL_MS] = NUMBER(RETRY, "initial_ms", retry_initial_ms, 10, 600000),
         [KEY_RETRY_MAX_MS] = NUMBER(RETRY, "max_ms", retry_max_ms, 10, 3600000),
         [KEY_RETRY_GIVE_UP_S] = NUMBER(RETRY, "give_up_after_s", retry_give_up_s, 1, 604800),
+
+        [KEY_URI] = NAME(COMPUTE, "uri", parse_uri, libvirt_uri, MAX_URI, OPTIONAL),
+        [KEY_HOST] = NAME(COMPUTE, "host", parse_host, compute_host, MAX_HOST, OPTIONAL),
+        [KEY_COMPUTE_TYPES] = KEY(COMPUTE, "types", parse_types, types, OPTIONAL),
+        [KEY_COMPUTE_PRIVATE] = KEY(COMPUTE, "private", parse_bool, compute_private, OPTIONAL),
+        [KEY_RECONCILE_INTERVAL_S] = NUMBER(COMPUTE, "reconcile_interval_s",
+                                            reconcile_interval_s, 10, 86400),
+        [KEY_GC_INTERVAL_S] = {SECTION_COMPUTE, "gc_interval_s", parse_gc_interval,
+                               FIELD(gc_interval_s), 0, 604800, OPTIONAL,
+                               "0 (never) or 60..604800"},
+        [KEY_GC_GRACE_S] = NUMBER(COMPUTE, "gc_grace_s", gc_grace_s, 0, 604800),
+
+        [KEY_SECRET_UUID] = SECRET("uuid", parse_uuid, uuid, 0, REQUIRED),
+        [KEY_SECRET_USAGE] = SECRET("usage", parse_usage, usage, 0, REQUIRED),
+        [KEY_SECRET_USAGE_NAME] = SECRET("usage_name", parse_usage_name, usage_id,
+                                         MAX_USAGE_NAME, OPTIONAL),
+        [KEY_SECRET_VOLUME] = SECRET("volume", parse_uuid, usage_id, 0, OPTIONAL),
+        [KEY_SECRET_KEYRING] = SECRET("keyring", parse_path, keyring, 0, OPTIONAL),
+        [KEY_SECRET_ENTITY] = SECRET("entity", parse_entity, entity, MAX_ENTITY, OPTIONAL),
+        [KEY_SECRET_KEY_FILE] = SECRET("key_file", parse_path, key_file, 0, OPTIONAL),
+        [KEY_SECRET_PRIVATE] = SECRET("private", parse_bool, private_value, 0, OPTIONAL),
 };
 
 /* qemu's LUKS driver opens these; cryptsetup takes cipher and mode apart. */
@@ -166,6 +230,25 @@ static const char *const provider_names[] = {
         [KEY_PROVIDER_FILE] = "file",
         [KEY_PROVIDER_COMMAND] = "command",
         [KEY_PROVIDER_METADATA] = "metadata",
+};
+
+static const char *const role_names[] = {
+        [ROLE_VOLUME] = "volume",
+        [ROLE_COMPUTE] = "compute",
+};
+
+static const char *const usage_names[] = {
+        [CONFIG_SECRET_CEPH] = "ceph",
+        [CONFIG_SECRET_VOLUME] = "volume",
+};
+
+/* The usage id of a [secret:NAME] and the usage it belongs to. */
+static const struct {
+        enum key_id key;
+        enum config_secret_usage usage;
+} usage_keys[] = {
+        {KEY_SECRET_USAGE_NAME, CONFIG_SECRET_CEPH},
+        {KEY_SECRET_VOLUME, CONFIG_SECRET_VOLUME},
 };
 
 /* Which provider each provider-specific key belongs to; the others refuse it. */
@@ -241,6 +324,26 @@ static bool has_problem_at(const struct load *l, unsigned line)
         return false;
 }
 
+/* Where key k was seen and whether it was bad: once per file, or for a
+ * secret key in the current [secret:NAME]. */
+static unsigned *line_of(struct load *l, const struct key_def *k)
+{
+        size_t id = (size_t)(k - keys);
+
+        if (k->section == SECTION_SECRET)
+                return &l->secret_keys[l->config->n_secrets - 1].lines[id - KEY_SECRET_FIRST];
+        return &l->key_lines[id];
+}
+
+static bool *bad_of(struct load *l, const struct key_def *k)
+{
+        size_t id = (size_t)(k - keys);
+
+        if (k->section == SECTION_SECRET)
+                return &l->secret_keys[l->config->n_secrets - 1].bad[id - KEY_SECRET_FIRST];
+        return &l->key_bad[id];
+}
+
 /* "key = 'value': why" at the current line; returns -EINVAL for the parser. */
 __attribute__((format(printf, 4, 5))) static int bad_value(struct load *l,
                                                            const struct key_def *k,
@@ -251,7 +354,7 @@ __attribute__((format(printf, 4, 5))) static int bad_value(struct load *l,
         va_list ap;
         int r;
 
-        l->key_bad[k - keys] = true;
+        *bad_of(l, k) = true;
         va_start(ap, fmt);
         r = vasprintf(&why, fmt, ap);
         va_end(ap);
@@ -268,7 +371,11 @@ __attribute__((format(printf, 4, 5))) static int bad_value(struct load *l,
 
 static void *field_of(struct load *l, const struct key_def *k)
 {
-        return (char *)l->config + k->offset;
+        struct config *c = l->config;
+
+        if (k->section == SECTION_SECRET)
+                return (char *)&c->secrets[c->n_secrets - 1] + k->offset;
+        return (char *)c + k->offset;
 }
 
 static int store_string(struct load *l, char **field, const char *value)
@@ -289,19 +396,21 @@ static int parse_number(struct load *l, const struct key_def *k, const char *val
                         unsigned long long *ret)
 {
         unsigned long long n;
+        char range[48];
         char *end;
 
+        if (k->range)
+                snprintf(range, sizeof(range), "%s", k->range);
+        else
+                snprintf(range, sizeof(range), "%llu..%llu", k->min, k->max);
         if (value[0] < '0' || value[0] > '9')
-                return bad_value(l, k, value, "not a decimal number (allowed: %llu..%llu)",
-                                 k->min, k->max);
+                return bad_value(l, k, value, "not a decimal number (allowed: %s)", range);
         errno = 0;
         n = strtoull(value, &end, 10);
         if (*end != '\0')
-                return bad_value(l, k, value, "not a decimal number (allowed: %llu..%llu)",
-                                 k->min, k->max);
+                return bad_value(l, k, value, "not a decimal number (allowed: %s)", range);
         if (errno == ERANGE || n < k->min || n > k->max)
-                return bad_value(l, k, value, "out of range (allowed: %llu..%llu)", k->min,
-                                 k->max);
+                return bad_value(l, k, value, "out of range (allowed: %s)", range);
         *ret = n;
         return 0;
 }
@@ -314,6 +423,20 @@ static int parse_unsigned(struct load *l, const struct key_def *k, const char *v
         if (r == 0)
                 *(unsigned *)field_of(l, k) = (unsigned)n;
         return r;
+}
+
+/* Collecting more often than once a minute would only load libvirt. */
+static int parse_gc_interval(struct load *l, const struct key_def *k, const char *value)
+{
+        unsigned long long n;
+        int r = parse_number(l, k, value, &n);
+
+        if (r < 0)
+                return r;
+        if (n > 0 && n < 60)
+                return bad_value(l, k, value, "out of range (allowed: %s)", k->range);
+        *(unsigned *)field_of(l, k) = (unsigned)n;
+        return 0;
 }
 
 static int parse_size(struct load *l, const struct key_def *k, const char *value)
@@ -370,17 +493,132 @@ static int parse_client(struct load *l, const struct key_def *k, const char *val
 
 static int parse_role(struct load *l, const struct key_def *k, const char *value)
 {
-        if (strcmp(value, "volume") == 0) {
-                l->config->role = ROLE_VOLUME;
+        for (size_t i = 0; i < sizeof(role_names) / sizeof(role_names[0]); i++) {
+                if (strcmp(value, role_names[i]) == 0) {
+                        l->config->role = (enum agent_role)i;
+                        return 0;
+                }
+        }
+        return bad_value(l, k, value, "allowed: volume, compute");
+}
+
+static int parse_bool(struct load *l, const struct key_def *k, const char *value)
+{
+        bool *field = field_of(l, k);
+
+        if (strcmp(value, "yes") == 0)
+                *field = true;
+        else if (strcmp(value, "no") == 0)
+                *field = false;
+        else
+                return bad_value(l, k, value, "allowed: yes, no");
+        return 0;
+}
+
+/* n bytes of s are printable ASCII; spaces too when spaces_ok. */
+static bool printable(const char *s, size_t n, bool spaces_ok)
+{
+        for (size_t i = 0; i < n; i++)
+                if (s[i] < (spaces_ok ? ' ' : '!') || s[i] > '~')
+                        return false;
+        return true;
+}
+
+/* libvirt parses the URI itself; this only keeps it one plain word. */
+static int parse_uri(struct load *l, const struct key_def *k, const char *value)
+{
+        size_t n = strlen(value);
+
+        if (n == 0 || n > k->max || !printable(value, n, false))
+                return bad_value(l, k, value,
+                                 "not a libvirt URI (allowed: 1 to %llu printable ASCII "
+                                 "characters, no spaces)",
+                                 k->max);
+        return store_string(l, field_of(l, k), value);
+}
+
+/* Empty: the hostname, looked up when the agent runs. */
+static int parse_host(struct load *l, const struct key_def *k, const char *value)
+{
+        char **field = field_of(l, k);
+
+        if (value[0] == '\0') {
+                free(*field);
+                *field = NULL;
                 return 0;
         }
-        l->key_bad[k - keys] = true;
-        if (strcmp(value, "compute") == 0) {
-                problem(l, l->lineno,
-                        "role 'compute' is not available in this version (allowed: volume)");
-                return -EINVAL;
+        if (!name_ok(value, strlen(value), k->max))
+                return bad_value(l, k, value,
+                                 "not a valid host name (allowed: " NAME_RULE
+                                 ", or empty for this machine's hostname)",
+                                 k->max);
+        return store_string(l, field, value);
+}
+
+/* 8-4-4-4-12 hex digits, kept in lowercase as libvirt prints UUIDs, so
+ * one UUID has one spelling in every comparison. */
+static int parse_uuid(struct load *l, const struct key_def *k, const char *value)
+{
+        static const char shape[] = "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx";
+        char lower[UUID_LEN + 1];
+        size_t i;
+
+        for (i = 0; i < UUID_LEN && value[i]; i++) {
+                char c = value[i] >= 'A' && value[i] <= 'F' ? (char)(value[i] + 'a' - 'A')
+                                                             : value[i];
+                bool hex = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+
+                if (shape[i] == '-' ? c != '-' : !hex)
+                        break;
+                lower[i] = c;
         }
-        return bad_value(l, k, value, "allowed: volume");
+        if (i < UUID_LEN || value[i] != '\0')
+                return bad_value(l, k, value,
+                                 "not a UUID (allowed: 8-4-4-4-12 hexadecimal digits)");
+        lower[UUID_LEN] = '\0';
+        return store_string(l, field_of(l, k), lower);
+}
+
+static int parse_usage(struct load *l, const struct key_def *k, const char *value)
+{
+        for (size_t i = 0; i < sizeof(usage_names) / sizeof(usage_names[0]); i++) {
+                if (strcmp(value, usage_names[i]) == 0) {
+                        *(enum config_secret_usage *)field_of(l, k) =
+                                (enum config_secret_usage)i;
+                        return 0;
+                }
+        }
+        return bad_value(l, k, value, "allowed: ceph, volume");
+}
+
+/* libvirt's <name> text: spaces are fine ("client.cinder secret"),
+ * control characters cannot go into XML. */
+static int parse_usage_name(struct load *l, const struct key_def *k, const char *value)
+{
+        size_t n = strlen(value);
+
+        if (n == 0 || n > k->max || !printable(value, n, true))
+                return bad_value(l, k, value,
+                                 "not a usage name (allowed: 1 to %llu printable ASCII "
+                                 "characters)",
+                                 k->max);
+        return store_string(l, field_of(l, k), value);
+}
+
+/* The keyring section is [TYPE.ID]; a bare ID would never be found. */
+static int parse_entity(struct load *l, const struct key_def *k, const char *value)
+{
+        const char *dot = strchr(value, '.');
+
+        if (!name_ok(value, strlen(value), k->max))
+                return parse_name(l, k, value); /* says what is allowed */
+        if (!dot)
+                return bad_value(l, k, value,
+                                 "give the full cephx entity name (entity = client.%s)", value);
+        if (dot == value || dot[1] == '\0')
+                return bad_value(l, k, value, "not a cephx entity name TYPE.ID (e.g. "
+                                              "client.cinder)");
+        return store_string(l, field_of(l, k), value);
 }
 
 static int parse_log_level(struct load *l, const struct key_def *k, const char *value)
@@ -473,6 +711,10 @@ static int parse_types(struct load *l, const struct key_def *k, const char *valu
         const char *p = value;
         int r;
 
+        /* [volume] and [compute] share the list; the file holds one of them. */
+        while (c->n_types > 0)
+                free(c->types[--c->n_types]);
+        c->all_types = false;
         if (strcmp(value, "*") == 0) {
                 c->all_types = true;
                 return 0;
@@ -585,12 +827,61 @@ static void finish_line(struct load *l)
         l->handled = false;
 }
 
+/* A [secret:NAME] gets its config->secrets entry at the header, so its keys
+ * have somewhere to go; one that cannot be kept has its keys skipped. */
+static void enter_secret(struct load *l, const char *name, size_t n)
+{
+        struct config *c = l->config;
+        struct config_secret *secret;
+
+        l->section = SECTION_UNKNOWN;
+        if (!name_ok(name, n, MAX_SECRET_NAME)) {
+                problem(l, l->lineno,
+                        "[" SECRET_PREFIX "%.*s]: not a valid secret name (allowed: " NAME_RULE
+                        ")",
+                        (int)n, name, (unsigned long long)MAX_SECRET_NAME);
+                return;
+        }
+        if (c->n_secrets == CONFIG_MAX_SECRETS) {
+                problem(l, l->lineno, "[" SECRET_PREFIX "%.*s]: more than %d [secret:*] sections",
+                        (int)n, name, CONFIG_MAX_SECRETS);
+                return;
+        }
+        for (size_t i = 0; i < c->n_secrets; i++) {
+                if (strlen(c->secrets[i].name) == n && memcmp(c->secrets[i].name, name, n) == 0) {
+                        problem(l, l->lineno, "duplicate section [" SECRET_PREFIX
+                                              "%.*s] (first at line %u)",
+                                (int)n, name, c->secrets[i].line);
+                        break;
+                }
+        }
+        secret = &c->secrets[c->n_secrets];
+        secret->name = strndup(name, n);
+        if (!secret->name) {
+                l->error = -ENOMEM;
+                return;
+        }
+        secret->line = l->lineno;
+        c->n_secrets++;
+        if (!l->section_lines[SECTION_SECRET])
+                l->section_lines[SECTION_SECRET] = l->lineno;
+        l->section = SECTION_SECRET;
+        snprintf(l->section_label, sizeof(l->section_label), SECRET_PREFIX "%s", secret->name);
+}
+
 static void enter_section(struct load *l, const char *name, size_t n)
 {
-        for (int s = 0; s < N_SECTIONS; s++) {
+        size_t prefix = strlen(SECRET_PREFIX);
+
+        if (n >= prefix && memcmp(name, SECRET_PREFIX, prefix) == 0) {
+                enter_secret(l, name + prefix, n - prefix);
+                return;
+        }
+        for (int s = 0; s < SECTION_SECRET; s++) {
                 if (strlen(section_names[s]) != n || memcmp(section_names[s], name, n) != 0)
                         continue;
                 l->section = s;
+                snprintf(l->section_label, sizeof(l->section_label), "%s", section_names[s]);
                 if (l->section_lines[s])
                         problem(l, l->lineno, "duplicate section [%s] (first at line %u)",
                                 section_names[s], l->section_lines[s]);
@@ -600,7 +891,8 @@ static void enter_section(struct load *l, const char *name, size_t n)
         }
         l->section = SECTION_UNKNOWN;
         problem(l, l->lineno,
-                "unknown section [%.*s] (known: agent, ceph, volume, keys, luks, retry)",
+                "unknown section [%.*s] (known: agent, ceph, volume, compute, keys, luks, retry, "
+                "secret:NAME)",
                 (int)n, name);
 }
 
@@ -701,18 +993,21 @@ static int on_key(void *user, const char *section, const char *name, const char 
                 return 1;
         }
         for (int i = 0; i < N_KEYS; i++) {
+                unsigned *line;
+
                 if ((int)keys[i].section != l->section || strcmp(keys[i].name, name) != 0)
                         continue;
-                if (l->key_lines[i]) {
+                line = line_of(l, &keys[i]);
+                if (*line) {
                         problem(l, l->lineno, "duplicate key '%s' in [%s] (first set at line %u)",
-                                name, section_names[l->section], l->key_lines[i]);
+                                name, l->section_label, *line);
                         return 1;
                 }
-                l->key_lines[i] = l->lineno;
+                *line = l->lineno;
                 keys[i].parse(l, &keys[i], value);
                 return 1;
         }
-        problem(l, l->lineno, "unknown key '%s' in [%s]", name, section_names[l->section]);
+        problem(l, l->lineno, "unknown key '%s' in [%s]", name, l->section_label);
         return 1; /* problems are ours to report; inih's return is for syntax */
 }
 
@@ -762,11 +1057,60 @@ static int parse_file(struct load *l)
 
 /* ---- checks across keys ------------------------------------------------ */
 
+static bool role_known(const struct load *l)
+{
+        return l->key_lines[KEY_ROLE] && !l->key_bad[KEY_ROLE];
+}
+
+/* The role a section belongs to, or -1 when every role uses it. */
+static int section_role(int s)
+{
+        switch (s) {
+        case SECTION_VOLUME:
+                return ROLE_VOLUME;
+        case SECTION_COMPUTE:
+        case SECTION_SECRET:
+                return ROLE_COMPUTE;
+        default:
+                return -1;
+        }
+}
+
+/* A section of another role (or of a role not known) is reported once at
+ * its header; what it lacks or holds beyond single values is not. */
+static bool section_in_role(const struct load *l, int s)
+{
+        int role = section_role(s);
+
+        return role < 0 || (role_known(l) && role == (int)l->config->role);
+}
+
+static void check_roles(struct load *l)
+{
+        const struct config *c = l->config;
+
+        if (!role_known(l))
+                return;
+        for (int s = 0; s < SECTION_SECRET; s++)
+                if (l->section_lines[s] && !section_in_role(l, s))
+                        problem(l, l->section_lines[s], "[%s] is only used by role = %s",
+                                section_names[s], role_names[section_role(s)]);
+        if (section_in_role(l, SECTION_SECRET))
+                return;
+        for (size_t i = 0; i < c->n_secrets; i++)
+                problem(l, c->secrets[i].line,
+                        "[" SECRET_PREFIX "%s] is only used by role = compute",
+                        c->secrets[i].name);
+}
+
+/* [secret:NAME] keys are checked per section by check_secrets(). */
 static void check_required(struct load *l)
 {
-        for (int s = 0; s < N_SECTIONS; s++) {
+        for (int s = 0; s < SECTION_SECRET; s++) {
                 char list[200] = "";
 
+                if (!section_in_role(l, s))
+                        continue;
                 for (int i = 0; i < N_KEYS; i++) {
                         if ((int)keys[i].section != s || !keys[i].required)
                                 continue;
@@ -860,6 +1204,136 @@ static void check_luks(struct load *l)
         check_key_bits(l);
 }
 
+/* The compute role's defaults that differ from the volume role's. */
+static void check_compute(struct load *l)
+{
+        if (l->config->role == ROLE_COMPUTE && !l->key_lines[KEY_COMPUTE_TYPES])
+                l->config->all_types = true;
+}
+
+/* ---- [secret:NAME] sections --------------------------------------------- */
+
+static unsigned secret_line(const struct load *l, size_t i, enum key_id id)
+{
+        return l->secret_keys[i].lines[id - KEY_SECRET_FIRST];
+}
+
+static bool secret_bad(const struct load *l, size_t i, enum key_id id)
+{
+        return l->secret_keys[i].bad[id - KEY_SECRET_FIRST];
+}
+
+/* The key that holds secret i's usage id when it is usable: usage good,
+ * that key set and good, the other usage's key absent; else N_KEYS. */
+static enum key_id secret_usage_key(const struct load *l, size_t i)
+{
+        enum key_id found = N_KEYS;
+
+        if (!secret_line(l, i, KEY_SECRET_USAGE) || secret_bad(l, i, KEY_SECRET_USAGE))
+                return N_KEYS;
+        for (size_t u = 0; u < sizeof(usage_keys) / sizeof(usage_keys[0]); u++) {
+                enum key_id id = usage_keys[u].key;
+
+                if (!secret_line(l, i, id))
+                        continue;
+                if (usage_keys[u].usage != l->config->secrets[i].usage || secret_bad(l, i, id))
+                        return N_KEYS;
+                found = id;
+        }
+        return found;
+}
+
+static void check_secret_usage(struct load *l, size_t i)
+{
+        const struct config_secret *s = &l->config->secrets[i];
+
+        if (!secret_line(l, i, KEY_SECRET_USAGE) || secret_bad(l, i, KEY_SECRET_USAGE))
+                return;
+        for (size_t u = 0; u < sizeof(usage_keys) / sizeof(usage_keys[0]); u++) {
+                enum key_id id = usage_keys[u].key;
+                const char *owner = usage_names[usage_keys[u].usage];
+
+                if (usage_keys[u].usage != s->usage && secret_line(l, i, id))
+                        problem(l, secret_line(l, i, id), "%s is only used by usage = %s",
+                                keys[id].name, owner);
+                else if (usage_keys[u].usage == s->usage && !secret_line(l, i, id))
+                        problem(l, s->line,
+                                "missing key '%s' in [" SECRET_PREFIX
+                                "%s] (required by usage = %s)",
+                                keys[id].name, s->name, owner);
+        }
+}
+
+/* Exactly one place the value comes from. */
+static void check_secret_source(struct load *l, size_t i)
+{
+        const struct config_secret *s = &l->config->secrets[i];
+        unsigned keyring = secret_line(l, i, KEY_SECRET_KEYRING);
+        unsigned key_file = secret_line(l, i, KEY_SECRET_KEY_FILE);
+        unsigned entity = secret_line(l, i, KEY_SECRET_ENTITY);
+
+        if (keyring && key_file)
+                problem(l, keyring > key_file ? keyring : key_file,
+                        "keyring and key_file are mutually exclusive (set only one)");
+        else if (!keyring && !key_file)
+                problem(l, s->line,
+                        "missing value source in [" SECRET_PREFIX
+                        "%s] (set keyring and entity, or key_file)",
+                        s->name);
+        if (keyring && !entity)
+                problem(l, s->line,
+                        "missing key 'entity' in [" SECRET_PREFIX "%s] (required by keyring)",
+                        s->name);
+        if (entity && !keyring)
+                problem(l, entity, "entity is only used with keyring");
+}
+
+/* libvirt holds one secret per UUID and one per usage id; two sections
+ * claiming one would undo each other at every reconcile. */
+static void check_secret_unique(struct load *l, size_t i)
+{
+        const struct config_secret *s = &l->config->secrets[i];
+        enum key_id usage_key = secret_usage_key(l, i);
+        bool uuid_done = !s->uuid, usage_done = usage_key == N_KEYS;
+
+        for (size_t j = 0; j < i && !(uuid_done && usage_done); j++) {
+                const struct config_secret *t = &l->config->secrets[j];
+
+                if (!uuid_done && t->uuid && strcmp(s->uuid, t->uuid) == 0) {
+                        problem(l, secret_line(l, i, KEY_SECRET_UUID),
+                                "uuid '%s' is already used by [" SECRET_PREFIX "%s] (line %u)",
+                                s->uuid, t->name, t->line);
+                        uuid_done = true;
+                }
+                if (!usage_done && secret_usage_key(l, j) != N_KEYS && s->usage == t->usage &&
+                    strcmp(s->usage_id, t->usage_id) == 0) {
+                        problem(l, secret_line(l, i, usage_key),
+                                "%s '%s' is already used by [" SECRET_PREFIX
+                                "%s] (line %u); libvirt keeps one secret per usage",
+                                keys[usage_key].name, s->usage_id, t->name, t->line);
+                        usage_done = true;
+                }
+        }
+}
+
+static void check_secrets(struct load *l)
+{
+        const struct config *c = l->config;
+
+        if (!section_in_role(l, SECTION_SECRET))
+                return;
+        for (size_t i = 0; i < c->n_secrets; i++) {
+                for (int id = KEY_SECRET_FIRST; id < N_KEYS; id++)
+                        if (keys[id].required && !secret_line(l, i, (enum key_id)id))
+                                problem(l, c->secrets[i].line,
+                                        "missing required key '%s' in [" SECRET_PREFIX "%s]",
+                                        keys[id].name, c->secrets[i].name);
+                check_secret_usage(l, i);
+                check_secret_source(l, i);
+                check_secret_unique(l, i);
+        }
+}
+
 static void check_retry(struct load *l)
 {
         const struct config *c = l->config;
@@ -896,9 +1370,9 @@ static const struct env_check env_checks[] = {
         {KEY_KEY_COMMAND, "key command", false, X_OK, "executable"},
 };
 
-static void check_path(struct load *l, const struct env_check *e, const char *path)
+static void check_path(struct load *l, const struct env_check *e, unsigned line,
+                       const char *path)
 {
-        unsigned line = l->key_lines[e->key];
         struct stat st;
 
         if (stat(path, &st) < 0) {
@@ -915,30 +1389,39 @@ static void check_path(struct load *l, const struct env_check *e, const char *pa
         }
 }
 
-/* What keywrap_load_kek() insists on, reported with the line to fix. */
+/* What secretfile_read() insists on before it reads, reported with the
+ * line to fix. False when there is no regular file to look at further. */
+static bool check_private_file(struct load *l, unsigned line, const char *what,
+                               const char *path, struct stat *st)
+{
+        if (lstat(path, st) < 0) {
+                if (errno == ENOENT)
+                        problem(l, line, "%s %s does not exist", what, path);
+                else
+                        problem(l, line, "%s %s: %s", what, path, strerror(errno));
+                return false;
+        }
+        if (S_ISLNK(st->st_mode)) {
+                problem(l, line, "%s %s is a symbolic link; name the file itself", what, path);
+                return false;
+        }
+        if (!S_ISREG(st->st_mode)) {
+                problem(l, line, "%s %s is not a regular file", what, path);
+                return false;
+        }
+        if (st->st_mode & (S_IRWXG | S_IRWXO))
+                problem(l, line, "%s %s is accessible by group or others (mode %04o); chmod 600 it",
+                        what, path, (unsigned)(st->st_mode & 07777));
+        return true;
+}
+
+/* What keywrap_load_kek() insists on. */
 static void check_kek_file(struct load *l, unsigned line, const char *path)
 {
         struct stat st;
 
-        if (lstat(path, &st) < 0) {
-                if (errno == ENOENT)
-                        problem(l, line, "KEK file %s does not exist", path);
-                else
-                        problem(l, line, "KEK file %s: %s", path, strerror(errno));
+        if (!check_private_file(l, line, "KEK file", path, &st))
                 return;
-        }
-        if (S_ISLNK(st.st_mode)) {
-                problem(l, line, "KEK file %s is a symbolic link; name the file itself", path);
-                return;
-        }
-        if (!S_ISREG(st.st_mode)) {
-                problem(l, line, "KEK file %s is not a regular file", path);
-                return;
-        }
-        if (st.st_mode & (S_IRWXG | S_IRWXO))
-                problem(l, line,
-                        "KEK file %s is accessible by group or others (mode %04o); chmod 600 it",
-                        path, (unsigned)(st.st_mode & 07777));
         if (st.st_size != KEK_BYTES)
                 problem(l, line,
                         "KEK file %s is %lld bytes; a KEK is exactly %d random bytes (head -c "
@@ -960,9 +1443,36 @@ static void check_kek_files(struct load *l)
                 check_kek_file(l, l->key_lines[KEY_OLD_KEKS], c->old_kek_files[i]);
 }
 
+/* What role_compute reads a [secret:NAME] value from. */
+static void check_secret_files(struct load *l)
+{
+        static const struct env_check keyring = {KEY_SECRET_KEYRING, "keyring", false, R_OK,
+                                                 "readable"};
+        const struct config *c = l->config;
+        struct stat st;
+
+        for (size_t i = 0; i < c->n_secrets; i++) {
+                const struct config_secret *s = &c->secrets[i];
+                unsigned line = secret_line(l, i, KEY_SECRET_KEY_FILE);
+
+                if (s->keyring)
+                        check_path(l, &keyring, secret_line(l, i, KEY_SECRET_KEYRING),
+                                   s->keyring);
+                if (!s->key_file || !check_private_file(l, line, "key file", s->key_file, &st))
+                        continue;
+                if (st.st_size == 0 || st.st_size > MAX_KEY_FILE_BYTES)
+                        problem(l, line, "key file %s is %lld bytes (allowed: 1..%d)",
+                                s->key_file, (long long)st.st_size, MAX_KEY_FILE_BYTES);
+                else if (access(s->key_file, R_OK) < 0)
+                        problem(l, line, "key file %s is not readable: %s", s->key_file,
+                                strerror(errno));
+        }
+}
+
 static void check_environment(struct load *l)
 {
         check_kek_files(l);
+        check_secret_files(l);
         for (size_t i = 0; i < sizeof(env_checks) / sizeof(env_checks[0]); i++) {
                 const struct env_check *e = &env_checks[i];
                 char *path = *(char **)field_of(l, &keys[e->key]);
@@ -971,7 +1481,7 @@ static void check_environment(struct load *l)
                 if (!path || l->key_bad[e->key])
                         continue;
                 if (e->key != KEY_HOOK_FILE) {
-                        check_path(l, e, path);
+                        check_path(l, e, l->key_lines[e->key], path);
                         continue;
                 }
                 /* The hook file may not exist yet; its directory must. */
@@ -982,7 +1492,7 @@ static void check_environment(struct load *l)
                 }
                 slash = strrchr(path, '/');
                 slash[slash == path] = '\0'; /* "/x" keeps "/" */
-                check_path(l, e, path);
+                check_path(l, e, l->key_lines[e->key], path);
                 free(path);
         }
 }
@@ -1005,6 +1515,10 @@ static int config_new(const char *path, struct config **ret)
                 .poll_interval_ms = 1000,
                 .ceph_timeout_s = 30,
                 .lock_stale_after_s = 600,
+                .compute_private = true,
+                .reconcile_interval_s = 300,
+                .gc_interval_s = 3600,
+                .gc_grace_s = 3600,
                 .key_provider = KEY_PROVIDER_FILE,
                 .key_command_timeout_ms = 10000,
                 .key_bits = 512,
@@ -1018,7 +1532,9 @@ static int config_new(const char *path, struct config **ret)
         c->cipher = strdup("aes");
         c->cipher_mode = strdup("xts-plain64");
         c->hash = strdup("sha256");
-        if (!c->path || !c->image_prefix || !c->cipher || !c->cipher_mode || !c->hash) {
+        c->libvirt_uri = strdup("qemu:///system");
+        if (!c->path || !c->image_prefix || !c->cipher || !c->cipher_mode || !c->hash ||
+            !c->libvirt_uri) {
                 config_free(c);
                 return -ENOMEM;
         }
@@ -1051,7 +1567,10 @@ static int load_file(struct load *l, bool check_env)
         r = parse_file(l);
         if (r < 0)
                 return r;
+        check_roles(l);
         check_required(l);
+        check_compute(l);
+        check_secrets(l);
         check_provider(l);
         check_luks(l);
         check_retry(l);
@@ -1115,6 +1634,18 @@ void config_free(struct config *c)
         free(c->cipher);
         free(c->cipher_mode);
         free(c->hash);
+        free(c->libvirt_uri);
+        free(c->compute_host);
+        for (size_t i = 0; i < c->n_secrets; i++) {
+                struct config_secret *s = &c->secrets[i];
+
+                free(s->name);
+                free(s->uuid);
+                free(s->usage_id);
+                free(s->keyring);
+                free(s->entity);
+                free(s->key_file);
+        }
         free(c);
 }
 
@@ -1125,6 +1656,20 @@ void config_problems_clear(struct config_problems *p)
         for (size_t i = 0; i < p->count; i++)
                 free(p->lines[i]);
         *p = (struct config_problems){0};
+}
+
+const char *config_role_name(enum agent_role role)
+{
+        if ((size_t)role >= sizeof(role_names) / sizeof(role_names[0]))
+                return "unknown";
+        return role_names[role];
+}
+
+const char *config_secret_usage_name(enum config_secret_usage usage)
+{
+        if ((size_t)usage >= sizeof(usage_names) / sizeof(usage_names[0]))
+                return "unknown";
+        return usage_names[usage];
 }
 
 const char *config_key_provider_name(enum key_provider_kind kind)

@@ -4,7 +4,12 @@
  * it found as "FILE:LINE: message" strings so check-config can print them
  * all. A config with problems is never used to run. Limits: a line of the
  * file is at most CONFIG_MAX_LINE bytes; types at most CONFIG_MAX_TYPES
- * entries, old_keks at most CONFIG_MAX_OLD_KEKS. */
+ * entries, old_keks at most CONFIG_MAX_OLD_KEKS, at most CONFIG_MAX_SECRETS
+ * [secret:NAME] sections.
+ *
+ * Which sections a file may hold depends on [agent] role: volume needs
+ * [volume]; compute may have [compute] and [secret:NAME] sections and must
+ * not have [volume]. [ceph] and [keys] are required by both. */
 #pragma once
 
 #include <stdbool.h>
@@ -17,9 +22,27 @@
 #define CONFIG_MAX_TYPES 64
 #define CONFIG_MAX_PROBLEMS 100
 #define CONFIG_MAX_OLD_KEKS 16
+#define CONFIG_MAX_SECRETS 16
 
-enum agent_role { ROLE_VOLUME };
+enum agent_role { ROLE_VOLUME, ROLE_COMPUTE };
 enum key_provider_kind { KEY_PROVIDER_FILE, KEY_PROVIDER_COMMAND, KEY_PROVIDER_METADATA };
+/* <usage type='ceph'><name>..</name> or <usage type='volume'><volume>..</volume> */
+enum config_secret_usage { CONFIG_SECRET_CEPH, CONFIG_SECRET_VOLUME };
+
+/* One [secret:NAME]: a libvirt secret the compute role keeps defined. Its
+ * value comes from keyring (the key of entity) or from key_file, never
+ * both. */
+struct config_secret {
+        char *name; /* NAME of [secret:NAME] */
+        char *uuid; /* lowercase */
+        enum config_secret_usage usage;
+        char *usage_id; /* ceph: usage_name; volume: the volume id (lowercase) */
+        char *keyring;  /* with entity, e.g. "client.cinder"; NULL with key_file */
+        char *entity;
+        char *key_file; /* raw value bytes; NULL with keyring */
+        bool private_value;
+        unsigned line; /* of the [secret:NAME] header, for run-time messages */
+};
 
 struct config {
         char *path;
@@ -44,11 +67,23 @@ struct config {
         char *image_prefix; /* Cinder's volume_name_template prefix */
         unsigned ceph_timeout_s;
 
-        /* [volume] */
+        /* [volume] types, or [compute] types (default * there) */
         bool all_types;
         char *types[CONFIG_MAX_TYPES];
         size_t n_types;
         unsigned lock_stale_after_s;
+
+        /* [compute] */
+        char *libvirt_uri;
+        char *compute_host;   /* NULL: this machine's hostname, at run time */
+        bool compute_private; /* volume secrets are private='yes' */
+        unsigned reconcile_interval_s;
+        unsigned gc_interval_s; /* 0: never */
+        unsigned gc_grace_s;
+
+        /* [secret:NAME] sections, in file order */
+        struct config_secret secrets[CONFIG_MAX_SECRETS];
+        size_t n_secrets;
 
         /* [keys] */
         enum key_provider_kind key_provider;
@@ -87,11 +122,18 @@ struct config_problems {
  * default filled in. On -EINVAL the problems are in *problems and *ret is
  * untouched; other negative errnos (e.g. -ENOENT) also add a problem line.
  * check_environment also checks what the file points at (directories exist
- * and are usable, key command executable, KEK files private and 32 bytes). */
+ * and are usable, key command executable, KEK files private and 32 bytes,
+ * secrets' keyrings readable and key files private). */
 int config_load(const char *path, bool check_environment, struct config **ret,
                 struct config_problems *problems);
 void config_free(struct config *c);
 void config_problems_clear(struct config_problems *p);
+
+/* "volume" or "compute", as the file spells it. */
+const char *config_role_name(enum agent_role role);
+
+/* "ceph" or "volume", as the file spells it. */
+const char *config_secret_usage_name(enum config_secret_usage usage);
 
 /* "file", "command" or "metadata", as the file spells it. */
 const char *config_key_provider_name(enum key_provider_kind kind);

@@ -350,6 +350,39 @@ static int parse_size(struct json_object *payload, bool required, struct event *
         return 0;
 }
 
+/* Hosts the volume is attached to; the compute role acts only on its own. */
+static int parse_attachments(struct json_object *payload, struct event *e,
+                             const char **ret_reason)
+{
+        struct json_object *list = get_optional(payload, "volume_attachment");
+        size_t n;
+
+        if (!list)
+                return 0;
+        if (!json_object_is_type(list, json_type_array))
+                return reason_set(-EINVAL, ret_reason, "payload.volume_attachment is not a list");
+        n = json_object_array_length(list);
+        for (size_t i = 0; i < n; i++) {
+                struct json_object *a = json_object_array_get_idx(list, i), *host;
+                int r;
+
+                if (!json_object_is_type(a, json_type_object) ||
+                    !(host = get_optional(a, "attached_host")))
+                        continue;
+                if (e->n_attached_hosts == EVENT_MAX_ATTACHMENTS) {
+                        e->more_attachments = true;
+                        break;
+                }
+                r = copy_text(host, "payload.volume_attachment[].attached_host", CHARSET_TYPE_ID,
+                              e->attached_hosts[e->n_attached_hosts], EVENT_HOST_MAX,
+                              ret_reason);
+                if (r < 0)
+                        return r;
+                e->n_attached_hosts++;
+        }
+        return 0;
+}
+
 static int parse_payload(struct json_object *root, struct event *e, const char **ret_reason)
 {
         struct json_object *payload, *status;
@@ -373,6 +406,9 @@ static int parse_payload(struct json_object *root, struct event *e, const char *
                 if (r < 0)
                         return r;
         }
+        r = parse_attachments(payload, e, ret_reason);
+        if (r < 0)
+                return r;
         return parse_size(payload, strcmp(e->event_type, "volume.create.end") == 0, e, ret_reason);
 }
 

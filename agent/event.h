@@ -19,6 +19,9 @@
 /* Largest max_depth event_parse() accepts (json-c frees values recursively). */
 #define EVENT_MAX_DEPTH_LIMIT 1024u
 
+#define EVENT_HOST_MAX 256     /* a host name as Nova/Cinder record it */
+#define EVENT_MAX_ATTACHMENTS 4 /* attached hosts kept from one payload */
+
 struct event {
         char event_type[EVENT_TYPE_MAX];
         char message_id[EVENT_ID_MAX];
@@ -29,6 +32,11 @@ struct event {
         char volume_type[EVENT_ID_MAX]; /* type id; empty if null */
         char status[EVENT_STATUS_MAX];
         uint64_t size_gib;
+        /* payload.volume_attachment[].attached_host, in order; entries
+         * without a host are left out. */
+        char attached_hosts[EVENT_MAX_ATTACHMENTS][EVENT_HOST_MAX];
+        size_t n_attached_hosts;
+        bool more_attachments; /* beyond EVENT_MAX_ATTACHMENTS */
 };
 
 /* Parses one hook-file line (data, length; need not be NUL-terminated).

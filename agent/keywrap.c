@@ -279,6 +279,38 @@ static int base64_decode(const char *field, const char *text, size_t length, siz
         return 0;
 }
 
+int keywrap_decode_base64_secret(const char *text, size_t length, size_t min, size_t max,
+                                 struct secret **ret, const char **ret_reason)
+{
+        struct secret *out = NULL;
+        size_t padding = 0;
+        int r;
+
+        if (length == 0 || length % 4 != 0 || length / 4 * 3 > SECRET_MAX_BYTES)
+                return reason_set(-EBADMSG, ret_reason, "not base64 of a usable length");
+        while (padding < 2 && text[length - 1 - padding] == '=')
+                padding++;
+        for (size_t i = 0; i < length - padding; i++)
+                if (!is_base64_char((unsigned char)text[i]))
+                        return reason_set(-EBADMSG, ret_reason, "not base64");
+        if (length / 4 * 3 - padding < min || length / 4 * 3 - padding > max)
+                return reason_format(-EBADMSG, ret_reason,
+                                     "base64 of %zu bytes; expected %zu to %zu",
+                                     length / 4 * 3 - padding, min, max);
+        /* Straight into locked memory: this is key material. */
+        r = secret_new(length / 4 * 3, &out);
+        if (r < 0)
+                return reason_set(r, ret_reason, "cannot get locked memory");
+        if (EVP_DecodeBlock(out->data, (const unsigned char *)text, (int)length) !=
+            (int)(length / 4 * 3)) {
+                secret_free(out);
+                return reason_set(-EBADMSG, ret_reason, "not base64");
+        }
+        out->len = length / 4 * 3 - padding;
+        *ret = out;
+        return 0;
+}
+
 /* ---- the record, JSON ---- */
 
 static int add_field(struct json_object *object, const char *name, struct json_object *value)

@@ -62,3 +62,8 @@ int keywrap_open(struct keywrap_kek *const *keks, size_t n_keks, const char *vol
                  const char *record, struct secret **ret_key, const char **ret_reason);
 
 bool keywrap_is_kek_id(const char *id);
+
+/* Decodes padded standard base64 (length bytes of text) of min..max bytes
+ * into locked memory: for keys kept as base64 elsewhere (Ceph keyrings). */
+int keywrap_decode_base64_secret(const char *text, size_t length, size_t min, size_t max,
+                                 struct secret **ret, const char **ret_reason);

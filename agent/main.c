@@ -10,6 +10,7 @@
 #include "event.h"
 #include "log.h"
 #include "luks.h"
+#include "role_compute.h"
 #include "role_volume.h"
 #include "secret.h"
 
@@ -30,7 +31,8 @@ static const char main_usage[] =
         "  check-config       validate the config and what it points at\n"
         "  run [--once]       follow the hook file and handle each event\n"
         "  format VOLUME_ID   format one volume now, as for its create event\n"
-        "  keys ...           show, verify, audit, re-wrap volume keys; recovery\n";
+        "  keys ...           show, verify, audit, re-wrap volume keys; recovery\n"
+        "  secrets ...        list, provision, remove, gc libvirt secrets (role compute)\n";
 
 static const char check_usage[] =
         "Usage: rbd-luks-agent -c FILE check-config\n"
@@ -42,8 +44,10 @@ static const char check_usage[] =
 static const char run_usage[] =
         "Usage: rbd-luks-agent -c FILE run [--once]\n"
         "\n"
-        "Follows [agent] hook_file from the checkpoint in [agent] state_dir and\n"
-        "handles each volume.create.end event of the configured volume types.\n"
+        "Follows [agent] hook_file from the checkpoint in [agent] state_dir. Role\n"
+        "volume: formats the volume of each volume.create.end event of the\n"
+        "configured types. Role compute: keeps the static libvirt secrets in place\n"
+        "and provisions/removes volume secrets on attach/detach/delete events.\n"
         "Results go to state_dir/results.jsonl, unusable lines to rejects.jsonl.\n"
         "Stops on SIGTERM or SIGINT after the events being formatted end.\n"
         "\n"
@@ -100,8 +104,8 @@ static int command_check_config(const char *path, int argc, char **argv)
                 return usage_error(check_usage, "check-config takes no argument: %s", argv[1]);
         if (load_config(path, &c) < 0)
                 return 1;
-        printf("%s: OK (role volume, pool %s, key provider %s)\n", path, c->pool,
-               config_key_provider_name(c->key_provider));
+        printf("%s: OK (role %s, pool %s, key provider %s)\n", path, config_role_name(c->role),
+               c->pool, config_key_provider_name(c->key_provider));
         config_free(c);
         return 0;
 }
@@ -124,7 +128,7 @@ static int command_run(const char *path, int argc, char **argv)
         if (load_config(path, &c) < 0)
                 return 1;
         log_setup(c->log_level, c->log_format);
-        code = role_volume_run(c, once);
+        code = c->role == ROLE_COMPUTE ? role_compute_run(c, once) : role_volume_run(c, once);
         config_free(c);
         return code;
 }
@@ -145,24 +149,31 @@ static int command_format(const char *path, int argc, char **argv)
         if (load_config(path, &c) < 0)
                 return 1;
         log_setup(c->log_level, c->log_format);
+        if (c->role != ROLE_VOLUME) {
+                fprintf(stderr, "rbd-luks-agent: format needs [agent] role = volume\n");
+                config_free(c);
+                return 1;
+        }
         code = role_volume_format_one(c, argv[1]);
         config_free(c);
         return code;
 }
 
-static int command_keys_main(const char *path, int argc, char **argv)
+/* A command family that needs only the loaded config (keys, secrets). */
+static int command_with_config(const char *path, int argc, char **argv, const char *usage,
+                               int (*fn)(const struct config *c, int argc, char **argv))
 {
         struct config *c;
         int code;
 
         if (wants_help(argc, argv)) {
-                fputs(command_keys_usage, stdout);
+                fputs(usage, stdout);
                 return 0;
         }
         if (load_config(path, &c) < 0)
                 return 1;
         log_setup(c->log_level, c->log_format);
-        code = command_keys(c, argc, argv);
+        code = fn(c, argc, argv);
         config_free(c);
         return code;
 }
@@ -204,6 +215,9 @@ int main(int argc, char **argv)
         if (strcmp(argv[0], "format") == 0)
                 return command_format(path, argc, argv);
         if (strcmp(argv[0], "keys") == 0)
-                return command_keys_main(path, argc, argv);
+                return command_with_config(path, argc, argv, command_keys_usage, command_keys);
+        if (strcmp(argv[0], "secrets") == 0)
+                return command_with_config(path, argc, argv, role_compute_secrets_usage,
+                                           role_compute_secrets_command);
         return usage_error(main_usage, "unknown command: %s", argv[0]);
 }

@@ -38,6 +38,12 @@ const char *outcome_to_string(enum outcome o)
                 return "refused";
         case OUTCOME_FAILED:
                 return "failed";
+        case OUTCOME_PROVISIONED:
+                return "provisioned";
+        case OUTCOME_REMOVED:
+                return "removed";
+        case OUTCOME_KEPT:
+                return "kept";
         }
         return "unknown";
 }

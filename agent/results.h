@@ -21,7 +21,18 @@
 #define RESULTS_TEXT_MAX 4096
 #define RESULTS_REJECT_DATA_MAX (64 * 1024)
 
-enum outcome { OUTCOME_FORMATTED, OUTCOME_SKIPPED, OUTCOME_REFUSED, OUTCOME_FAILED };
+/* Volume role: formatted, skipped, refused, failed. Compute role:
+ * provisioned (secret defined), removed, kept (still in use), skipped,
+ * failed. */
+enum outcome {
+        OUTCOME_FORMATTED,
+        OUTCOME_SKIPPED,
+        OUTCOME_REFUSED,
+        OUTCOME_FAILED,
+        OUTCOME_PROVISIONED,
+        OUTCOME_REMOVED,
+        OUTCOME_KEPT,
+};
 
 const char *outcome_to_string(enum outcome o);
 

@@ -56,6 +56,7 @@ static void count_outcome(struct pipeline *p, enum outcome o)
         case OUTCOME_SKIPPED: p->skipped++; break;
         case OUTCOME_REFUSED: p->refused++; break;
         case OUTCOME_FAILED: p->failed++; break;
+        default: break;
         }
 }
 

@@ -38,7 +38,7 @@ for t in "$here"/*.sh; do
 done
 
 need_ceph=no
-for t in "${tests[@]}"; do case "$(basename "$t")" in ceph_*) need_ceph=yes ;; esac done
+for t in "${tests[@]}"; do case "$(basename "$t")" in ceph_*|libvirt_*) need_ceph=yes ;; esac done
 if [ "$need_ceph" = yes ]; then
     echo "== booting a one-node Ceph cluster"
     if ! "$root/tests/lib/ceph-cluster.sh" start "$CEPH_DIR"; then

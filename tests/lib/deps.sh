@@ -9,14 +9,17 @@ set -euo pipefail
 
 # Compiler, pkg-config and the -dev packages the agent links against.
 BUILD_PKGS=(gcc make pkg-config librbd-dev librados-dev libcryptsetup-dev libssl-dev
-            libinih-dev libjson-c-dev)
+            libinih-dev libjson-c-dev libvirt-dev)
 
 # What tests/lib/ceph-cluster.sh and the tests drive: a private mon+OSD, the rbd/ceph
 # CLIs, qemu-img/qemu-io with the rbd block driver (qemu-block-extra) and cryptsetup as
 # independent judges of the LUKS header. coreutils gives timeout, util-linux setsid,
-# procps ps/pgrep for checking that nothing is left running.
+# procps ps/pgrep for checking that nothing is left running. A private libvirtd (the
+# monolithic daemon, with its secret and qemu drivers), virsh, and qemu-system-x86 for
+# TCG guests that open LUKS volumes over RBD; xxd and script (bsdutils) for key tests.
 TEST_PKGS=(ceph-mon ceph-osd ceph-common qemu-utils qemu-block-extra cryptsetup-bin
-           python3 coreutils util-linux procps)
+           python3 coreutils util-linux procps libvirt-daemon libvirt-daemon-system
+           libvirt-clients qemu-system-x86 xxd bsdutils)
 
 # The demo boots the same cluster as the tests.
 DEMO_PKGS=("${TEST_PKGS[@]}")

@@ -35,6 +35,28 @@
         "kek_file = /etc/kek/kek-1.bin\n"          /* 14 */
 #define METADATA AGENT CEPH VOLUME META_KEYS
 
+/* The compute role: [compute] takes [volume]'s two lines, so KEYS is at
+ * 11..13 and whatever is appended starts at line 14, as with MINIMAL. */
+#define COMPUTE_AGENT                              \
+        "[agent]\n"                                /* 1 */ \
+        "role = compute\n"                         /* 2 */ \
+        "hook_file = /var/lib/x/events.jsonl\n"    /* 3 */ \
+        "state_dir = /var/lib/x\n"                 /* 4 */
+/* [compute] with line 10 given. */
+#define COMPUTE_WITH(line10) COMPUTE_AGENT CEPH "[compute]\n" line10 KEYS
+#define COMPUTE COMPUTE_WITH("uri = qemu:///system\n")
+#define SECRET_CEPH                                            \
+        "[secret:ceph]\n"                                      /* 14 */ \
+        "uuid = 457EB676-33da-42ec-9a8c-9293d545c337\n"        /* 15 */ \
+        "usage = ceph\n"                                       /* 16 */ \
+        "usage_name = client.cinder secret\n"                  /* 17 */ \
+        "keyring = /etc/ceph/ceph.client.cinder.keyring\n"     /* 18 */ \
+        "entity = client.cinder\n"                             /* 19 */
+/* A [secret:a] header at line 14 and its first key at 15. */
+#define SECRET_A "[secret:a]\n"
+#define UUID_1 "uuid = 11111111-2222-3333-4444-555555555555\n"
+#define UUID_2 "uuid = 21111111-2222-3333-4444-555555555555\n"
+
 static char cfg_path[512];
 
 static const char *write_file(const char *dir, const char *name, const void *data, size_t len)
@@ -285,6 +307,343 @@ TEST(config_key_provider_name)
         CHECK(strcmp(config_key_provider_name((enum key_provider_kind)42), "unknown") == 0);
 }
 
+TEST(config_role_and_usage_names)
+{
+        CHECK(strcmp(config_role_name(ROLE_VOLUME), "volume") == 0);
+        CHECK(strcmp(config_role_name(ROLE_COMPUTE), "compute") == 0);
+        CHECK(strcmp(config_role_name((enum agent_role)42), "unknown") == 0);
+        CHECK(strcmp(config_secret_usage_name(CONFIG_SECRET_CEPH), "ceph") == 0);
+        CHECK(strcmp(config_secret_usage_name(CONFIG_SECRET_VOLUME), "volume") == 0);
+        CHECK(strcmp(config_secret_usage_name((enum config_secret_usage)42), "unknown") == 0);
+}
+
+TEST(config_compute_defaults)
+{
+        struct config_problems p = {0};
+        struct config *c = NULL;
+
+        REQUIRE(load_text(COMPUTE, &c, &p) == 0);
+        CHECK(p.count == 0);
+        CHECK(c->role == ROLE_COMPUTE);
+        CHECK(strcmp(c->libvirt_uri, "qemu:///system") == 0);
+        CHECK(c->compute_host == NULL);
+        CHECK(c->compute_private);
+        CHECK(c->reconcile_interval_s == 300);
+        CHECK(c->gc_interval_s == 3600);
+        CHECK(c->gc_grace_s == 3600);
+        CHECK(c->all_types && c->n_types == 0); /* * unless [compute] types says otherwise */
+        CHECK(config_wants_type(c, NULL));
+        CHECK(c->n_secrets == 0);
+        CHECK(c->key_provider == KEY_PROVIDER_FILE);
+        config_free(c);
+        c = NULL;
+
+        /* [compute] itself is optional. */
+        REQUIRE(load_text(COMPUTE_AGENT CEPH KEYS, &c, &p) == 0);
+        CHECK(c->role == ROLE_COMPUTE && c->all_types);
+        CHECK(strcmp(c->libvirt_uri, "qemu:///system") == 0 && c->gc_grace_s == 3600);
+        config_free(c);
+        c = NULL;
+
+        /* The volume role has no types default, and no secrets. */
+        REQUIRE(load_text(MINIMAL, &c, &p) == 0);
+        CHECK(c->role == ROLE_VOLUME && c->n_secrets == 0);
+        config_free(c);
+        config_problems_clear(&p);
+}
+
+TEST(config_compute_every_key_and_two_secrets)
+{
+        static const char text[] =
+                COMPUTE_AGENT CEPH
+                "[compute]\n"                                                  /* 9 */
+                "uri = qemu+tls://kvm-1.example/system?pkipath=/etc/pki/x\n"   /* 10 */
+                "host = compute-1.example_A\n"                                 /* 11 */
+                "types = gold , silver\n"                                      /* 12 */
+                "private = no\n"                                               /* 13 */
+                "reconcile_interval_s = 10\n"                                  /* 14 */
+                "gc_interval_s = 0\n"                                          /* 15 */
+                "gc_grace_s = 0\n"                                             /* 16 */
+                META_KEYS /* 17..20 */
+                "[secret:ceph-cinder]\n"                                       /* 21 */
+                "uuid = 457EB676-33DA-42ec-9a8c-9293d545c337\n"
+                "usage = ceph\n"
+                "usage_name = client.cinder secret\n"
+                "keyring = /etc/ceph/ceph.client.cinder.keyring\n"
+                "entity = client.cinder\n"
+                "\n"
+                "[secret:vol_1.x]\n"                                           /* 28 */
+                "private = yes\n"
+                "key_file = /etc/rbd-luks-agent/secrets/vol 1.bin\n"
+                "volume = 6A7C2EC6-6b8e-4f5a-9d43-2f0c1a6b5e3d\n"
+                "usage = volume\n"
+                "uuid = 00000000-0000-0000-0000-00000000000A\n";
+        struct config_problems p = {0};
+        struct config *c = NULL;
+        const struct config_secret *s;
+
+        REQUIRE(load_text(text, &c, &p) == 0);
+        print_problems(&p);
+        CHECK(c->role == ROLE_COMPUTE);
+        CHECK(strcmp(c->libvirt_uri, "qemu+tls://kvm-1.example/system?pkipath=/etc/pki/x") == 0);
+        CHECK(strcmp(c->compute_host, "compute-1.example_A") == 0);
+        REQUIRE(!c->all_types && c->n_types == 2);
+        CHECK(strcmp(c->types[0], "gold") == 0 && strcmp(c->types[1], "silver") == 0);
+        CHECK(!c->compute_private);
+        CHECK(c->reconcile_interval_s == 10 && c->gc_interval_s == 0 && c->gc_grace_s == 0);
+        CHECK(c->key_provider == KEY_PROVIDER_METADATA && strcmp(c->kek_id, "kek-1") == 0);
+        REQUIRE(c->n_secrets == 2);
+
+        s = &c->secrets[0];
+        CHECK(strcmp(s->name, "ceph-cinder") == 0);
+        CHECK(strcmp(s->uuid, "457eb676-33da-42ec-9a8c-9293d545c337") == 0);
+        CHECK(s->usage == CONFIG_SECRET_CEPH);
+        CHECK(strcmp(s->usage_id, "client.cinder secret") == 0);
+        CHECK(strcmp(s->keyring, "/etc/ceph/ceph.client.cinder.keyring") == 0);
+        CHECK(strcmp(s->entity, "client.cinder") == 0);
+        CHECK(s->key_file == NULL);
+        CHECK(!s->private_value);
+        CHECK(s->line == 21);
+
+        s = &c->secrets[1];
+        CHECK(strcmp(s->name, "vol_1.x") == 0);
+        CHECK(strcmp(s->uuid, "00000000-0000-0000-0000-00000000000a") == 0);
+        CHECK(s->usage == CONFIG_SECRET_VOLUME);
+        CHECK(strcmp(s->usage_id, "6a7c2ec6-6b8e-4f5a-9d43-2f0c1a6b5e3d") == 0);
+        CHECK(s->keyring == NULL && s->entity == NULL);
+        CHECK(strcmp(s->key_file, "/etc/rbd-luks-agent/secrets/vol 1.bin") == 0);
+        CHECK(s->private_value);
+        CHECK(s->line == 28);
+        config_free(c);
+        config_problems_clear(&p);
+}
+
+TEST(config_compute_edges)
+{
+        struct config_problems p = {0};
+        struct config *c = NULL;
+
+        /* An empty host is the default: the hostname at run time. */
+        REQUIRE(load_text(COMPUTE_WITH("host =\n"), &c, &p) == 0);
+        CHECK(c->compute_host == NULL);
+        config_free(c);
+        c = NULL;
+
+        REQUIRE(load_text(COMPUTE_WITH("gc_interval_s = 60\n"), &c, &p) == 0);
+        CHECK(c->gc_interval_s == 60);
+        config_free(c);
+        c = NULL;
+        REQUIRE(load_text(COMPUTE_WITH("gc_interval_s = 604800\n"), &c, &p) == 0);
+        CHECK(c->gc_interval_s == 604800);
+        config_free(c);
+        c = NULL;
+        REQUIRE(load_text(COMPUTE_WITH("types = *\n"), &c, &p) == 0);
+        CHECK(c->all_types && c->n_types == 0);
+        config_free(c);
+        c = NULL;
+
+        /* One usage id under two usages is two libvirt secrets, no clash. */
+        REQUIRE(load_text(COMPUTE SECRET_A UUID_1
+                          "usage = ceph\nusage_name = 6a7c2ec6-6b8e-4f5a-9d43-2f0c1a6b5e3d\n"
+                          "key_file = /k\n"
+                          "[secret:b]\n" UUID_2
+                          "usage = volume\nvolume = 6a7c2ec6-6b8e-4f5a-9d43-2f0c1a6b5e3d\n"
+                          "key_file = /k\n",
+                          &c, &p) == 0);
+        CHECK(c->n_secrets == 2 && strcmp(c->secrets[0].usage_id, c->secrets[1].usage_id) == 0);
+        config_free(c);
+        c = NULL;
+        CHECK(p.count == 0);
+        print_problems(&p);
+        config_problems_clear(&p);
+}
+
+/* COMPUTE_WITH(key = <n times fill>) */
+static int load_long_value(const char *key, size_t n, char fill, struct config **ret,
+                           struct config_problems *p)
+{
+        char text[4096];
+        int len = snprintf(text, sizeof(text), COMPUTE_AGENT CEPH "[compute]\n%s = ", key);
+
+        memset(text + len, fill, n);
+        snprintf(text + len + n, sizeof(text) - (size_t)len - n, "\n" KEYS);
+        return load_text(text, ret, p);
+}
+
+/* SECRET_A with usage_name = <n times 'n'> */
+static int load_long_usage_name(size_t n, struct config **ret, struct config_problems *p)
+{
+        char text[4096];
+        int len = snprintf(text, sizeof(text), COMPUTE SECRET_A UUID_1 "usage = ceph\n"
+                                               "key_file = /k\nusage_name = ");
+
+        memset(text + len, 'n', n);
+        snprintf(text + len + n, sizeof(text) - (size_t)len - n, "\n");
+        return load_text(text, ret, p);
+}
+
+TEST(config_compute_length_limits)
+{
+        struct config_problems p = {0};
+        struct config *c = NULL;
+
+        REQUIRE(load_long_value("uri", 512, 'u', &c, &p) == 0);
+        CHECK(strlen(c->libvirt_uri) == 512);
+        config_free(c);
+        c = NULL;
+        CHECK(load_long_value("uri", 513, 'u', &c, &p) == -EINVAL);
+        CHECK(p.count == 1 && strstr(p.lines[0], ":10: uri = 'uuu") &&
+              strstr(p.lines[0], "uuu': not a libvirt URI (allowed: 1 to 512 printable ASCII"));
+        config_problems_clear(&p);
+
+        REQUIRE(load_long_value("host", 255, 'h', &c, &p) == 0);
+        CHECK(strlen(c->compute_host) == 255);
+        config_free(c);
+        c = NULL;
+        CHECK(load_long_value("host", 256, 'h', &c, &p) == -EINVAL);
+        CHECK(p.count == 1 && strstr(p.lines[0], ":10: host = 'hhh") &&
+              strstr(p.lines[0], "hhh': not a valid host name (allowed: 1 to 255 characters"));
+        config_problems_clear(&p);
+
+        REQUIRE(load_long_usage_name(127, &c, &p) == 0);
+        CHECK(strlen(c->secrets[0].usage_id) == 127);
+        config_free(c);
+        c = NULL;
+        CHECK(load_long_usage_name(128, &c, &p) == -EINVAL);
+        CHECK(p.count == 1 && strstr(p.lines[0], ":18: usage_name = 'nnn") &&
+              strstr(p.lines[0], "nnn': not a usage name (allowed: 1 to 127 printable ASCII"));
+        config_problems_clear(&p);
+
+        /* A 64-character secret name is allowed (65: see the bad cases). */
+        REQUIRE(load_text(COMPUTE
+                          "[secret:a123456789b123456789c123456789d123456789e123456789"
+                          "f123456789g123]\n"
+                          UUID_1 "usage = ceph\nusage_name = n\nkey_file = /k\n",
+                          &c, &p) == 0);
+        CHECK(strlen(c->secrets[0].name) == 64);
+        config_free(c);
+        config_problems_clear(&p);
+}
+
+/* COMPUTE and n [secret:sI] sections of 5 lines each, from line 14. */
+static int load_secrets(unsigned n, struct config **ret, struct config_problems *p)
+{
+        char text[8192] = COMPUTE;
+        size_t len = strlen(text);
+
+        for (unsigned i = 0; i < n; i++)
+                len += (size_t)snprintf(text + len, sizeof(text) - len,
+                                        "[secret:s%u]\nuuid = %08x-0000-0000-0000-000000000000\n"
+                                        "usage = volume\n"
+                                        "volume = %08x-1111-1111-1111-111111111111\n"
+                                        "key_file = /k/%u\n",
+                                        i, i, i, i);
+        return load_text(text, ret, p);
+}
+
+TEST(config_secrets_limit)
+{
+        struct config_problems p = {0};
+        struct config *c = NULL;
+
+        REQUIRE(load_secrets(CONFIG_MAX_SECRETS, &c, &p) == 0);
+        REQUIRE(c->n_secrets == CONFIG_MAX_SECRETS);
+        CHECK(strcmp(c->secrets[15].name, "s15") == 0);
+        CHECK(strcmp(c->secrets[15].uuid, "0000000f-0000-0000-0000-000000000000") == 0);
+        CHECK(strcmp(c->secrets[15].usage_id, "0000000f-1111-1111-1111-111111111111") == 0);
+        CHECK(strcmp(c->secrets[15].key_file, "/k/15") == 0);
+        CHECK(c->secrets[15].line == 14 + 15 * 5);
+        config_free(c);
+        c = NULL;
+
+        /* The 17th is refused at its header; its keys are not looked at. */
+        CHECK(load_secrets(CONFIG_MAX_SECRETS + 1, &c, &p) == -EINVAL);
+        CHECK(c == NULL);
+        CHECK(p.count == 1 && problem_is(&p, 0, ":94: [secret:s16]: more than 16 [secret:*] "
+                                                "sections"));
+        config_problems_clear(&p);
+
+        CHECK(load_secrets(CONFIG_MAX_SECRETS + 2, &c, &p) == -EINVAL);
+        CHECK(p.count == 2);
+        CHECK(problem_is(&p, 0, ":94: [secret:s16]: more than 16 [secret:*] sections"));
+        CHECK(problem_is(&p, 1, ":99: [secret:s17]: more than 16 [secret:*] sections"));
+        config_problems_clear(&p);
+}
+
+TEST(config_compute_problems_in_line_order)
+{
+        static const char text[] = COMPUTE_AGENT CEPH             /* 1..8 */
+                                   "[volume]\n"                   /* 9 */
+                                   "types = *\n"                  /* 10 */
+                                   "[secret:a]\n"                 /* 11 */
+                                   "usage = volume\n"             /* 12 */
+                                   "usage_name = x\n"             /* 13 */
+                                   "[compute]\n"                  /* 14 */
+                                   "gc_grace_s = -1\n"            /* 15 */
+                                   "[secret:a]\n"                 /* 16 */
+                                   UUID_1                         /* 17 */
+                                   "usage = ceph\n"               /* 18 */
+                                   "usage_name = x\n"             /* 19 */
+                                   "keyring = /k\n"               /* 20 */
+                                   "key_file = /f\n"              /* 21 */
+                                   KEYS;                          /* 22..24 */
+        struct config_problems p = {0};
+        struct config *c = NULL;
+
+        CHECK(load_text(text, &c, &p) == -EINVAL);
+        CHECK(c == NULL);
+        CHECK(p.count == 9);
+        CHECK(problem_is(&p, 0, ":9: [volume] is only used by role = volume"));
+        CHECK(problem_is(&p, 1, ":11: missing required key 'uuid' in [secret:a]"));
+        CHECK(problem_is(&p, 2, ":11: missing key 'volume' in [secret:a] (required by usage = "
+                                "volume)"));
+        CHECK(problem_is(&p, 3, ":11: missing value source in [secret:a] (set keyring and "
+                                "entity, or key_file)"));
+        CHECK(problem_is(&p, 4, ":13: usage_name is only used by usage = ceph"));
+        CHECK(problem_is(&p, 5, ":15: gc_grace_s = '-1': not a decimal number (allowed: "
+                                "0..604800)"));
+        CHECK(problem_is(&p, 6, ":16: duplicate section [secret:a] (first at line 11)"));
+        CHECK(problem_is(&p, 7, ":16: missing key 'entity' in [secret:a] (required by "
+                                "keyring)"));
+        CHECK(problem_is(&p, 8, ":21: keyring and key_file are mutually exclusive (set only "
+                                "one)"));
+        config_problems_clear(&p);
+}
+
+TEST(config_compute_sample_file_loads)
+{
+        struct config_problems p = {0};
+        struct config *c = NULL;
+        const struct config_secret *s;
+        int r = config_load("config/rbd-luks-agent-compute.ini", false, &c, &p);
+
+        print_problems(&p);
+        REQUIRE(r == 0);
+        CHECK(p.count == 0);
+        CHECK(c->role == ROLE_COMPUTE);
+        CHECK(strcmp(c->libvirt_uri, "qemu:///system") == 0);
+        CHECK(c->compute_host == NULL);
+        CHECK(c->all_types);
+        CHECK(c->compute_private);
+        CHECK(c->reconcile_interval_s == 300 && c->gc_interval_s == 3600 &&
+              c->gc_grace_s == 3600);
+        CHECK(c->key_provider == KEY_PROVIDER_METADATA);
+        CHECK(strcmp(c->kek_id, "kek-1") == 0);
+        CHECK(strcmp(c->kek_file, "/etc/rbd-luks-agent/kek/kek-1.bin") == 0);
+        CHECK(strcmp(c->pool, "volumes") == 0 && strcmp(c->ceph_client, "cinder") == 0);
+        REQUIRE(c->n_secrets == 1);
+        s = &c->secrets[0];
+        CHECK(strcmp(s->name, "ceph-cinder") == 0);
+        CHECK(strcmp(s->uuid, "457eb676-33da-42ec-9a8c-9293d545c337") == 0);
+        CHECK(s->usage == CONFIG_SECRET_CEPH);
+        CHECK(strcmp(s->usage_id, "client.cinder secret") == 0);
+        CHECK(strcmp(s->keyring, "/etc/ceph/ceph.client.cinder.keyring") == 0);
+        CHECK(strcmp(s->entity, "client.cinder") == 0);
+        CHECK(s->key_file == NULL && !s->private_value);
+        config_free(c);
+        config_problems_clear(&p);
+}
+
 TEST(config_crlf_and_bom)
 {
         static const char text[] = "\xef\xbb\xbf[agent]\r\nrole = volume\r\n"
@@ -306,7 +665,8 @@ struct bad_case {
 
 static const struct bad_case bad_cases[] = {
         {"unknown section", MINIMAL "[foo]\nx = 1\n",
-         ":14: unknown section [foo] (known: agent, ceph, volume, keys, luks, retry)"},
+         ":14: unknown section [foo] (known: agent, ceph, volume, compute, keys, luks, retry, "
+         "secret:NAME)"},
         {"unknown key", MINIMAL "colour = red\n", ":14: unknown key 'colour' in [keys]"},
         {"duplicate key", MINIMAL "provider = file\n",
          ":14: duplicate key 'provider' in [keys] (first set at line 12)"},
@@ -442,11 +802,197 @@ static const struct bad_case bad_cases[] = {
         {"relative path", "[agent]\nrole = volume\nhook_file = /h\nstate_dir = var/lib\n" CEPH
                           VOLUME KEYS,
          ":4: state_dir = 'var/lib': must be an absolute path"},
-        {"role compute",
-         "[agent]\nrole = compute\nhook_file = /h\nstate_dir = /s\n" CEPH VOLUME KEYS,
-         ":2: role 'compute' is not available in this version (allowed: volume)"},
         {"role other", "[agent]\nrole = web\nhook_file = /h\nstate_dir = /s\n" CEPH VOLUME KEYS,
-         ":2: role = 'web': allowed: volume"},
+         ":2: role = 'web': allowed: volume, compute"},
+        /* Not knowing the role, nothing is said about the sections it needs. */
+        {"role other without [volume]",
+         "[agent]\nrole = web\nhook_file = /h\nstate_dir = /s\n" CEPH KEYS,
+         ":2: role = 'web': allowed: volume, compute"},
+        {"missing role", "[agent]\nhook_file = /h\nstate_dir = /s\n" CEPH KEYS,
+         ":1: missing required key 'role' in [agent]"},
+
+        /* Sections and roles. */
+        {"volume role without [volume]", AGENT CEPH KEYS,
+         ":0: missing section [volume] (required: types)"},
+        {"compute role with [volume]", COMPUTE_AGENT CEPH VOLUME KEYS,
+         ":9: [volume] is only used by role = volume"},
+        {"compute role with [volume] lacking types", COMPUTE_AGENT CEPH "[volume]\n" KEYS,
+         ":9: [volume] is only used by role = volume"},
+        {"volume role with [compute]", MINIMAL "[compute]\nuri = qemu:///system\n",
+         ":14: [compute] is only used by role = compute"},
+        {"volume role with [secret:*]", MINIMAL SECRET_CEPH,
+         ":14: [secret:ceph] is only used by role = compute"},
+        {"volume role with an empty [secret:*]", MINIMAL "[secret:a]\n",
+         ":14: [secret:a] is only used by role = compute"},
+        {"compute role without [ceph]", COMPUTE_AGENT "[compute]\n" KEYS,
+         ":0: missing section [ceph] (required: conf, client, pool)"},
+        {"compute role without [keys]", COMPUTE_AGENT CEPH "[compute]\n",
+         ":0: missing section [keys] (required: provider)"},
+        {"duplicate [compute]", COMPUTE "[compute]\n",
+         ":14: duplicate section [compute] (first at line 9)"},
+
+        /* [compute] values; line 10. */
+        {"uri with a space", COMPUTE_WITH("uri = qemu:///system x\n"),
+         ":10: uri = 'qemu:///system x': not a libvirt URI (allowed: 1 to 512 printable ASCII "
+         "characters, no spaces)"},
+        {"uri empty", COMPUTE_WITH("uri =\n"),
+         ":10: uri = '': not a libvirt URI (allowed: 1 to 512 printable ASCII characters, no "
+         "spaces)"},
+        {"uri control character", COMPUTE_WITH("uri = qemu:///sys\x01tem\n"),
+         ":10: uri = 'qemu:///sys\x01tem': not a libvirt URI (allowed: 1 to 512 printable ASCII "
+         "characters, no spaces)"},
+        {"uri non-ASCII", COMPUTE_WITH("uri = qemu:///syst\xc3\xa9m\n"),
+         ":10: uri = 'qemu:///syst\xc3\xa9m': not a libvirt URI (allowed: 1 to 512 printable "
+         "ASCII characters, no spaces)"},
+        {"host with a space", COMPUTE_WITH("host = compute 1\n"),
+         ":10: host = 'compute 1': not a valid host name (allowed: 1 to 255 characters of "
+         "A-Z a-z 0-9 _ . -, or empty for this machine's hostname)"},
+        {"host with a slash", COMPUTE_WITH("host = a/b\n"),
+         ":10: host = 'a/b': not a valid host name (allowed: 1 to 255 characters of "
+         "A-Z a-z 0-9 _ . -, or empty for this machine's hostname)"},
+        {"compute types", COMPUTE_WITH("types = a,,b\n"),
+         ":10: types = 'a,,b': empty volume type id in the list"},
+        {"compute private", COMPUTE_WITH("private = true\n"),
+         ":10: private = 'true': allowed: yes, no"},
+        {"reconcile_interval_s low", COMPUTE_WITH("reconcile_interval_s = 9\n"),
+         ":10: reconcile_interval_s = '9': out of range (allowed: 10..86400)"},
+        {"reconcile_interval_s high", COMPUTE_WITH("reconcile_interval_s = 86401\n"),
+         ":10: reconcile_interval_s = '86401': out of range (allowed: 10..86400)"},
+        {"gc_interval_s in the gap", COMPUTE_WITH("gc_interval_s = 59\n"),
+         ":10: gc_interval_s = '59': out of range (allowed: 0 (never) or 60..604800)"},
+        {"gc_interval_s 1", COMPUTE_WITH("gc_interval_s = 1\n"),
+         ":10: gc_interval_s = '1': out of range (allowed: 0 (never) or 60..604800)"},
+        {"gc_interval_s high", COMPUTE_WITH("gc_interval_s = 604801\n"),
+         ":10: gc_interval_s = '604801': out of range (allowed: 0 (never) or 60..604800)"},
+        {"gc_interval_s not a number", COMPUTE_WITH("gc_interval_s = 1h\n"),
+         ":10: gc_interval_s = '1h': not a decimal number (allowed: 0 (never) or 60..604800)"},
+        {"gc_grace_s high", COMPUTE_WITH("gc_grace_s = 604801\n"),
+         ":10: gc_grace_s = '604801': out of range (allowed: 0..604800)"},
+        {"volume key in [compute]", COMPUTE_WITH("lock_stale_after_s = 600\n"),
+         ":10: unknown key 'lock_stale_after_s' in [compute]"},
+        {"secret key in [compute]", COMPUTE_WITH(UUID_1),
+         ":10: unknown key 'uuid' in [compute]"},
+
+        /* [secret:NAME] headers, from line 14. */
+        {"secret name with a space", COMPUTE "[secret:ceph cinder]\nusage = nonsense\n",
+         ":14: [secret:ceph cinder]: not a valid secret name (allowed: 1 to 64 characters of "
+         "A-Z a-z 0-9 _ . -)"},
+        {"secret name empty", COMPUTE "[secret:]\n",
+         ":14: [secret:]: not a valid secret name (allowed: 1 to 64 characters of "
+         "A-Z a-z 0-9 _ . -)"},
+        {"secret name too long",
+         COMPUTE "[secret:a123456789b123456789c123456789d123456789e123456789f123456789g1234]\n",
+         ":14: [secret:a123456789b123456789c123456789d123456789e123456789f123456789g1234]: "
+         "not a valid secret name (allowed: 1 to 64 characters of A-Z a-z 0-9 _ . -)"},
+        {"secret without a name", COMPUTE "[secret]\n",
+         ":14: unknown section [secret] (known: agent, ceph, volume, compute, keys, luks, retry, "
+         "secret:NAME)"},
+        {"duplicate secret name",
+         COMPUTE SECRET_CEPH "[secret:ceph]\n" UUID_1
+         "usage = volume\nvolume = 6a7c2ec6-6b8e-4f5a-9d43-2f0c1a6b5e3d\nkey_file = /k\n",
+         ":20: duplicate section [secret:ceph] (first at line 14)"},
+        {"unknown key in a secret", COMPUTE SECRET_CEPH "value = abc\n",
+         ":20: unknown key 'value' in [secret:ceph]"},
+        {"duplicate key in a secret", COMPUTE SECRET_CEPH "usage = ceph\n",
+         ":20: duplicate key 'usage' in [secret:ceph] (first set at line 16)"},
+
+        /* [secret:NAME] keys; the header is line 14. */
+        {"secret missing uuid", COMPUTE SECRET_A "usage = ceph\nusage_name = n\nkey_file = /k\n",
+         ":14: missing required key 'uuid' in [secret:a]"},
+        {"secret missing usage", COMPUTE SECRET_A UUID_1 "key_file = /k\n",
+         ":14: missing required key 'usage' in [secret:a]"},
+        {"secret uuid short", COMPUTE SECRET_A "uuid = 1234\n"
+         "usage = ceph\nusage_name = n\nkey_file = /k\n",
+         ":15: uuid = '1234': not a UUID (allowed: 8-4-4-4-12 hexadecimal digits)"},
+        {"secret uuid long", COMPUTE SECRET_A "uuid = 11111111-2222-3333-4444-5555555555556\n"
+         "usage = ceph\nusage_name = n\nkey_file = /k\n",
+         ":15: uuid = '11111111-2222-3333-4444-5555555555556': not a UUID (allowed: 8-4-4-4-12 "
+         "hexadecimal digits)"},
+        {"secret uuid not hex", COMPUTE SECRET_A "uuid = 1111111g-2222-3333-4444-555555555555\n"
+         "usage = ceph\nusage_name = n\nkey_file = /k\n",
+         ":15: uuid = '1111111g-2222-3333-4444-555555555555': not a UUID (allowed: 8-4-4-4-12 "
+         "hexadecimal digits)"},
+        {"secret uuid dashes misplaced",
+         COMPUTE SECRET_A "uuid = 111111112-222-3333-4444-555555555555\n"
+         "usage = ceph\nusage_name = n\nkey_file = /k\n",
+         ":15: uuid = '111111112-222-3333-4444-555555555555': not a UUID (allowed: 8-4-4-4-12 "
+         "hexadecimal digits)"},
+        {"secret uuid without dashes",
+         COMPUTE SECRET_A "uuid = 1111111122223333444455555555555555\n"
+         "usage = ceph\nusage_name = n\nkey_file = /k\n",
+         ":15: uuid = '1111111122223333444455555555555555': not a UUID (allowed: 8-4-4-4-12 "
+         "hexadecimal digits)"},
+        {"secret usage", COMPUTE SECRET_A UUID_1 "usage = iscsi\nkey_file = /k\n",
+         ":16: usage = 'iscsi': allowed: ceph, volume"},
+        {"ceph secret without usage_name", COMPUTE SECRET_A UUID_1 "usage = ceph\nkey_file = /k\n",
+         ":14: missing key 'usage_name' in [secret:a] (required by usage = ceph)"},
+        {"volume secret without volume",
+         COMPUTE SECRET_A UUID_1 "usage = volume\nkey_file = /k\n",
+         ":14: missing key 'volume' in [secret:a] (required by usage = volume)"},
+        {"ceph secret with volume",
+         COMPUTE SECRET_CEPH "volume = 6a7c2ec6-6b8e-4f5a-9d43-2f0c1a6b5e3d\n",
+         ":20: volume is only used by usage = volume"},
+        {"volume secret with usage_name",
+         COMPUTE SECRET_A UUID_1 "usage = volume\nvolume = 6a7c2ec6-6b8e-4f5a-9d43-2f0c1a6b5e3d\n"
+         "usage_name = n\nkey_file = /k\n",
+         ":18: usage_name is only used by usage = ceph"},
+        {"volume not a UUID", COMPUTE SECRET_A UUID_1 "usage = volume\nvolume = vol-1\n"
+         "key_file = /k\n",
+         ":17: volume = 'vol-1': not a UUID (allowed: 8-4-4-4-12 hexadecimal digits)"},
+        {"usage_name with a tab", COMPUTE SECRET_A UUID_1 "usage = ceph\n"
+         "usage_name = client.cinder\tsecret\nkey_file = /k\n",
+         ":17: usage_name = 'client.cinder\tsecret': not a usage name (allowed: 1 to 127 "
+         "printable ASCII characters)"},
+        {"usage_name empty", COMPUTE SECRET_A UUID_1 "usage = ceph\nusage_name =\nkey_file = /k\n",
+         ":17: usage_name = '': not a usage name (allowed: 1 to 127 printable ASCII "
+         "characters)"},
+        {"no value source", COMPUTE SECRET_A UUID_1 "usage = ceph\nusage_name = n\n",
+         ":14: missing value source in [secret:a] (set keyring and entity, or key_file)"},
+        {"keyring and key_file", COMPUTE SECRET_CEPH "key_file = /k\n",
+         ":20: keyring and key_file are mutually exclusive (set only one)"},
+        {"keyring without entity", COMPUTE SECRET_A UUID_1 "usage = ceph\nusage_name = n\n"
+         "keyring = /etc/ceph/k\n",
+         ":14: missing key 'entity' in [secret:a] (required by keyring)"},
+        {"entity without keyring", COMPUTE SECRET_A UUID_1 "usage = ceph\nusage_name = n\n"
+         "entity = client.cinder\nkey_file = /k\n",
+         ":18: entity is only used with keyring"},
+        {"entity without type", COMPUTE SECRET_A UUID_1 "usage = ceph\nusage_name = n\n"
+         "keyring = /k\nentity = cinder\n",
+         ":19: entity = 'cinder': give the full cephx entity name (entity = client.cinder)"},
+        {"entity without id", COMPUTE SECRET_A UUID_1 "usage = ceph\nusage_name = n\n"
+         "keyring = /k\nentity = client.\n",
+         ":19: entity = 'client.': not a cephx entity name TYPE.ID (e.g. client.cinder)"},
+        {"entity characters", COMPUTE SECRET_A UUID_1 "usage = ceph\nusage_name = n\n"
+         "keyring = /k\nentity = client/cinder\n",
+         ":19: entity = 'client/cinder': not a valid name (allowed: 1 to 100 characters of "
+         "A-Z a-z 0-9 _ . -)"},
+        {"keyring relative", COMPUTE SECRET_A UUID_1 "usage = ceph\nusage_name = n\n"
+         "keyring = ceph.keyring\nentity = client.cinder\n",
+         ":18: keyring = 'ceph.keyring': must be an absolute path"},
+        {"key_file relative", COMPUTE SECRET_A UUID_1 "usage = ceph\nusage_name = n\n"
+         "key_file = k.bin\n",
+         ":18: key_file = 'k.bin': must be an absolute path"},
+        {"secret private", COMPUTE SECRET_CEPH "private = 1\n",
+         ":20: private = '1': allowed: yes, no"},
+
+        /* Two sections for one libvirt secret. */
+        {"duplicate uuid", COMPUTE SECRET_CEPH
+         "[secret:b]\nuuid = 457eb676-33DA-42ec-9a8c-9293d545c337\nusage = ceph\n"
+         "usage_name = other\nkey_file = /k\n",
+         ":21: uuid '457eb676-33da-42ec-9a8c-9293d545c337' is already used by [secret:ceph] "
+         "(line 14)"},
+        {"duplicate ceph usage", COMPUTE SECRET_CEPH
+         "[secret:b]\n" UUID_1 "usage = ceph\nusage_name = client.cinder secret\n"
+         "key_file = /k\n",
+         ":23: usage_name 'client.cinder secret' is already used by [secret:ceph] (line 14); "
+         "libvirt keeps one secret per usage"},
+        {"duplicate volume usage", COMPUTE
+         SECRET_A UUID_1 "usage = volume\nvolume = 6a7c2ec6-6b8e-4f5a-9d43-2f0c1a6b5e3d\n"
+         "key_file = /k\n"
+         "[secret:b]\n" UUID_2 "usage = volume\nvolume = 6A7C2EC6-6B8E-4F5A-9D43-2F0C1A6B5E3D\n"
+         "key_file = /k\n",
+         ":22: volume '6a7c2ec6-6b8e-4f5a-9d43-2f0c1a6b5e3d' is already used by [secret:a] "
+         "(line 14); libvirt keeps one secret per usage"},
         {"log level", AGENT "log_level = loud\n" CEPH VOLUME KEYS,
          ":5: log_level = 'loud': allowed: error, warn, info, debug"},
         {"log format", AGENT "log_format = xml\n" CEPH VOLUME KEYS,
@@ -511,8 +1057,8 @@ TEST(config_several_problems_in_line_order)
         CHECK(problem_is(&p, 1, ":3: hook_file = 'events.jsonl': must be an absolute path"));
         CHECK(problem_is(&p, 2, ":5: workers = '65': out of range (allowed: 0..64)"));
         CHECK(problem_is(&p, 3, ":6: missing required key 'pool' in [ceph]"));
-        CHECK(problem_is(&p, 4, ":9: unknown section [bogus] (known: agent, ceph, volume, keys, "
-                                "luks, retry)"));
+        CHECK(problem_is(&p, 4, ":9: unknown section [bogus] (known: agent, ceph, volume, "
+                                "compute, keys, luks, retry, secret:NAME)"));
         CHECK(problem_is(&p, 5, ":15: iter_time_ms and iterations are mutually exclusive (set "
                                 "only one)"));
         CHECK(problem_is(&p, 6, ":16: syntax error (expected [section] or key = value)"));
@@ -849,6 +1395,145 @@ TEST(config_environment_old_kek_files)
         snprintf(want, sizeof(want), ":16: KEK file %s/nokek.bin does not exist", e.dir);
         CHECK(problem_is(&p, 2, want));
         config_problems_clear(&p);
+}
+
+/* A compute config in e whose line 13 on is secrets (printf'ed with the
+ * two paths given). */
+static int env_load_compute(const struct env *e, const char *secrets, const char *path1,
+                            const char *path2, struct config_problems *p)
+{
+        char text[4096], tail[2048];
+        struct config *c = NULL;
+        int r;
+
+        snprintf(tail, sizeof(tail), secrets, path1, path2);
+        snprintf(text, sizeof(text),
+                 "[agent]\nrole = compute\nhook_file = %s/events.jsonl\nstate_dir = %s\n"
+                 "[ceph]\nconf = %s\nclient = cinder\nkeyring = %s\npool = volumes\n"
+                 "[keys]\nprovider = file\ndirectory = %s\n%s",
+                 e->state, e->state, e->conf, e->keyring, e->keys, tail);
+        snprintf(cfg_path, sizeof(cfg_path), "%s", write_file(e->dir, "agent.ini", text,
+                                                               strlen(text)));
+        r = config_load(cfg_path, true, &c, p);
+        if (r == 0)
+                CHECK(c->role == ROLE_COMPUTE && c->n_secrets > 0);
+        config_free(c);
+        return r;
+}
+
+/* Secrets from line 13: a (keyring %s, line 17) and b (key_file %s, line 23). */
+#define ENV_SECRETS                                                      \
+        "[secret:a]\n" UUID_1 "usage = ceph\nusage_name = client.cinder secret\n" \
+        "keyring = %s\nentity = client.cinder\n"                         \
+        "[secret:b]\n" UUID_2 "usage = volume\n"                          \
+        "volume = 6a7c2ec6-6b8e-4f5a-9d43-2f0c1a6b5e3d\nkey_file = %s\n"
+
+/* A file of len bytes with mode; returns its path (static). */
+static const char *make_sized(const char *dir, const char *name, size_t len, mode_t mode)
+{
+        char *bytes = calloc(1, len + 1), old[512];
+        const char *path;
+
+        if (!bytes)
+                abort();
+        memset(bytes, 'k', len);
+        snprintf(old, sizeof(old), "%s/%s", dir, name);
+        unlink(old); /* it may be read-only */
+        path = write_file(dir, name, bytes, len);
+        free(bytes);
+        chmod(path, mode);
+        return path;
+}
+
+TEST(config_environment_secret_files)
+{
+        struct config_problems p = {0};
+        char key_file[300], link[300], missing[300], want[1024];
+        struct env e;
+
+        env_setup(&e);
+        snprintf(key_file, sizeof(key_file), "%s", make_sized(e.dir, "vol.bin", 64, 0600));
+        CHECK(env_load_compute(&e, ENV_SECRETS, e.keyring, key_file, &p) == 0);
+        make_sized(e.dir, "vol.bin", 1, 0400);
+        CHECK(env_load_compute(&e, ENV_SECRETS, e.keyring, key_file, &p) == 0);
+        make_sized(e.dir, "vol.bin", 4095, 0600);
+        CHECK(env_load_compute(&e, ENV_SECRETS, e.keyring, key_file, &p) == 0);
+        print_problems(&p);
+        config_problems_clear(&p);
+
+        /* Missing keyring and a key file others may read, in line order. */
+        snprintf(missing, sizeof(missing), "%s/nokeyring", e.dir);
+        make_sized(e.dir, "vol.bin", 64, 0644);
+        CHECK(env_load_compute(&e, ENV_SECRETS, missing, key_file, &p) == -EINVAL);
+        CHECK(p.count == 2);
+        snprintf(want, sizeof(want), ":17: keyring %s does not exist", missing);
+        CHECK(problem_is(&p, 0, want));
+        snprintf(want, sizeof(want),
+                 ":23: key file %s is accessible by group or others (mode 0644); chmod 600 it",
+                 key_file);
+        CHECK(problem_is(&p, 1, want));
+        config_problems_clear(&p);
+
+        /* A directory as keyring; an empty key file. */
+        make_sized(e.dir, "vol.bin", 0, 0600);
+        CHECK(env_load_compute(&e, ENV_SECRETS, e.keys, key_file, &p) == -EINVAL);
+        CHECK(p.count == 2);
+        snprintf(want, sizeof(want), ":17: keyring %s is not a regular file", e.keys);
+        CHECK(problem_is(&p, 0, want));
+        snprintf(want, sizeof(want), ":23: key file %s is 0 bytes (allowed: 1..4095)", key_file);
+        CHECK(problem_is(&p, 1, want));
+        config_problems_clear(&p);
+
+        make_sized(e.dir, "vol.bin", 4096, 0600);
+        CHECK(env_load_compute(&e, ENV_SECRETS, e.keyring, key_file, &p) == -EINVAL);
+        snprintf(want, sizeof(want), ":23: key file %s is 4096 bytes (allowed: 1..4095)",
+                 key_file);
+        CHECK(p.count == 1 && problem_is(&p, 0, want));
+        config_problems_clear(&p);
+
+        /* Group and others bits and a wrong size: each is its own fix. */
+        make_sized(e.dir, "vol.bin", 0, 0604);
+        CHECK(env_load_compute(&e, ENV_SECRETS, e.keyring, key_file, &p) == -EINVAL);
+        CHECK(p.count == 2);
+        snprintf(want, sizeof(want),
+                 ":23: key file %s is accessible by group or others (mode 0604); chmod 600 it",
+                 key_file);
+        CHECK(problem_is(&p, 0, want));
+        snprintf(want, sizeof(want), ":23: key file %s is 0 bytes (allowed: 1..4095)", key_file);
+        CHECK(problem_is(&p, 1, want));
+        config_problems_clear(&p);
+
+        /* secretfile_read() would refuse a symbolic link, even to a good file. */
+        make_sized(e.dir, "vol.bin", 64, 0600);
+        snprintf(link, sizeof(link), "%s/vol-link", e.dir);
+        REQUIRE(symlink(key_file, link) == 0);
+        CHECK(env_load_compute(&e, ENV_SECRETS, e.keyring, link, &p) == -EINVAL);
+        snprintf(want, sizeof(want), ":23: key file %s is a symbolic link; name the file itself",
+                 link);
+        CHECK(p.count == 1 && problem_is(&p, 0, want));
+        config_problems_clear(&p);
+
+        CHECK(env_load_compute(&e, ENV_SECRETS, e.keyring, e.keys, &p) == -EINVAL);
+        snprintf(want, sizeof(want), ":23: key file %s is not a regular file", e.keys);
+        CHECK(p.count == 1 && problem_is(&p, 0, want));
+        config_problems_clear(&p);
+
+        snprintf(missing, sizeof(missing), "%s/novol.bin", e.dir);
+        CHECK(env_load_compute(&e, ENV_SECRETS, e.keyring, missing, &p) == -EINVAL);
+        snprintf(want, sizeof(want), ":23: key file %s does not exist", missing);
+        CHECK(p.count == 1 && problem_is(&p, 0, want));
+        config_problems_clear(&p);
+
+        /* Root reads any file; everyone else is told. */
+        if (geteuid() != 0) {
+                chmod(e.keyring, 0);
+                CHECK(env_load_compute(&e, ENV_SECRETS, e.keyring, key_file, &p) == -EINVAL);
+                snprintf(want, sizeof(want), ":17: keyring %s is not readable: Permission denied",
+                         e.keyring);
+                CHECK(p.count == 2 && problem_is(&p, 1, want)); /* [ceph] keyring too */
+                chmod(e.keyring, 0644);
+                config_problems_clear(&p);
+        }
 }
 
 TEST(config_environment_not_checked_by_default)

@@ -1,0 +1,746 @@
+/* secrets: libvirt secrets through libvirt's C API (secrets.h).
+ *
+ * The secret XML we define is written here by hand, every string escaped.
+ * The XML we read back (virSecretGetXMLDesc) is parsed by bounded string
+ * search, which is enough because it is libvirt's own output, never a
+ * user's: virSecretDefFormat writes one <secret ...> start tag carrying
+ * private='yes|no' and escapes every text, so "<description>" can only be
+ * the element itself. Usage type and id come from the API, not the XML.
+ *
+ * Errors: 0 or a negative errno plus a reason "<what>: <libvirt's message>".
+ * Values travel only through virSecretSetValue and virSecretGetValue; what
+ * GetValue returns is wiped before it is freed. */
+#include "secrets.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
+
+#include "reason.h"
+
+#define SECRETS_URI_MAX 1024
+#define SECRETS_XML_MAX 2048           /* what we define; the worst case is about 1100 */
+#define SECRETS_XML_SEARCH_MAX 65536   /* how far into libvirt's XML we look */
+#define SECRETS_CREATED_DIGITS_MAX 18  /* fits int64_t */
+
+struct secrets {
+        virConnectPtr conn;
+};
+
+/* --- libvirt errors -------------------------------------------------- */
+
+static void quiet_error(void *opaque, virErrorPtr error)
+{
+        (void)opaque;
+        (void)error;
+}
+
+static pthread_once_t libvirt_once = PTHREAD_ONCE_INIT;
+
+static void libvirt_setup(void)
+{
+        (void)virInitialize();
+        /* libvirt's default handler prints every error to stderr. */
+        virSetErrorFunc(NULL, quiet_error);
+        /* Embedded drivers refuse to open without one; a failure shows then. */
+        (void)virEventRegisterDefaultImpl();
+}
+
+static int errno_from_code(struct secrets *s, int code)
+{
+        switch (code) {
+        case VIR_ERR_NO_SECRET:
+        case VIR_ERR_NO_DOMAIN:
+                return -ENOENT;
+        case VIR_ERR_NO_SUPPORT:
+                return -EOPNOTSUPP;
+        case VIR_ERR_AUTH_FAILED:
+        case VIR_ERR_AUTH_CANCELLED:
+        case VIR_ERR_AUTH_UNAVAILABLE:
+        case VIR_ERR_ACCESS_DENIED:
+        case VIR_ERR_OPERATION_DENIED:
+                return -EACCES;
+        case VIR_ERR_RPC:
+        case VIR_ERR_INVALID_CONN:
+                return -ENOTCONN;
+        default:
+                break;
+        }
+        /* A closed socket shows as a system or internal error. */
+        if (s && virConnectIsAlive(s->conn) == 0)
+                return -ENOTCONN;
+        return -EIO;
+}
+
+/* For the libvirt call that just failed: its errno, and the reason
+ * "<what>: <libvirt's message>". The message is copied before anything
+ * else calls libvirt, which would reset it. */
+static int fail(struct secrets *s, const char **ret_reason, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+
+static int fail(struct secrets *s, const char **ret_reason, const char *fmt, ...)
+{
+        char what[REASON_MAX], message[REASON_MAX];
+        virErrorPtr last = virGetLastError();
+        int code = last ? last->code : VIR_ERR_OK;
+        va_list ap;
+
+        snprintf(message, sizeof(message), "%s", virGetLastErrorMessage());
+        virResetLastError();
+        va_start(ap, fmt);
+        vsnprintf(what, sizeof(what), fmt, ap);
+        va_end(ap);
+        return reason_format(errno_from_code(s, code), ret_reason, "%s: %s", what, message);
+}
+
+/* --- specs and names ------------------------------------------------- */
+
+static const char *usage_noun(enum secrets_usage usage)
+{
+        switch (usage) {
+        case SECRETS_USAGE_CEPH:
+                return "ceph usage";
+        case SECRETS_USAGE_VOLUME:
+                return "volume";
+        default:
+                return "usage";
+        }
+}
+
+static int check_usage(enum secrets_usage usage, const char *usage_id, const char **ret_reason)
+{
+        size_t n;
+
+        if (usage != SECRETS_USAGE_CEPH && usage != SECRETS_USAGE_VOLUME)
+                return reason_set(-EINVAL, ret_reason,
+                                  "only ceph and volume secrets are managed by rbd-luks-agent");
+        if (!usage_id || usage_id[0] == '\0')
+                return reason_set(-EINVAL, ret_reason, "empty secret usage id");
+        n = strnlen(usage_id, SECRETS_USAGE_ID_MAX);
+        if (n == SECRETS_USAGE_ID_MAX)
+                return reason_format(-EINVAL, ret_reason,
+                                     "secret usage id longer than %d bytes", SECRETS_USAGE_ID_MAX - 1);
+        for (size_t i = 0; i < n; i++) {
+                unsigned char c = (unsigned char)usage_id[i];
+
+                /* XML 1.0 cannot carry these even escaped. */
+                if (c < 0x20 || c == 0x7f)
+                        return reason_format(-EINVAL, ret_reason,
+                                             "secret usage id has a control character at byte %zu", i);
+        }
+        return 0;
+}
+
+static bool uuid_valid(const char *uuid)
+{
+        static const char shape[] = "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx";
+
+        if (!uuid || strnlen(uuid, SECRETS_UUID_LEN + 1) != SECRETS_UUID_LEN)
+                return false;
+        for (size_t i = 0; i < SECRETS_UUID_LEN; i++) {
+                bool hex = (uuid[i] >= '0' && uuid[i] <= '9') || (uuid[i] >= 'a' && uuid[i] <= 'f') ||
+                           (uuid[i] >= 'A' && uuid[i] <= 'F');
+
+                if (shape[i] == '-' ? uuid[i] != '-' : !hex)
+                        return false;
+        }
+        return true;
+}
+
+static int check_spec(const struct secrets_spec *spec, const struct secret *value,
+                      const char **ret_reason)
+{
+        int r = check_usage(spec->usage, spec->usage_id, ret_reason);
+
+        if (r < 0)
+                return r;
+        if (spec->uuid[0] && !uuid_valid(spec->uuid))
+                return reason_format(-EINVAL, ret_reason, "secret UUID for %s '%s' is not a UUID",
+                                     usage_noun(spec->usage), spec->usage_id);
+        if (!value || value->len == 0)
+                return reason_format(-EINVAL, ret_reason, "empty secret value for %s '%s'",
+                                     usage_noun(spec->usage), spec->usage_id);
+        return 0;
+}
+
+/* --- the XML we define ----------------------------------------------- */
+
+struct xml_buffer {
+        char text[SECRETS_XML_MAX];
+        size_t len;
+        bool overflow;
+};
+
+static void xml_append(struct xml_buffer *b, const char *s, size_t n)
+{
+        if (b->overflow || n >= sizeof(b->text) - b->len) {
+                b->overflow = true;
+                return;
+        }
+        memcpy(b->text + b->len, s, n);
+        b->len += n;
+        b->text[b->len] = '\0';
+}
+
+static void xml_raw(struct xml_buffer *b, const char *s)
+{
+        xml_append(b, s, strlen(s));
+}
+
+static void xml_escaped(struct xml_buffer *b, const char *s)
+{
+        for (; *s; s++) {
+                switch (*s) {
+                case '&': xml_raw(b, "&amp;"); break;
+                case '<': xml_raw(b, "&lt;"); break;
+                case '>': xml_raw(b, "&gt;"); break;
+                case '\'': xml_raw(b, "&apos;"); break;
+                case '"': xml_raw(b, "&quot;"); break;
+                default: xml_append(b, s, 1); break;
+                }
+        }
+}
+
+static int definition_build(const struct secrets_spec *spec, const char *uuid, int64_t created,
+                            struct xml_buffer *b)
+{
+        char description[sizeof(SECRETS_OWNER_MARK) + 32];
+
+        b->len = 0;
+        b->overflow = false;
+        b->text[0] = '\0';
+        xml_raw(b, "<secret ephemeral='no' private='");
+        xml_raw(b, spec->private_value ? "yes" : "no");
+        xml_raw(b, "'>");
+        if (uuid[0]) {
+                xml_raw(b, "<uuid>");
+                xml_escaped(b, uuid);
+                xml_raw(b, "</uuid>");
+        }
+        snprintf(description, sizeof(description), "%s; created=%" PRId64, SECRETS_OWNER_MARK,
+                 created);
+        xml_raw(b, "<description>");
+        xml_escaped(b, description);
+        xml_raw(b, "</description>");
+        if (spec->usage == SECRETS_USAGE_CEPH)
+                xml_raw(b, "<usage type='ceph'><name>");
+        else
+                xml_raw(b, "<usage type='volume'><volume>");
+        xml_escaped(b, spec->usage_id);
+        xml_raw(b, spec->usage == SECRETS_USAGE_CEPH ? "</name></usage>" : "</volume></usage>");
+        xml_raw(b, "</secret>");
+        return b->overflow ? -E2BIG : 0;
+}
+
+/* --- the XML libvirt gives back -------------------------------------- */
+
+static bool definition_private(const char *xml, size_t len)
+{
+        const char *tag = memmem(xml, len, "<secret", strlen("<secret"));
+        const char *end;
+        size_t n;
+
+        if (!tag)
+                return false;
+        end = memchr(tag, '>', len - (size_t)(tag - xml));
+        if (!end)
+                return false;
+        n = (size_t)(end - tag);
+        return memmem(tag, n, "private='yes'", strlen("private='yes'")) ||
+               memmem(tag, n, "private=\"yes\"", strlen("private=\"yes\""));
+}
+
+/* created= from our mark, which must be the whole description; 0 when the
+ * secret is not ours. */
+static int64_t definition_created(const char *xml, size_t len)
+{
+        static const char open[] = "<description>", close[] = "</description>";
+        static const char prefix[] = SECRETS_OWNER_MARK "; created=";
+        const char *text = memmem(xml, len, open, strlen(open));
+        const char *end;
+        int64_t created = 0;
+        size_t n;
+
+        if (!text)
+                return 0;
+        text += strlen(open);
+        end = memmem(text, len - (size_t)(text - xml), close, strlen(close));
+        if (!end)
+                return 0;
+        n = (size_t)(end - text);
+        if (n <= strlen(prefix) || n - strlen(prefix) > SECRETS_CREATED_DIGITS_MAX ||
+            memcmp(text, prefix, strlen(prefix)) != 0)
+                return 0;
+        for (const char *p = text + strlen(prefix); p < end; p++) {
+                if (*p < '0' || *p > '9')
+                        return 0;
+                created = created * 10 + (*p - '0');
+        }
+        return created;
+}
+
+static enum secrets_usage usage_from_type(int type)
+{
+        if (type == VIR_SECRET_USAGE_TYPE_CEPH)
+                return SECRETS_USAGE_CEPH;
+        if (type == VIR_SECRET_USAGE_TYPE_VOLUME)
+                return SECRETS_USAGE_VOLUME;
+        return SECRETS_USAGE_OTHER;
+}
+
+static int secret_info(struct secrets *s, virSecretPtr secret, struct secrets_info *ret,
+                       const char **ret_reason)
+{
+        struct secrets_info info = {0};
+        const char *usage_id;
+        char *xml;
+        size_t len;
+
+        if (virSecretGetUUIDString(secret, info.uuid) < 0)
+                return fail(s, ret_reason, "reading a libvirt secret's UUID");
+        info.usage = usage_from_type(virSecretGetUsageType(secret));
+        usage_id = virSecretGetUsageID(secret);
+        snprintf(info.usage_id, sizeof(info.usage_id), "%s", usage_id ? usage_id : "");
+        xml = virSecretGetXMLDesc(secret, 0);
+        if (!xml)
+                return fail(s, ret_reason, "reading the definition of libvirt secret %s", info.uuid);
+        len = strnlen(xml, SECRETS_XML_SEARCH_MAX);
+        info.private_value = definition_private(xml, len);
+        info.created = definition_created(xml, len);
+        info.owned = info.created > 0;
+        free(xml);
+        *ret = info;
+        return 0;
+}
+
+/* --- lookups --------------------------------------------------------- */
+
+/* -ENOENT when there is none; the caller decides whether that fails. */
+static int lookup_usage(struct secrets *s, enum secrets_usage usage, const char *usage_id,
+                        virSecretPtr *ret, const char **ret_reason)
+{
+        int type = usage == SECRETS_USAGE_CEPH ? VIR_SECRET_USAGE_TYPE_CEPH
+                                               : VIR_SECRET_USAGE_TYPE_VOLUME;
+        virSecretPtr secret = virSecretLookupByUsage(s->conn, type, usage_id);
+
+        if (!secret)
+                return fail(s, ret_reason, "looking up the libvirt secret for %s '%s'",
+                            usage_noun(usage), usage_id);
+        *ret = secret;
+        return 0;
+}
+
+static int lookup_uuid(struct secrets *s, const char *uuid, virSecretPtr *ret,
+                       const char **ret_reason)
+{
+        virSecretPtr secret = virSecretLookupByUUIDString(s->conn, uuid);
+
+        if (!secret)
+                return fail(s, ret_reason, "looking up libvirt secret %s", uuid);
+        *ret = secret;
+        return 0;
+}
+
+/* NULL, for `p = release(p)`. */
+static virSecretPtr release(virSecretPtr secret)
+{
+        if (secret)
+                virSecretFree(secret);
+        return NULL;
+}
+
+/* --- connection ------------------------------------------------------ */
+
+/* libvirt writes to its socket without MSG_NOSIGNAL: once the daemon is
+ * gone, the next call would kill the process instead of failing. A
+ * handler the program installed itself is left alone. */
+static void ignore_sigpipe(void)
+{
+        struct sigaction current;
+
+        if (sigaction(SIGPIPE, NULL, &current) == 0 && current.sa_handler == SIG_DFL &&
+            !(current.sa_flags & SA_SIGINFO))
+                signal(SIGPIPE, SIG_IGN);
+}
+
+int secrets_connect(const char *uri, struct secrets **ret, const char **ret_reason)
+{
+        struct secrets *s;
+        virConnectPtr conn;
+        int r;
+
+        if (!uri || uri[0] == '\0' || strnlen(uri, SECRETS_URI_MAX) == SECRETS_URI_MAX)
+                return reason_format(-EINVAL, ret_reason, "libvirt URI empty or longer than %d bytes",
+                                     SECRETS_URI_MAX - 1);
+        pthread_once(&libvirt_once, libvirt_setup);
+        ignore_sigpipe();
+        conn = virConnectOpen(uri);
+        if (!conn) {
+                r = fail(NULL, ret_reason, "cannot connect to libvirt at %s", uri);
+                return r == -EACCES ? r : -ECONNREFUSED;
+        }
+        virConnSetErrorFunc(conn, NULL, quiet_error);
+        s = calloc(1, sizeof(*s));
+        if (!s) {
+                virConnectClose(conn);
+                return reason_set(-ENOMEM, ret_reason, "out of memory");
+        }
+        s->conn = conn;
+        *ret = s;
+        return 0;
+}
+
+void secrets_disconnect(struct secrets *s)
+{
+        if (!s)
+                return;
+        virConnectClose(s->conn);
+        free(s);
+}
+
+bool secrets_alive(struct secrets *s)
+{
+        return s && virConnectIsAlive(s->conn) == 1;
+}
+
+bool secrets_ping(struct secrets *s)
+{
+        unsigned long version;
+
+        /* A real round trip: without an event loop libvirt keeps no
+         * keepalive, and IsAlive stays true after the daemon died. */
+        return secrets_alive(s) && virConnectGetLibVersion(s->conn, &version) == 0 &&
+               secrets_alive(s);
+}
+
+void *secrets_libvirt_connection(struct secrets *s)
+{
+        return s ? s->conn : NULL;
+}
+
+/* --- ensure ---------------------------------------------------------- */
+
+static bool drifted(const struct secrets_info *info, const struct secrets_spec *spec)
+{
+        if (spec->uuid[0] && strcasecmp(info->uuid, spec->uuid) != 0)
+                return true;
+        return info->private_value != spec->private_value;
+}
+
+static int value_write(struct secrets *s, virSecretPtr secret, const struct secrets_spec *spec,
+                       const struct secret *value, const char **ret_reason)
+{
+        if (virSecretSetValue(secret, value->data, value->len, 0) < 0)
+                return fail(s, ret_reason, "setting the value of the libvirt secret for %s '%s'",
+                            usage_noun(spec->usage), spec->usage_id);
+        return 0;
+}
+
+/* Writes the value unless libvirt already holds the same bytes; a private
+ * value cannot be read back, so it is always written. */
+static int value_update(struct secrets *s, virSecretPtr secret, const struct secrets_spec *spec,
+                        const struct secret *value, bool *changed, const char **ret_reason)
+{
+        int r;
+
+        if (!spec->private_value) {
+                size_t len = 0;
+                unsigned char *current = virSecretGetValue(secret, &len, 0);
+
+                if (current) {
+                        const struct secret view = {.len = len, .capacity = len, .data = current};
+                        bool same = secret_equal(&view, value);
+
+                        explicit_bzero(current, len);
+                        free(current);
+                        if (same)
+                                return 0;
+                } else {
+                        r = fail(s, ret_reason, "reading the value of the libvirt secret for %s '%s'",
+                                 usage_noun(spec->usage), spec->usage_id);
+                        if (r != -ENOENT) /* -ENOENT: defined without a value */
+                                return r;
+                }
+        }
+        r = value_write(s, secret, spec, value, ret_reason);
+        if (r < 0)
+                return r;
+        *changed = true;
+        return 0;
+}
+
+/* Undefines the drifted secret (current) and the one holding spec's UUID
+ * for another usage (holder), both ours, then defines the secret anew with
+ * its value. */
+static int redefine(struct secrets *s, const struct secrets_spec *spec, const struct secret *value,
+                    virSecretPtr current, const struct secrets_info *current_info,
+                    virSecretPtr holder, const struct secrets_info *holder_info,
+                    virSecretPtr *ret, const char **ret_reason)
+{
+        const char *uuid = spec->uuid[0] ? spec->uuid : current ? current_info->uuid : "";
+        int64_t created = current ? current_info->created
+                          : holder ? holder_info->created
+                                   : (int64_t)time(NULL);
+        struct xml_buffer xml;
+        virSecretPtr secret;
+        int r;
+
+        r = definition_build(spec, uuid, created, &xml);
+        if (r < 0)
+                return reason_format(r, ret_reason, "secret XML for %s '%s' longer than %d bytes",
+                                     usage_noun(spec->usage), spec->usage_id, SECRETS_XML_MAX);
+        /* libvirt keeps one UUID per usage id and changes neither a secret's
+         * usage nor private='yes' in place. */
+        if (holder && virSecretUndefine(holder) < 0)
+                return fail(s, ret_reason, "undefining libvirt secret %s to reuse its UUID", uuid);
+        if (current && virSecretUndefine(current) < 0)
+                return fail(s, ret_reason, "undefining drifted libvirt secret %s", current_info->uuid);
+        secret = virSecretDefineXML(s->conn, xml.text, 0);
+        if (!secret)
+                return fail(s, ret_reason, "defining the libvirt secret for %s '%s'",
+                            usage_noun(spec->usage), spec->usage_id);
+        r = value_write(s, secret, spec, value, ret_reason);
+        if (r < 0) {
+                /* No secret beats one without a value: Nova would use it. */
+                (void)virSecretUndefine(secret);
+                virSecretFree(secret);
+                return r;
+        }
+        *ret = secret;
+        return 0;
+}
+
+static int refuse_foreign(const struct secrets_spec *spec, const struct secrets_info *info,
+                          const char **ret_reason)
+{
+        return reason_format(-EEXIST, ret_reason,
+                             "libvirt secret %s (%s '%s') is not managed by rbd-luks-agent; "
+                             "not touching it for %s '%s'",
+                             info->uuid, usage_noun(info->usage), info->usage_id,
+                             usage_noun(spec->usage), spec->usage_id);
+}
+
+int secrets_ensure(struct secrets *s, const struct secrets_spec *spec, const struct secret *value,
+                   bool *ret_changed, char ret_uuid[SECRETS_UUID_LEN + 1],
+                   const char **ret_reason)
+{
+        virSecretPtr current = NULL, holder = NULL, secret = NULL;
+        struct secrets_info current_info = {0}, holder_info = {0};
+        char uuid[SECRETS_UUID_LEN + 1];
+        bool changed = false;
+        int r;
+
+        r = check_spec(spec, value, ret_reason);
+        if (r < 0)
+                return r;
+        r = lookup_usage(s, spec->usage, spec->usage_id, &current, ret_reason);
+        if (r == 0)
+                r = secret_info(s, current, &current_info, ret_reason);
+        if (r == -ENOENT) /* none, or undefined since the lookup */
+                current = release(current);
+        else if (r < 0)
+                goto out;
+        if (current && !current_info.owned) {
+                r = refuse_foreign(spec, &current_info, ret_reason);
+                goto out;
+        }
+        /* Another secret of ours may hold spec's UUID for an old usage id. */
+        if (spec->uuid[0] && (!current || strcasecmp(current_info.uuid, spec->uuid) != 0)) {
+                r = lookup_uuid(s, spec->uuid, &holder, ret_reason);
+                if (r == 0)
+                        r = secret_info(s, holder, &holder_info, ret_reason);
+                if (r == -ENOENT)
+                        holder = release(holder);
+                else if (r < 0)
+                        goto out;
+                if (holder && !holder_info.owned) {
+                        r = refuse_foreign(spec, &holder_info, ret_reason);
+                        goto out;
+                }
+        }
+        if (!current || holder || drifted(&current_info, spec)) {
+                r = redefine(s, spec, value, current, &current_info, holder, &holder_info, &secret,
+                             ret_reason);
+                changed = true;
+        } else {
+                secret = current;
+                current = NULL;
+                r = value_update(s, secret, spec, value, &changed, ret_reason);
+        }
+        if (r < 0)
+                goto out;
+        if (virSecretGetUUIDString(secret, uuid) < 0) {
+                r = fail(s, ret_reason, "reading a libvirt secret's UUID");
+                goto out;
+        }
+        if (ret_changed)
+                *ret_changed = changed;
+        if (ret_uuid)
+                memcpy(ret_uuid, uuid, sizeof(uuid));
+        r = 0;
+out:
+        release(current);
+        release(holder);
+        release(secret);
+        return r;
+}
+
+/* --- find, remove, list ---------------------------------------------- */
+
+int secrets_find(struct secrets *s, enum secrets_usage usage, const char *usage_id,
+                 struct secrets_info *ret, const char **ret_reason)
+{
+        virSecretPtr secret = NULL;
+        int r;
+
+        r = check_usage(usage, usage_id, ret_reason);
+        if (r < 0)
+                return r;
+        r = lookup_usage(s, usage, usage_id, &secret, ret_reason);
+        if (r < 0)
+                return r;
+        r = secret_info(s, secret, ret, ret_reason);
+        virSecretFree(secret);
+        return r;
+}
+
+int secrets_remove(struct secrets *s, enum secrets_usage usage, const char *usage_id,
+                   const char **ret_reason)
+{
+        struct secrets_info info;
+        virSecretPtr secret = NULL;
+        int r;
+
+        r = check_usage(usage, usage_id, ret_reason);
+        if (r < 0)
+                return r;
+        r = lookup_usage(s, usage, usage_id, &secret, ret_reason);
+        if (r < 0)
+                return r;
+        r = secret_info(s, secret, &info, ret_reason);
+        if (r < 0)
+                goto out;
+        if (!info.owned) {
+                r = reason_format(-EEXIST, ret_reason,
+                                  "libvirt secret %s (%s '%s') is not managed by rbd-luks-agent; "
+                                  "not removing it", info.uuid, usage_noun(usage), usage_id);
+                goto out;
+        }
+        if (virSecretUndefine(secret) < 0)
+                r = fail(s, ret_reason, "undefining libvirt secret %s", info.uuid);
+out:
+        virSecretFree(secret);
+        return r;
+}
+
+int secrets_list(struct secrets *s, struct secrets_info **ret, size_t *ret_count,
+                 const char **ret_reason)
+{
+        virSecretPtr *secrets = NULL;
+        struct secrets_info *infos = NULL;
+        size_t count = 0;
+        int n, r = 0;
+
+        n = virConnectListAllSecrets(s->conn, &secrets, 0);
+        if (n < 0)
+                return fail(s, ret_reason, "listing libvirt secrets");
+        infos = calloc(n > 0 ? (size_t)n : 1, sizeof(*infos));
+        if (!infos) {
+                r = reason_set(-ENOMEM, ret_reason, "out of memory");
+                goto out;
+        }
+        for (int i = 0; i < n; i++) {
+                r = secret_info(s, secrets[i], &infos[count], ret_reason);
+                if (r == -ENOENT) /* undefined since it was listed */
+                        continue;
+                if (r < 0)
+                        goto out;
+                count++;
+        }
+        *ret = infos;
+        *ret_count = count;
+        infos = NULL;
+        r = 0;
+out:
+        for (int i = 0; i < n; i++)
+                virSecretFree(secrets[i]);
+        free(secrets);
+        free(infos);
+        return r;
+}
+
+/* --- domains --------------------------------------------------------- */
+
+/* Whether this domain's XML (of the kind flags asks) names uuid; -ENOENT
+ * when the domain went away meanwhile. */
+static int domain_names(struct secrets *s, virDomainPtr domain, unsigned flags, const char *uuid,
+                        bool *ret, const char **ret_reason)
+{
+        char *xml = virDomainGetXMLDesc(domain, flags);
+        const char *name;
+
+        if (!xml) {
+                name = virDomainGetName(domain);
+                return fail(s, ret_reason, "reading the XML of domain %s", name ? name : "?");
+        }
+        *ret = strcasestr(xml, uuid) != NULL;
+        free(xml);
+        return 0;
+}
+
+static int domain_uses(struct secrets *s, virDomainPtr domain, const char *uuid,
+                       bool running_only, bool *ret, const char **ret_reason)
+{
+        int r;
+
+        if (running_only)
+                return domain_names(s, domain, 0, uuid, ret, ret_reason);
+        r = domain_names(s, domain, VIR_DOMAIN_XML_INACTIVE, uuid, ret, ret_reason);
+        if (r < 0 || *ret || virDomainIsActive(domain) != 1)
+                return r;
+        return domain_names(s, domain, 0, uuid, ret, ret_reason);
+}
+
+int secrets_domains_using(struct secrets *s, const char *uuid, bool running_only,
+                          unsigned *ret_count, const char **ret_reason)
+{
+        unsigned flags = running_only ? VIR_CONNECT_LIST_DOMAINS_ACTIVE : 0;
+        virDomainPtr *domains = NULL;
+        unsigned count = 0;
+        int n, r = 0;
+
+        if (!uuid_valid(uuid))
+                return reason_set(-EINVAL, ret_reason, "not a secret UUID");
+        n = virConnectListAllDomains(s->conn, &domains, flags);
+        if (n < 0)
+                return fail(s, ret_reason, "listing libvirt domains to find users of secret %s",
+                            uuid);
+        for (int i = 0; i < n; i++) {
+                bool uses = false;
+
+                r = domain_uses(s, domains[i], uuid, running_only, &uses, ret_reason);
+                if (r == -ENOENT) { /* undefined since it was listed */
+                        r = 0;
+                        continue;
+                }
+                if (r < 0)
+                        goto out;
+                count += uses;
+        }
+        *ret_count = count;
+out:
+        for (int i = 0; i < n; i++)
+                virDomainFree(domains[i]);
+        free(domains);
+        return r;
+}

@@ -1,0 +1,115 @@
+/* secrets: libvirt secrets through libvirt's C API. Only this file includes
+ * libvirt headers.
+ *
+ * A struct secrets is one connection (virConnectPtr) to a libvirt URI.
+ * Secrets the agent defines carry an ownership mark in <description>:
+ *   "rbd-luks-agent managed; created=<unix seconds>"
+ * so the agent never changes or removes a secret it did not create, and
+ * garbage collection knows a secret's age. Values go to libvirt straight
+ * from a struct secret (locked memory) through virSecretSetValue; nothing
+ * else ever holds them.
+ *
+ * Functions return 0 or a negative errno and set *ret_reason (reason.h)
+ * when it may be NULL-checked: -ECONNREFUSED/-ENOTCONN libvirt unreachable
+ * or the connection died (reconnect), -EEXIST the usage id belongs to a
+ * secret the agent does not own, -ENOENT no such secret. Also: -EINVAL a
+ * spec or argument out of bounds, -EACCES libvirt refused us (auth, ACL),
+ * -EOPNOTSUPP the driver lacks the call (secret:///embed has no domains),
+ * -EIO any other libvirt failure. Reasons carry libvirt's own message and
+ * never a secret value; nothing is printed (libvirt's stderr printing is
+ * switched off process-wide).
+ *
+ * A struct secrets is used by one thread at a time (libvirt's last-error
+ * and the reason buffer are per thread). The first secrets_connect()
+ * registers libvirt's default event implementation, which embedded drivers
+ * require; nothing runs it, so there is no keepalive: a dead daemon shows
+ * on the next call as -ENOTCONN (secrets_alive() may say true until
+ * then). secrets_connect() also sets SIGPIPE to SIG_IGN unless the program
+ * handles it: libvirt writing to a dead daemon's socket would otherwise
+ * kill the process.
+ *
+ * secret:///embed?root=DIR (libvirt's secret driver in this process) is
+ * for tests only: libvirt admits one per process, ever, even after
+ * secrets_disconnect(), and libvirt 9.0's embedded driver jumps to a NULL
+ * callback at the end of every virSecretUndefine (see test_secrets.c). */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "secret.h"
+
+#define SECRETS_UUID_LEN 36
+#define SECRETS_USAGE_ID_MAX 128
+#define SECRETS_OWNER_MARK "rbd-luks-agent managed"
+
+struct secrets;
+
+/* OTHER: a usage type the agent does not manage (iscsi, tls, vtpm, none);
+ * secrets_list() reports such secrets, every other call refuses it. */
+enum secrets_usage { SECRETS_USAGE_CEPH, SECRETS_USAGE_VOLUME, SECRETS_USAGE_OTHER };
+
+struct secrets_spec {
+        char uuid[SECRETS_UUID_LEN + 1]; /* empty: let libvirt choose (volume secrets) */
+        enum secrets_usage usage;
+        char usage_id[SECRETS_USAGE_ID_MAX]; /* ceph: usage name; volume: the volume id */
+        bool private_value;                  /* private='yes' */
+};
+
+struct secrets_info {
+        char uuid[SECRETS_UUID_LEN + 1];
+        enum secrets_usage usage;
+        char usage_id[SECRETS_USAGE_ID_MAX]; /* a longer foreign one is cut short */
+        bool owned;          /* carries our mark */
+        bool private_value;
+        int64_t created;     /* from our mark; 0 when not owned */
+};
+
+/* -ECONNREFUSED when libvirt cannot be reached at uri (no daemon, no
+ * socket, bad URI), -EACCES when it refuses us. *ret untouched on failure. */
+int secrets_connect(const char *uri, struct secrets **ret, const char **ret_reason);
+void secrets_disconnect(struct secrets *s); /* NULL: no-op */
+bool secrets_alive(struct secrets *s);      /* NULL: false */
+/* One round trip to the daemon: false when it is gone (NULL: false). */
+bool secrets_ping(struct secrets *s);
+
+/* Makes the secret exist as spec says with value: defines it (owned) when
+ * missing, redefines an owned one whose definition drifted (UUID, usage,
+ * private flag), and sets the value when it differs or cannot be read back
+ * (private). A secret with the same usage id that is not ours: -EEXIST,
+ * nothing changed; likewise when spec->uuid belongs to a foreign secret.
+ * A redefinition keeps the old created= time, and the old UUID when
+ * spec->uuid is empty. A private value cannot be read back, so it is
+ * written on every call and *ret_changed is then always true. When the
+ * value cannot be written to a secret defined by this call, that secret
+ * is undefined again. *ret_changed (may be NULL) says whether anything was
+ * written; *ret_uuid (may be NULL) gets the secret's UUID (lowercase); both
+ * only on success. */
+int secrets_ensure(struct secrets *s, const struct secrets_spec *spec, const struct secret *value,
+                   bool *ret_changed, char ret_uuid[SECRETS_UUID_LEN + 1],
+                   const char **ret_reason);
+
+/* The secret with this usage, if any. */
+int secrets_find(struct secrets *s, enum secrets_usage usage, const char *usage_id,
+                 struct secrets_info *ret, const char **ret_reason);
+
+/* Undefines the secret with this usage; an unowned one: -EEXIST. */
+int secrets_remove(struct secrets *s, enum secrets_usage usage, const char *usage_id,
+                   const char **ret_reason);
+
+/* Every secret libvirt has (owned or not); free with free(). */
+int secrets_list(struct secrets *s, struct secrets_info **ret, size_t *ret_count,
+                 const char **ret_reason);
+
+/* Number of domains whose XML names this secret UUID (case-insensitive):
+ * running ones only (their live XML), or all defined, running or not (the
+ * persistent XML, and for a running domain also its live XML, so a disk
+ * attached live only still counts). */
+int secrets_domains_using(struct secrets *s, const char *uuid, bool running_only,
+                          unsigned *ret_count, const char **ret_reason);
+
+/* The virConnectPtr behind s, as void * so this header stays free of
+ * libvirt's. Only for tests, which must change libvirt behind this module's
+ * back on the one connection an embedded driver allows. */
+void *secrets_libvirt_connection(struct secrets *s);
