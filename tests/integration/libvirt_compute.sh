@@ -172,6 +172,18 @@ vsh undefine "$dom" >/dev/null
 event_of "$v3" volume.delete.end
 check "delete removes the volume secret" wait_for 20 no_secret "$v3"
 
+# A secret for the volume that the agent did not make (e.g. Nova's own): reported, left alone.
+nova=$(new_uuid)
+vsh secret-define /dev/stdin >/dev/null <<XML
+<secret ephemeral='no' private='no'><usage type='volume'><volume>$v2</volume></usage></secret>
+XML
+nova_uuid=$(timeout 30 virsh -q -c "$URI" secret-list | awk -v v="$v2" '$2 == "volume" && $3 == v { print $1 }')
+attach "$v2" "$HOST"
+check "attach with a foreign secret for the volume: skipped, naming it" \
+    wait_for 20 grep -q "\"volume_id\":\"$v2\",.*\"outcome\":\"skipped\",\"reason\":\"[^\"]*$nova_uuid" "$cmp/state/results.jsonl"
+check "the foreign secret is still not the agent's" bash -c "! timeout 30 virsh -q -c '$URI' secret-dumpxml $nova_uuid | grep -q 'rbd-luks-agent managed'"
+vsh secret-undefine "$nova_uuid" >/dev/null
+
 # gc: only unreferenced, agent-owned secrets go.
 "$AGENT" -c "$cmp/agent.ini" secrets provision "$v2" >/dev/null 2>&1
 "$AGENT" -c "$cmp/agent.ini" secrets provision "$v1" >/dev/null 2>&1
