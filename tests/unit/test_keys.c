@@ -501,20 +501,24 @@ TEST(keys_command_child_state)
         const char *dir = unit_tmpdir();
         struct secret *key = NULL;
         const char *reason = NULL;
-        char body[2048], env_file[512], fd_file[512], want_env[256];
+        char body[4096], env_file[512], fd_file[512], want_env[256];
         const char *script;
         int marker;
 
         snprintf(env_file, sizeof(env_file), "%s/environ", dir);
         snprintf(fd_file, sizeof(fd_file), "%s/fds", dir);
         /* /proc/self/environ is what execve() got, before the shell adds
-         * PWD and friends. */
+         * PWD and friends. The signal lines are read first and with the
+         * shell's own `read`: while dash waits for a child it blocks every
+         * signal, so a grep child would sometimes see that, not our mask. */
         snprintf(body, sizeof(body),
+                 "while IFS= read -r l; do case \"$l\" in SigIgn*|SigBlk*) echo \"$l\";; esac;"
+                 " done < /proc/$$/status > %s.sig\n"
                  "tr '\\0' '\\n' < /proc/$$/environ > %s\n"
                  "{ readlink /proc/$$/fd/0; [ -e /proc/$$/fd/77 ] && echo leaked; pwd;"
-                 " grep -E '^(SigIgn|SigBlk)' /proc/$$/status; } > %s\n"
+                 " cat %s.sig; } > %s\n"
                  "printf '" KEY32 "'",
-                 env_file, fd_file);
+                 fd_file, env_file, fd_file, fd_file);
         script = write_script(dir, "inspect", body);
         REQUIRE(script);
         setenv("RBD_LUKS_TEST_SECRET", "must-not-leak", 1);
