@@ -22,12 +22,22 @@
 #define COOKIE_MAX 256
 #define STATE_MAX 256
 
+/* One Ceph client shared by the workers. A client Ceph has blocklisted, or
+ * one holding a lock it could not release (an OSD outage), is retired:
+ * workers still using it finish, the next format connects a fresh client —
+ * a new entity, which librbd lets break the old one's lock once its watch
+ * is gone (librbd will not let a client break its own). */
+struct client {
+        struct rbd_cluster *cluster;
+        unsigned users;
+};
+
 struct format_context {
         const struct config *config;
         struct keys *keys;
         struct luks_params luks;
         pthread_mutex_t connect_lock;
-        struct rbd_cluster *cluster;
+        struct client *client; /* current; NULL until needed or once retired */
         char host[65];
         uint64_t pid_namespace;
         char instance[17];
@@ -46,6 +56,7 @@ struct job {
         unsigned char *probe; /* the image's first `offset` bytes */
         char state[STATE_MAX];
         bool has_state;
+        bool retire_client; /* the client must not be used again */
         struct format_result *result;
 };
 
@@ -65,6 +76,9 @@ static void end(struct job *j, enum outcome o, bool transient, const char *fmt, 
 
 static void end_ceph_error(struct job *j, const char *what, int r)
 {
+        /* Blocklisted (e.g. after `rbd lock break`): only a new client helps. */
+        if (r == -ESHUTDOWN)
+                j->retire_client = true;
         end(j, OUTCOME_FAILED, rbd_error_is_transient(r), "%s %s/%s: %s", what,
             j->ctx->config->pool, j->image_name, strerror(-r));
 }
@@ -120,7 +134,9 @@ void format_context_free(struct format_context *ctx)
 {
         if (!ctx)
                 return;
-        rbd_cluster_disconnect(ctx->cluster);
+        if (ctx->client)
+                rbd_cluster_disconnect(ctx->client->cluster);
+        free(ctx->client);
         pthread_mutex_destroy(&ctx->connect_lock);
         free(ctx);
 }
@@ -130,19 +146,43 @@ unsigned format_context_iterations(const struct format_context *ctx)
         return ctx->luks.iterations;
 }
 
-static int get_cluster(struct format_context *ctx, struct rbd_cluster **ret)
+static int acquire_client(struct format_context *ctx, struct client **ret)
 {
         const struct config *c = ctx->config;
         struct rbd_connect_params p = {c->ceph_conf, c->ceph_client, c->ceph_keyring,
                                        c->ceph_timeout_s};
+        struct client *fresh;
         int r = 0;
 
         pthread_mutex_lock(&ctx->connect_lock);
-        if (!ctx->cluster)
-                r = rbd_cluster_connect(&p, &ctx->cluster);
-        *ret = ctx->cluster;
+        if (!ctx->client) {
+                fresh = calloc(1, sizeof(*fresh));
+                r = fresh ? rbd_cluster_connect(&p, &fresh->cluster) : -ENOMEM;
+                if (r < 0)
+                        free(fresh);
+                else
+                        ctx->client = fresh;
+        }
+        if (r >= 0) {
+                ctx->client->users++;
+                *ret = ctx->client;
+        }
         pthread_mutex_unlock(&ctx->connect_lock);
         return r;
+}
+
+static void release_client(struct format_context *ctx, struct client *client, bool retire)
+{
+        pthread_mutex_lock(&ctx->connect_lock);
+        if (retire && ctx->client == client) {
+                log_warn("retiring this agent's Ceph client; the next format connects anew");
+                ctx->client = NULL;
+        }
+        if (--client->users == 0 && ctx->client != client) {
+                rbd_cluster_disconnect(client->cluster);
+                free(client);
+        }
+        pthread_mutex_unlock(&ctx->connect_lock);
 }
 
 /* ---- the advisory lock ------------------------------------------------ */
@@ -208,11 +248,20 @@ static int take_lock(struct job *j, char *cookie, size_t size)
                 if (r >= 0 || r == -ENOENT)
                         r = rbd_image_lock(j->image, cookie, holder, sizeof(holder));
         }
-        if (r == -EBUSY)
+        if (r == -EBUSY) {
                 end(j, OUTCOME_FAILED, true, "image %s/%s is locked by \"%s\"",
                     j->ctx->config->pool, j->image_name, holder);
-        else if (r < 0)
+        } else if (r == -EINVAL || r == -EEXIST) {
+                /* librbd refuses to break a lock this very client holds,
+                 * left from an attempt whose unlock failed. */
+                j->retire_client = true;
+                end(j, OUTCOME_FAILED, true,
+                    "image %s/%s is locked by this agent's own Ceph client (an earlier attempt "
+                    "could not unlock it); retrying with a new client",
+                    j->ctx->config->pool, j->image_name);
+        } else if (r < 0) {
                 end_ceph_error(j, "cannot lock", r);
+        }
         return r;
 }
 
@@ -460,50 +509,61 @@ out:
         secret_free(passphrase);
 }
 
+static void format_open_image(struct job *j, struct rbd_cluster *cluster, uint64_t size_bytes)
+{
+        const struct config *c = j->ctx->config;
+        char cookie[COOKIE_MAX];
+        bool locked = false;
+        int r;
+
+        r = rbd_image_open(cluster, c->pool, j->image_name, &j->image);
+        if (r == -ENOENT) {
+                end(j, OUTCOME_FAILED, false, "image %s/%s does not exist", c->pool,
+                    j->image_name);
+                return;
+        }
+        if (r < 0) {
+                end_ceph_error(j, "cannot open", r);
+                return;
+        }
+        if (take_lock(j, cookie, sizeof(cookie)) < 0)
+                goto out;
+        locked = true;
+        if (inspect(j) < 0) {
+                if (!j->result->reason[0])
+                        end(j, OUTCOME_FAILED, false, "out of memory");
+                goto out;
+        }
+        if (luks_has_magic(j->probe, j->offset, NULL))
+                decide_existing_header(j);
+        else if (decide_blank_image(j, size_bytes) == 0)
+                format_blank_image(j);
+out:
+        if (locked && (r = rbd_image_unlock(j->image, cookie)) < 0) {
+                log_warn("volume %s: cannot unlock %s/%s: %s", j->volume_id, c->pool,
+                         j->image_name, strerror(-r));
+                j->retire_client = true;
+        }
+        free(j->probe);
+        rbd_image_close(j->image);
+}
+
 void format_volume(struct format_context *ctx, const char *volume_id, uint64_t size_bytes,
                    struct format_result *ret)
 {
         struct job j = {.ctx = ctx, .volume_id = volume_id, .result = ret};
-        struct rbd_cluster *cluster;
-        char cookie[COOKIE_MAX];
-        bool locked = false;
+        struct client *client;
         int r;
 
         *ret = (struct format_result){.outcome = OUTCOME_FAILED};
         snprintf(j.image_name, sizeof(j.image_name), "%s%s", ctx->config->image_prefix,
                  volume_id);
-        r = get_cluster(ctx, &cluster);
+        r = acquire_client(ctx, &client);
         if (r < 0) {
                 end(&j, OUTCOME_FAILED, true, "cannot connect to Ceph as client.%s: %s",
                     ctx->config->ceph_client, strerror(-r));
                 return;
         }
-        r = rbd_image_open(cluster, ctx->config->pool, j.image_name, &j.image);
-        if (r == -ENOENT) {
-                end(&j, OUTCOME_FAILED, false, "image %s/%s does not exist", ctx->config->pool,
-                    j.image_name);
-                return;
-        }
-        if (r < 0) {
-                end_ceph_error(&j, "cannot open", r);
-                return;
-        }
-        if (take_lock(&j, cookie, sizeof(cookie)) < 0)
-                goto out;
-        locked = true;
-        if (inspect(&j) < 0) {
-                if (!ret->reason[0])
-                        end(&j, OUTCOME_FAILED, false, "out of memory");
-                goto out;
-        }
-        if (luks_has_magic(j.probe, j.offset, NULL))
-                decide_existing_header(&j);
-        else if (decide_blank_image(&j, size_bytes) == 0)
-                format_blank_image(&j);
-out:
-        if (locked && (r = rbd_image_unlock(j.image, cookie)) < 0)
-                log_warn("volume %s: cannot unlock %s/%s: %s", volume_id, ctx->config->pool,
-                         j.image_name, strerror(-r));
-        free(j.probe);
-        rbd_image_close(j.image);
+        format_open_image(&j, client->cluster, size_bytes);
+        release_client(ctx, client, j.retire_client);
 }

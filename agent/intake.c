@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "checkpoint.h"
 #include "log.h"
@@ -85,7 +86,8 @@ void intake_log_hookfile_event(const char *path, enum hookfile_event e)
                          path);
 }
 
-static void reject(const struct config *c, struct results *results,
+/* False when stopped before the reject could be recorded. */
+static bool reject(const struct config *c, struct results *results,
                    const struct hookfile_line *l, const char *reason)
 {
         int r;
@@ -93,11 +95,18 @@ static void reject(const struct config *c, struct results *results,
         log_error("%s:%" PRIu64 ": line rejected (byte offset %" PRIu64 ", %" PRIu64
                   " bytes): %s; copied to rejects.jsonl",
                   c->hook_file, l->start.line, l->start.offset, l->full_length, reason);
-        r = results_reject(results, c->hook_file, l->start.line, l->start.offset,
-                           l->full_length, reason, l->data, l->length);
-        if (r < 0)
-                log_error("%s:%" PRIu64 ": cannot write rejects.jsonl in %s: %s", c->hook_file,
-                          l->start.line, c->state_dir, strerror(-r));
+        /* The checkpoint may not pass a line whose copy is not on disk: a
+         * full disk is waited out, loudly, like a result. */
+        while ((r = results_reject(results, c->hook_file, l->start.line, l->start.offset,
+                                   l->full_length, reason, l->data, l->length)) < 0) {
+                log_error("%s:%" PRIu64 ": cannot write rejects.jsonl in %s: %s (will retry)",
+                          c->hook_file, l->start.line, c->state_dir, strerror(-r));
+                for (int i = 0; i < 10 && !intake_stop_requested; i++)
+                        usleep(100 * 1000);
+                if (intake_stop_requested)
+                        return false;
+        }
+        return true;
 }
 
 static bool is_blank(const char *data, size_t length)
@@ -117,18 +126,17 @@ enum intake_kind intake_classify(const struct config *c, struct results *results
         if (l->status == HOOKFILE_OVERSIZED) {
                 snprintf(why, sizeof(why), "line of %" PRIu64 " bytes exceeds max_line_bytes (%zu)",
                          l->full_length, c->max_line_bytes);
-                reject(c, results, l, why);
-                return INTAKE_REJECT;
+                return reject(c, results, l, why) ? INTAKE_REJECT : INTAKE_UNRECORDED;
         }
         if (l->status == HOOKFILE_PARTIAL) {
-                reject(c, results, l, "last line of a rotated file has no newline");
-                return INTAKE_REJECT;
+                return reject(c, results, l, "last line of a rotated file has no newline")
+                               ? INTAKE_REJECT
+                               : INTAKE_UNRECORDED;
         }
         if (is_blank(l->data, l->length))
                 return INTAKE_IGNORE;
         if (event_parse(l->data, l->length, c->max_json_depth, ret_event, &reason) < 0) {
-                reject(c, results, l, reason);
-                return INTAKE_REJECT;
+                return reject(c, results, l, reason) ? INTAKE_REJECT : INTAKE_UNRECORDED;
         }
         return INTAKE_EVENT;
 }

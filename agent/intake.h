@@ -32,6 +32,8 @@ enum intake_kind {
         INTAKE_REJECT, /* copied to rejects.jsonl, logged */
         INTAKE_IGNORE, /* blank line */
         INTAKE_EVENT,  /* *ret_event parsed */
+        INTAKE_UNRECORDED, /* a reject not yet on disk when a stop came: the
+                            * caller must not move past this line */
 };
 
 /* Sorts one line; rejects are recorded (rejects.jsonl + log) here. */

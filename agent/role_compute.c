@@ -212,16 +212,26 @@ static int volume_passphrase(struct compute *cp, const char *volume_id, struct s
                 if (r < 0) {
                         set_action(a, OUTCOME_FAILED, r != -ENOENT, "cannot open %s/%s: %s",
                                    c->pool, name, strerror(-r));
+                        if (r == -ESHUTDOWN) {
+                                rbd_cluster_disconnect(cp->cluster);
+                                cp->cluster = NULL;
+                        }
                         return r;
                 }
         }
         r = keys_lookup(cp->keys, volume_id, img, &key, &why);
         rbd_image_close(img);
+        /* Blocklisted: this client is done for; the retry connects anew. */
+        if (r == -ESHUTDOWN) {
+                rbd_cluster_disconnect(cp->cluster);
+                cp->cluster = NULL;
+        }
         if (r >= 0)
                 r = secret_to_hex(key, ret);
         secret_free(key);
         if (r < 0)
-                set_action(a, OUTCOME_FAILED, r == -ENOENT || r == -ETIMEDOUT || r == -EIO,
+                set_action(a, OUTCOME_FAILED,
+                           r == -ENOENT || r == -ETIMEDOUT || r == -EIO || r == -ESHUTDOWN,
                            "no usable key (%s provider): %s", keys_provider_name(cp->keys),
                            why ? why : strerror(-r));
         return r;
@@ -416,6 +426,8 @@ static bool handle_line(struct compute *cp, const struct hookfile_line *l, bool 
 
         *ret_effect = false;
         switch (intake_classify(c, cp->results, l, &ev)) {
+        case INTAKE_UNRECORDED:
+                return false;
         case INTAKE_REJECT:
                 cp->rejected++;
                 return true;

@@ -258,6 +258,8 @@ static void handle_line(struct pipeline *p, const struct hookfile_line *l)
         struct event ev;
 
         switch (intake_classify(p->config, p->results, l, &ev)) {
+        case INTAKE_UNRECORDED:
+                return;
         case INTAKE_REJECT:
                 p->rejected++;
                 break;
