@@ -1,6 +1,6 @@
 # rbd-luks-agent. `make` builds build/rbd-luks-agent; `make check` installs
 # what is missing, builds, and runs every test; `make demo` shows the main job
-# on a private one-node Ceph cluster. See README.md.
+# on a private one-node Ceph cluster; `make bench` runs the benchmarks. See README.md.
 
 VERSION := 0.1.0
 BUILD   ?= build
@@ -13,7 +13,7 @@ BASE_CFLAGS := -std=gnu11 -D_GNU_SOURCE -DAGENT_VERSION='"$(VERSION)"' -Iagent \
 	$(WARN) $(HARDEN)
 LDFLAGS ?=
 BASE_LDFLAGS := -pie -Wl,-z,relro,-z,now -pthread
-LIBS    := -lrbd -lrados -lcryptsetup -ljson-c -linih -lcrypto -lvirt
+LIBS    := -lrbd -lrados -lcryptsetup -ljson-c -linih -lssl -lcrypto -lvirt -lrabbitmq
 
 AGENT_SRCS := $(sort $(wildcard agent/*.c))
 LIB_SRCS   := $(filter-out agent/main.c,$(AGENT_SRCS))
@@ -23,7 +23,7 @@ AGENT_OBJS := $(AGENT_SRCS:%.c=$(BUILD)/%.o)
 LIB_OBJS   := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 UNIT_OBJS  := $(UNIT_SRCS:%.c=$(BUILD)/%.o)
 
-.PHONY: all unit unit-asan integration check demo deps clean
+.PHONY: all unit unit-asan fuzz fuzz-build fuzz-smoke valgrind integration check demo deps clean bench
 
 all: $(BUILD)/rbd-luks-agent
 
@@ -48,9 +48,72 @@ unit-asan:
 		LDFLAGS="-fsanitize=address,undefined" $(BUILD)/asan/unit-tests
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 $(BUILD)/asan/unit-tests
 
+# libFuzzer targets (tests/fuzz/), built with clang and linked only with the
+# modules each one needs: no librbd, libvirt or libcryptsetup. `make fuzz`
+# runs each for FUZZ_SECONDS, new inputs going to $(FUZZ_WORK) (not the
+# seed corpus) and crashes to $(FUZZ_WORK)/<target>-crash-*; `make fuzz-smoke` only
+# replays each seed corpus, as a regression test.
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_WORK    ?= $(BUILD)/fuzz/work
+FUZZ_CFLAGS  := -std=gnu11 -D_GNU_SOURCE -Iagent $(WARN) -g -O1 -fno-omit-frame-pointer \
+	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+FUZZ_TARGETS := event hookfile config
+FUZZ_SRCS_event    := agent/event.c agent/reason.c
+FUZZ_LIBS_event    := -ljson-c
+FUZZ_MAXLEN_event  := 16384
+FUZZ_SRCS_hookfile := agent/hookfile.c
+FUZZ_LIBS_hookfile :=
+FUZZ_MAXLEN_hookfile := 4096
+FUZZ_SRCS_config   := agent/config.c agent/log.c agent/keyring.c agent/keywrap.c \
+	agent/secretfile.c agent/secret.c agent/reason.c
+FUZZ_LIBS_config   := -linih -ljson-c -lcrypto
+FUZZ_MAXLEN_config := 8192
+FUZZ_BINS := $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%)
+# Made by a pattern rule for a pattern rule: keep them, they are the product.
+.SECONDARY: $(FUZZ_BINS)
+
+.SECONDEXPANSION:
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(FUZZ_SRCS_$$*) $(wildcard agent/*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_SRCS_$*) $(FUZZ_LIBS_$*)
+
+fuzz-build: $(FUZZ_BINS)
+
+fuzz: $(FUZZ_TARGETS:%=fuzz-run-%)
+
+fuzz-run-%: $(BUILD)/fuzz/fuzz_%
+	@mkdir -p $(FUZZ_WORK)/$*
+	@echo "== fuzz_$* for $(FUZZ_SECONDS) s (new inputs: $(FUZZ_WORK)/$*)"
+	$< -max_total_time=$(FUZZ_SECONDS) -timeout=10 -max_len=$(FUZZ_MAXLEN_$*) \
+		-dict=tests/fuzz/$*.dict -print_final_stats=1 -artifact_prefix=$(FUZZ_WORK)/$*- \
+		$(FUZZ_WORK)/$* tests/fuzz/corpus/$*
+
+# Each seed input once, no mutation: a few seconds in all.
+fuzz-smoke: $(FUZZ_TARGETS:%=fuzz-smoke-%)
+
+fuzz-smoke-%: $(BUILD)/fuzz/fuzz_%
+	@mkdir -p $(FUZZ_WORK)
+	@$< -runs=0 -artifact_prefix=$(FUZZ_WORK)/smoke-$*- tests/fuzz/corpus/$* \
+		>$(FUZZ_WORK)/smoke-$*.log 2>&1 || \
+		{ cat $(FUZZ_WORK)/smoke-$*.log; echo "fuzz-smoke: fuzz_$* FAILED"; exit 1; }
+	@echo "fuzz-smoke: fuzz_$*: $$(ls tests/fuzz/corpus/$* | wc -l) seed inputs, no failure"
+
 # Integration tests boot real services (Ceph, qemu, cryptsetup) privately.
 integration: all
 	tests/integration/run.sh $(BUILD)/rbd-luks-agent
+
+# One run --once under valgrind on a private Ceph cluster: no error, no leak
+# (tests/integration/ceph_valgrind.sh; `make integration` runs it too).
+valgrind: all
+	tests/integration/run.sh $(BUILD)/rbd-luks-agent ceph_valgrind
+
+# Benchmarks run on demand, never from check: they need root and start private
+# services (see bench/README.md). One recipe line per benchmark script; each
+# takes the agent binary as its first argument.
+bench:
+	$(MAKE) all
+	bench/compute_attach.sh $(BUILD)/rbd-luks-agent
 
 deps:
 	tests/lib/deps.sh all
@@ -59,6 +122,7 @@ check: deps
 	$(MAKE) all
 	$(MAKE) unit
 	$(MAKE) unit-asan
+	$(MAKE) fuzz-smoke
 	$(MAKE) integration
 
 demo:

@@ -37,6 +37,13 @@
 #define MAX_USAGE_NAME 127     /* secrets.h's SECRETS_USAGE_ID_MAX less the NUL */
 #define MAX_ENTITY 100
 #define UUID_LEN 36
+/* AMQP 0-9-1 short strings hold 255 bytes; names are at most 127 by the spec. */
+#define MAX_AMQP_HOST 255
+#define MAX_AMQP_TEXT 255
+#define MAX_AMQP_NAME 127
+#define MAX_ROUTING_KEY 255
+/* secretfile_read()'s limit, less the NUL the password gets for amqp_login. */
+#define MAX_PASSWORD_FILE_BYTES (SECRET_MAX_BYTES - 2)
 /* role_compute reads key files with secretfile_read() up to this size. */
 #define MAX_KEY_FILE_BYTES (SECRET_MAX_BYTES - 1)
 #define SECRET_PREFIX "secret:"
@@ -45,13 +52,13 @@
 
 /* SECTION_SECRET is every [secret:NAME]; the others appear once. */
 enum section { SECTION_AGENT, SECTION_CEPH, SECTION_VOLUME, SECTION_COMPUTE, SECTION_KEYS,
-               SECTION_LUKS, SECTION_RETRY, SECTION_SECRET, N_SECTIONS };
+               SECTION_LUKS, SECTION_RETRY, SECTION_AMQP, SECTION_SECRET, N_SECTIONS };
 /* Where a key line is, besides one of the sections above. */
 #define SECTION_NONE (-1)
 #define SECTION_UNKNOWN (-2)
 
 static const char *const section_names[N_SECTIONS] = {
-        "agent", "ceph", "volume", "compute", "keys", "luks", "retry", "secret"};
+        "agent", "ceph", "volume", "compute", "keys", "luks", "retry", "amqp", "secret"};
 
 enum key_id {
         KEY_ROLE, KEY_HOOK_FILE, KEY_STATE_DIR, KEY_LOG_LEVEL, KEY_LOG_FORMAT, KEY_WORKERS,
@@ -65,6 +72,10 @@ enum key_id {
         KEY_RETRY_INITIAL_MS, KEY_RETRY_MAX_MS, KEY_RETRY_GIVE_UP_S,
         KEY_URI, KEY_HOST, KEY_COMPUTE_TYPES, KEY_COMPUTE_PRIVATE, KEY_RECONCILE_INTERVAL_S,
         KEY_GC_INTERVAL_S, KEY_GC_GRACE_S,
+        KEY_AMQP_HOST, KEY_AMQP_PORT, KEY_AMQP_VHOST, KEY_AMQP_USER, KEY_AMQP_PASSWORD_FILE,
+        KEY_AMQP_EXCHANGE, KEY_AMQP_QUEUE, KEY_AMQP_ROUTING_KEYS, KEY_AMQP_PREFETCH,
+        KEY_AMQP_HEARTBEAT_S, KEY_AMQP_BATCH_MAX, KEY_AMQP_BATCH_MS, KEY_AMQP_TLS,
+        KEY_AMQP_TLS_CA_FILE, KEY_AMQP_TLS_VERIFY,
         /* [secret:NAME] keys last: they are tracked per section. */
         KEY_SECRET_UUID, KEY_SECRET_USAGE, KEY_SECRET_USAGE_NAME, KEY_SECRET_VOLUME,
         KEY_SECRET_KEYRING, KEY_SECRET_ENTITY, KEY_SECRET_KEY_FILE, KEY_SECRET_PRIVATE,
@@ -135,6 +146,10 @@ static int parse_uuid(struct load *l, const struct key_def *k, const char *value
 static int parse_usage(struct load *l, const struct key_def *k, const char *value);
 static int parse_usage_name(struct load *l, const struct key_def *k, const char *value);
 static int parse_entity(struct load *l, const struct key_def *k, const char *value);
+static int parse_amqp_host(struct load *l, const struct key_def *k, const char *value);
+static int parse_amqp_text(struct load *l, const struct key_def *k, const char *value);
+static int parse_queue(struct load *l, const struct key_def *k, const char *value);
+static int parse_routing_keys(struct load *l, const struct key_def *k, const char *value);
 
 #define FIELD(f) offsetof(struct config, f)
 #define REQUIRED true
@@ -202,6 +217,32 @@ static const struct key_def keys[N_KEYS] = {
                                FIELD(gc_interval_s), 0, 604800, OPTIONAL,
                                "0 (never) or 60..604800"},
         [KEY_GC_GRACE_S] = NUMBER(COMPUTE, "gc_grace_s", gc_grace_s, 0, 604800),
+
+        [KEY_AMQP_HOST] = NAME(AMQP, "host", parse_amqp_host, amqp_host, MAX_AMQP_HOST,
+                               OPTIONAL),
+        [KEY_AMQP_PORT] = NUMBER(AMQP, "port", amqp_port, 1, 65535),
+        [KEY_AMQP_VHOST] = NAME(AMQP, "vhost", parse_amqp_text, amqp_vhost, MAX_AMQP_TEXT,
+                                OPTIONAL),
+        [KEY_AMQP_USER] = NAME(AMQP, "user", parse_amqp_text, amqp_user, MAX_AMQP_TEXT,
+                               OPTIONAL),
+        [KEY_AMQP_PASSWORD_FILE] = KEY(AMQP, "password_file", parse_path, amqp_password_file,
+                                       OPTIONAL),
+        [KEY_AMQP_EXCHANGE] = NAME(AMQP, "exchange", parse_name, amqp_exchange, MAX_AMQP_NAME,
+                                   OPTIONAL),
+        [KEY_AMQP_QUEUE] = NAME(AMQP, "queue", parse_queue, amqp_queue, MAX_AMQP_NAME,
+                                OPTIONAL),
+        [KEY_AMQP_ROUTING_KEYS] = KEY(AMQP, "routing_keys", parse_routing_keys,
+                                      amqp_routing_keys, OPTIONAL),
+        [KEY_AMQP_PREFETCH] = NUMBER(AMQP, "prefetch", amqp_prefetch, 1, 65535),
+        [KEY_AMQP_HEARTBEAT_S] = {SECTION_AMQP, "heartbeat_s", parse_unsigned,
+                                  FIELD(amqp_heartbeat_s), 0, 600, OPTIONAL,
+                                  "0 (no heartbeats) or 1..600"},
+        [KEY_AMQP_BATCH_MAX] = NUMBER(AMQP, "batch_max", amqp_batch_max, 1, 4096),
+        [KEY_AMQP_BATCH_MS] = NUMBER(AMQP, "batch_ms", amqp_batch_ms, 0, 1000),
+        [KEY_AMQP_TLS] = KEY(AMQP, "tls", parse_bool, amqp_tls, OPTIONAL),
+        [KEY_AMQP_TLS_CA_FILE] = KEY(AMQP, "tls_ca_file", parse_path, amqp_tls_ca_file,
+                                     OPTIONAL),
+        [KEY_AMQP_TLS_VERIFY] = KEY(AMQP, "tls_verify", parse_bool, amqp_tls_verify, OPTIONAL),
 
         [KEY_SECRET_UUID] = SECRET("uuid", parse_uuid, uuid, 0, REQUIRED),
         [KEY_SECRET_USAGE] = SECRET("usage", parse_usage, usage, 0, REQUIRED),
@@ -735,6 +776,115 @@ static int parse_types(struct load *l, const struct key_def *k, const char *valu
         return r;
 }
 
+/* What getaddrinfo takes without quoting: names, IPv4 and bare IPv6. */
+static int parse_amqp_host(struct load *l, const struct key_def *k, const char *value)
+{
+        size_t n = strlen(value);
+
+        for (size_t i = 0; i < n; i++)
+                if (!name_ok(value + i, 1, 1) && value[i] != ':')
+                        n = 0;
+        if (n == 0 || n > k->max)
+                return bad_value(l, k, value,
+                                 "not a host name or IP address (allowed: 1 to %llu characters "
+                                 "of A-Z a-z 0-9 _ . - :)",
+                                 k->max);
+        return store_string(l, field_of(l, k), value);
+}
+
+/* vhost and user: the broker allows almost anything, the log lines we
+ * write them into want one printable word. */
+static int parse_amqp_text(struct load *l, const struct key_def *k, const char *value)
+{
+        size_t n = strlen(value);
+
+        if (n == 0 || n > k->max || !printable(value, n, false))
+                return bad_value(l, k, value,
+                                 "allowed: 1 to %llu printable ASCII characters, no spaces",
+                                 k->max);
+        return store_string(l, field_of(l, k), value);
+}
+
+/* The broker refuses to let clients declare "amq." queues. */
+static int parse_queue(struct load *l, const struct key_def *k, const char *value)
+{
+        if (strncmp(value, "amq.", 4) == 0)
+                return bad_value(l, k, value, "names starting with \"amq.\" are reserved by "
+                                              "the broker");
+        return parse_name(l, k, value);
+}
+
+/* Topic binding keys: dot-separated words, with * and # as wildcards. */
+static bool routing_key_ok(const char *s, size_t n)
+{
+        if (n == 0 || n > MAX_ROUTING_KEY)
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (!name_ok(s + i, 1, 1) && s[i] != '*' && s[i] != '#')
+                        return false;
+        return true;
+}
+
+static void clear_routing_keys(struct config *c)
+{
+        while (c->n_amqp_routing_keys > 0) {
+                c->n_amqp_routing_keys--;
+                free(c->amqp_routing_keys[c->n_amqp_routing_keys]);
+                c->amqp_routing_keys[c->n_amqp_routing_keys] = NULL;
+        }
+}
+
+static int add_routing_key(struct load *l, const struct key_def *k, const char *value,
+                           const char *s, size_t n)
+{
+        struct config *c = l->config;
+
+        trim_blanks(&s, &n);
+        if (n == 0)
+                return bad_value(l, k, value, "empty routing key in the list");
+        if (!routing_key_ok(s, n))
+                return bad_value(l, k, value,
+                                 "'%.*s' is not a routing key (allowed: 1 to %d characters of "
+                                 "A-Z a-z 0-9 _ . - * #)",
+                                 (int)n, s, MAX_ROUTING_KEY);
+        for (size_t i = 0; i < c->n_amqp_routing_keys; i++)
+                if (strlen(c->amqp_routing_keys[i]) == n &&
+                    memcmp(c->amqp_routing_keys[i], s, n) == 0)
+                        return bad_value(l, k, value, "routing key '%.*s' is listed twice",
+                                         (int)n, s);
+        if (c->n_amqp_routing_keys == CONFIG_MAX_ROUTING_KEYS)
+                return bad_value(l, k, value, "more than %d routing keys",
+                                 CONFIG_MAX_ROUTING_KEYS);
+        c->amqp_routing_keys[c->n_amqp_routing_keys] = strndup(s, n);
+        if (!c->amqp_routing_keys[c->n_amqp_routing_keys]) {
+                l->error = -ENOMEM;
+                return -ENOMEM;
+        }
+        c->n_amqp_routing_keys++;
+        return 0;
+}
+
+/* All or nothing, like types: half a list would miss notifications. */
+static int parse_routing_keys(struct load *l, const struct key_def *k, const char *value)
+{
+        struct config *c = l->config;
+        const char *p = value;
+        int r;
+
+        clear_routing_keys(c);
+        for (;;) {
+                const char *comma = strchrnul(p, ',');
+
+                r = add_routing_key(l, k, value, p, (size_t)(comma - p));
+                if (r < 0 || *comma == '\0')
+                        break;
+                p = comma + 1;
+        }
+        if (r < 0)
+                clear_routing_keys(c);
+        return r;
+}
+
 static bool old_kek_listed(const struct config *c, const char *id, size_t n)
 {
         for (size_t i = 0; i < c->n_old_keks; i++)
@@ -892,7 +1042,7 @@ static void enter_section(struct load *l, const char *name, size_t n)
         l->section = SECTION_UNKNOWN;
         problem(l, l->lineno,
                 "unknown section [%.*s] (known: agent, ceph, volume, compute, keys, luks, retry, "
-                "secret:NAME)",
+                "amqp, secret:NAME)",
                 (int)n, name);
 }
 
@@ -1351,6 +1501,50 @@ static void check_retry(struct load *l)
                         c->retry_initial_ms, c->retry_max_ms);
 }
 
+/* [amqp] values that depend on each other, and the port's default. */
+static void check_amqp(struct load *l)
+{
+        static const enum key_id tls_only[] = {KEY_AMQP_TLS_CA_FILE, KEY_AMQP_TLS_VERIFY};
+        struct config *c = l->config;
+
+        c->has_amqp = l->section_lines[SECTION_AMQP] != 0;
+        if (!c->amqp_tls && !l->key_bad[KEY_AMQP_TLS])
+                for (size_t i = 0; i < sizeof(tls_only) / sizeof(tls_only[0]); i++)
+                        if (l->key_lines[tls_only[i]])
+                                problem(l, l->key_lines[tls_only[i]],
+                                        "%s is only used with tls = yes", keys[tls_only[i]].name);
+        if (c->amqp_tls && !l->key_lines[KEY_AMQP_PORT])
+                c->amqp_port = 5671; /* amqps */
+        if (l->key_bad[KEY_AMQP_BATCH_MAX] || l->key_bad[KEY_AMQP_PREFETCH] ||
+            c->amqp_batch_max <= c->amqp_prefetch)
+                return;
+        /* A group could never fill: the broker stops at prefetch unacked. */
+        if (l->key_lines[KEY_AMQP_BATCH_MAX])
+                problem(l, l->key_lines[KEY_AMQP_BATCH_MAX],
+                        "batch_max = '%u': must not be more than prefetch (%u)", c->amqp_batch_max,
+                        c->amqp_prefetch);
+        else
+                problem(l, l->key_lines[KEY_AMQP_PREFETCH],
+                        "prefetch = '%u': must not be less than batch_max (%u)", c->amqp_prefetch,
+                        c->amqp_batch_max);
+}
+
+/* What only the feed command needs; other commands never look at them. */
+static void check_feed(struct load *l)
+{
+        static const enum key_id needed[] = {KEY_AMQP_USER, KEY_AMQP_PASSWORD_FILE};
+        unsigned line = l->section_lines[SECTION_AMQP];
+
+        if (!line) {
+                problem(l, 0, "missing section [amqp] (required by feed: user, password_file)");
+                return;
+        }
+        for (size_t i = 0; i < sizeof(needed) / sizeof(needed[0]); i++)
+                if (!l->key_lines[needed[i]])
+                        problem(l, line, "missing key '%s' in [amqp] (required by feed)",
+                                keys[needed[i]].name);
+}
+
 /* ---- environment -------------------------------------------------------- */
 
 struct env_check {
@@ -1359,15 +1553,17 @@ struct env_check {
         bool directory;
         int mode;
         const char *can; /* what mode means, for the message */
+        bool feed;       /* the feed command uses it */
 };
 
 static const struct env_check env_checks[] = {
-        {KEY_STATE_DIR, "state directory", true, W_OK | X_OK, "writable"},
-        {KEY_HOOK_FILE, "hook file directory", true, X_OK, "searchable"},
-        {KEY_CEPH_CONF, "ceph conf", false, R_OK, "readable"},
-        {KEY_CEPH_KEYRING, "keyring", false, R_OK, "readable"},
-        {KEY_KEY_DIRECTORY, "key directory", true, R_OK | X_OK, "readable"},
-        {KEY_KEY_COMMAND, "key command", false, X_OK, "executable"},
+        {KEY_STATE_DIR, "state directory", true, W_OK | X_OK, "writable", true},
+        {KEY_HOOK_FILE, "hook file directory", true, X_OK, "searchable", true},
+        {KEY_CEPH_CONF, "ceph conf", false, R_OK, "readable", false},
+        {KEY_CEPH_KEYRING, "keyring", false, R_OK, "readable", false},
+        {KEY_KEY_DIRECTORY, "key directory", true, R_OK | X_OK, "readable", false},
+        {KEY_KEY_COMMAND, "key command", false, X_OK, "executable", false},
+        {KEY_AMQP_TLS_CA_FILE, "TLS CA file", false, R_OK, "readable", true},
 };
 
 static void check_path(struct load *l, const struct env_check *e, unsigned line,
@@ -1447,7 +1643,7 @@ static void check_kek_files(struct load *l)
 static void check_secret_files(struct load *l)
 {
         static const struct env_check keyring = {KEY_SECRET_KEYRING, "keyring", false, R_OK,
-                                                 "readable"};
+                                                 "readable", false};
         const struct config *c = l->config;
         struct stat st;
 
@@ -1469,16 +1665,48 @@ static void check_secret_files(struct load *l)
         }
 }
 
-static void check_environment(struct load *l)
+/* What the feeder's secretfile_read() insists on. */
+static void check_password_file(struct load *l)
 {
-        check_kek_files(l);
-        check_secret_files(l);
+        const char *path = l->config->amqp_password_file;
+        unsigned line = l->key_lines[KEY_AMQP_PASSWORD_FILE];
+        struct stat st;
+
+        if (!path || l->key_bad[KEY_AMQP_PASSWORD_FILE] ||
+            !check_private_file(l, line, "password file", path, &st))
+                return;
+        if (st.st_size == 0 || st.st_size > MAX_PASSWORD_FILE_BYTES)
+                problem(l, line, "password file %s is %lld bytes (allowed: 1..%d)", path,
+                        (long long)st.st_size, MAX_PASSWORD_FILE_BYTES);
+        else if (access(path, R_OK) < 0)
+                problem(l, line, "password file %s is not readable: %s", path, strerror(errno));
+}
+
+/* How much config_load_mode() checks beyond the file itself. */
+enum load_mode {
+        LOAD_FILE,
+        LOAD_ENVIRONMENT, /* what the roles use; not [amqp]'s files */
+        LOAD_FEED,        /* what feed uses: no Ceph, keys or secrets */
+        LOAD_ALL,         /* check-config: both */
+};
+
+static void check_environment(struct load *l, enum load_mode mode)
+{
+        bool roles = mode != LOAD_FEED, feed = mode != LOAD_ENVIRONMENT;
+
+        if (roles) {
+                check_kek_files(l);
+                check_secret_files(l);
+        }
+        if (feed)
+                check_password_file(l);
         for (size_t i = 0; i < sizeof(env_checks) / sizeof(env_checks[0]); i++) {
                 const struct env_check *e = &env_checks[i];
                 char *path = *(char **)field_of(l, &keys[e->key]);
+                bool amqp = keys[e->key].section == SECTION_AMQP;
                 char *slash;
 
-                if (!path || l->key_bad[e->key])
+                if (!path || l->key_bad[e->key] || (!roles && !e->feed) || (!feed && amqp))
                         continue;
                 if (e->key != KEY_HOOK_FILE) {
                         check_path(l, e, l->key_lines[e->key], path);
@@ -1526,6 +1754,12 @@ static int config_new(const char *path, struct config **ret)
                 .retry_initial_ms = 1000,
                 .retry_max_ms = 60000,
                 .retry_give_up_s = 3600,
+                .amqp_port = 5672,
+                .amqp_prefetch = 256,
+                .amqp_heartbeat_s = 30,
+                .amqp_batch_max = 64,
+                .amqp_batch_ms = 20,
+                .amqp_tls_verify = true,
         };
         c->path = strdup(path);
         c->image_prefix = strdup("volume-");
@@ -1533,8 +1767,15 @@ static int config_new(const char *path, struct config **ret)
         c->cipher_mode = strdup("xts-plain64");
         c->hash = strdup("sha256");
         c->libvirt_uri = strdup("qemu:///system");
+        c->amqp_host = strdup("127.0.0.1");
+        c->amqp_vhost = strdup("/");
+        c->amqp_exchange = strdup("openstack");
+        c->amqp_queue = strdup("rbd-luks-agent");
+        c->amqp_routing_keys[0] = strdup("notifications_luks.info");
+        c->n_amqp_routing_keys = 1;
         if (!c->path || !c->image_prefix || !c->cipher || !c->cipher_mode || !c->hash ||
-            !c->libvirt_uri) {
+            !c->libvirt_uri || !c->amqp_host || !c->amqp_vhost || !c->amqp_exchange ||
+            !c->amqp_queue || !c->amqp_routing_keys[0]) {
                 config_free(c);
                 return -ENOMEM;
         }
@@ -1554,7 +1795,7 @@ static unsigned resolve_workers(unsigned workers)
         return cpus > MAX_WORKERS ? MAX_WORKERS : (unsigned)cpus;
 }
 
-static int load_file(struct load *l, bool check_env)
+static int load_file(struct load *l, enum load_mode mode)
 {
         int r;
 
@@ -1574,13 +1815,16 @@ static int load_file(struct load *l, bool check_env)
         check_provider(l);
         check_luks(l);
         check_retry(l);
-        if (check_env)
-                check_environment(l);
+        check_amqp(l);
+        if (mode == LOAD_FEED || (mode == LOAD_ALL && l->section_lines[SECTION_AMQP]))
+                check_feed(l);
+        if (mode != LOAD_FILE)
+                check_environment(l, mode);
         return 0;
 }
 
-int config_load(const char *path, bool check_env, struct config **ret,
-                struct config_problems *problems)
+static int config_load_mode(const char *path, enum load_mode mode, struct config **ret,
+                            struct config_problems *problems)
 {
         struct load l = {.path = path, .problems = problems, .section = SECTION_NONE};
         int r;
@@ -1591,7 +1835,7 @@ int config_load(const char *path, bool check_env, struct config **ret,
                 problem(&l, 0, "out of memory");
                 return r;
         }
-        r = load_file(&l, check_env);
+        r = load_file(&l, mode);
         if (r == 0 && l.error)
                 r = l.error;
         if (r == -ENOMEM)
@@ -1607,6 +1851,22 @@ int config_load(const char *path, bool check_env, struct config **ret,
                 fclose(l.file);
         config_free(l.config);
         return r;
+}
+
+int config_load(const char *path, bool check_env, struct config **ret,
+                struct config_problems *problems)
+{
+        return config_load_mode(path, check_env ? LOAD_ENVIRONMENT : LOAD_FILE, ret, problems);
+}
+
+int config_load_feed(const char *path, struct config **ret, struct config_problems *problems)
+{
+        return config_load_mode(path, LOAD_FEED, ret, problems);
+}
+
+int config_load_all(const char *path, struct config **ret, struct config_problems *problems)
+{
+        return config_load_mode(path, LOAD_ALL, ret, problems);
 }
 
 void config_free(struct config *c)
@@ -1636,6 +1896,14 @@ void config_free(struct config *c)
         free(c->hash);
         free(c->libvirt_uri);
         free(c->compute_host);
+        free(c->amqp_host);
+        free(c->amqp_vhost);
+        free(c->amqp_user);
+        free(c->amqp_password_file);
+        free(c->amqp_exchange);
+        free(c->amqp_queue);
+        clear_routing_keys(c);
+        free(c->amqp_tls_ca_file);
         for (size_t i = 0; i < c->n_secrets; i++) {
                 struct config_secret *s = &c->secrets[i];
 

@@ -5,11 +5,13 @@
  * all. A config with problems is never used to run. Limits: a line of the
  * file is at most CONFIG_MAX_LINE bytes; types at most CONFIG_MAX_TYPES
  * entries, old_keks at most CONFIG_MAX_OLD_KEKS, at most CONFIG_MAX_SECRETS
- * [secret:NAME] sections.
+ * [secret:NAME] sections, routing_keys at most CONFIG_MAX_ROUTING_KEYS.
  *
  * Which sections a file may hold depends on [agent] role: volume needs
  * [volume]; compute may have [compute] and [secret:NAME] sections and must
- * not have [volume]. [ceph] and [keys] are required by both. */
+ * not have [volume]. [ceph] and [keys] are required by both. [amqp] (the
+ * broker the feed command consumes from) is allowed with either role and
+ * needed only by feed, which also needs its user and password_file. */
 #pragma once
 
 #include <stdbool.h>
@@ -23,6 +25,7 @@
 #define CONFIG_MAX_PROBLEMS 100
 #define CONFIG_MAX_OLD_KEKS 16
 #define CONFIG_MAX_SECRETS 16
+#define CONFIG_MAX_ROUTING_KEYS 16
 
 enum agent_role { ROLE_VOLUME, ROLE_COMPUTE };
 enum key_provider_kind { KEY_PROVIDER_FILE, KEY_PROVIDER_COMMAND, KEY_PROVIDER_METADATA };
@@ -110,6 +113,25 @@ struct config {
         unsigned retry_initial_ms;
         unsigned retry_max_ms;
         unsigned retry_give_up_s;
+
+        /* [amqp]: where the feed command consumes notifications from */
+        bool has_amqp;           /* the file has an [amqp] section */
+        char *amqp_host;         /* host name or IP address */
+        unsigned amqp_port;      /* resolved: 5671 with TLS, 5672 without */
+        char *amqp_vhost;
+        char *amqp_user;          /* NULL: not set (feed requires it) */
+        char *amqp_password_file; /* NULL: not set (feed requires it) */
+        char *amqp_exchange;      /* a topic exchange; never declared, only bound to */
+        char *amqp_queue;         /* declared durable by the feeder */
+        char *amqp_routing_keys[CONFIG_MAX_ROUTING_KEYS];
+        size_t n_amqp_routing_keys;
+        unsigned amqp_prefetch;   /* unacknowledged messages the broker may send */
+        unsigned amqp_heartbeat_s; /* 0: no heartbeats */
+        unsigned amqp_batch_max;  /* messages per write + fdatasync + ack */
+        unsigned amqp_batch_ms;   /* longest wait for a group to fill */
+        bool amqp_tls;
+        char *amqp_tls_ca_file;   /* NULL: OpenSSL's default CA store */
+        bool amqp_tls_verify;     /* certificate chain and host name */
 };
 
 struct config_problems {
@@ -121,13 +143,25 @@ struct config_problems {
 /* Reads and validates path. On success (0) *ret is a config with every
  * default filled in. On -EINVAL the problems are in *problems and *ret is
  * untouched; other negative errnos (e.g. -ENOENT) also add a problem line.
- * check_environment also checks what the file points at (directories exist
- * and are usable, key command executable, KEK files private and 32 bytes,
- * secrets' keyrings readable and key files private). */
+ * check_environment also checks what the file points at that the roles
+ * use (directories exist and are usable, key command executable, KEK files
+ * private and 32 bytes, secrets' keyrings readable and key files private;
+ * not [amqp]'s files, which only feed reads). */
 int config_load(const char *path, bool check_environment, struct config **ret,
                 struct config_problems *problems);
 void config_free(struct config *c);
 void config_problems_clear(struct config_problems *p);
+
+/* For the feed command: config_load() without its environment checks
+ * (a feeder needs no Ceph, keys or libvirt), plus what feed needs: an
+ * [amqp] section with user and password_file, and on disk the hook file's
+ * directory, state_dir, the password file (private, 1..4095 bytes) and
+ * tls_ca_file. Same returns and problem lines as config_load(). */
+int config_load_feed(const char *path, struct config **ret, struct config_problems *problems);
+
+/* For check-config: config_load(path, true, ...) and, when the file has an
+ * [amqp] section, what config_load_feed() checks too. */
+int config_load_all(const char *path, struct config **ret, struct config_problems *problems);
 
 /* "volume" or "compute", as the file spells it. */
 const char *config_role_name(enum agent_role role);

@@ -350,6 +350,20 @@ static int parse_size(struct json_object *payload, bool required, struct event *
         return 0;
 }
 
+/* An attachment's host, or NULL when it names none: absent, null, or "" --
+ * kept, an empty name could never match and would take one of the
+ * EVENT_MAX_ATTACHMENTS places from a real host. */
+static struct json_object *attachment_host(struct json_object *a)
+{
+        struct json_object *host;
+
+        if (!json_object_is_type(a, json_type_object) || !(host = get_optional(a, "attached_host")))
+                return NULL;
+        if (json_object_is_type(host, json_type_string) && json_object_get_string_len(host) == 0)
+                return NULL;
+        return host;
+}
+
 /* Hosts the volume is attached to; the compute role acts only on its own. */
 static int parse_attachments(struct json_object *payload, struct event *e,
                              const char **ret_reason)
@@ -363,11 +377,10 @@ static int parse_attachments(struct json_object *payload, struct event *e,
                 return reason_set(-EINVAL, ret_reason, "payload.volume_attachment is not a list");
         n = json_object_array_length(list);
         for (size_t i = 0; i < n; i++) {
-                struct json_object *a = json_object_array_get_idx(list, i), *host;
+                struct json_object *host = attachment_host(json_object_array_get_idx(list, i));
                 int r;
 
-                if (!json_object_is_type(a, json_type_object) ||
-                    !(host = get_optional(a, "attached_host")))
+                if (!host)
                         continue;
                 if (e->n_attached_hosts == EVENT_MAX_ATTACHMENTS) {
                         e->more_attachments = true;

@@ -33,7 +33,7 @@ struct event {
         char status[EVENT_STATUS_MAX];
         uint64_t size_gib;
         /* payload.volume_attachment[].attached_host, in order; entries
-         * without a host are left out. */
+         * without a host (absent, null or "") are left out. */
         char attached_hosts[EVENT_MAX_ATTACHMENTS][EVENT_HOST_MAX];
         size_t n_attached_hosts;
         bool more_attachments; /* beyond EVENT_MAX_ATTACHMENTS */

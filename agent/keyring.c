@@ -64,6 +64,26 @@ static bool is_section(const char *s, const char *e, const char *entity)
                memcmp(s + 1, entity, n) == 0;
 }
 
+/* Ceph's own parser ends a line at '#' or ';' (a comment; neither is in a
+ * base64 key or an entity name) and takes a value in double quotes too: a
+ * keyring Ceph reads is read here the same way. */
+static void cut_comment(const char *start, const char **end)
+{
+        for (const char *c = start; c < *end; c++)
+                if (*c == '#' || *c == ';') {
+                        *end = c;
+                        return;
+                }
+}
+
+static void unquote(const char **start, const char **end)
+{
+        if (*end - *start >= 2 && **start == '"' && (*end)[-1] == '"') {
+                (*start)++;
+                (*end)--;
+        }
+}
+
 /* The value of "key = ..." in the entity's section, within buf. */
 static int find_key(const char *buf, size_t len, const char *entity, const char **ret_value,
                     size_t *ret_len)
@@ -76,6 +96,7 @@ static int find_key(const char *buf, size_t len, const char *entity, const char 
                 const char *s = p, *e = eol ? eol : end;
 
                 p = eol ? eol + 1 : end;
+                cut_comment(s, &e);
                 trim(&s, &e);
                 if (s < e && s[0] == '[') {
                         in_section = is_section(s, e, entity);
@@ -89,6 +110,7 @@ static int find_key(const char *buf, size_t len, const char *entity, const char 
                         continue;
                 s++;
                 trim(&s, &e);
+                unquote(&s, &e);
                 *ret_value = s;
                 *ret_len = (size_t)(e - s);
                 return 0;

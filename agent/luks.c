@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <libcryptsetup.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,37 @@ static void log_from_cryptsetup(int level, const char *msg, void *usrptr)
         log_debug("libcryptsetup: %.*s", (int)n, msg);
 }
 
+/* libcryptsetup sets up its crypto backend (its own OpenSSL library
+ * context and providers) on first use without a lock: two workers doing
+ * that at once each make one, and one is lost (a data race; valgrind shows
+ * the leak, tests/integration/ceph_valgrind.sh). Until one such call has
+ * succeeded they run one at a time here. The calibration at start-up is
+ * usually that call, but not when the iteration count is fixed. */
+static pthread_mutex_t first_use_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool backend_ready;
+
+/* True when the caller now holds first_use_lock (pass it to first_use_leave). */
+static bool first_use_enter(void)
+{
+        if (__atomic_load_n(&backend_ready, __ATOMIC_ACQUIRE))
+                return false;
+        pthread_mutex_lock(&first_use_lock);
+        if (!__atomic_load_n(&backend_ready, __ATOMIC_ACQUIRE))
+                return true;
+        pthread_mutex_unlock(&first_use_lock);
+        return false;
+}
+
+static int first_use_leave(bool entered, int r)
+{
+        if (!entered)
+                return r;
+        if (r >= 0)
+                __atomic_store_n(&backend_ready, true, __ATOMIC_RELEASE);
+        pthread_mutex_unlock(&first_use_lock);
+        return r;
+}
+
 void luks_setup_logging(void)
 {
         crypt_set_log_callback(NULL, log_from_cryptsetup, NULL);
@@ -47,10 +79,12 @@ int luks_calibrate(const char *hash, unsigned key_bytes, unsigned iter_time_ms,
                 .hash = hash,
                 .time_ms = iter_time_ms,
         };
+        bool first = first_use_enter();
         int r;
 
         r = crypt_benchmark_pbkdf(NULL, &pbkdf, "calibrate", 9, salt, sizeof(salt), key_bytes,
                                   NULL, NULL);
+        r = first_use_leave(first, r);
         if (r < 0)
                 return r;
         *ret_iterations = pbkdf.iterations < LUKS_PBKDF2_MIN_ITERATIONS
@@ -139,6 +173,7 @@ int luks_build_header(const struct luks_params *p, uint64_t payload_offset,
         size_t used = keyslots_end(p->key_bytes);
         char path[64];
         int fd = -1, r;
+        bool first;
 
         if (payload_offset < used || payload_offset > SIZE_MAX)
                 return -EINVAL;
@@ -149,7 +184,8 @@ int luks_build_header(const struct luks_params *p, uint64_t payload_offset,
         r = crypt_init(&cd, path);
         if (r < 0)
                 goto out;
-        r = format_on(cd, p, payload_offset, passphrase);
+        first = first_use_enter();
+        r = first_use_leave(first, format_on(cd, p, payload_offset, passphrase));
         if (r < 0)
                 goto out;
         header = malloc(payload_offset);
@@ -214,8 +250,11 @@ static int load_header(const unsigned char *buf, size_t len, struct crypt_device
         if (r < 0)
                 return r;
         r = crypt_init(&cd, path);
-        if (r >= 0)
-                r = crypt_load(cd, CRYPT_LUKS, NULL);
+        if (r >= 0) {
+                bool first = first_use_enter();
+
+                r = first_use_leave(first, crypt_load(cd, CRYPT_LUKS, NULL));
+        }
         if (r < 0) {
                 crypt_free(cd);
                 close(fd);

@@ -8,6 +8,7 @@
 #include "command_keys.h"
 #include "config.h"
 #include "event.h"
+#include "feeder.h"
 #include "log.h"
 #include "luks.h"
 #include "role_compute.h"
@@ -30,6 +31,7 @@ static const char main_usage[] =
         "Commands:\n"
         "  check-config       validate the config and what it points at\n"
         "  run [--once]       follow the hook file and handle each event\n"
+        "  feed               append notifications from RabbitMQ to the hook file\n"
         "  format VOLUME_ID   format one volume now, as for its create event\n"
         "  keys ...           show, verify, audit, re-wrap volume keys; recovery\n"
         "  secrets ...        list, provision, remove, gc libvirt secrets (role compute)\n";
@@ -38,8 +40,9 @@ static const char check_usage[] =
         "Usage: rbd-luks-agent -c FILE check-config\n"
         "\n"
         "Reads FILE and checks every value, then that the directories, files and\n"
-        "programs it names exist and are usable. Prints each problem as\n"
-        "FILE:LINE: message and exits 1, or exits 0 when there is none.\n";
+        "programs it names exist and are usable (with an [amqp] section, also what\n"
+        "feed needs). Prints each problem as FILE:LINE: message and exits 1, or\n"
+        "exits 0 when there is none.\n";
 
 static const char run_usage[] =
         "Usage: rbd-luks-agent -c FILE run [--once]\n"
@@ -53,6 +56,21 @@ static const char run_usage[] =
         "\n"
         "  --once   handle every complete line already in the file, then exit:\n"
         "           0 when every event ended formatted or skipped, 1 otherwise\n";
+
+static const char feed_usage[] =
+        "Usage: rbd-luks-agent -c FILE feed\n"
+        "\n"
+        "Consumes OpenStack notifications from RabbitMQ ([amqp]: its own durable\n"
+        "queue, bound to the exchange with the routing keys) and appends each\n"
+        "message body as one line to [agent] hook_file. A message is acknowledged\n"
+        "only once its line is on disk (write + fdatasync per group of up to\n"
+        "batch_max messages). Bodies with a newline are re-written as compact JSON;\n"
+        "ones that cannot be one line (not JSON, NUL byte, longer than\n"
+        "max_line_bytes) go to state_dir/rejects.jsonl. Reconnects with the\n"
+        "[retry] backoff when the broker goes away. Stops on SIGTERM or SIGINT\n"
+        "after writing and acknowledging what it received; exit 0, or 1 when it\n"
+        "could not start or write its last group. Needs [amqp] user and\n"
+        "password_file; does not need Ceph, keys or libvirt.\n";
 
 static const char format_usage[] =
         "Usage: rbd-luks-agent -c FILE format VOLUME_ID\n"
@@ -78,22 +96,28 @@ static int usage_error(const char *usage, const char *fmt, const char *arg)
         return EXIT_USAGE;
 }
 
+/* Prints every problem of a load that returned r; returns r. */
+static int report_problems(const char *path, int r, struct config_problems *problems)
+{
+        for (size_t i = 0; i < problems->count; i++)
+                fprintf(stderr, "%s\n", problems->lines[i]);
+        if (problems->dropped)
+                fprintf(stderr, "%s: %zu more problems not shown\n", path, problems->dropped);
+        config_problems_clear(problems);
+        return r;
+}
+
 /* Loads and checks the config; prints every problem. */
 static int load_config(const char *path, struct config **ret)
 {
         struct config_problems problems = {0};
-        int r = config_load(path, true, ret, &problems);
 
-        for (size_t i = 0; i < problems.count; i++)
-                fprintf(stderr, "%s\n", problems.lines[i]);
-        if (problems.dropped)
-                fprintf(stderr, "%s: %zu more problems not shown\n", path, problems.dropped);
-        config_problems_clear(&problems);
-        return r;
+        return report_problems(path, config_load(path, true, ret, &problems), &problems);
 }
 
 static int command_check_config(const char *path, int argc, char **argv)
 {
+        struct config_problems problems = {0};
         struct config *c;
 
         if (wants_help(argc, argv)) {
@@ -102,7 +126,7 @@ static int command_check_config(const char *path, int argc, char **argv)
         }
         if (argc > 1)
                 return usage_error(check_usage, "check-config takes no argument: %s", argv[1]);
-        if (load_config(path, &c) < 0)
+        if (report_problems(path, config_load_all(path, &c, &problems), &problems) < 0)
                 return 1;
         printf("%s: OK (role %s, pool %s, key provider %s)\n", path, config_role_name(c->role),
                c->pool, config_key_provider_name(c->key_provider));
@@ -129,6 +153,27 @@ static int command_run(const char *path, int argc, char **argv)
                 return 1;
         log_setup(c->log_level, c->log_format);
         code = c->role == ROLE_COMPUTE ? role_compute_run(c, once) : role_volume_run(c, once);
+        config_free(c);
+        return code;
+}
+
+/* Checks only what feed uses: a feeder may run where Ceph and keys are not. */
+static int command_feed(const char *path, int argc, char **argv)
+{
+        struct config_problems problems = {0};
+        struct config *c;
+        int code;
+
+        if (wants_help(argc, argv)) {
+                fputs(feed_usage, stdout);
+                return 0;
+        }
+        if (argc > 1)
+                return usage_error(feed_usage, "feed takes no argument: %s", argv[1]);
+        if (report_problems(path, config_load_feed(path, &c, &problems), &problems) < 0)
+                return 1;
+        log_setup(c->log_level, c->log_format);
+        code = feeder_run(c);
         config_free(c);
         return code;
 }
@@ -212,6 +257,8 @@ int main(int argc, char **argv)
                 return command_check_config(path, argc, argv);
         if (strcmp(argv[0], "run") == 0)
                 return command_run(path, argc, argv);
+        if (strcmp(argv[0], "feed") == 0)
+                return command_feed(path, argc, argv);
         if (strcmp(argv[0], "format") == 0)
                 return command_format(path, argc, argv);
         if (strcmp(argv[0], "keys") == 0)

@@ -332,9 +332,16 @@ static enum intent intent_of(const struct compute *cp, const struct event *ev)
 
         if (!ev->is_volume)
                 return INTENT_NONE;
-        if ((strcmp(t, "volume.attach.start") == 0 || strcmp(t, "volume.attach.end") == 0) &&
-            attached_here(cp, ev))
-                return INTENT_PROVISION;
+        if (strcmp(t, "volume.attach.start") == 0 || strcmp(t, "volume.attach.end") == 0) {
+                if (attached_here(cp, ev))
+                        return INTENT_PROVISION;
+                if (ev->more_attachments)
+                        log_warn("volume %s: %s lists more than %d attachments; hosts past those "
+                                 "were not examined (run: secrets provision %s if it is "
+                                 "attached here)",
+                                 ev->volume_id, t, EVENT_MAX_ATTACHMENTS, ev->volume_id);
+                return INTENT_NONE;
+        }
         if (strcmp(t, "volume.detach.end") == 0 || strcmp(t, "volume.delete.start") == 0 ||
             strcmp(t, "volume.delete.end") == 0)
                 return INTENT_REMOVE;

@@ -3,6 +3,14 @@
 # re-wrapped after a KEK rotation, checked and audited.
 . "$(dirname "$0")/../lib/testlib.sh"
 
+# A pool of its own: rewrap and audit walk the whole pool, and other tests
+# leave volumes there with records under KEKs of their own.
+POOL=keys-$$
+timeout -s KILL 60 ceph --conf "$CEPH_CONF" --id admin osd pool create "$POOL" 8 8 replicated >/dev/null 2>&1
+timeout -s KILL 60 rbd --conf "$CEPH_CONF" --id admin pool init "$POOL" >/dev/null 2>&1
+timeout -s KILL 60 ceph --conf "$CEPH_CONF" --id admin auth caps client.cinder mon 'profile rbd' \
+    osd "profile rbd pool=volumes, profile rbd pool=$POOL" >/dev/null 2>&1
+
 meta_get() { rbd --conf "$CEPH_CONF" --id admin -p "$POOL" image-meta get "volume-$1" "$2" 2>/dev/null; }
 meta_set() { rbd --conf "$CEPH_CONF" --id admin -p "$POOL" image-meta set "volume-$1" "$2" "$3" >/dev/null; }
 new_kek() { head -c 32 /dev/urandom >"$1" && chmod 600 "$1"; }

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs every integration test against real services started here: one
-# private one-node Ceph cluster (booted once, shared by the ceph_* tests,
-# stopped at the end by PID). Ends with "N passed, N failed".
+# private one-node Ceph cluster (booted once, only when a ceph_* or libvirt_*
+# test is selected, shared by them, stopped at the end by PID). amqp_* tests
+# need no Ceph: each starts and stops its own RabbitMQ broker
+# (tests/lib/rabbitmq.sh). Ends with "N passed, N failed".
 # Usage: tests/integration/run.sh AGENT_BINARY [TEST_NAME_SUBSTRING...]
 set -u
 here=$(cd "$(dirname "$0")" && pwd)

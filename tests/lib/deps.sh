@@ -9,7 +9,7 @@ set -euo pipefail
 
 # Compiler, pkg-config and the -dev packages the agent links against.
 BUILD_PKGS=(gcc make pkg-config librbd-dev librados-dev libcryptsetup-dev libssl-dev
-            libinih-dev libjson-c-dev libvirt-dev)
+            libinih-dev libjson-c-dev libvirt-dev librabbitmq-dev)
 
 # What tests/lib/ceph-cluster.sh and the tests drive: a private mon+OSD, the rbd/ceph
 # CLIs, qemu-img/qemu-io with the rbd block driver (qemu-block-extra) and cryptsetup as
@@ -17,9 +17,12 @@ BUILD_PKGS=(gcc make pkg-config librbd-dev librados-dev libcryptsetup-dev libssl
 # procps ps/pgrep for checking that nothing is left running. A private libvirtd (the
 # monolithic daemon, with its secret and qemu drivers), virsh, and qemu-system-x86 for
 # TCG guests that open LUKS volumes over RBD; xxd and script (bsdutils) for key tests.
+# A private RabbitMQ broker (tests/lib/rabbitmq.sh), amqp-publish and openssl (test
+# TLS certificates) for the feeder's tests.
 TEST_PKGS=(ceph-mon ceph-osd ceph-common qemu-utils qemu-block-extra cryptsetup-bin
            python3 coreutils util-linux procps libvirt-daemon libvirt-daemon-system
-           libvirt-clients qemu-system-x86 xxd bsdutils)
+           libvirt-clients qemu-system-x86 xxd bsdutils rabbitmq-server amqp-tools openssl
+           clang libclang-rt-14-dev valgrind)
 
 # The demo boots the same cluster as the tests.
 DEMO_PKGS=("${TEST_PKGS[@]}")

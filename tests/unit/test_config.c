@@ -99,6 +99,15 @@ static bool problem_is(const struct config_problems *p, size_t i, const char *su
         return false;
 }
 
+/* Some problem line contains text. */
+static bool has_problem(const struct config_problems *p, const char *text)
+{
+        for (size_t i = 0; i < p->count; i++)
+                if (strstr(p->lines[i], text))
+                        return true;
+        return false;
+}
+
 static void print_problems(const struct config_problems *p)
 {
         for (size_t i = 0; i < p->count; i++)
@@ -145,6 +154,18 @@ TEST(config_minimal_has_every_default)
         CHECK(c->retry_initial_ms == 1000);
         CHECK(c->retry_max_ms == 60000);
         CHECK(c->retry_give_up_s == 3600);
+        CHECK(!c->has_amqp);
+        CHECK(strcmp(c->amqp_host, "127.0.0.1") == 0);
+        CHECK(c->amqp_port == 5672);
+        CHECK(strcmp(c->amqp_vhost, "/") == 0);
+        CHECK(c->amqp_user == NULL && c->amqp_password_file == NULL);
+        CHECK(strcmp(c->amqp_exchange, "openstack") == 0);
+        CHECK(strcmp(c->amqp_queue, "rbd-luks-agent") == 0);
+        CHECK(c->n_amqp_routing_keys == 1 &&
+              strcmp(c->amqp_routing_keys[0], "notifications_luks.info") == 0);
+        CHECK(c->amqp_prefetch == 256 && c->amqp_heartbeat_s == 30);
+        CHECK(c->amqp_batch_max == 64 && c->amqp_batch_ms == 20);
+        CHECK(!c->amqp_tls && c->amqp_tls_ca_file == NULL && c->amqp_tls_verify);
         config_free(c);
         config_problems_clear(&p);
 }
@@ -666,7 +687,7 @@ struct bad_case {
 static const struct bad_case bad_cases[] = {
         {"unknown section", MINIMAL "[foo]\nx = 1\n",
          ":14: unknown section [foo] (known: agent, ceph, volume, compute, keys, luks, retry, "
-         "secret:NAME)"},
+         "amqp, secret:NAME)"},
         {"unknown key", MINIMAL "colour = red\n", ":14: unknown key 'colour' in [keys]"},
         {"duplicate key", MINIMAL "provider = file\n",
          ":14: duplicate key 'provider' in [keys] (first set at line 12)"},
@@ -886,7 +907,7 @@ static const struct bad_case bad_cases[] = {
          "not a valid secret name (allowed: 1 to 64 characters of A-Z a-z 0-9 _ . -)"},
         {"secret without a name", COMPUTE "[secret]\n",
          ":14: unknown section [secret] (known: agent, ceph, volume, compute, keys, luks, retry, "
-         "secret:NAME)"},
+         "amqp, secret:NAME)"},
         {"duplicate secret name",
          COMPUTE SECRET_CEPH "[secret:ceph]\n" UUID_1
          "usage = volume\nvolume = 6a7c2ec6-6b8e-4f5a-9d43-2f0c1a6b5e3d\nkey_file = /k\n",
@@ -1001,6 +1022,76 @@ static const struct bad_case bad_cases[] = {
          ":16: max_ms = '1000': must not be less than initial_ms (5000)"},
         {"initial_ms above default max", MINIMAL "[retry]\ninitial_ms = 120000\n",
          ":15: initial_ms = '120000': must not be more than max_ms (60000)"},
+
+        /* [amqp]; the header is line 14, its first key line 15. */
+        {"amqp host with a space", MINIMAL "[amqp]\nhost = rabbit 1\n",
+         ":15: host = 'rabbit 1': not a host name or IP address (allowed: 1 to 255 characters "
+         "of A-Z a-z 0-9 _ . - :)"},
+        {"amqp host empty", MINIMAL "[amqp]\nhost =\n",
+         ":15: host = '': not a host name or IP address (allowed: 1 to 255 characters of "
+         "A-Z a-z 0-9 _ . - :)"},
+        {"amqp port 0", MINIMAL "[amqp]\nport = 0\n",
+         ":15: port = '0': out of range (allowed: 1..65535)"},
+        {"amqp port too high", MINIMAL "[amqp]\nport = 65536\n",
+         ":15: port = '65536': out of range (allowed: 1..65535)"},
+        {"amqp vhost with a space", MINIMAL "[amqp]\nvhost = my vhost\n",
+         ":15: vhost = 'my vhost': allowed: 1 to 255 printable ASCII characters, no spaces"},
+        {"amqp user empty", MINIMAL "[amqp]\nuser =\n",
+         ":15: user = '': allowed: 1 to 255 printable ASCII characters, no spaces"},
+        {"amqp user control character", MINIMAL "[amqp]\nuser = a\x01b\n",
+         ":15: user = 'a\x01b': allowed: 1 to 255 printable ASCII characters, no spaces"},
+        {"amqp password_file relative", MINIMAL "[amqp]\npassword_file = amqp.pass\n",
+         ":15: password_file = 'amqp.pass': must be an absolute path"},
+        {"amqp exchange characters", MINIMAL "[amqp]\nexchange = open/stack\n",
+         ":15: exchange = 'open/stack': not a valid name (allowed: 1 to 127 characters of "
+         "A-Z a-z 0-9 _ . -)"},
+        {"amqp queue reserved", MINIMAL "[amqp]\nqueue = amq.luks\n",
+         ":15: queue = 'amq.luks': names starting with \"amq.\" are reserved by the broker"},
+        {"amqp queue empty", MINIMAL "[amqp]\nqueue =\n",
+         ":15: queue = '': not a valid name (allowed: 1 to 127 characters of A-Z a-z 0-9 _ . -)"},
+        {"amqp routing key empty element", MINIMAL "[amqp]\nrouting_keys = a.info,,b.info\n",
+         ":15: routing_keys = 'a.info,,b.info': empty routing key in the list"},
+        {"amqp routing keys trailing comma", MINIMAL "[amqp]\nrouting_keys = a.info,\n",
+         ":15: routing_keys = 'a.info,': empty routing key in the list"},
+        {"amqp routing key characters", MINIMAL "[amqp]\nrouting_keys = a.info, b/c\n",
+         ":15: routing_keys = 'a.info, b/c': 'b/c' is not a routing key (allowed: 1 to 255 "
+         "characters of A-Z a-z 0-9 _ . - * #)"},
+        {"amqp routing key twice", MINIMAL "[amqp]\nrouting_keys = a.info , a.info\n",
+         ":15: routing_keys = 'a.info , a.info': routing key 'a.info' is listed twice"},
+        {"amqp prefetch 0", MINIMAL "[amqp]\nprefetch = 0\n",
+         ":15: prefetch = '0': out of range (allowed: 1..65535)"},
+        {"amqp prefetch too high", MINIMAL "[amqp]\nprefetch = 65536\n",
+         ":15: prefetch = '65536': out of range (allowed: 1..65535)"},
+        {"amqp heartbeat too high", MINIMAL "[amqp]\nheartbeat_s = 601\n",
+         ":15: heartbeat_s = '601': out of range (allowed: 0 (no heartbeats) or 1..600)"},
+        {"amqp heartbeat not a number", MINIMAL "[amqp]\nheartbeat_s = 30s\n",
+         ":15: heartbeat_s = '30s': not a decimal number (allowed: 0 (no heartbeats) or "
+         "1..600)"},
+        {"amqp batch_max 0", MINIMAL "[amqp]\nbatch_max = 0\n",
+         ":15: batch_max = '0': out of range (allowed: 1..4096)"},
+        {"amqp batch_max too high", MINIMAL "[amqp]\nprefetch = 8192\nbatch_max = 4097\n",
+         ":16: batch_max = '4097': out of range (allowed: 1..4096)"},
+        {"amqp batch_ms too high", MINIMAL "[amqp]\nbatch_ms = 1001\n",
+         ":15: batch_ms = '1001': out of range (allowed: 0..1000)"},
+        {"amqp batch_max above prefetch", MINIMAL "[amqp]\nprefetch = 10\nbatch_max = 20\n",
+         ":16: batch_max = '20': must not be more than prefetch (10)"},
+        {"amqp prefetch below default batch_max", MINIMAL "[amqp]\nprefetch = 10\n",
+         ":15: prefetch = '10': must not be less than batch_max (64)"},
+        {"amqp tls", MINIMAL "[amqp]\ntls = true\n", ":15: tls = 'true': allowed: yes, no"},
+        {"amqp tls_verify", MINIMAL "[amqp]\ntls = yes\ntls_verify = 0\n",
+         ":16: tls_verify = '0': allowed: yes, no"},
+        {"amqp tls_ca_file relative", MINIMAL "[amqp]\ntls = yes\ntls_ca_file = ca.pem\n",
+         ":16: tls_ca_file = 'ca.pem': must be an absolute path"},
+        {"amqp tls_ca_file without tls", MINIMAL "[amqp]\ntls_ca_file = /etc/ca.pem\n",
+         ":15: tls_ca_file is only used with tls = yes"},
+        {"amqp tls_verify with tls = no", MINIMAL "[amqp]\ntls = no\ntls_verify = no\n",
+         ":16: tls_verify is only used with tls = yes"},
+        {"amqp unknown key", MINIMAL "[amqp]\nurl = amqp://x\n",
+         ":15: unknown key 'url' in [amqp]"},
+        {"amqp duplicate key", MINIMAL "[amqp]\nport = 1\nport = 2\n",
+         ":16: duplicate key 'port' in [amqp] (first set at line 15)"},
+        {"duplicate [amqp]", MINIMAL "[amqp]\n[amqp]\n",
+         ":15: duplicate section [amqp] (first at line 14)"},
         {"no equals sign", MINIMAL "just some words\n",
          ":14: syntax error (expected [section] or key = value)"},
         {"continuation line", MINIMAL "  /more/path\n",
@@ -1058,7 +1149,7 @@ TEST(config_several_problems_in_line_order)
         CHECK(problem_is(&p, 2, ":5: workers = '65': out of range (allowed: 0..64)"));
         CHECK(problem_is(&p, 3, ":6: missing required key 'pool' in [ceph]"));
         CHECK(problem_is(&p, 4, ":9: unknown section [bogus] (known: agent, ceph, volume, "
-                                "compute, keys, luks, retry, secret:NAME)"));
+                                "compute, keys, luks, retry, amqp, secret:NAME)"));
         CHECK(problem_is(&p, 5, ":15: iter_time_ms and iterations are mutually exclusive (set "
                                 "only one)"));
         CHECK(problem_is(&p, 6, ":16: syntax error (expected [section] or key = value)"));
@@ -1601,4 +1692,306 @@ TEST(config_types_limit)
         CHECK(p.count == 1 && strstr(p.lines[0], ":10: types = 't0,t1,") &&
               strstr(p.lines[0], ",t64': more than 64 volume types"));
         config_problems_clear(&p);
+}
+
+/* ---- [amqp] and the feed command ---------------------------------------- */
+
+TEST(config_amqp_every_key)
+{
+        static const char text[] = MINIMAL "[amqp]\n"
+                                           "host = rabbit-1.example.org\n"
+                                           "port = 5673\n"
+                                           "vhost = /openstack\n"
+                                           "user = rbd-luks\n"
+                                           "password_file = /etc/rbd-luks-agent/amqp.pass\n"
+                                           "exchange = cinder\n"
+                                           "queue = luks.feed\n"
+                                           "routing_keys =  a.info , b.*,c.# \n"
+                                           "prefetch = 65535\n"
+                                           "heartbeat_s = 0\n"
+                                           "batch_max = 4096\n"
+                                           "batch_ms = 0\n"
+                                           "tls = yes\n"
+                                           "tls_ca_file = /etc/ssl/ca.pem\n"
+                                           "tls_verify = no\n";
+        struct config_problems p = {0};
+        struct config *c = NULL;
+
+        REQUIRE(load_text(text, &c, &p) == 0);
+        CHECK(c->has_amqp);
+        CHECK(strcmp(c->amqp_host, "rabbit-1.example.org") == 0 && c->amqp_port == 5673);
+        CHECK(strcmp(c->amqp_vhost, "/openstack") == 0 && strcmp(c->amqp_user, "rbd-luks") == 0);
+        CHECK(strcmp(c->amqp_password_file, "/etc/rbd-luks-agent/amqp.pass") == 0);
+        CHECK(strcmp(c->amqp_exchange, "cinder") == 0 && strcmp(c->amqp_queue, "luks.feed") == 0);
+        REQUIRE(c->n_amqp_routing_keys == 3);
+        CHECK(strcmp(c->amqp_routing_keys[0], "a.info") == 0 &&
+              strcmp(c->amqp_routing_keys[1], "b.*") == 0 &&
+              strcmp(c->amqp_routing_keys[2], "c.#") == 0);
+        CHECK(c->amqp_prefetch == 65535 && c->amqp_heartbeat_s == 0);
+        CHECK(c->amqp_batch_max == 4096 && c->amqp_batch_ms == 0);
+        CHECK(c->amqp_tls && !c->amqp_tls_verify);
+        CHECK(strcmp(c->amqp_tls_ca_file, "/etc/ssl/ca.pem") == 0);
+        config_free(c);
+        c = NULL;
+
+        /* TLS without a port: AMQPS's 5671. IPv6 hosts need no brackets. */
+        REQUIRE(load_text(MINIMAL "[amqp]\nhost = fd00::1\ntls = yes\n", &c, &p) == 0);
+        CHECK(c->amqp_port == 5671 && strcmp(c->amqp_host, "fd00::1") == 0);
+        CHECK(c->amqp_tls_verify && c->amqp_tls_ca_file == NULL);
+        config_free(c);
+        c = NULL;
+
+        /* Both roles may have it. */
+        REQUIRE(load_text(COMPUTE "[amqp]\nuser = u\n", &c, &p) == 0);
+        CHECK(c->has_amqp && strcmp(c->amqp_user, "u") == 0);
+        config_free(c);
+        config_problems_clear(&p);
+}
+
+/* routing_keys = k0.info,k1.info,... */
+static int load_routing_keys(unsigned n, struct config **ret, struct config_problems *p)
+{
+        char text[2048] = MINIMAL "[amqp]\nrouting_keys = ";
+        size_t len = strlen(text);
+
+        for (unsigned i = 0; i < n; i++)
+                len += (size_t)snprintf(text + len, sizeof(text) - len, "%sk%u.info",
+                                        i ? "," : "", i);
+        snprintf(text + len, sizeof(text) - len, "\n");
+        return load_text(text, ret, p);
+}
+
+TEST(config_amqp_routing_keys_limit)
+{
+        struct config_problems p = {0};
+        struct config *c = NULL;
+
+        REQUIRE(load_routing_keys(CONFIG_MAX_ROUTING_KEYS, &c, &p) == 0);
+        CHECK(c->n_amqp_routing_keys == CONFIG_MAX_ROUTING_KEYS);
+        CHECK(strcmp(c->amqp_routing_keys[15], "k15.info") == 0);
+        config_free(c);
+        c = NULL;
+
+        CHECK(load_routing_keys(CONFIG_MAX_ROUTING_KEYS + 1, &c, &p) == -EINVAL);
+        CHECK(c == NULL);
+        CHECK(p.count == 1 && strstr(p.lines[0], ":15: routing_keys = 'k0.info,k1.info,") &&
+              strstr(p.lines[0], ",k16.info': more than 16 routing keys"));
+        config_problems_clear(&p);
+}
+
+/* MINIMAL with hook_file and state_dir in the test's directory, then
+ * amqp (from line 14 on). */
+static int load_feed_text(const char *amqp, struct config **ret, struct config_problems *p)
+{
+        const char *dir = unit_tmpdir();
+        char text[2048];
+
+        snprintf(text, sizeof(text),
+                 "[agent]\nrole = volume\nhook_file = %s/events.jsonl\nstate_dir = %s\n" CEPH
+                         VOLUME KEYS "%s",
+                 dir, dir, amqp);
+        snprintf(cfg_path, sizeof(cfg_path), "%s",
+                 write_file(dir, "agent.ini", text, strlen(text)));
+        return config_load_feed(cfg_path, ret, p);
+}
+
+TEST(config_feed_needs_user_and_password_file)
+{
+        struct config_problems p = {0};
+        struct config *c = NULL;
+
+        CHECK(load_feed_text("", &c, &p) == -EINVAL);
+        CHECK(c == NULL && p.count == 1);
+        CHECK(problem_is(&p, 0, ":0: missing section [amqp] (required by feed: user, "
+                                "password_file)"));
+        config_problems_clear(&p);
+
+        CHECK(load_feed_text("[amqp]\nport = 5672\n", &c, &p) == -EINVAL);
+        CHECK(p.count == 2);
+        CHECK(problem_is(&p, 0, ":14: missing key 'user' in [amqp] (required by feed)"));
+        CHECK(problem_is(&p, 1, ":14: missing key 'password_file' in [amqp] (required by "
+                                "feed)"));
+        config_problems_clear(&p);
+
+        /* Other commands do not need them... */
+        CHECK(load_text(MINIMAL "[amqp]\nport = 5672\n", &c, &p) == 0);
+        config_free(c);
+        c = NULL;
+        config_problems_clear(&p);
+
+        /* ...but check-config asks for them when there is an [amqp] section. */
+        CHECK(config_load_all(cfg_path, &c, &p) == -EINVAL);
+        CHECK(has_problem(&p, ":14: missing key 'user' in [amqp] (required by feed)"));
+        config_problems_clear(&p);
+        CHECK(load_text(MINIMAL, &c, &p) == 0);
+        config_free(c);
+        c = NULL;
+        CHECK(config_load_all(cfg_path, &c, &p) == -EINVAL); /* MINIMAL's paths */
+        CHECK(c == NULL && !has_problem(&p, "[amqp]"));
+        config_problems_clear(&p);
+}
+
+/* Which loader env_load_feed() calls. */
+enum loader { FEED, CHECK_CONFIG, RUN };
+
+/* A feed config in e's directory: MINIMAL's shape with e's state dir, a
+ * Ceph conf and key directory that need not exist, and [amqp] at line 14
+ * with password_file at line 16 and extra lines after it. */
+static int env_load_feed(const struct env *e, const char *password_file, const char *extra,
+                         enum loader loader, struct config_problems *p)
+{
+        char text[4096];
+        struct config *c = NULL;
+        int r;
+
+        snprintf(text, sizeof(text),
+                 "[agent]\nrole = volume\nhook_file = %s/events.jsonl\nstate_dir = %s\n"
+                 "[ceph]\nconf = %s/none/ceph.conf\nclient = cinder\npool = volumes\n"
+                 "[volume]\ntypes = *\n[keys]\nprovider = file\ndirectory = %s/none\n"
+                 "[amqp]\nuser = feeder\npassword_file = %s\n%s",
+                 e->state, e->state, e->dir, e->dir, password_file, extra);
+        snprintf(cfg_path, sizeof(cfg_path), "%s", write_file(e->dir, "agent.ini", text,
+                                                               strlen(text)));
+        if (loader == FEED)
+                r = config_load_feed(cfg_path, &c, p);
+        else if (loader == CHECK_CONFIG)
+                r = config_load_all(cfg_path, &c, p);
+        else
+                r = config_load(cfg_path, true, &c, p);
+        config_free(c);
+        return r;
+}
+
+TEST(config_feed_environment)
+{
+        struct config_problems p = {0};
+        char password[300], link[300], want[1024];
+        struct env e;
+
+        env_setup(&e);
+        snprintf(password, sizeof(password), "%s", make_sized(e.dir, "amqp.pass", 24, 0600));
+        /* Feed does not look at Ceph or keys; check-config does. */
+        CHECK(env_load_feed(&e, password, "", FEED, &p) == 0);
+        print_problems(&p);
+        config_problems_clear(&p);
+        CHECK(env_load_feed(&e, password, "", CHECK_CONFIG, &p) == -EINVAL);
+        CHECK(p.count == 2);
+        snprintf(want, sizeof(want), ":6: ceph conf %s/none/ceph.conf does not exist", e.dir);
+        CHECK(problem_is(&p, 0, want));
+        config_problems_clear(&p);
+
+        make_sized(e.dir, "amqp.pass", 24, 0640);
+        CHECK(env_load_feed(&e, password, "", FEED, &p) == -EINVAL);
+        snprintf(want, sizeof(want),
+                 ":16: password file %s is accessible by group or others (mode 0640); chmod 600 "
+                 "it",
+                 password);
+        CHECK(p.count == 1 && problem_is(&p, 0, want));
+        config_problems_clear(&p);
+        /* check-config says the same; run does not read it. */
+        CHECK(env_load_feed(&e, password, "", CHECK_CONFIG, &p) == -EINVAL);
+        CHECK(p.count == 3 && problem_is(&p, 2, want));
+        config_problems_clear(&p);
+        CHECK(env_load_feed(&e, password, "", RUN, &p) == -EINVAL);
+        CHECK(p.count == 2 && !strstr(p.lines[0], "password") && !strstr(p.lines[1], "password"));
+        config_problems_clear(&p);
+
+        make_sized(e.dir, "amqp.pass", 0, 0600);
+        CHECK(env_load_feed(&e, password, "", FEED, &p) == -EINVAL);
+        snprintf(want, sizeof(want), ":16: password file %s is 0 bytes (allowed: 1..4094)",
+                 password);
+        CHECK(p.count == 1 && problem_is(&p, 0, want));
+        config_problems_clear(&p);
+
+        make_sized(e.dir, "amqp.pass", 4095, 0600);
+        CHECK(env_load_feed(&e, password, "", FEED, &p) == -EINVAL);
+        snprintf(want, sizeof(want), ":16: password file %s is 4095 bytes (allowed: 1..4094)",
+                 password);
+        CHECK(p.count == 1 && problem_is(&p, 0, want));
+        config_problems_clear(&p);
+
+        make_sized(e.dir, "amqp.pass", 4094, 0400);
+        CHECK(env_load_feed(&e, password, "", FEED, &p) == 0);
+        config_problems_clear(&p);
+
+        snprintf(link, sizeof(link), "%s/amqp.link", e.dir);
+        CHECK(symlink(password, link) == 0);
+        CHECK(env_load_feed(&e, link, "", FEED, &p) == -EINVAL);
+        snprintf(want, sizeof(want),
+                 ":16: password file %s is a symbolic link; name the file itself", link);
+        CHECK(p.count == 1 && problem_is(&p, 0, want));
+        config_problems_clear(&p);
+
+        snprintf(link, sizeof(link), "%s/missing.pass", e.dir);
+        CHECK(env_load_feed(&e, link, "tls = yes\ntls_ca_file = /nonexistent/ca.pem\n", FEED,
+                            &p) == -EINVAL);
+        CHECK(p.count == 2);
+        snprintf(want, sizeof(want), ":16: password file %s does not exist", link);
+        CHECK(problem_is(&p, 0, want));
+        CHECK(problem_is(&p, 1, ":18: TLS CA file /nonexistent/ca.pem does not exist"));
+        config_problems_clear(&p);
+
+        /* The state directory (rejects.jsonl) and the hook file's directory. */
+        snprintf(e.state, sizeof(e.state), "%s/nostate", e.dir);
+        CHECK(env_load_feed(&e, password, "", FEED, &p) == -EINVAL);
+        CHECK(p.count == 2);
+        snprintf(want, sizeof(want), ":3: hook file directory %s does not exist", e.state);
+        CHECK(problem_is(&p, 0, want));
+        snprintf(want, sizeof(want), ":4: state directory %s does not exist", e.state);
+        CHECK(problem_is(&p, 1, want));
+        config_problems_clear(&p);
+}
+
+/* The sample files' [amqp] keys, uncommented, are valid and are the
+ * defaults (tls_ca_file and tls_verify stay commented: they need tls = yes). */
+static void check_sample_amqp(const char *sample)
+{
+        struct config_problems p = {0};
+        struct config *c = NULL;
+        char *text = NULL, *line = NULL;
+        size_t size = 0, length = 0;
+        bool in_amqp = false;
+        FILE *in = fopen(sample, "re"), *out;
+
+        REQUIRE(in);
+        out = open_memstream(&text, &length);
+        REQUIRE(out);
+        while (getline(&line, &size, in) > 0) {
+                bool key = line[1] == '[' || (line[1] >= 'a' && line[1] <= 'z');
+
+                if (strcmp(line, ";[amqp]\n") == 0)
+                        in_amqp = true;
+                if (in_amqp && line[0] == ';' && key && strncmp(line, ";tls_", 5) != 0)
+                        fputs(line + 1, out);
+                else
+                        fputs(line, out);
+        }
+        free(line);
+        fclose(in);
+        fclose(out);
+        REQUIRE(in_amqp);
+        CHECK(load_text(text, &c, &p) == 0);
+        print_problems(&p);
+        if (c) {
+                CHECK(c->has_amqp && strcmp(c->amqp_host, "127.0.0.1") == 0);
+                CHECK(c->amqp_port == 5672 && strcmp(c->amqp_vhost, "/") == 0);
+                CHECK(strcmp(c->amqp_user, "rbd-luks-agent") == 0);
+                CHECK(strcmp(c->amqp_password_file, "/etc/rbd-luks-agent/amqp.password") == 0);
+                CHECK(strcmp(c->amqp_exchange, "openstack") == 0);
+                CHECK(strcmp(c->amqp_queue, "rbd-luks-agent") == 0);
+                CHECK(c->n_amqp_routing_keys == 1 &&
+                      strcmp(c->amqp_routing_keys[0], "notifications_luks.info") == 0);
+                CHECK(c->amqp_prefetch == 256 && c->amqp_heartbeat_s == 30);
+                CHECK(c->amqp_batch_max == 64 && c->amqp_batch_ms == 20);
+                CHECK(!c->amqp_tls && c->amqp_tls_verify && !c->amqp_tls_ca_file);
+        }
+        config_free(c);
+        config_problems_clear(&p);
+        free(text);
+}
+
+TEST(config_sample_files_amqp_defaults)
+{
+        check_sample_amqp("config/rbd-luks-agent.ini");
+        check_sample_amqp("config/rbd-luks-agent-compute.ini");
 }
