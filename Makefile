@@ -114,6 +114,7 @@ valgrind: all
 bench:
 	$(MAKE) all
 	bench/compute_attach.sh $(BUILD)/rbd-luks-agent
+	bench/feeder_throughput.sh $(BUILD)/rbd-luks-agent
 
 deps:
 	tests/lib/deps.sh all

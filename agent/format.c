@@ -21,6 +21,7 @@
 #define PHDR_BLOCK 4096u
 #define COOKIE_MAX 256
 #define STATE_MAX 256
+#define LOCK_WAIT_REPORT_S 2
 
 /* One Ceph client shared by the workers. A client Ceph has blocklisted, or
  * one holding a lock it could not release (an OSD outage), is retired:
@@ -237,10 +238,19 @@ static bool lock_is_stale(const struct format_context *ctx, const char *holder)
 static int take_lock(struct job *j, char *cookie, size_t size)
 {
         char holder[COOKIE_MAX];
+        time_t started;
         int r;
 
         make_cookie(j->ctx, cookie, size);
+        started = time(NULL);
         r = rbd_image_lock(j->image, cookie, holder, sizeof(holder));
+        /* librbd waits, inside the call, for a dead holder's watch to time
+         * out (30 s by default): say so, or the agent looks frozen. */
+        if (time(NULL) - started >= LOCK_WAIT_REPORT_S)
+                log_info("volume %s: waited %lld s for the lock on %s/%s (a previous holder had "
+                         "died; its lock went when its watch timed out)",
+                         j->volume_id, (long long)(time(NULL) - started), j->ctx->config->pool,
+                         j->image_name);
         if (r == -EBUSY && lock_is_stale(j->ctx, holder)) {
                 log_warn("volume %s: breaking stale lock on %s/%s held by \"%s\"", j->volume_id,
                          j->ctx->config->pool, j->image_name, holder);
