@@ -172,3 +172,31 @@ void intake_progress_save(struct intake_progress *p, const char *state_dir, bool
         p->after_effect = false;
         p->last_save_ms = intake_now_ms();
 }
+
+void intake_retry_begin(struct intake_retry *r, const struct config *c)
+{
+        *r = (struct intake_retry){.config = c, .start_ms = intake_now_ms(),
+                                   .delay_ms = c->retry_initial_ms};
+}
+
+bool intake_retry_after_failure(struct intake_retry *r, const char *volume_id, char *reason,
+                                size_t size, unsigned *ret_wait_ms)
+{
+        const struct config *c = r->config;
+        uint64_t elapsed = intake_now_ms() - r->start_ms;
+        char gave_up[1024];
+
+        r->attempt++;
+        if (elapsed + r->delay_ms > (uint64_t)c->retry_give_up_s * 1000u) {
+                snprintf(gave_up, sizeof(gave_up),
+                         "gave up after %u attempts in %" PRIu64 " s: %.440s", r->attempt,
+                         elapsed / 1000, reason);
+                snprintf(reason, size, "%s", gave_up);
+                return false;
+        }
+        log_warn("volume %s: attempt %u failed, retrying in %u ms: %s", volume_id, r->attempt,
+                 r->delay_ms, reason);
+        *ret_wait_ms = r->delay_ms;
+        r->delay_ms = r->delay_ms > c->retry_max_ms / 2 ? c->retry_max_ms : r->delay_ms * 2;
+        return true;
+}

@@ -55,3 +55,20 @@ void intake_progress_note(struct intake_progress *p, const struct hookfile_posit
 void intake_progress_save(struct intake_progress *p, const char *state_dir, bool idle);
 
 uint64_t intake_now_ms(void);
+
+/* The [retry] policy for one event, shared by the roles: doubling waits
+ * from initial_ms up to max_ms, until give_up_after_s have passed. */
+struct intake_retry {
+        const struct config *config;
+        uint64_t start_ms;
+        unsigned delay_ms;
+        unsigned attempt; /* attempts made so far */
+};
+
+void intake_retry_begin(struct intake_retry *r, const struct config *c);
+
+/* After a failed attempt that may pass: logs the retry and gives the wait
+ * before the next attempt, or returns false when the policy gives up and
+ * rewrites reason (size bytes) to say after how many attempts and seconds. */
+bool intake_retry_after_failure(struct intake_retry *r, const char *volume_id, char *reason,
+                                size_t size, unsigned *ret_wait_ms);

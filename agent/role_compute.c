@@ -361,30 +361,21 @@ static bool sleep_or_stop(unsigned ms)
 static bool act_with_retries(struct compute *cp, enum intent intent, const char *volume_id,
                              struct action *a)
 {
-        const struct config *c = cp->config;
-        uint64_t start = intake_now_ms();
-        unsigned delay = c->retry_initial_ms, attempt = 1;
+        struct intake_retry retry;
+        unsigned wait_ms;
 
-        for (;; attempt++) {
+        intake_retry_begin(&retry, cp->config);
+        for (;;) {
                 if (intent == INTENT_PROVISION)
                         provision(cp, volume_id, a);
                 else
                         unprovision(cp, volume_id, true, false, a);
-                if (a->outcome != OUTCOME_FAILED || !a->transient)
+                if (a->outcome != OUTCOME_FAILED || !a->transient ||
+                    !intake_retry_after_failure(&retry, volume_id, a->reason, sizeof(a->reason),
+                                                &wait_ms))
                         return true;
-                if (intake_now_ms() - start + delay > (uint64_t)c->retry_give_up_s * 1000u) {
-                        char reason[REASON_LEN];
-
-                        snprintf(reason, sizeof(reason), "gave up after %u attempts: %.440s",
-                                 attempt, a->reason);
-                        memcpy(a->reason, reason, sizeof(reason));
-                        return true;
-                }
-                log_warn("volume %s: attempt %u failed, retrying in %u ms: %s", volume_id, attempt,
-                         delay, a->reason);
-                if (sleep_or_stop(delay))
+                if (sleep_or_stop(wait_ms))
                         return false;
-                delay = delay > c->retry_max_ms / 2 ? c->retry_max_ms : delay * 2;
         }
 }
 

@@ -99,31 +99,22 @@ static bool wait_or_stop(struct pipeline *p, unsigned ms)
 static bool format_with_retries(struct pipeline *p, const struct event *ev, uint64_t size,
                                 struct format_result *res)
 {
-        const struct config *c = p->config;
-        uint64_t start = intake_now_ms();
-        unsigned delay = c->retry_initial_ms, attempt = 1;
+        struct intake_retry retry;
+        unsigned wait_ms;
         bool stop;
 
-        for (;; attempt++) {
+        intake_retry_begin(&retry, p->config);
+        for (;;) {
                 format_volume(p->format, ev->volume_id, size, res);
-                if (res->outcome != OUTCOME_FAILED || !res->transient)
+                if (res->outcome != OUTCOME_FAILED || !res->transient ||
+                    !intake_retry_after_failure(&retry, ev->volume_id, res->reason,
+                                                sizeof(res->reason), &wait_ms))
                         return true;
-                if (intake_now_ms() - start + delay > (uint64_t)c->retry_give_up_s * 1000u) {
-                        char reason[FORMAT_REASON_MAX];
-
-                        snprintf(reason, sizeof(reason), "gave up after %u attempts in %" PRIu64
-                                 " s: %.440s", attempt, (intake_now_ms() - start) / 1000, res->reason);
-                        memcpy(res->reason, reason, sizeof(reason));
-                        return true;
-                }
-                log_warn("volume %s: attempt %u failed, retrying in %u ms: %s", ev->volume_id,
-                         attempt, delay, res->reason);
                 pthread_mutex_lock(&p->lock);
-                stop = wait_or_stop(p, delay);
+                stop = wait_or_stop(p, wait_ms);
                 pthread_mutex_unlock(&p->lock);
                 if (stop)
                         return false;
-                delay = delay > c->retry_max_ms / 2 ? c->retry_max_ms : delay * 2;
         }
 }
 
