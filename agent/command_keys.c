@@ -187,6 +187,23 @@ static int keys_verify(struct session *s, const char *volume_id)
         return 0;
 }
 
+static int write_all(int fd, const void *buf, size_t len)
+{
+        const char *p = buf;
+
+        while (len > 0) {
+                ssize_t n = write(fd, p, len);
+
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0)
+                        return -1;
+                p += n;
+                len -= (size_t)n;
+        }
+        return 0;
+}
+
 static int keys_passphrase(struct session *s, const char *volume_id, bool tty)
 {
         struct secret *key = NULL, *hex = NULL;
@@ -208,7 +225,8 @@ static int keys_passphrase(struct session *s, const char *volume_id, bool tty)
                 log_error("volume %s: no usable key: %s", volume_id, why ? why : strerror(-r));
                 goto out;
         }
-        if (fwrite(hex->data, 1, hex->len, stdout) != hex->len || fflush(stdout) != 0) {
+        /* write(2), not stdio: stdio's buffer is ordinary heap that nobody wipes. */
+        if (fflush(stdout) != 0 || write_all(STDOUT_FILENO, hex->data, hex->len) < 0) {
                 log_error("volume %s: cannot write the passphrase to stdout", volume_id);
                 goto out;
         }
@@ -383,6 +401,9 @@ static int rewrap_one(struct session *s, const char *id, const char *name, bool 
         if (changed)
                 printf("volume %s: %s with KEK %s\n", id, dry_run ? "would re-wrap" : "re-wrapped",
                        s->config->kek_id);
+        /* One line per volume, on disk before the next one starts: a rewrap
+         * killed half-way leaves an exact record of what it did. */
+        fflush(stdout);
         *ret_changed += changed;
         return 0;
 }

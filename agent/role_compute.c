@@ -485,8 +485,10 @@ static int collect_garbage(struct compute *cp, bool dry_run, bool print)
                 if (a.outcome == OUTCOME_REMOVED) {
                         removed++;
                         log_info("secrets gc: volume %s: %s", all[i].usage_id, a.reason);
-                        if (print)
+                        if (print) {
                                 printf("volume %s: %s\n", all[i].usage_id, a.reason);
+                                fflush(stdout); /* exact record if killed half-way */
+                        }
                 } else if (a.outcome == OUTCOME_FAILED) {
                         failed++;
                         log_error("secrets gc: volume %s: %s", all[i].usage_id, a.reason);

@@ -155,7 +155,10 @@ first=$(grep -c "re-wrapped with" "$T_TMP/rewrap.out")
 second=$(grep -c "re-wrapped with" "$T_TMP/rewrap2.out")
 check "the kill landed mid-rewrap (both runs re-wrapped some)" test "$first" -ge 1 -a "$second" -ge 1
 # 30 here, and a, c and the crashed volume from above: 33 records under kek-1.
-check_eq "no volume re-wrapped twice or missed" 33 "$((first + second))"
+# The kill may land between a volume's metadata write and its line, so one
+# volume at most may be re-wrapped without a line; none may appear twice.
+check_eq "no volume re-wrapped by both runs" "" "$(cat "$T_TMP/rewrap.out" "$T_TMP/rewrap2.out" | sed -n 's/^volume \([^:]*\): re-wrapped with.*/\1/p' | sort | uniq -d)"
+check "every re-wrap but the one in flight at the kill is logged (32 or 33 of 33)" test "$((first + second))" -ge 32 -a "$((first + second))" -le 33
 use_keks "$rot" kek-2
 current=0 opens=0
 for id in "${rids[@]}" "$a"; do
