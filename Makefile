@@ -23,7 +23,8 @@ AGENT_OBJS := $(AGENT_SRCS:%.c=$(BUILD)/%.o)
 LIB_OBJS   := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 UNIT_OBJS  := $(UNIT_SRCS:%.c=$(BUILD)/%.o)
 
-.PHONY: all unit unit-asan fuzz fuzz-build fuzz-smoke valgrind integration check demo deps clean bench
+.PHONY: all unit unit-asan fuzz fuzz-build fuzz-smoke valgrind integration check demo deps clean bench \
+	static musl-check
 
 all: $(BUILD)/rbd-luks-agent
 
@@ -99,6 +100,53 @@ fuzz-smoke-%: $(BUILD)/fuzz/fuzz_%
 		{ cat $(FUZZ_WORK)/smoke-$*.log; echo "fuzz-smoke: fuzz_$* FAILED"; exit 1; }
 	@echo "fuzz-smoke: fuzz_$*: $$(ls tests/fuzz/corpus/$* | wc -l) seed inputs, no failure"
 
+# `make static`: inih, json-c, rabbitmq-c and OpenSSL linked in; librbd,
+# librados, libcryptsetup and libvirt (no static builds) and libc stay
+# dynamic. --exclude-libs keeps the static copies private to the agent, so
+# libcryptsetup and librados go on using the system's OpenSSL and json-c.
+STATIC_LIBS := -Wl,--exclude-libs,ALL -Wl,-Bstatic -linih -ljson-c -lrabbitmq -lssl -lcrypto \
+	-Wl,-Bdynamic -lrbd -lrados -lcryptsetup -lvirt
+
+$(BUILD)/static/rbd-luks-agent: $(AGENT_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_LDFLAGS) $(LDFLAGS) -o $@ $^ $(STATIC_LIBS)
+
+static: $(BUILD)/static/rbd-luks-agent
+	tests/lib/check-static.sh $<
+
+# `make musl-check`: the modules that need neither Ceph, libvirt nor
+# libcryptsetup (config, hook file, events, checkpoint, the file and command
+# key providers) built with musl-gcc -static with their unit tests, so the
+# core stays portable to musl-based images. tests/musl/deps.sh builds
+# json-c for musl (and takes Debian's libinih.a as it is).
+MUSL_CC   ?= musl-gcc
+MUSL_DEPS := $(BUILD)/musl/deps
+MUSL_SRCS := $(addprefix agent/,config.c log.c secret.c secretfile.c reason.c event.c hookfile.c \
+	checkpoint.c keys.c keys_file.c keys_command.c) tests/musl/no_metadata.c
+MUSL_TESTS := $(addprefix tests/unit/,unit.c test_config.c test_event.c test_hookfile.c \
+	test_checkpoint.c test_secretfile.c test_keys.c)
+MUSL_CFLAGS := -std=gnu11 -D_GNU_SOURCE -DAGENT_VERSION='"$(VERSION)"' -Iagent -I$(MUSL_DEPS)/include \
+	$(WARN) -fstack-protector-strong -O2 -g
+MUSL_OBJS := $(MUSL_SRCS:%.c=$(BUILD)/musl/%.o) $(MUSL_TESTS:%.c=$(BUILD)/musl/%.o)
+
+$(MUSL_DEPS)/lib/libjson-c.a:
+	tests/musl/deps.sh $(MUSL_DEPS)
+
+$(BUILD)/musl/agent/%.o $(BUILD)/musl/tests/musl/%.o: CHECK_FLAGS :=
+# Tests size some paths loosely; glibc's fortified headers hide the same
+# truncation warnings musl's headers let through.
+$(BUILD)/musl/tests/unit/%.o: CHECK_FLAGS := -Wno-format-truncation
+$(BUILD)/musl/%.o: %.c $(wildcard agent/*.h tests/unit/*.h) $(MUSL_DEPS)/lib/libjson-c.a
+	@mkdir -p $(dir $@)
+	$(MUSL_CC) $(MUSL_CFLAGS) $(CHECK_FLAGS) -c $< -o $@
+
+$(BUILD)/musl/unit-tests: $(MUSL_OBJS)
+	$(MUSL_CC) -static -o $@ $^ -L$(MUSL_DEPS)/lib -ljson-c -linih -pthread
+
+musl-check: $(BUILD)/musl/unit-tests
+	@file $< | grep -q 'statically linked' || { echo "musl-check: $< is not static"; exit 1; }
+	$<
+
 # Integration tests boot real services (Ceph, qemu, cryptsetup) privately.
 integration: all
 	tests/integration/run.sh $(BUILD)/rbd-luks-agent
@@ -123,8 +171,11 @@ check: deps
 	$(MAKE) all
 	$(MAKE) unit
 	$(MAKE) unit-asan
+	$(MAKE) musl-check
+	$(MAKE) static
 	$(MAKE) fuzz-smoke
 	$(MAKE) integration
+	tests/integration/run.sh $(BUILD)/static/rbd-luks-agent ceph_keys
 
 demo:
 	tests/lib/deps.sh demo

@@ -29,24 +29,6 @@ static const struct keys_provider *provider_for(const struct config *c)
         }
 }
 
-/* The current KEK first: it wraps; all of them unwrap. */
-static int load_keks(struct keys *k, const struct config *c, const char **ret_reason)
-{
-        int r = keywrap_load_kek(c->kek_id, c->kek_file, &k->keks[0], ret_reason);
-
-        if (r < 0)
-                return r;
-        k->n_keks = 1;
-        for (size_t i = 0; i < c->n_old_keks; i++) {
-                r = keywrap_load_kek(c->old_kek_ids[i], c->old_kek_files[i], &k->keks[i + 1],
-                                     ret_reason);
-                if (r < 0)
-                        return r;
-                k->n_keks++;
-        }
-        return 0;
-}
-
 int keys_open(const struct config *c, struct keys **ret, const char **ret_reason)
 {
         const struct keys_provider *provider = provider_for(c);
@@ -61,8 +43,8 @@ int keys_open(const struct config *c, struct keys **ret, const char **ret_reason
                 return reason_set(-ENOMEM, ret_reason, "out of memory");
         k->provider = provider;
         k->config = c;
-        if (provider == &keys_provider_metadata) {
-                r = load_keks(k, c, ret_reason);
+        if (provider->open) {
+                r = provider->open(k, ret_reason);
                 if (r < 0) {
                         keys_close(k);
                         return r;
@@ -76,8 +58,8 @@ void keys_close(struct keys *k)
 {
         if (!k)
                 return;
-        for (size_t i = 0; i < k->n_keks; i++)
-                keywrap_kek_free(k->keks[i]);
+        if (k->provider->close)
+                k->provider->close(k);
         free(k);
 }
 

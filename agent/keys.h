@@ -63,6 +63,9 @@ struct keys_provider {
                       struct secret **ret_key, const char **ret_reason);
         int (*create)(struct keys *k, const char *volume_id, struct rbd_image *image,
                       struct secret **ret_key, const char **ret_reason); /* NULL: cannot */
+        /* What the provider loads once (the metadata provider's KEKs); NULL: nothing. */
+        int (*open)(struct keys *k, const char **ret_reason);
+        void (*close)(struct keys *k);
 };
 
 struct keys {

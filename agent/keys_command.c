@@ -12,8 +12,9 @@
  * started), and an environment of only PATH and LANG=C: what the agent was
  * started with (credentials for other systems, say) is none of the
  * command's business, and a command must not work only when started from
- * a particular shell. posix_spawn() starts it: safe in a threaded process,
- * where workers may call this at once, and cheap.
+ * a particular shell. posix_spawn() starts it where glibc can close the
+ * other descriptors (safe in a threaded process, where workers may call
+ * this at once, and cheap); elsewhere fork() and exec.
  *
  * The agent must not ignore SIGCHLD or reap with waitpid(-1): the child is
  * reaped here, by pid. */
@@ -22,6 +23,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdarg.h>
@@ -35,10 +37,15 @@
 #include "event.h"
 #include "reason.h"
 
-/* posix_spawn_file_actions_addclosefrom_np() is what closes the agent's
- * other descriptors in the child; musl has no equivalent yet. */
-#if !defined(__GLIBC__) || __GLIBC__ < 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ < 34)
-#error "keys_command.c needs glibc 2.34 or later (posix_spawn_file_actions_addclosefrom_np)"
+/* With glibc 2.34 or later, posix_spawn() does it all, closing the agent's
+ * other descriptors with posix_spawn_file_actions_addclosefrom_np(). Other C
+ * libraries (musl) have no such action; there, fork() and a child that calls
+ * only async-signal-safe functions do the same (USE_POSIX_SPAWN unset). */
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34)) && \
+        !defined(KEYS_COMMAND_FORK)
+#define USE_POSIX_SPAWN 1
+#else
+#include <sys/syscall.h>
 #endif
 
 #define STDERR_LINE_MAX 200 /* of the first stderr line, in a reason */
@@ -74,6 +81,27 @@ static int ms_left(const struct run *run)
         return (int)((left + 999999) / 1000000);
 }
 
+/* "KILL" for SIGKILL: glibc knows every name; elsewhere the usual ones. */
+static const char *signal_name(int sig)
+{
+#ifdef __GLIBC__
+        return sigabbrev_np(sig);
+#else
+        static const struct {
+                int sig;
+                const char *name;
+        } names[] = {{SIGHUP, "HUP"},   {SIGINT, "INT"},   {SIGQUIT, "QUIT"}, {SIGILL, "ILL"},
+                     {SIGABRT, "ABRT"}, {SIGBUS, "BUS"},   {SIGFPE, "FPE"},   {SIGKILL, "KILL"},
+                     {SIGSEGV, "SEGV"}, {SIGPIPE, "PIPE"}, {SIGALRM, "ALRM"}, {SIGTERM, "TERM"},
+                     {SIGUSR1, "USR1"}, {SIGUSR2, "USR2"}, {SIGXCPU, "XCPU"}, {SIGXFSZ, "XFSZ"}};
+
+        for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+                if (names[i].sig == sig)
+                        return names[i].name;
+        return NULL;
+#endif
+}
+
 static void close_fd(int *fd)
 {
         if (*fd >= 0)
@@ -81,6 +109,7 @@ static void close_fd(int *fd)
         *fd = -1;
 }
 
+#ifdef USE_POSIX_SPAWN
 static int spawn_actions(posix_spawn_file_actions_t *actions, const int out[2], const int err[2])
 {
         int r;
@@ -123,13 +152,112 @@ static int spawn_attributes(posix_spawnattr_t *attr)
         return 0;
 }
 
+static int spawn_child(pid_t *ret_pid, const char *command, char *const argv[], const int out[2],
+                       const int err[2])
+{
+        posix_spawn_file_actions_t actions;
+        posix_spawnattr_t attr;
+        int r;
+
+        r = spawn_actions(&actions, out, err);
+        if (r < 0)
+                return r;
+        r = spawn_attributes(&attr);
+        if (r < 0) {
+                posix_spawn_file_actions_destroy(&actions);
+                return r;
+        }
+        r = -posix_spawn(ret_pid, command, &actions, &attr, argv, child_environment);
+        posix_spawnattr_destroy(&attr);
+        posix_spawn_file_actions_destroy(&actions);
+        return r;
+}
+#else
+/* The child between fork() and exec: async-signal-safe calls only (the
+ * agent has other threads). An exec failure's errno goes back on `report`,
+ * which exec closes on success. */
+static void child_exec(const char *command, char *const argv[], const int out[2], const int err[2],
+                       int report, int max_fd)
+{
+        struct sigaction dfl = {.sa_handler = SIG_DFL};
+        sigset_t none;
+        int e, fd;
+
+        for (int sig = 1; sig < NSIG; sig++)
+                if (sig != SIGKILL && sig != SIGSTOP)
+                        sigaction(sig, &dfl, NULL); /* unknown numbers fail harmlessly */
+        fd = open("/dev/null", O_RDONLY);
+        if (fd < 0 || dup2(fd, STDIN_FILENO) < 0 || dup2(out[1], STDOUT_FILENO) < 0 ||
+            dup2(err[1], STDERR_FILENO) < 0 || chdir("/") < 0 || setpgid(0, 0) < 0)
+                goto fail;
+        /* Everything above stderr except the report pipe (close-on-exec). */
+#ifdef SYS_close_range
+        if ((report == STDERR_FILENO + 1 ||
+             syscall(SYS_close_range, STDERR_FILENO + 1, report - 1, 0) == 0) &&
+            syscall(SYS_close_range, report + 1, ~0U, 0) == 0)
+                max_fd = 0; /* done; kernels before 5.9 take the loop */
+#endif
+        for (fd = STDERR_FILENO + 1; fd < max_fd; fd++)
+                if (fd != report)
+                        close(fd);
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        execve(command, argv, child_environment);
+fail:
+        e = errno;
+        if (write(report, &e, sizeof(e)) < 0) {
+                /* nothing left to tell it with */
+        }
+        _exit(127);
+}
+
+static int spawn_child(pid_t *ret_pid, const char *command, char *const argv[], const int out[2],
+                       const int err[2])
+{
+        sigset_t all, saved;
+        int report[2], e = 0, r = 0;
+        long max_fd = sysconf(_SC_OPEN_MAX);
+        ssize_t n;
+        pid_t pid;
+
+        if (max_fd < 0 || max_fd > 65536)
+                max_fd = 65536; /* close_range did the rest, where there is one */
+        if (pipe2(report, O_CLOEXEC) < 0)
+                return -errno;
+        /* No handler of the agent's may run in the child before it resets them. */
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &saved);
+        pid = fork();
+        if (pid == 0)
+                child_exec(command, argv, out, err, report[1], (int)max_fd);
+        if (pid < 0)
+                r = -errno;
+        pthread_sigmask(SIG_SETMASK, &saved, NULL);
+        close(report[1]);
+        if (pid > 0) {
+                setpgid(pid, pid); /* either side may win; the same group results */
+                do
+                        n = read(report[0], &e, sizeof(e));
+                while (n < 0 && errno == EINTR);
+                if (n == (ssize_t)sizeof(e)) {
+                        /* Like posix_spawn: no child left behind, its errno returned. */
+                        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+                                ;
+                        r = -e;
+                } else {
+                        *ret_pid = pid;
+                }
+        }
+        close(report[0]);
+        return r;
+}
+#endif
+
 /* Starts the command with its stdout and stderr on pipes. */
 static int run_start(struct run *run, const char *command, const char *volume_id)
 {
         int out[2] = {-1, -1}, err[2] = {-1, -1}, r;
         char *const argv[] = {(char *)command, (char *)volume_id, NULL};
-        posix_spawn_file_actions_t actions;
-        posix_spawnattr_t attr;
 
         /* O_CLOEXEC: a command another thread starts at the same moment
          * must not keep these pipes open. */
@@ -137,17 +265,7 @@ static int run_start(struct run *run, const char *command, const char *volume_id
                 r = -errno;
                 goto out;
         }
-        r = spawn_actions(&actions, out, err);
-        if (r < 0)
-                goto out;
-        r = spawn_attributes(&attr);
-        if (r < 0) {
-                posix_spawn_file_actions_destroy(&actions);
-                goto out;
-        }
-        r = -posix_spawn(&run->pid, command, &actions, &attr, argv, child_environment);
-        posix_spawnattr_destroy(&attr);
-        posix_spawn_file_actions_destroy(&actions);
+        r = spawn_child(&run->pid, command, argv, out, err);
         if (r == 0) {
                 run->out_fd = out[0];
                 run->err_fd = err[0];
@@ -286,7 +404,7 @@ static int exit_failure(const struct run *run, const char **ret_reason)
         first_line(run, line, sizeof(line));
         sep = line[0] ? ": " : "";
         if (WIFSIGNALED(run->status)) {
-                const char *name = sigabbrev_np(WTERMSIG(run->status));
+                const char *name = signal_name(WTERMSIG(run->status));
 
                 return reason_format(-EIO, ret_reason, "key command was killed by signal %d (SIG%s)%s%s",
                              WTERMSIG(run->status), name ? name : "?", sep, line);

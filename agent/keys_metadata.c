@@ -119,8 +119,37 @@ out:
         return r;
 }
 
+/* The current KEK first: it wraps; all of them unwrap. */
+static int metadata_open(struct keys *k, const char **ret_reason)
+{
+        const struct config *c = k->config;
+        int r;
+
+        r = keywrap_load_kek(c->kek_id, c->kek_file, &k->keks[0], ret_reason);
+        if (r < 0)
+                return r;
+        k->n_keks = 1;
+        for (size_t i = 0; i < c->n_old_keks; i++) {
+                r = keywrap_load_kek(c->old_kek_ids[i], c->old_kek_files[i], &k->keks[i + 1],
+                                     ret_reason);
+                if (r < 0)
+                        return r;
+                k->n_keks++;
+        }
+        return 0;
+}
+
+static void metadata_close(struct keys *k)
+{
+        for (size_t i = 0; i < k->n_keks; i++)
+                keywrap_kek_free(k->keks[i]);
+        k->n_keks = 0;
+}
+
 const struct keys_provider keys_provider_metadata = {
         .name = "metadata",
         .lookup = metadata_lookup,
         .create = metadata_create,
+        .open = metadata_open,
+        .close = metadata_close,
 };

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install the Debian packages a task needs, and nothing when they are all present.
 #
-#   tests/lib/deps.sh [build|test|demo|all]     (default: all)
+#   tests/lib/deps.sh [build|test|demo|musl|container|ansible|all]     (default: all)
 #
 # Idempotent and cheap on the second run: apt-get only runs when dpkg says a package
 # is missing, so CI and developers can call it unconditionally before building or testing.
@@ -27,8 +27,20 @@ TEST_PKGS=(ceph-mon ceph-osd ceph-common qemu-utils qemu-block-extra cryptsetup-
 # The demo boots the same cluster as the tests.
 DEMO_PKGS=("${TEST_PKGS[@]}")
 
+# make musl-check: musl-gcc, and what tests/musl/deps.sh builds json-c with
+# (cmake; dpkg-dev unpacks the source package); file tells a static binary.
+MUSL_PKGS=(musl-tools cmake dpkg-dev file binutils)
+
+# make image and the container tests: podman (runc: crun refuses some hosts'
+# cgroup setups), buildah, debootstrap for the project's own base image.
+CONTAINER_PKGS=(podman runc buildah debootstrap)
+
+# The Ansible role's lint, syntax check and localhost run; Debian's ansible
+# brings the containers.podman and community.docker collections.
+ANSIBLE_PKGS=(ansible ansible-lint)
+
 usage() {
-    echo "usage: $0 [build|test|demo|all]" >&2
+    echo "usage: $0 [build|test|demo|musl|container|ansible|all]" >&2
     exit 2
 }
 
@@ -38,7 +50,11 @@ case $group in
     build) wanted=("${BUILD_PKGS[@]}") ;;
     test)  wanted=("${TEST_PKGS[@]}") ;;
     demo)  wanted=("${DEMO_PKGS[@]}") ;;
-    all)   wanted=("${BUILD_PKGS[@]}" "${TEST_PKGS[@]}") ;;
+    musl)  wanted=("${MUSL_PKGS[@]}") ;;
+    container) wanted=("${CONTAINER_PKGS[@]}") ;;
+    ansible) wanted=("${ANSIBLE_PKGS[@]}") ;;
+    all)   wanted=("${BUILD_PKGS[@]}" "${TEST_PKGS[@]}" "${MUSL_PKGS[@]}" "${CONTAINER_PKGS[@]}"
+                   "${ANSIBLE_PKGS[@]}") ;;
     -h|--help) usage ;;
     *) usage ;;
 esac
