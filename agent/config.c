@@ -63,6 +63,7 @@ static const char *const section_names[N_SECTIONS] = {
 enum key_id {
         KEY_ROLE, KEY_HOOK_FILE, KEY_STATE_DIR, KEY_LOG_LEVEL, KEY_LOG_FORMAT, KEY_WORKERS,
         KEY_MAX_LINE_BYTES, KEY_MAX_JSON_DEPTH, KEY_MAX_PENDING, KEY_POLL_INTERVAL_MS,
+        KEY_HEALTH_INTERVAL,
         KEY_CEPH_CONF, KEY_CEPH_CLIENT, KEY_CEPH_KEYRING, KEY_POOL, KEY_IMAGE_PREFIX,
         KEY_CEPH_TIMEOUT_S,
         KEY_TYPES, KEY_LOCK_STALE_AFTER_S,
@@ -176,6 +177,7 @@ static const struct key_def keys[N_KEYS] = {
         [KEY_MAX_JSON_DEPTH] = NUMBER(AGENT, "max_json_depth", max_json_depth, 4, 256),
         [KEY_MAX_PENDING] = NUMBER(AGENT, "max_pending", max_pending, 1, 65536),
         [KEY_POLL_INTERVAL_MS] = NUMBER(AGENT, "poll_interval_ms", poll_interval_ms, 10, 60000),
+        [KEY_HEALTH_INTERVAL] = NUMBER(AGENT, "health_interval", health_interval_s, 1, 3600),
 
         [KEY_CEPH_CONF] = KEY(CEPH, "conf", parse_path, ceph_conf, REQUIRED),
         [KEY_CEPH_CLIENT] = NAME(CEPH, "client", parse_client, ceph_client, 64, REQUIRED),
@@ -1741,6 +1743,7 @@ static int config_new(const char *path, struct config **ret)
                 .max_json_depth = 32,
                 .max_pending = 1024,
                 .poll_interval_ms = 1000,
+                .health_interval_s = 10,
                 .ceph_timeout_s = 30,
                 .lock_stale_after_s = 600,
                 .compute_private = true,

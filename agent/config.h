@@ -61,6 +61,7 @@ struct config {
         unsigned max_json_depth; /* deepest JSON nesting accepted */
         unsigned max_pending;    /* events read ahead of the checkpoint */
         unsigned poll_interval_ms;
+        unsigned health_interval_s; /* the daemons refresh state_dir/health this often */
 
         /* [ceph] */
         char *ceph_conf;

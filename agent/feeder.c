@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "broker.h"
+#include "health.h"
 #include "hookwriter.h"
 #include "intake.h"
 #include "log.h"
@@ -168,6 +169,10 @@ struct feeder {
         int last_error; /* of the last failed attempt; 0 once connected */
         bool connected_before;
         bool write_failing; /* keeps the backoff growing across reconnects */
+        char down_reason[REASON_LEN];  /* why the connection is not there */
+        char write_reason[REASON_LEN]; /* why the last write failed */
+
+        struct health health; /* state_dir/health-feed */
 
         uint64_t received, redelivered, written, rejected, groups;
 };
@@ -217,6 +222,8 @@ static void disconnect(struct feeder *f, bool at_once)
 
 static void write_failed(struct feeder *f, const char *what, int r)
 {
+        snprintf(f->write_reason, sizeof(f->write_reason), "%.400s: cannot write: %s", what,
+                 strerror(-r));
         if (!f->write_failing)
                 log_error("%s: cannot write: %s; leaving %u messages unacknowledged for the "
                           "broker to deliver again, reconnecting with backoff",
@@ -229,6 +236,7 @@ static void connection_lost(struct feeder *f, const char *reason)
 {
         log_warn("amqp: connection to %s:%u lost: %s; reconnecting", f->options.host,
                  f->options.port, reason);
+        snprintf(f->down_reason, sizeof(f->down_reason), "connection lost: %.400s", reason);
         disconnect(f, true);
 }
 
@@ -376,6 +384,7 @@ static void try_connect(struct feeder *f)
         }
         f->broker = NULL;
         schedule_retry(f);
+        snprintf(f->down_reason, sizeof(f->down_reason), "%.480s", reason);
         /* Once per kind of failure, not once per attempt. */
         if (r != f->last_error)
                 log_warn("amqp: cannot connect: %s; retrying with backoff (at most %u ms apart)",
@@ -384,6 +393,24 @@ static void try_connect(struct feeder *f)
                 log_debug("amqp: attempt %u failed: %s; next in %u ms", f->attempts, reason,
                           f->delay_ms);
         f->last_error = r;
+}
+
+/* From the one loop: every pass waits at most IDLE_WAIT_MS, or a connect
+ * attempt's timeout, so a fresh file means the loop turns. */
+static void refresh_health(struct feeder *f)
+{
+        if (!health_due(&f->health))
+                return;
+        if (f->write_failing)
+                health_beat(&f->health, true, "%s; messages stay on the broker",
+                            f->write_reason);
+        else if (!f->broker)
+                health_beat(&f->health, true, "broker %s:%u not connected: %s", f->options.host,
+                            f->options.port, f->down_reason[0] ? f->down_reason : "connecting");
+        else
+                health_beat(&f->health, false,
+                            "consuming queue %s on %s:%u; %" PRIu64 " lines written since start",
+                            f->config->amqp_queue, f->options.host, f->options.port, f->written);
 }
 
 static void step(struct feeder *f)
@@ -482,8 +509,14 @@ static int setup(struct feeder *f, const struct config *c)
                 return r;
         }
         r = hookwriter_open(c->hook_file, &f->hook);
-        if (r < 0)
+        if (r < 0) {
                 log_error("%s: cannot open for appending: %s", c->hook_file, strerror(-r));
+                return r;
+        }
+        r = health_init(&f->health, c->state_dir, HEALTH_FEED_FILE, "feed",
+                        c->health_interval_s);
+        if (r < 0)
+                log_error("%s/%s: path too long", c->state_dir, HEALTH_FEED_FILE);
         return r;
 }
 
@@ -517,6 +550,7 @@ int feeder_run(const struct config *c)
                         sleep_ms(f.next_attempt_ms - now < IDLE_WAIT_MS
                                          ? (unsigned)(f.next_attempt_ms - now)
                                          : IDLE_WAIT_MS);
+                refresh_health(&f);
         }
         if (f.broker && flush(&f, true) < 0)
                 code = 1;

@@ -49,6 +49,14 @@ uint64_t intake_now_ms(void)
         return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+unsigned intake_wait_ms(const struct config *c)
+{
+        uint64_t health_ms = (uint64_t)c->health_interval_s * 1000u;
+
+        return health_ms && health_ms < c->poll_interval_ms ? (unsigned)health_ms
+                                                            : c->poll_interval_ms;
+}
+
 int intake_open(const struct config *c, struct hookfile **ret)
 {
         struct hookfile_position start;

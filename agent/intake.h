@@ -56,6 +56,11 @@ void intake_progress_save(struct intake_progress *p, const char *state_dir, bool
 
 uint64_t intake_now_ms(void);
 
+/* The longest a role's loop sleeps waiting for the hook file:
+ * poll_interval_ms, but no longer than health_interval, so the loop comes
+ * round to refresh state_dir/health in time. */
+unsigned intake_wait_ms(const struct config *c);
+
 /* The [retry] policy for one event, shared by the roles: doubling waits
  * from initial_ms up to max_ms, until give_up_after_s have passed. */
 struct intake_retry {

@@ -1,14 +1,18 @@
 /* main: command line of rbd-luks-agent. Parses arguments, loads the config,
  * hands over to a role. Exit codes: 0 success, 1 failure, 2 usage error. */
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "command_keys.h"
 #include "config.h"
 #include "event.h"
 #include "feeder.h"
+#include "health.h"
+#include "kolla.h"
 #include "log.h"
 #include "luks.h"
 #include "role_compute.h"
@@ -34,7 +38,10 @@ static const char main_usage[] =
         "  feed               append notifications from RabbitMQ to the hook file\n"
         "  format VOLUME_ID   format one volume now, as for its create event\n"
         "  keys ...           show, verify, audit, re-wrap volume keys; recovery\n"
-        "  secrets ...        list, provision, remove, gc libvirt secrets (role compute)\n";
+        "  secrets ...        list, provision, remove, gc libvirt secrets (role compute)\n"
+        "  health [--feed]    container health check: is run (feed) alive and well\n"
+        "  kolla-start        Kolla container start: copy config.json's files, then\n"
+        "                     exec its command\n";
 
 static const char check_usage[] =
         "Usage: rbd-luks-agent -c FILE check-config\n"
@@ -79,6 +86,32 @@ static const char format_usage[] =
         "same checks as for an event: skipped if already LUKS, refused if it holds\n"
         "data. The payload keeps the image's current size. Exit 0 when formatted\n"
         "or skipped, 1 otherwise. The outcome is also added to results.jsonl.\n";
+
+static const char health_usage[] =
+        "Usage: rbd-luks-agent -c FILE health [--feed]\n"
+        "\n"
+        "For a container HEALTHCHECK. Reads the status file that run (or, with\n"
+        "--feed, feed) refreshes from its main loop every [agent] health_interval\n"
+        "seconds: state_dir/health (state_dir/health-feed). Needs no Ceph, libvirt\n"
+        "or broker. Exit 0, printing \"healthy: ROLE pid N, updated Ns ago\", when\n"
+        "the file is at most 3 x health_interval + 5 s old and its state is ok;\n"
+        "exit 1, printing why, when it is missing, stale (the main loop is stuck\n"
+        "or dead) or degraded (the loop runs but Ceph, libvirt or the broker does\n"
+        "not answer).\n";
+
+static const char kolla_usage[] =
+        "Usage: rbd-luks-agent [-c FILE] kolla-start\n"
+        "\n"
+        "The start command of a Kolla image (kolla-ansible, TripleO). Reads\n"
+        "$KOLLA_CONFIG_FILE (default " KOLLA_DEFAULT_CONFIG_FILE "),\n"
+        "copies its config_files (owner, perm, optional, merge,\n"
+        "preserve_properties), applies its permissions, then execs its command\n"
+        "(split on blanks, no shell). KOLLA_CONFIG_STRATEGY: COPY_ALWAYS (the\n"
+        "default) copies at every start; COPY_ONCE only while\n"
+        "$KOLLA_CONFIGURED_MARKER (default " KOLLA_DEFAULT_MARKER ") does not\n"
+        "exist, and then creates it. Without config.json it runs\n"
+        "\"rbd-luks-agent -c FILE run\". Any error names config.json and the\n"
+        "entry, and exits 1 without running the command.\n";
 
 static bool wants_help(int argc, char **argv)
 {
@@ -204,6 +237,45 @@ static int command_format(const char *path, int argc, char **argv)
         return code;
 }
 
+/* Only what the verdict needs: no environment checks, no Ceph, libvirt or
+ * broker, so a HEALTHCHECK stays fast whatever is down. */
+static int command_health(const char *path, int argc, char **argv)
+{
+        struct config_problems problems = {0};
+        char file[PATH_MAX], verdict[512];
+        struct config *c;
+        bool feed = false, healthy;
+
+        if (wants_help(argc, argv)) {
+                fputs(health_usage, stdout);
+                return 0;
+        }
+        for (int i = 1; i < argc; i++) {
+                if (strcmp(argv[i], "--feed") != 0)
+                        return usage_error(health_usage, "unknown argument to health: %s",
+                                           argv[i]);
+                feed = true;
+        }
+        if (report_problems(path, config_load(path, false, &c, &problems), &problems) < 0)
+                return 1;
+        snprintf(file, sizeof(file), "%s/%s", c->state_dir, feed ? HEALTH_FEED_FILE : HEALTH_FILE);
+        healthy = health_judge(file, c->health_interval_s, time(NULL), verdict, sizeof(verdict));
+        printf("%s\n", verdict);
+        config_free(c);
+        return healthy ? 0 : 1;
+}
+
+static int command_kolla_start(const char *path, int argc, char **argv)
+{
+        if (wants_help(argc, argv)) {
+                fputs(kolla_usage, stdout);
+                return 0;
+        }
+        if (argc > 1)
+                return usage_error(kolla_usage, "kolla-start takes no argument: %s", argv[1]);
+        return kolla_start(path);
+}
+
 /* A command family that needs only the loaded config (keys, secrets). */
 static int command_with_config(const char *path, int argc, char **argv, const char *usage,
                                int (*fn)(const struct config *c, int argc, char **argv))
@@ -261,6 +333,10 @@ int main(int argc, char **argv)
                 return command_feed(path, argc, argv);
         if (strcmp(argv[0], "format") == 0)
                 return command_format(path, argc, argv);
+        if (strcmp(argv[0], "health") == 0)
+                return command_health(path, argc, argv);
+        if (strcmp(argv[0], "kolla-start") == 0)
+                return command_kolla_start(path, argc, argv);
         if (strcmp(argv[0], "keys") == 0)
                 return command_with_config(path, argc, argv, command_keys_usage, command_keys);
         if (strcmp(argv[0], "secrets") == 0)

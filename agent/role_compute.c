@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "event.h"
+#include "health.h"
 #include "hookfile.h"
 #include "intake.h"
 #include "keyring.h"
@@ -35,6 +36,9 @@ struct compute {
         unsigned connect_delay_ms;
         uint64_t next_connect_ms, next_reconcile_ms, next_gc_ms, next_ping_ms;
         bool told_down;
+        char down_reason[REASON_LEN]; /* why the last libvirt connect failed */
+        char waiting[REASON_LEN];     /* what a retry wait is for; "" when none */
+        struct health *health;        /* NULL: not a daemon (--once, commands) */
         uint64_t provisioned, removed, kept, skipped, failed, rejected, ignored;
 };
 
@@ -123,6 +127,8 @@ static int ensure_libvirt(struct compute *cp)
         }
         if (cp->libvirt) {
                 log_warn("libvirt connection to %s lost; reconnecting", c->libvirt_uri);
+                snprintf(cp->down_reason, sizeof(cp->down_reason), "connection to %s lost",
+                         c->libvirt_uri);
                 secrets_disconnect(cp->libvirt);
                 cp->libvirt = NULL;
                 cp->next_connect_ms = 0;
@@ -131,6 +137,8 @@ static int ensure_libvirt(struct compute *cp)
                 return -ENOTCONN;
         r = secrets_connect(c->libvirt_uri, &cp->libvirt, &why);
         if (r < 0) {
+                snprintf(cp->down_reason, sizeof(cp->down_reason), "%s",
+                         why ? why : strerror(-r));
                 if (!cp->told_down)
                         log_error("cannot connect to libvirt at %s: %s (retrying with backoff)",
                                   c->libvirt_uri, why ? why : strerror(-r));
@@ -348,12 +356,33 @@ static enum intent intent_of(const struct compute *cp, const struct event *ev)
         return INTENT_NONE;
 }
 
-static bool sleep_or_stop(unsigned ms)
+/* From the one loop, and from its retry waits: a retry wait is the loop
+ * alive but waiting on libvirt or Ceph (degraded), a hung call is the loop
+ * stuck (the file goes stale). */
+static void refresh_health(struct compute *cp)
+{
+        if (!cp->health || !health_due(cp->health))
+                return;
+        if (!cp->libvirt)
+                health_beat(cp->health, true, "libvirt not connected: %s",
+                            cp->down_reason[0] ? cp->down_reason : "not yet tried");
+        else if (cp->waiting[0])
+                health_beat(cp->health, true, "%s", cp->waiting);
+        else
+                health_beat(cp->health, false,
+                            "libvirt connected; %" PRIu64 " provisioned, %" PRIu64
+                            " removed, %" PRIu64 " failed since start",
+                            cp->provisioned, cp->removed, cp->failed);
+}
+
+static bool sleep_or_stop(struct compute *cp, unsigned ms)
 {
         uint64_t until = intake_now_ms() + ms;
 
-        while (!intake_stop_requested && intake_now_ms() < until)
+        while (!intake_stop_requested && intake_now_ms() < until) {
+                refresh_health(cp);
                 usleep(50 * 1000);
+        }
         return intake_stop_requested;
 }
 
@@ -364,6 +393,8 @@ static bool act_with_retries(struct compute *cp, enum intent intent, const char 
         struct intake_retry retry;
         unsigned wait_ms;
 
+        bool stop = false;
+
         intake_retry_begin(&retry, cp->config);
         for (;;) {
                 if (intent == INTENT_PROVISION)
@@ -373,10 +404,16 @@ static bool act_with_retries(struct compute *cp, enum intent intent, const char 
                 if (a->outcome != OUTCOME_FAILED || !a->transient ||
                     !intake_retry_after_failure(&retry, volume_id, a->reason, sizeof(a->reason),
                                                 &wait_ms))
-                        return true;
-                if (sleep_or_stop(wait_ms))
-                        return false;
+                        break;
+                snprintf(cp->waiting, sizeof(cp->waiting),
+                         "volume %s: attempt %u failed, will retry: %.300s", volume_id,
+                         retry.attempt, a->reason);
+                stop = sleep_or_stop(cp, wait_ms);
+                if (stop)
+                        break;
         }
+        cp->waiting[0] = '\0';
+        return !stop;
 }
 
 static void count(struct compute *cp, enum outcome o)
@@ -406,9 +443,14 @@ static bool record(struct compute *cp, const struct event *ev, const char *volum
                                    a->outcome, a->reason, ms)) < 0) {
                 log_error("volume %s: cannot write results.jsonl in %s: %s (will retry)",
                           volume_id, cp->config->state_dir, strerror(-r));
-                if (sleep_or_stop(1000))
+                snprintf(cp->waiting, sizeof(cp->waiting), "cannot write results.jsonl in %s: %s",
+                         cp->config->state_dir, strerror(-r));
+                if (sleep_or_stop(cp, 1000)) {
+                        cp->waiting[0] = '\0';
                         return false;
+                }
         }
+        cp->waiting[0] = '\0';
         return true;
 }
 
@@ -565,19 +607,20 @@ static void read_loop(struct compute *cp, struct hookfile *h, struct intake_prog
 
         while (!intake_stop_requested) {
                 run_timers(cp, once);
+                refresh_health(cp);
                 hev = HOOKFILE_EVENT_NONE;
                 r = hookfile_next(h, &line, &hev);
                 intake_log_hookfile_event(c->hook_file, hev);
                 if (r < 0) {
                         log_error("%s: cannot read: %s (will retry)", c->hook_file, strerror(-r));
-                        hookfile_wait(h, c->poll_interval_ms);
+                        hookfile_wait(h, intake_wait_ms(c));
                         continue;
                 }
                 if (line.status == HOOKFILE_NONE) {
                         intake_progress_save(progress, c->state_dir, true);
                         if (once)
                                 break;
-                        hookfile_wait(h, c->poll_interval_ms);
+                        hookfile_wait(h, intake_wait_ms(c));
                         continue;
                 }
                 if (!handle_line(cp, &line, &effect))
@@ -591,12 +634,19 @@ int role_compute_run(const struct config *c, bool once)
 {
         struct intake_progress progress = {.last_save_ms = intake_now_ms()};
         struct hookfile *h = NULL;
+        struct health health;
         struct compute cp;
         int code = 1;
 
         intake_install_signals();
         if (compute_init(&cp, c) < 0 || intake_open(c, &h) < 0)
                 goto out;
+        if (!once && health_init(&health, c->state_dir, HEALTH_FILE, "compute",
+                                 c->health_interval_s) < 0) {
+                log_error("%s/%s: path too long", c->state_dir, HEALTH_FILE);
+                goto out;
+        }
+        cp.health = once ? NULL : &health;
         log_info("compute role %s %s for host %s, libvirt %s, %zu static secrets",
                  once ? "running once over" : "following", c->hook_file, cp.host, c->libvirt_uri,
                  c->n_secrets);

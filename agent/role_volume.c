@@ -12,6 +12,7 @@
 
 #include "event.h"
 #include "format.h"
+#include "health.h"
 #include "hookfile.h"
 #include "intake.h"
 #include "keys.h"
@@ -45,6 +46,11 @@ struct pipeline {
         size_t queue_next;            /* next ring index a worker may take */
         unsigned jobs_pending;
         bool stopping;
+        /* Jobs between a failure that may pass and their ending, and the
+         * latest such failure: what makes the role "degraded". */
+        unsigned retrying;
+        char retry_detail[HEALTH_DETAIL_MAX];
+        struct health *health; /* NULL: not a daemon (--once, format) */
         /* counters, under lock */
         uint64_t formatted, skipped, refused, failed, rejected, ignored;
 };
@@ -101,7 +107,7 @@ static bool format_with_retries(struct pipeline *p, const struct event *ev, uint
 {
         struct intake_retry retry;
         unsigned wait_ms;
-        bool stop;
+        bool stop = false, counted = false;
 
         intake_retry_begin(&retry, p->config);
         for (;;) {
@@ -109,13 +115,24 @@ static bool format_with_retries(struct pipeline *p, const struct event *ev, uint
                 if (res->outcome != OUTCOME_FAILED || !res->transient ||
                     !intake_retry_after_failure(&retry, ev->volume_id, res->reason,
                                                 sizeof(res->reason), &wait_ms))
-                        return true;
+                        break;
                 pthread_mutex_lock(&p->lock);
+                p->retrying += !counted;
+                counted = true;
+                snprintf(p->retry_detail, sizeof(p->retry_detail),
+                         "volume %s: attempt %u failed, will retry: %.120s", ev->volume_id,
+                         retry.attempt, res->reason);
                 stop = wait_or_stop(p, wait_ms);
                 pthread_mutex_unlock(&p->lock);
                 if (stop)
-                        return false;
+                        break;
         }
+        if (counted) {
+                pthread_mutex_lock(&p->lock);
+                p->retrying--;
+                pthread_mutex_unlock(&p->lock);
+        }
+        return !stop;
 }
 
 static void log_ending(const char *volume_id, const struct format_result *res, uint64_t ms)
@@ -406,6 +423,33 @@ static void wait_for_work_ended(struct pipeline *p, unsigned ms)
         pthread_mutex_unlock(&p->lock);
 }
 
+/* From the reader's loop, so a reader that hangs leaves the file stale. A
+ * job waiting on retries (Ceph unreachable, image locked elsewhere) makes
+ * the role degraded until it ends. */
+static void refresh_health(struct pipeline *p)
+{
+        char detail[HEALTH_DETAIL_MAX];
+        unsigned retrying, pending;
+        uint64_t formatted, failed;
+
+        if (!p->health || !health_due(p->health))
+                return;
+        pthread_mutex_lock(&p->lock);
+        retrying = p->retrying;
+        pending = p->jobs_pending;
+        formatted = p->formatted;
+        failed = p->failed;
+        snprintf(detail, sizeof(detail), "%s", p->retry_detail);
+        pthread_mutex_unlock(&p->lock);
+        if (retrying)
+                health_beat(p->health, true, "%u events waiting on retries; latest: %s",
+                            retrying, detail);
+        else
+                health_beat(p->health, false,
+                            "%u events in progress; %" PRIu64 " formatted, %" PRIu64
+                            " failed since start", pending, formatted, failed);
+}
+
 /* Reads and dispatches until stopped, or (once) until the end of the file
  * with every event ended. */
 static void read_loop(struct pipeline *p, struct hookfile *h, struct intake_progress *cp, bool once)
@@ -417,6 +461,7 @@ static void read_loop(struct pipeline *p, struct hookfile *h, struct intake_prog
         int r;
 
         while (!intake_stop_requested) {
+                refresh_health(p);
                 checkpoint_progress(p, cp, false);
                 pthread_mutex_lock(&p->lock);
                 full = p->count + 1 >= p->capacity || p->jobs_pending >= c->max_pending;
@@ -431,7 +476,7 @@ static void read_loop(struct pipeline *p, struct hookfile *h, struct intake_prog
                 intake_log_hookfile_event(c->hook_file, hev);
                 if (r < 0) {
                         log_error("%s: cannot read: %s (will retry)", c->hook_file, strerror(-r));
-                        hookfile_wait(h, c->poll_interval_ms);
+                        hookfile_wait(h, intake_wait_ms(c));
                         continue;
                 }
                 if (line.status != HOOKFILE_NONE) {
@@ -444,7 +489,7 @@ static void read_loop(struct pipeline *p, struct hookfile *h, struct intake_prog
                 if (once)
                         wait_for_work_ended(p, 200);
                 else
-                        hookfile_wait(h, c->poll_interval_ms);
+                        hookfile_wait(h, intake_wait_ms(c));
         }
 }
 
@@ -452,6 +497,7 @@ int role_volume_run(const struct config *c, bool once)
 {
         struct intake_progress cp = {.last_save_ms = intake_now_ms()};
         struct hookfile *h = NULL;
+        struct health health;
         struct pipeline p;
         pthread_t *threads = NULL;
         unsigned started = 0;
@@ -463,6 +509,12 @@ int role_volume_run(const struct config *c, bool once)
                 r = intake_open(c, &h);
         if (r < 0)
                 goto out;
+        if (!once && health_init(&health, c->state_dir, HEALTH_FILE, "volume",
+                                 c->health_interval_s) < 0) {
+                log_error("%s/%s: path too long", c->state_dir, HEALTH_FILE);
+                goto out;
+        }
+        p.health = once ? NULL : &health;
         p.capacity = 2 * (size_t)c->max_pending + 2;
         p.slots = calloc(p.capacity, sizeof(*p.slots));
         threads = calloc(c->workers, sizeof(*threads));

@@ -132,6 +132,7 @@ TEST(config_minimal_has_every_default)
         CHECK(c->max_json_depth == 32);
         CHECK(c->max_pending == 1024);
         CHECK(c->poll_interval_ms == 1000);
+        CHECK(c->health_interval_s == 10);
         CHECK(strcmp(c->ceph_conf, "/etc/ceph/ceph.conf") == 0);
         CHECK(strcmp(c->ceph_client, "cinder") == 0);
         CHECK(c->ceph_keyring == NULL);
@@ -230,8 +231,46 @@ TEST(config_sample_file_loads)
         CHECK(c->key_directory == NULL && c->key_command == NULL);
         CHECK(c->iter_time_ms == 2000 && c->iterations == 0);
         CHECK(c->key_bits == 512 && strcmp(c->cipher_mode, "xts-plain64") == 0);
+        CHECK(c->health_interval_s == 10);
         config_free(c);
         config_problems_clear(&p);
+}
+
+/* [agent] health_interval: how often the daemons refresh state_dir/health. */
+TEST(config_health_interval)
+{
+        static const struct {
+                const char *value;
+                const char *problem; /* NULL: accepted */
+                unsigned want;
+        } cases[] = {
+                {"1", NULL, 1},
+                {"3600", NULL, 3600},
+                {"0", ":5: health_interval = '0': out of range (allowed: 1..3600)", 0},
+                {"3601", ":5: health_interval = '3601': out of range (allowed: 1..3600)", 0},
+                {"10s", ":5: health_interval = '10s': not a decimal number (allowed: 1..3600)",
+                 0},
+                {"-1", ":5: health_interval = '-1': not a decimal number (allowed: 1..3600)", 0},
+        };
+        char text[1024];
+
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                struct config_problems p = {0};
+                struct config *c = NULL;
+                int r;
+
+                snprintf(text, sizeof(text), AGENT "health_interval = %s\n" CEPH VOLUME KEYS,
+                         cases[i].value);
+                r = load_text(text, &c, &p);
+                if (!cases[i].problem) {
+                        CHECK(r == 0 && c && c->health_interval_s == cases[i].want);
+                } else {
+                        CHECK(r == -EINVAL && !c && p.count == 1);
+                        CHECK(problem_is(&p, 0, cases[i].problem));
+                }
+                config_free(c);
+                config_problems_clear(&p);
+        }
 }
 
 TEST(config_metadata_with_old_keks)
@@ -648,6 +687,7 @@ TEST(config_compute_sample_file_loads)
         CHECK(c->compute_private);
         CHECK(c->reconcile_interval_s == 300 && c->gc_interval_s == 3600 &&
               c->gc_grace_s == 3600);
+        CHECK(c->health_interval_s == 10);
         CHECK(c->key_provider == KEY_PROVIDER_METADATA);
         CHECK(strcmp(c->kek_id, "kek-1") == 0);
         CHECK(strcmp(c->kek_file, "/etc/rbd-luks-agent/kek/kek-1.bin") == 0);

@@ -1,15 +1,17 @@
 /* Hostile input, one table per kind, each row "input -> the exact error":
  * hook-file lines (event_parse), config files (config_load's "FILE:LINE:
  * message" lines), key and KEK files (keys_read_file, keywrap_load_kek),
- * Ceph keyrings (keyring_read_key) and wrapped-key records (keywrap_parse,
- * keywrap_open). The module tests cover the same ground case by case; this
- * file is where an operator or reviewer reads what each bad input is told.
+ * Ceph keyrings (keyring_read_key), wrapped-key records (keywrap_parse,
+ * keywrap_open) and Kolla config.json files (kolla_parse). The module
+ * tests cover the same ground case by case; this file is where an operator
+ * or reviewer reads what each bad input is told.
  * In expected reasons, PATH stands for the file the row wrote. */
 #include "config.h"
 #include "event.h"
 #include "keyring.h"
 #include "keys.h"
 #include "keywrap.h"
+#include "kolla.h"
 #include "unit.h"
 
 #include <errno.h>
@@ -559,4 +561,62 @@ TEST(hostile_key_record_too_long)
         memcpy(record, GOLDEN, strlen(GOLDEN));
         r = keywrap_parse(record, &info, &reason);
         check_row("record", 99, r, -EBADMSG, reason, "record is longer than 511 characters", NULL);
+}
+
+/* ---- Kolla config.json -> kolla_parse ------------------------------------ */
+
+#define KOLLA_JSON "/var/lib/kolla/config_files/config.json"
+#define KOLLA_FILE(entry) "{\"command\": \"agent run\", \"config_files\": [" entry "]}"
+
+struct kolla_row {
+        const char *json;
+        size_t length; /* 0: strlen(json) */
+        int r;
+        const char *error; /* PATH: config.json */
+};
+
+static const struct kolla_row kolla_rows[] = {
+        {"{\"command\": \"agent\"}\0{\"command\": \"sh\"}", 38, -EINVAL,
+         "PATH: not valid JSON (a NUL byte)"},
+        {"{\"command\": \"agent\", \"x\": [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]"
+         "]]]]]]]]]]}", 0, -EINVAL, "PATH: JSON nested deeper than 8"},
+        {"{\"command\": \"agent\",}", 0, -EINVAL,
+         "PATH: not valid JSON (unexpected character, near byte 20)"},
+        {"{\"command\": 42}", 0, -EINVAL, "PATH: 'command' must be a string"},
+        {"{\"command\": \"agent\\u0000; sh\"}", 0, -EINVAL, "PATH: 'command' holds a NUL byte"},
+        {"{\"command\": \"agent run\\nsh -i\"}", 0, -EINVAL,
+         "PATH: command holds a control character (byte 9); it is one line, split on blanks"},
+        {KOLLA_FILE("{\"source\": \"../../etc/shadow\", \"dest\": \"/etc/x\"}"), 0, -EINVAL,
+         "PATH: config_files[0]: source '../../etc/shadow' is not an absolute path (shorter than "
+         "4096 bytes)"},
+        {KOLLA_FILE("{\"source\": \"/a\", \"dest\": \"/b\", \"owner\": \"root;rm -rf /\"}"), 0,
+         -EINVAL,
+         "PATH: config_files[0]: owner 'root;rm -rf /' is not user or user:group (names or "
+         "numeric ids)"},
+        {KOLLA_FILE("{\"source\": \"/a\", \"dest\": \"/b\", \"perm\": \"-0600\"}"), 0, -EINVAL,
+         "PATH: config_files[0]: perm '-0600' is not an octal mode like \"0600\" (3 or 4 digits "
+         "0-7)"},
+        {KOLLA_FILE("{\"source\": \"/a\", \"dest\": \"/b\", \"merge\": 1}"), 0, -EINVAL,
+         "PATH: config_files[0]: 'merge' must be true or false"},
+        {KOLLA_FILE("null"), 0, -EINVAL, "PATH: config_files[0]: not an object"},
+        {"{\"command\": \"agent\", \"config_files\": \"/a\"}", 0, -EINVAL,
+         "PATH: config_files must be a list"},
+};
+
+TEST(hostile_kolla_config_json)
+{
+        char error[KOLLA_ERROR_MAX];
+
+        for (size_t i = 0; i < sizeof(kolla_rows) / sizeof(kolla_rows[0]); i++) {
+                const struct kolla_row *row = &kolla_rows[i];
+                struct kolla_config *k = NULL;
+                size_t n = row->length ? row->length : strlen(row->json);
+                int r;
+
+                error[0] = '\0';
+                r = kolla_parse(KOLLA_JSON, row->json, n, &k, error, sizeof(error));
+                check_row("kolla", i, r, row->r, error, row->error, KOLLA_JSON);
+                CHECK(k == NULL);
+                kolla_config_free(k);
+        }
 }

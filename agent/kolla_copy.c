@@ -1,0 +1,731 @@
+/* kolla_copy: the doing half of kolla-start (kolla.h) — config_files
+ * copied, permissions applied, the COPY_ONCE marker.
+ *
+ * Why each file goes through a temporary file: a key or keyring must never
+ * be readable by anyone but its owner, not even for an instant, and the
+ * agent must never read half a file. The temporary file comes from
+ * mkostemp (mode 0600, ours) in the destination's directory, so the rename
+ * stays on one filesystem; it is filled, fsync'ed, given its owner and
+ * only then its mode (chown first: group bits must apply to the wanted
+ * group, not ours, and chown would clear setuid bits set before it), and
+ * renamed over the destination. The bytes go from file to file inside the
+ * kernel (copy_file_range) or through one locked buffer that is wiped, as
+ * for any secret. Ownership is changed only when it differs: the image
+ * runs as a non-root user, who may "set" the owner it already is.
+ *
+ * Symbolic links: a source (and what a source directory holds) is
+ * followed, as the deployment tool may hand over links; permissions
+ * never follow one, so a link planted in a volume cannot redirect a chown.
+ * Not thread-safe (nftw callbacks share one static context). */
+#include "kolla.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <glob.h>
+#include <grp.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "secret.h"
+
+#define TEMP_NAME ".kolla-copy.XXXXXX"
+#define WALK_OPEN_FDS 16
+
+/* One entry of config.json being carried out. */
+struct copier {
+        const char *path;  /* config.json, or "COPY_ONCE" */
+        char label[48];    /* "config_files[2]"; "" for none */
+        char *error;
+        size_t size;
+        bool set_owner;    /* owner given */
+        uid_t uid;         /* (uid_t)-1: keep */
+        gid_t gid;         /* (gid_t)-1: keep */
+        char owner_text[128];
+        int perm;
+        bool preserve;
+        bool merge;
+        struct secret *buffer; /* the copy_file_range fallback's, made on first use */
+        unsigned files, directories, skipped;
+};
+
+__attribute__((format(printf, 3, 4))) static int fail(struct copier *c, int r, const char *fmt,
+                                                      ...)
+{
+        char what[KOLLA_ERROR_MAX];
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(what, sizeof(what), fmt, ap);
+        va_end(ap);
+        if (c->label[0])
+                snprintf(c->error, c->size, "%s: %s: %s", c->path, c->label, what);
+        else
+                snprintf(c->error, c->size, "%s: %s", c->path, what);
+        return r;
+}
+
+static bool has_glob(const char *s)
+{
+        return strpbrk(s, "*?[") != NULL;
+}
+
+/* Directories need x to be entered: add it wherever perm grants r. */
+static mode_t directory_mode(int perm)
+{
+        return (mode_t)perm | (((mode_t)perm & 0444) >> 2);
+}
+
+static int join(struct copier *c, char *buf, const char *dir, const char *name)
+{
+        size_t n = strlen(dir);
+        int k = snprintf(buf, PATH_MAX, "%s%s%s", dir, n && dir[n - 1] == '/' ? "" : "/", name);
+
+        if (k < 0 || k >= PATH_MAX)
+                return fail(c, -ENAMETOOLONG, "%s/%s: path too long", dir, name);
+        return 0;
+}
+
+/* The directory path is in, without trailing slashes ("/" for "/x"). */
+static void parent_of(const char *path, char *buf)
+{
+        char *slash;
+
+        snprintf(buf, PATH_MAX, "%s", path);
+        for (size_t n = strlen(buf); n > 1 && buf[n - 1] == '/'; n--)
+                buf[n - 1] = '\0';
+        slash = strrchr(buf, '/');
+        if (slash)
+                slash[slash == buf] = '\0';
+}
+
+/* ---- owners ---------------------------------------------------------------- */
+
+static bool parse_id(const char *s, unsigned long *ret)
+{
+        char *end;
+
+        if (*s < '0' || *s > '9')
+                return false;
+        errno = 0;
+        *ret = strtoul(s, &end, 10);
+        return !*end && errno == 0 && *ret < (unsigned long)INT32_MAX;
+}
+
+/* "user" or "user:group" to ids; a user alone brings its primary group. */
+static int resolve_owner(struct copier *c, const char *owner)
+{
+        char user[64];
+        const char *group = strchr(owner, ':');
+        struct passwd *pw;
+        struct group *gr;
+        unsigned long id;
+
+        snprintf(user, sizeof(user), "%.*s", group ? (int)(group - owner) : (int)strlen(owner),
+                 owner);
+        if (parse_id(user, &id)) {
+                c->uid = (uid_t)id;
+                pw = getpwuid(c->uid);
+        } else if ((pw = getpwnam(user))) {
+                c->uid = pw->pw_uid;
+        } else {
+                return fail(c, -ENOENT, "owner '%s': no user %s in this container", owner, user);
+        }
+        c->gid = pw ? pw->pw_gid : (gid_t)-1;
+        if (group && parse_id(group + 1, &id))
+                c->gid = (gid_t)id;
+        else if (group && (gr = getgrnam(group + 1)))
+                c->gid = gr->gr_gid;
+        else if (group)
+                return fail(c, -ENOENT, "owner '%s': no group %s in this container", owner,
+                            group + 1);
+        c->set_owner = true;
+        if (c->gid == (gid_t)-1)
+                snprintf(c->owner_text, sizeof(c->owner_text), "%s (uid %u)", owner,
+                         (unsigned)c->uid);
+        else
+                snprintf(c->owner_text, sizeof(c->owner_text), "%s (uid %u, gid %u)", owner,
+                         (unsigned)c->uid, (unsigned)c->gid);
+        return 0;
+}
+
+/* fd when there is one, else path itself (never following a link). */
+static int change_owner(struct copier *c, int fd, const char *path, const struct stat *st,
+                        uid_t uid, gid_t gid, const char *owner_text)
+{
+        bool uid_differs = uid != (uid_t)-1 && st->st_uid != uid;
+        bool gid_differs = gid != (gid_t)-1 && st->st_gid != gid;
+        int r;
+
+        if (!uid_differs && !gid_differs)
+                return 0;
+        r = fd >= 0 ? fchown(fd, uid, gid) : lchown(path, uid, gid);
+        if (r == 0)
+                return 0;
+        if (errno == EPERM)
+                return fail(c, -EPERM,
+                            "cannot change the owner of %s to %s: the container user (uid %u) "
+                            "may not change ownership; run the copy as root, or set owner to "
+                            "the container user",
+                            path, owner_text, (unsigned)geteuid());
+        return fail(c, -errno, "cannot change the owner of %s: %s", path, strerror(errno));
+}
+
+/* The owner an entry wants for something copied from st. */
+static int apply_owner(struct copier *c, int fd, const char *path, const struct stat *target,
+                       const struct stat *source)
+{
+        char text[64];
+
+        if (c->set_owner)
+                return change_owner(c, fd, path, target, c->uid, c->gid, c->owner_text);
+        if (!c->preserve)
+                return 0;
+        snprintf(text, sizeof(text), "uid %u, gid %u (the source's)", (unsigned)source->st_uid,
+                 (unsigned)source->st_gid);
+        return change_owner(c, fd, path, target, source->st_uid, source->st_gid, text);
+}
+
+static mode_t wanted_mode(const struct copier *c, const struct stat *source, bool directory)
+{
+        if (c->perm != KOLLA_PERM_UNSET)
+                return directory ? directory_mode(c->perm) : (mode_t)c->perm;
+        return source->st_mode & (c->preserve ? 07777 : 0777);
+}
+
+static int set_mode(struct copier *c, int fd, const char *path, mode_t mode)
+{
+        if (fchmod(fd, mode) < 0)
+                return fail(c, -errno, "cannot set mode %04o on %s: %s", (unsigned)mode, path,
+                            strerror(errno));
+        return 0;
+}
+
+/* ---- files ----------------------------------------------------------------- */
+
+static int make_directories(struct copier *c, const char *dir)
+{
+        char buf[PATH_MAX];
+
+        snprintf(buf, sizeof(buf), "%s", dir);
+        for (char *p = buf + 1;; p++) {
+                char saved = *p;
+
+                if (saved != '/' && saved != '\0')
+                        continue;
+                *p = '\0';
+                if (mkdir(buf, 0755) == 0)
+                        (void)chmod(buf, 0755); /* whatever the umask */
+                else if (errno != EEXIST)
+                        return fail(c, -errno, "cannot create directory %s: %s", buf,
+                                    strerror(errno));
+                *p = saved;
+                if (!saved)
+                        return 0;
+        }
+}
+
+static int copy_through_buffer(struct copier *c, int in, int out, const char *source)
+{
+        ssize_t n;
+        int r;
+
+        if (!c->buffer && (r = secret_new(SECRET_MAX_BYTES, &c->buffer)) < 0)
+                return fail(c, r, "no locked memory to copy %s through: %s", source,
+                            strerror(-r));
+        while ((n = read(in, c->buffer->data, c->buffer->capacity)) != 0) {
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return fail(c, -errno, "cannot read %s: %s", source, strerror(errno));
+                for (ssize_t done = 0, w; done < n; done += w) {
+                        w = write(out, c->buffer->data + done, (size_t)(n - done));
+                        if (w < 0 && errno == EINTR)
+                                w = 0;
+                        else if (w <= 0)
+                                return fail(c, w < 0 ? -errno : -EIO, "cannot write a copy of "
+                                            "%s: %s", source, strerror(w < 0 ? errno : EIO));
+                }
+        }
+        return 0;
+}
+
+static int copy_data(struct copier *c, int in, int out, const char *source)
+{
+        for (;;) {
+                ssize_t n = copy_file_range(in, NULL, out, NULL, 1u << 30, 0);
+
+                if (n > 0 || (n < 0 && errno == EINTR))
+                        continue;
+                if (n == 0)
+                        return 0;
+                /* Not across these filesystems or not at all: the offsets
+                 * have not moved past what was copied, so go on by hand. */
+                if (errno == EXDEV || errno == EINVAL || errno == ENOSYS ||
+                    errno == EOPNOTSUPP || errno == EBADF)
+                        return copy_through_buffer(c, in, out, source);
+                return fail(c, -errno, "cannot copy %s: %s", source, strerror(errno));
+        }
+}
+
+/* Owner, mode, times and fsync of the filled temporary file. */
+static int finish_file(struct copier *c, int out, const char *dest, const struct stat *source)
+{
+        struct timespec times[2] = {source->st_atim, source->st_mtim};
+        struct stat st;
+        int r;
+
+        if (fstat(out, &st) < 0)
+                return fail(c, -errno, "cannot stat the copy for %s: %s", dest, strerror(errno));
+        r = apply_owner(c, out, dest, &st, source);
+        if (r == 0)
+                r = set_mode(c, out, dest, wanted_mode(c, source, false));
+        if (r == 0 && c->preserve && futimens(out, times) < 0)
+                r = fail(c, -errno, "cannot set the times of %s: %s", dest, strerror(errno));
+        if (r == 0 && fsync(out) < 0)
+                r = fail(c, -errno, "cannot write %s: %s", dest, strerror(errno));
+        return r;
+}
+
+static int copy_file(struct copier *c, int in, const struct stat *st, const char *source,
+                     const char *dest)
+{
+        char dir[PATH_MAX], temp[PATH_MAX];
+        struct stat existing;
+        int out, r;
+
+        parent_of(dest, dir);
+        r = make_directories(c, dir);
+        if (r < 0)
+                return r;
+        if (lstat(dest, &existing) == 0 && S_ISDIR(existing.st_mode))
+                return fail(c, -EISDIR, "dest %s is a directory; end dest with '/' to copy into it",
+                            dest);
+        r = join(c, temp, dir, TEMP_NAME);
+        if (r < 0)
+                return r;
+        out = mkostemp(temp, O_CLOEXEC);
+        if (out < 0)
+                return fail(c, -errno, "cannot create a file in %s: %s", dir, strerror(errno));
+        r = copy_data(c, in, out, source);
+        if (r == 0)
+                r = finish_file(c, out, dest, st);
+        if (close(out) < 0 && r == 0)
+                r = fail(c, -errno, "cannot write %s: %s", dest, strerror(errno));
+        if (r == 0 && rename(temp, dest) < 0)
+                r = fail(c, -errno, "cannot put the copy in place as %s: %s", dest,
+                         strerror(errno));
+        if (r < 0)
+                (void)unlink(temp);
+        else
+                c->files++;
+        return r;
+}
+
+/* ---- directories ----------------------------------------------------------- */
+
+/* nftw gives its callbacks no context: this one, for one walk at a time. */
+static struct copier *walking;
+static int walk_result;
+
+static int remove_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+        (void)st;
+        if (ftw->level == 0)
+                return 0;
+        if ((type == FTW_DP ? rmdir(path) : unlink(path)) < 0) {
+                walk_result = fail(walking, -errno, "cannot remove %s from dest: %s", path,
+                                   strerror(errno));
+                return 1;
+        }
+        return 0;
+}
+
+/* Without merge, dest ends up holding what the source holds: its old
+ * contents go, the directory itself stays (it may be a mount point). */
+static int empty_directory(struct copier *c, const char *dest)
+{
+        if (strspn(dest, "/") == strlen(dest))
+                return fail(c, -EINVAL, "dest / cannot be replaced; set merge: true to copy into "
+                            "it");
+        walking = c;
+        walk_result = 0;
+        if (nftw(dest, remove_one, WALK_OPEN_FDS, FTW_DEPTH | FTW_PHYS) < 0 && !walk_result)
+                walk_result = fail(c, -errno, "cannot empty dest %s: %s", dest, strerror(errno));
+        walking = NULL;
+        return walk_result;
+}
+
+static int copy_path(struct copier *c, const char *source, const char *dest, unsigned depth);
+
+/* Makes dest a directory to copy into: emptied (no merge, top level),
+ * kept (merge), or created. */
+static int prepare_directory(struct copier *c, const char *dest, unsigned depth)
+{
+        char dir[PATH_MAX];
+        struct stat st;
+        int r;
+
+        if (lstat(dest, &st) < 0) {
+                if (errno != ENOENT)
+                        return fail(c, -errno, "dest %s: %s", dest, strerror(errno));
+        } else if (S_ISDIR(st.st_mode)) {
+                return !c->merge && depth == 0 ? empty_directory(c, dest) : 0;
+        } else if (c->merge) {
+                return fail(c, -ENOTDIR, "dest %s exists and is not a directory (merge keeps "
+                            "what dest holds)", dest);
+        } else if (unlink(dest) < 0) {
+                return fail(c, -errno, "cannot replace dest %s: %s", dest, strerror(errno));
+        }
+        parent_of(dest, dir);
+        r = make_directories(c, dir);
+        if (r == 0 && mkdir(dest, 0700) < 0)
+                r = fail(c, -errno, "cannot create directory %s: %s", dest, strerror(errno));
+        return r;
+}
+
+static int copy_entries(struct copier *c, const char *source, const char *dest, unsigned depth)
+{
+        char from[PATH_MAX], to[PATH_MAX];
+        struct dirent *e;
+        DIR *d = opendir(source);
+        int r = 0;
+
+        if (!d)
+                return fail(c, -errno, "source %s: %s", source, strerror(errno));
+        while (r == 0 && (e = readdir(d))) {
+                if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+                        continue;
+                r = join(c, from, source, e->d_name);
+                if (r == 0)
+                        r = join(c, to, dest, e->d_name);
+                if (r == 0)
+                        r = copy_path(c, from, to, depth + 1);
+        }
+        closedir(d);
+        return r;
+}
+
+/* The directory's own owner and mode come last: a mode without w for us
+ * would stop the copy of its contents. */
+static int copy_tree(struct copier *c, const struct stat *st, const char *source,
+                     const char *dest, unsigned depth)
+{
+        struct stat target;
+        int fd, r;
+
+        if (depth > KOLLA_MAX_TREE_DEPTH)
+                return fail(c, -E2BIG, "source %s: directories nested deeper than %d (a link "
+                            "loop?)", source, KOLLA_MAX_TREE_DEPTH);
+        r = prepare_directory(c, dest, depth);
+        if (r == 0)
+                r = copy_entries(c, source, dest, depth);
+        if (r < 0)
+                return r;
+        fd = open(dest, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return fail(c, -errno, "dest %s: %s", dest, strerror(errno));
+        if (fstat(fd, &target) < 0)
+                r = fail(c, -errno, "dest %s: %s", dest, strerror(errno));
+        if (r == 0)
+                r = apply_owner(c, fd, dest, &target, st);
+        if (r == 0)
+                r = set_mode(c, fd, dest, wanted_mode(c, st, true));
+        close(fd);
+        c->directories += r == 0;
+        return r;
+}
+
+static int copy_path(struct copier *c, const char *source, const char *dest, unsigned depth)
+{
+        struct stat st;
+        int fd, r;
+
+        /* O_NONBLOCK: a FIFO among the sources must not hang the start. */
+        fd = open(source, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        if (fd < 0)
+                return fail(c, -errno, "source %s: %s", source, strerror(errno));
+        if (fstat(fd, &st) < 0) {
+                r = fail(c, -errno, "source %s: %s", source, strerror(errno));
+        } else if (S_ISDIR(st.st_mode)) {
+                r = copy_tree(c, &st, source, dest, depth);
+        } else if (S_ISREG(st.st_mode)) {
+                r = copy_file(c, fd, &st, source, dest);
+        } else if (depth > 0) {
+                log_warn("%s: %s: %s is not a regular file or directory; skipped", c->path,
+                         c->label, source);
+                c->skipped++;
+                r = 0;
+        } else {
+                r = fail(c, -EINVAL, "source %s is not a regular file or directory", source);
+        }
+        close(fd);
+        return r;
+}
+
+/* ---- config_files ---------------------------------------------------------- */
+
+static void log_copied(const struct copier *c, const char *source, const char *target,
+                       bool directory)
+{
+        if (!directory)
+                log_info("%s: %s: copied %s to %s%s%s", c->path, c->label, source, target,
+                         c->set_owner ? ", owner " : "", c->set_owner ? c->owner_text : "");
+        else
+                log_info("%s: %s: copied directory %s to %s (%u files in %u directories%s%s%s)",
+                         c->path, c->label, source, target, c->files, c->directories,
+                         c->merge ? "; merged with what was there" : "",
+                         c->set_owner ? "; owner " : "", c->set_owner ? c->owner_text : "");
+}
+
+/* One source (a glob match or the source itself) to dest, or into dest
+ * when dest ends in '/'. */
+static int copy_match(struct copier *c, const struct kolla_file *f, const char *source)
+{
+        char target[PATH_MAX], trimmed[PATH_MAX];
+        size_t n = strlen(f->dest);
+        struct stat st;
+        int r;
+
+        if (n > 0 && f->dest[n - 1] == '/') {
+                snprintf(trimmed, sizeof(trimmed), "%s", source);
+                for (n = strlen(trimmed); n > 1 && trimmed[n - 1] == '/'; n--)
+                        trimmed[n - 1] = '\0';
+                r = join(c, target, f->dest, strrchr(trimmed, '/') + 1);
+                if (r < 0)
+                        return r;
+        } else {
+                snprintf(target, sizeof(target), "%s", f->dest);
+        }
+        c->files = c->directories = c->skipped = 0;
+        r = copy_path(c, source, target, 0);
+        if (r == 0)
+                log_copied(c, source, target, stat(target, &st) == 0 && S_ISDIR(st.st_mode));
+        return r;
+}
+
+static int copy_glob(struct copier *c, const struct kolla_file *f)
+{
+        glob_t g;
+        int r;
+
+        r = glob(f->source, 0, NULL, &g);
+        if (r == GLOB_NOMATCH) {
+                if (!f->optional)
+                        return fail(c, -ENOENT, "source %s: no file matches", f->source);
+                log_info("%s: %s: source %s matches no file; optional, skipped", c->path,
+                         c->label, f->source);
+                return 0;
+        }
+        if (r != 0) {
+                globfree(&g);
+                return fail(c, r == GLOB_NOSPACE ? -ENOMEM : -EIO, "source %s: %s", f->source,
+                            r == GLOB_NOSPACE ? "out of memory" : "cannot read its directory");
+        }
+        if (g.gl_pathc > 1 && f->dest[strlen(f->dest) - 1] != '/')
+                r = fail(c, -EINVAL, "source %s matches %zu files; end dest with '/' to copy "
+                         "them into a directory", f->source, g.gl_pathc);
+        for (size_t i = 0; r == 0 && i < g.gl_pathc; i++)
+                r = copy_match(c, f, g.gl_pathv[i]);
+        globfree(&g);
+        return r;
+}
+
+static int copy_entry(struct copier *c, const struct kolla_file *f)
+{
+        struct stat st;
+
+        if (has_glob(f->source))
+                return copy_glob(c, f);
+        if (stat(f->source, &st) < 0) {
+                if (errno != ENOENT || !f->optional)
+                        return fail(c, -errno, "source %s: %s", f->source, strerror(errno));
+                log_info("%s: %s: source %s does not exist; optional, skipped", c->path,
+                         c->label, f->source);
+                return 0;
+        }
+        return copy_match(c, f, f->source);
+}
+
+static void copier_init(struct copier *c, const struct kolla_config *k, const char *list,
+                        size_t i, char *error, size_t size)
+{
+        *c = (struct copier){.path = k->path, .error = error, .size = size,
+                             .uid = (uid_t)-1, .gid = (gid_t)-1, .perm = KOLLA_PERM_UNSET};
+        snprintf(c->label, sizeof(c->label), "%s[%zu]", list, i);
+}
+
+int kolla_copy_files(const struct kolla_config *k, char *error, size_t size)
+{
+        int r = 0;
+
+        for (size_t i = 0; r == 0 && i < k->n_files; i++) {
+                const struct kolla_file *f = &k->files[i];
+                struct copier c;
+
+                copier_init(&c, k, "config_files", i, error, size);
+                c.perm = f->perm;
+                c.preserve = f->preserve_properties;
+                c.merge = f->merge;
+                if (f->owner)
+                        r = resolve_owner(&c, f->owner);
+                if (r == 0)
+                        r = copy_entry(&c, f);
+                secret_free(c.buffer);
+        }
+        return r;
+}
+
+/* ---- permissions ------------------------------------------------------------ */
+
+static int change_mode(struct copier *c, const char *path, const struct stat *st)
+{
+        mode_t mode = S_ISDIR(st->st_mode) ? directory_mode(c->perm) : (mode_t)c->perm;
+        int r;
+
+        if (c->perm == KOLLA_PERM_UNSET || S_ISLNK(st->st_mode) || (st->st_mode & 07777) == mode)
+                return 0;
+        r = fchmodat(AT_FDCWD, path, mode, AT_SYMLINK_NOFOLLOW);
+        if (r < 0 && (errno == ENOTSUP || errno == EOPNOTSUPP))
+                r = chmod(path, mode); /* no /proc for the C library: not a link, seen above */
+        if (r == 0)
+                return 0;
+        if (errno == EPERM)
+                return fail(c, -EPERM, "cannot set mode %04o on %s: the container user (uid %u) "
+                            "does not own it; run as root, or give it to the container user "
+                            "first", (unsigned)mode, path, (unsigned)geteuid());
+        return fail(c, -errno, "cannot set mode %04o on %s: %s", (unsigned)mode, path,
+                    strerror(errno));
+}
+
+static int set_attributes(struct copier *c, const char *path, const struct stat *st)
+{
+        int r = 0;
+
+        if (c->set_owner)
+                r = change_owner(c, -1, path, st, c->uid, c->gid, c->owner_text);
+        if (r == 0)
+                r = change_mode(c, path, st);
+        c->files++;
+        return r;
+}
+
+static int permission_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+        (void)ftw;
+        if (type == FTW_DNR || type == FTW_NS) {
+                walk_result = fail(walking, -EACCES, "cannot read %s", path);
+                return 1;
+        }
+        walk_result = set_attributes(walking, path, st);
+        return walk_result < 0;
+}
+
+static int permission_match(struct copier *c, const struct kolla_permission *p,
+                            const char *path)
+{
+        struct stat st;
+
+        if (lstat(path, &st) < 0)
+                return fail(c, -errno, "path %s: %s", path, strerror(errno));
+        if (S_ISLNK(st.st_mode)) {
+                log_warn("%s: %s: path %s is a symbolic link; not followed, nothing changed",
+                         c->path, c->label, path);
+                return 0;
+        }
+        c->files = 0;
+        if (!p->recurse || !S_ISDIR(st.st_mode)) {
+                walk_result = set_attributes(c, path, &st);
+        } else {
+                walking = c;
+                walk_result = 0;
+                if (nftw(path, permission_one, WALK_OPEN_FDS, FTW_PHYS) < 0 && !walk_result)
+                        walk_result = fail(c, -errno, "path %s: %s", path, strerror(errno));
+                walking = NULL;
+        }
+        if (walk_result == 0)
+                log_info("%s: %s: %s: %u entries given%s%s%s", c->path, c->label, path,
+                         c->files, c->set_owner ? " owner " : "",
+                         c->set_owner ? c->owner_text : "",
+                         p->perm != KOLLA_PERM_UNSET ? " and their mode" : "");
+        return walk_result;
+}
+
+static int apply_permission(struct copier *c, const struct kolla_permission *p)
+{
+        glob_t g;
+        int r;
+
+        if (!has_glob(p->path)) {
+                struct stat st;
+
+                if (lstat(p->path, &st) == 0 || errno != ENOENT)
+                        return permission_match(c, p, p->path);
+                log_warn("%s: %s: path %s does not exist; nothing to change", c->path, c->label,
+                         p->path);
+                return 0;
+        }
+        r = glob(p->path, 0, NULL, &g);
+        if (r == GLOB_NOMATCH) {
+                log_warn("%s: %s: path %s matches nothing; nothing to change", c->path,
+                         c->label, p->path);
+                return 0;
+        }
+        if (r != 0) {
+                globfree(&g);
+                return fail(c, r == GLOB_NOSPACE ? -ENOMEM : -EIO, "path %s: %s", p->path,
+                            r == GLOB_NOSPACE ? "out of memory" : "cannot read its directory");
+        }
+        for (size_t i = 0; r == 0 && i < g.gl_pathc; i++)
+                r = permission_match(c, p, g.gl_pathv[i]);
+        globfree(&g);
+        return r;
+}
+
+int kolla_set_permissions(const struct kolla_config *k, char *error, size_t size)
+{
+        int r = 0;
+
+        for (size_t i = 0; r == 0 && i < k->n_permissions; i++) {
+                const struct kolla_permission *p = &k->permissions[i];
+                struct copier c;
+
+                copier_init(&c, k, "permissions", i, error, size);
+                c.perm = p->perm;
+                if (p->owner)
+                        r = resolve_owner(&c, p->owner);
+                if (r == 0)
+                        r = apply_permission(&c, p);
+        }
+        return r;
+}
+
+/* ---- COPY_ONCE -------------------------------------------------------------- */
+
+int kolla_mark_configured(const char *marker, char *error, size_t size)
+{
+        struct copier c = {.path = "COPY_ONCE", .error = error, .size = size};
+        char dir[PATH_MAX];
+        int fd, r;
+
+        parent_of(marker, dir);
+        r = make_directories(&c, dir);
+        if (r < 0)
+                return r;
+        fd = open(marker, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0644);
+        if (fd < 0)
+                return fail(&c, -errno, "cannot create the marker %s: %s (its directory must be "
+                            "writable by uid %u; or use COPY_ALWAYS)", marker, strerror(errno),
+                            (unsigned)geteuid());
+        close(fd);
+        return 0;
+}
