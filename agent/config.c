@@ -69,7 +69,7 @@ enum key_id {
         KEY_TYPES, KEY_LOCK_STALE_AFTER_S,
         KEY_PROVIDER, KEY_KEY_DIRECTORY, KEY_KEY_COMMAND, KEY_COMMAND_TIMEOUT_MS, KEY_KEK_ID,
         KEY_KEK_FILE, KEY_OLD_KEKS,
-        KEY_CIPHER, KEY_KEY_BITS, KEY_HASH, KEY_ITER_TIME_MS, KEY_ITERATIONS,
+        KEY_CIPHER, KEY_KEY_BITS, KEY_HASH, KEY_ITER_TIME_MS, KEY_ITERATIONS, KEY_KDF,
         KEY_RETRY_INITIAL_MS, KEY_RETRY_MAX_MS, KEY_RETRY_GIVE_UP_S,
         KEY_URI, KEY_HOST, KEY_COMPUTE_TYPES, KEY_COMPUTE_PRIVATE, KEY_RECONCILE_INTERVAL_S,
         KEY_GC_INTERVAL_S, KEY_GC_GRACE_S,
@@ -139,6 +139,7 @@ static int parse_provider(struct load *l, const struct key_def *k, const char *v
 static int parse_old_keks(struct load *l, const struct key_def *k, const char *value);
 static int parse_cipher(struct load *l, const struct key_def *k, const char *value);
 static int parse_hash(struct load *l, const struct key_def *k, const char *value);
+static int parse_kdf(struct load *l, const struct key_def *k, const char *value);
 static int parse_bool(struct load *l, const struct key_def *k, const char *value);
 static int parse_uri(struct load *l, const struct key_def *k, const char *value);
 static int parse_host(struct load *l, const struct key_def *k, const char *value);
@@ -203,7 +204,8 @@ static const struct key_def keys[N_KEYS] = {
         [KEY_KEY_BITS] = NUMBER(LUKS, "key_bits", key_bits, 128, 512),
         [KEY_HASH] = KEY(LUKS, "hash", parse_hash, hash, OPTIONAL),
         [KEY_ITER_TIME_MS] = NUMBER(LUKS, "iter_time_ms", iter_time_ms, 1, 60000),
-        [KEY_ITERATIONS] = NUMBER(LUKS, "iterations", iterations, 1000, 100000000),
+        [KEY_ITERATIONS] = NUMBER(LUKS, "iterations", iterations, CONFIG_MIN_ITERATIONS, 100000000),
+        [KEY_KDF] = KEY(LUKS, "kdf", parse_kdf, kdf_fast, OPTIONAL),
 
         [KEY_RETRY_INITIAL_MS] = NUMBER(RETRY, "initial_ms", retry_initial_ms, 10, 600000),
         [KEY_RETRY_MAX_MS] = NUMBER(RETRY, "max_ms", retry_max_ms, 10, 3600000),
@@ -712,6 +714,19 @@ static int parse_hash(struct load *l, const struct key_def *k, const char *value
                 if (strcmp(value, hashes[i]) == 0)
                         return store_string(l, field_of(l, k), value);
         return bad_value(l, k, value, "allowed: sha1, sha256, sha512");
+}
+
+static int parse_kdf(struct load *l, const struct key_def *k, const char *value)
+{
+        bool *fast = field_of(l, k);
+
+        if (strcmp(value, "standard") == 0)
+                *fast = false;
+        else if (strcmp(value, "fast") == 0)
+                *fast = true;
+        else
+                return bad_value(l, k, value, "allowed: standard, fast");
+        return 0;
 }
 
 static void trim_blanks(const char **s, size_t *n)
@@ -1348,11 +1363,19 @@ static void check_luks(struct load *l)
         unsigned time_line = l->key_lines[KEY_ITER_TIME_MS];
         unsigned count_line = l->key_lines[KEY_ITERATIONS];
 
-        if (time_line && count_line)
+        if (l->config->kdf_fast && (time_line || count_line)) {
+                problem(l, time_line ? time_line : count_line,
+                        "kdf = fast sets the iteration count itself (the minimum, %u); remove %s",
+                        CONFIG_MIN_ITERATIONS, time_line ? "iter_time_ms" : "iterations");
+        } else if (l->config->kdf_fast) {
+                l->config->iter_time_ms = 0;
+                l->config->iterations = CONFIG_MIN_ITERATIONS;
+        } else if (time_line && count_line) {
                 problem(l, time_line > count_line ? time_line : count_line,
                         "iter_time_ms and iterations are mutually exclusive (set only one)");
-        else if (count_line)
+        } else if (count_line) {
                 l->config->iter_time_ms = 0; /* iterations stays 0 otherwise: calibrated later */
+        }
         check_key_bits(l);
 }
 

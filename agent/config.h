@@ -26,6 +26,8 @@
 #define CONFIG_MAX_OLD_KEKS 16
 #define CONFIG_MAX_SECRETS 16
 #define CONFIG_MAX_ROUTING_KEYS 16
+/* LUKS1's smallest PBKDF2 count (LUKS_PBKDF2_MIN_ITERATIONS in luks.h). */
+#define CONFIG_MIN_ITERATIONS 1000u
 
 enum agent_role { ROLE_VOLUME, ROLE_COMPUTE };
 enum key_provider_kind { KEY_PROVIDER_FILE, KEY_PROVIDER_COMMAND, KEY_PROVIDER_METADATA };
@@ -109,6 +111,9 @@ struct config {
         char *hash;
         unsigned iter_time_ms; /* 0 when iterations is fixed */
         unsigned iterations;   /* 0 until calibrated */
+        /* kdf = fast: the minimum count, for keys of 256 bits or more only
+         * (a random 256-bit key gains nothing from stretching). */
+        bool kdf_fast;
 
         /* [retry] */
         unsigned retry_initial_ms;

@@ -18,6 +18,11 @@
 #include "luks.h"
 #include "rbd.h"
 
+#define FORMAT_FAST_KDF_MIN_KEY_BYTES 32u
+
+_Static_assert(CONFIG_MIN_ITERATIONS == LUKS_PBKDF2_MIN_ITERATIONS,
+               "config.h and luks.h disagree on the smallest PBKDF2 count");
+
 #define PHDR_BLOCK 4096u
 #define COOKIE_MAX 256
 #define STATE_MAX 256
@@ -440,6 +445,16 @@ static int get_passphrase(struct job *j, struct secret **ret)
                 end(j, OUTCOME_FAILED, transient, "no usable key (%s provider): %s",
                     keys_provider_name(keys), why ? why : strerror(-r));
                 return r;
+        }
+        /* Stretching is what makes a guessable passphrase costly; kdf = fast
+         * skips it, which only a key too long to guess may do. */
+        if (j->ctx->config->kdf_fast && key->len < FORMAT_FAST_KDF_MIN_KEY_BYTES) {
+                end(j, OUTCOME_FAILED, false,
+                    "kdf = fast needs a key of at least %u bits; this volume's key (%s provider) "
+                    "has %zu: nothing written (use 32-byte keys, or kdf = standard)",
+                    FORMAT_FAST_KDF_MIN_KEY_BYTES * 8, keys_provider_name(keys), key->len * 8);
+                secret_free(key);
+                return -EINVAL;
         }
         r = secret_to_hex(key, ret);
         secret_free(key);

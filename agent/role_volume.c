@@ -366,7 +366,7 @@ static int pipeline_init(struct pipeline *p, const struct config *c)
         }
         log_info("LUKS1 %s-%s, %u-bit key, PBKDF2-%s with %u iterations (%s)", c->cipher,
                  c->cipher_mode, c->key_bits, c->hash, format_context_iterations(p->format),
-                 c->iterations ? "fixed in config" : "calibrated now");
+                 c->kdf_fast ? "kdf = fast" : c->iterations ? "fixed in config" : "calibrated now");
         return 0;
 }
 

@@ -152,6 +152,7 @@ TEST(config_minimal_has_every_default)
         CHECK(strcmp(c->hash, "sha256") == 0);
         CHECK(c->iter_time_ms == 2000);
         CHECK(c->iterations == 0);
+        CHECK(!c->kdf_fast);
         CHECK(c->retry_initial_ms == 1000);
         CHECK(c->retry_max_ms == 60000);
         CHECK(c->retry_give_up_s == 3600);
@@ -751,6 +752,13 @@ static const struct bad_case bad_cases[] = {
          "1000..100000000)"},
         {"iter_time_ms and iterations", MINIMAL "[luks]\niter_time_ms = 100\niterations = 5000\n",
          ":16: iter_time_ms and iterations are mutually exclusive (set only one)"},
+        {"kdf = fast with iterations", MINIMAL "[luks]\nkdf = fast\niterations = 5000\n",
+         ":16: kdf = fast sets the iteration count itself (the minimum, 1000); remove iterations"},
+        {"kdf = fast with iter_time_ms", MINIMAL "[luks]\niter_time_ms = 100\nkdf = fast\n",
+         ":15: kdf = fast sets the iteration count itself (the minimum, 1000); remove "
+         "iter_time_ms"},
+        {"unknown kdf", MINIMAL "[luks]\nkdf = none\n",
+         ":15: kdf = 'none': allowed: standard, fast"},
         {"missing required key", AGENT "[ceph]\nconf = /c\nclient = cinder\n" VOLUME KEYS,
          ":5: missing required key 'pool' in [ceph]"},
         {"missing section", AGENT VOLUME KEYS,
@@ -2034,4 +2042,23 @@ TEST(config_sample_files_amqp_defaults)
 {
         check_sample_amqp("config/rbd-luks-agent.ini");
         check_sample_amqp("config/rbd-luks-agent-compute.ini");
+}
+
+TEST(config_kdf)
+{
+        struct config_problems p = {0};
+        struct config *c;
+
+        REQUIRE(load_text(MINIMAL "[luks]\nkdf = fast\n", &c, &p) == 0);
+        CHECK(c->kdf_fast && c->iterations == 1000 && c->iter_time_ms == 0);
+        config_free(c);
+        config_problems_clear(&p);
+        REQUIRE(load_text(MINIMAL "[luks]\nkdf = standard\niterations = 5000\n", &c, &p) == 0);
+        CHECK(!c->kdf_fast && c->iterations == 5000 && c->iter_time_ms == 0);
+        config_free(c);
+        config_problems_clear(&p);
+        REQUIRE(load_text(MINIMAL "[luks]\nkdf = standard\n", &c, &p) == 0);
+        CHECK(!c->kdf_fast && c->iterations == 0 && c->iter_time_ms == 2000);
+        config_free(c);
+        config_problems_clear(&p);
 }
