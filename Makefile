@@ -24,7 +24,7 @@ LIB_OBJS   := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 UNIT_OBJS  := $(UNIT_SRCS:%.c=$(BUILD)/%.o)
 
 .PHONY: all unit unit-asan fuzz fuzz-build fuzz-smoke valgrind integration check demo deps clean bench \
-	static musl-check
+	static musl-check image
 
 all: $(BUILD)/rbd-luks-agent
 
@@ -146,6 +146,15 @@ $(BUILD)/musl/unit-tests: $(MUSL_OBJS)
 musl-check: $(BUILD)/musl/unit-tests
 	@file $< | grep -q 'statically linked' || { echo "musl-check: $< is not static"; exit 1; }
 	$<
+
+# The container image (container/README.md), built with podman or buildah
+# from a base image made here with debootstrap: no registry. With
+# CONTAINER_STORAGE_ROOT and CONTAINER_STORAGE_RUNROOT, into that private
+# storage (the container_* tests use build/container/{storage,runroot}).
+image:
+	tests/lib/deps.sh container
+	VERSION=$(VERSION) container/build-image.sh \
+		$(if $(CONTAINER_STORAGE_ROOT),--root $(CONTAINER_STORAGE_ROOT) --runroot $(CONTAINER_STORAGE_RUNROOT))
 
 # Integration tests boot real services (Ceph, qemu, cryptsetup) privately.
 integration: all

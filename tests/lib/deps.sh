@@ -8,8 +8,9 @@
 set -euo pipefail
 
 # Compiler, pkg-config and the -dev packages the agent links against.
+# libvirt-daemon: the unit tests open libvirt's embedded secret driver.
 BUILD_PKGS=(gcc make pkg-config librbd-dev librados-dev libcryptsetup-dev libssl-dev
-            libinih-dev libjson-c-dev libvirt-dev librabbitmq-dev)
+            libinih-dev libjson-c-dev libvirt-dev librabbitmq-dev libvirt-daemon)
 
 # What tests/lib/ceph-cluster.sh and the tests drive: a private mon+OSD, the rbd/ceph
 # CLIs, qemu-img/qemu-io with the rbd block driver (qemu-block-extra) and cryptsetup as
