@@ -40,6 +40,7 @@ for pb in site.yml localhost.yml; do
         bash -c "cd '$root/ansible' && ANSIBLE_LOCAL_TEMP='$T_TMP/ansible-tmp' ANSIBLE_HOME='$T_TMP/ansible-home' ansible-playbook --syntax-check -i examples/$inv examples/$pb"
 done
 check "ansible/README.md's variable table matches the defaults" "$root/ansible/tools/vars-table.py" --check
+check "TripleO templates parse and every get_param/get_attr resolves" "$root/ansible/tools/check-tripleo.py"
 
 # --- private container storage ------------------------------------------------------------
 # The one container_image.sh builds the image into (same defaults, same driver choice).
