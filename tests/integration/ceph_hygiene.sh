@@ -186,8 +186,8 @@ SH
     check_eq "$name: each volume opens with the key the scan looks for" 2 "$n"
     check_eq "$name: no key material in the log, results, rejects, checkpoint or anywhere under state_dir" "" \
         "$(leaks "$dir/keys.hex" "$dir/agent.log" "$dir/recovery.log" "$dir/state")"
-    check "$name: state_dir holds only checkpoint, results.jsonl, rejects.jsonl" bash -c \
-        "[ \"\$(ls -A '$dir/state' | tr '\n' ' ')\" = 'checkpoint rejects.jsonl results.jsonl ' ]"
+    check "$name: state_dir holds only checkpoint, health, results.jsonl, rejects.jsonl" bash -c \
+        "[ \"\$(ls -A '$dir/state' | tr '\n' ' ')\" = 'checkpoint health rejects.jsonl results.jsonl ' ]"
     check_eq "$name: no key material in the agent's /proc cmdline or environ" "" \
         "$(leaks "$dir/keys.hex" "$dir/agent.cmdline" "$dir/agent.environ")"
     if [ "$name" = command ]; then
