@@ -349,7 +349,7 @@ JSON
             fail "kolla: the agent's pid" "podman inspect gave '$pid'"
         fi
     else
-        echo "   SKIP healthcheck: the image's agent has no health command yet"
+        fail "kolla: healthcheck" "the image's agent has no health command"
     fi
     event_json "$c2" 1 >>"$k/state/events.jsonl"
     check "kolla: the agent formats a volume whose event comes later" wait_for 60 formatted "$k/state" "$c2"
@@ -361,6 +361,24 @@ JSON
     opens "$c1" "$p1"
     opens "$c2" "$p2"
     check "kolla: no passphrase in the container's log" bash -c "! grep -qF -f '$p1' '$T_TMP/kolla.log' && ! grep -qF -f '$p2' '$T_TMP/kolla.log'"
+
+    # COPY_ONCE: the first start copies and leaves the marker; a restart of
+    # the same container copies nothing and still runs the agent.
+    oname=$PREFIX-once
+    NAMES+=("$oname")
+    pod run -d --name "$oname" "${RUNOPTS[@]}" -e KOLLA_CONFIG_STRATEGY=COPY_ONCE \
+        -v "$cf:/var/lib/kolla/config_files:ro" -v "$k/state:/var/lib/rbd-luks-agent" \
+        "$IMAGE" >/dev/null
+    c3=$(new_uuid)
+    rbd_ create --size 1024 "volume-$c3"
+    event_json "$c3" 1 >>"$k/state/events.jsonl"
+    check "COPY_ONCE: the agent runs and formats" wait_for 60 formatted "$k/state" "$c3"
+    check "COPY_ONCE: the marker is left in the container" pod exec "$oname" test -f /var/lib/kolla/.configured
+    pod restart -t 15 "$oname" >/dev/null
+    marker_seen() { pod2 logs "$oname" 2>&1 | grep -q "COPY_ONCE: .* exists"; }
+    check "COPY_ONCE: a restart skips the copy" wait_for 30 marker_seen
+    check_eq "COPY_ONCE: and runs the agent again" true "$(pod inspect --format '{{.State.Running}}' "$oname")"
+    pod stop -t 15 "$oname" >/dev/null
 else
-    echo "   SKIP Kolla config.json checks: the image's agent has no kolla-start command yet"
+    fail "kolla: config.json" "the image's agent has no kolla-start command"
 fi
