@@ -172,6 +172,10 @@ bench:
 	$(MAKE) all
 	bench/compute_attach.sh $(BUILD)/rbd-luks-agent
 	bench/feeder_throughput.sh $(BUILD)/rbd-luks-agent
+	bench/format_latency.sh $(BUILD)/rbd-luks-agent
+	bench/volume_burst.sh $(BUILD)/rbd-luks-agent
+	bench/ignored_events.sh $(BUILD)/rbd-luks-agent
+	bench/attach_cost.sh $(BUILD)/rbd-luks-agent
 
 deps:
 	tests/lib/deps.sh all

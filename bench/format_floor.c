@@ -1,0 +1,350 @@
+/* format_floor: the least work a LUKS1 format of an RBD volume needs, and the
+ * agent's Ceph calls replayed one by one, each timed. Built and run by
+ * bench/format_latency.sh and bench/volume_burst.sh; not part of the agent.
+ *
+ *   format_floor pbkdf ITERATIONS
+ *       PBKDF2-HMAC-SHA256 of a 64-hex-character passphrase, 64-byte output
+ *       (the key slot of a 512-bit-key LUKS1 header) at ITERATIONS, with
+ *       OpenSSL (what libcryptsetup uses here) and, if built with
+ *       -DHAVE_NETTLE, with nettle (what qemu uses); then the master-key
+ *       digest (20 bytes) at MK_ITERATIONS (env, default 1000) with OpenSSL.
+ *   format_floor floor CONF CLIENT POOL IMAGE ITERATIONS BYTES
+ *       connects and opens IMAGE (not timed), then times the pbkdf lines
+ *       above and one write of BYTES at offset 0 plus a flush.
+ *   format_floor header ITERATIONS
+ *       a LUKS1 header built the way agent/luks.c builds it (memfd of 4 MiB +
+ *       512, crypt_init, PBKDF2 at ITERATIONS with CRYPT_PBKDF_NO_BENCHMARK,
+ *       crypt_format LUKS1 aes-xts-plain64 64-byte key sha256, key slot 0
+ *       added, bytes read back, loaded again for its UUID), each call timed.
+ *   format_floor images create|remove CONF CLIENT POOL SIZE_BYTES NAME...
+ *       makes (rbd_create4 with the pool's default features) or removes the
+ *       named images from one client: a burst's volumes without one rbd
+ *       process each.
+ *   format_floor steps CONF CLIENT POOL IMAGE HEADER_BYTES
+ *       with a connected client (not timed), the librbd calls the agent's
+ *       format_volume makes on a blank image, in its order (agent/format.c,
+ *       agent/rbd.c, agent/keys_metadata.c), each timed; no PBKDF2.
+ *
+ * Output: "name ms" lines. Exit 1 with a message on any error. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <openssl/evp.h>
+#include <rados/librados.h>
+#include <rbd/librbd.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <libcryptsetup.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#ifdef HAVE_NETTLE
+#include <nettle/pbkdf2.h>
+#endif
+
+#define MIB (1024u * 1024u)
+
+static const char passphrase[] = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+static const unsigned char salt[32] = "format_floor salt 0123456789abc";
+
+static double now_ms(void)
+{
+        struct timespec t;
+
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
+}
+
+/* CPU time of the whole process (librbd's threads included), in ms. */
+static double cpu_ms(void)
+{
+        struct timespec t;
+
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+        return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
+}
+
+static void die(const char *what, int r)
+{
+        fprintf(stderr, "format_floor: %s: %s\n", what, strerror(r < 0 ? -r : r));
+        exit(1);
+}
+
+static unsigned long number(const char *s)
+{
+        char *end;
+        unsigned long v;
+
+        errno = 0;
+        v = strtoul(s, &end, 10);
+        if (errno || *end || !*s)
+                die("not a number", EINVAL);
+        return v;
+}
+
+static void pbkdf(unsigned long iterations)
+{
+        unsigned char out[64];
+        unsigned long mk = getenv("MK_ITERATIONS") ? number(getenv("MK_ITERATIONS")) : 1000;
+        double t, c;
+
+        t = now_ms();
+        c = cpu_ms();
+        if (!PKCS5_PBKDF2_HMAC(passphrase, (int)strlen(passphrase), salt, sizeof(salt),
+                               (int)iterations, EVP_sha256(), 64, out))
+                die("PKCS5_PBKDF2_HMAC", EIO);
+        printf("pbkdf2_openssl %.3f\ncpu:pbkdf2_openssl %.3f\n", now_ms() - t, cpu_ms() - c);
+        t = now_ms();
+        c = cpu_ms();
+        if (!PKCS5_PBKDF2_HMAC((const char *)out, 64, salt, sizeof(salt), (int)mk, EVP_sha256(), 20,
+                               out))
+                die("PKCS5_PBKDF2_HMAC", EIO);
+        printf("pbkdf2_mk_digest_openssl %.3f\ncpu:pbkdf2_mk_digest_openssl %.3f\n", now_ms() - t,
+               cpu_ms() - c);
+#ifdef HAVE_NETTLE
+        t = now_ms();
+        c = cpu_ms();
+        pbkdf2_hmac_sha256(strlen(passphrase), (const uint8_t *)passphrase, iterations,
+                           sizeof(salt), salt, 64, out);
+        printf("pbkdf2_nettle %.3f\ncpu:pbkdf2_nettle %.3f\n", now_ms() - t, cpu_ms() - c);
+        t = now_ms();
+        c = cpu_ms();
+        pbkdf2_hmac_sha256(64, out, mk, sizeof(salt), salt, 20, out);
+        printf("pbkdf2_mk_digest_nettle %.3f\ncpu:pbkdf2_mk_digest_nettle %.3f\n", now_ms() - t,
+               cpu_ms() - c);
+#endif
+}
+
+static rados_t connect_to(const char *conf, const char *client)
+{
+        char name[128];
+        rados_t rados;
+        int r;
+
+        snprintf(name, sizeof(name), "client.%s", client);
+        r = rados_create2(&rados, "ceph", name, 0);
+        if (r < 0)
+                die("rados_create2", r);
+        r = rados_conf_read_file(rados, conf);
+        if (r >= 0)
+                r = rados_conf_set(rados, "log_to_stderr", "false");
+        if (r >= 0)
+                r = rados_connect(rados);
+        if (r < 0)
+                die("rados_connect", r);
+        return rados;
+}
+
+static void floor_write(rados_t rados, const char *pool, const char *image, size_t bytes)
+{
+        rados_ioctx_t io;
+        rbd_image_t img;
+        char *buf = malloc(bytes);
+        double t, c;
+        int r;
+
+        if (!buf)
+                die("malloc", ENOMEM);
+        memset(buf, 0x5a, bytes);
+        r = rados_ioctx_create(rados, pool, &io);
+        if (r < 0)
+                die("rados_ioctx_create", r);
+        r = rbd_open(io, image, &img, NULL);
+        if (r < 0)
+                die("rbd_open", r);
+        t = now_ms();
+        c = cpu_ms();
+        if (rbd_write(img, 0, bytes, buf) != (ssize_t)bytes)
+                die("rbd_write", EIO);
+        r = rbd_flush(img);
+        if (r < 0)
+                die("rbd_flush", r);
+        printf("write_header %.3f\ncpu:write_header %.3f\n", now_ms() - t, cpu_ms() - c);
+        rbd_close(img);
+        rados_ioctx_destroy(io);
+        free(buf);
+}
+
+static int stop_at_first(uint64_t off, size_t len, int exists, void *arg)
+{
+        (void)off;
+        (void)len;
+        if (!exists)
+                return 0;
+        *(int *)arg = 1;
+        return -ECANCELED;
+}
+
+#define STEP(label, expr)                                                                    \
+        do {                                                                                 \
+                double t_ = now_ms();                                                        \
+                int r_ = (expr);                                                             \
+                if (r_ < 0 && r_ != -ENOENT)                                                 \
+                        die(label, r_);                                                      \
+                printf("%s %.3f\n", label, now_ms() - t_);                                   \
+        } while (0)
+
+static void steps(rados_t rados, const char *pool, const char *image, size_t header_bytes)
+{
+        char *probe = calloc(1, 4 * MIB), *header = malloc(header_bytes), value[512];
+        char tag[256], clients[4096], cookies[4096], addrs[4096];
+        size_t tag_len, clients_len, cookies_len, addrs_len, len;
+        rbd_image_info_t info;
+        rados_ioctx_t io;
+        rbd_image_t img;
+        uint64_t size = 0, features;
+        int exclusive, found = 0;
+        double t0 = now_ms();
+
+        if (!probe || !header)
+                die("malloc", ENOMEM);
+        memset(header, 0x5a, header_bytes);
+        STEP("open", (rados_ioctx_create(rados, pool, &io) < 0 ? -EIO : rbd_open(io, image, &img, NULL)));
+        STEP("lock:features+lockers", (rbd_get_features(img, &features),
+                                       tag_len = sizeof(tag), clients_len = sizeof(clients),
+                                       cookies_len = sizeof(cookies), addrs_len = sizeof(addrs),
+                                       (int)rbd_list_lockers(img, &exclusive, tag, &tag_len, clients,
+                                                             &clients_len, cookies, &cookies_len,
+                                                             addrs, &addrs_len)));
+        STEP("lock:acquire", rbd_lock_acquire(img, RBD_LOCK_MODE_EXCLUSIVE));
+        STEP("inspect:size+stat", (rbd_get_size(img, &size), rbd_stat(img, &info, sizeof(info))));
+        STEP("inspect:read_4MiB", (int)(rbd_read(img, 0, 4 * MIB, probe) < 0 ? -EIO : 0));
+        STEP("inspect:meta_get_state",
+             (len = sizeof(value), rbd_metadata_get(img, "rbd-luks-agent.state", value, &len)));
+        STEP("inspect:diff_iterate", (rbd_diff_iterate2(img, NULL, 0, size, 1, 1, stop_at_first,
+                                                        &found) == -ECANCELED ? 0 : 0));
+        STEP("key:meta_get", (len = sizeof(value), rbd_metadata_get(img, "rbd-luks-agent.key", value, &len)));
+        STEP("key:meta_set", rbd_metadata_set(img, "rbd-luks-agent.key",
+                                              "{\"v\":1,\"alg\":\"AES-256-GCM\",\"kek\":\"kek-1\",\"nonce\":\"AAAAAAAAAAAAAAAA\",\"wrapped\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\",\"tag\":\"AAAAAAAAAAAAAAAAAAAAAA==\",\"created\":\"2026-01-01T00:00:00Z\"}"));
+        STEP("state:writing", rbd_metadata_set(img, "rbd-luks-agent.state", "writing payload=1 offset=4194304 time=0"));
+        STEP("resize:+4MiB", rbd_resize2(img, size + 4 * MIB, false, NULL, NULL));
+        STEP("write:keyslots", (rbd_write(img, 4096, header_bytes - 4096, header + 4096) < 0 ? -EIO : 0));
+        STEP("write:flush", rbd_flush(img));
+        STEP("write:phdr_4KiB", (rbd_write(img, 0, 4096, header) < 0 ? -EIO : 0));
+        STEP("write:flush2", rbd_flush(img));
+        STEP("state:formatted", rbd_metadata_set(img, "rbd-luks-agent.state", "formatted payload=1 offset=4194304 uuid=x time=0"));
+        STEP("unlock", rbd_lock_release(img));
+        STEP("close", (rbd_close(img), rados_ioctx_destroy(io), 0));
+        printf("total %.3f\n", now_ms() - t0);
+        (void)found;
+        free(probe);
+        free(header);
+}
+
+static void header(unsigned long iterations)
+{
+        struct crypt_pbkdf_type pbkdf = {.type = CRYPT_KDF_PBKDF2, .hash = "sha256",
+                                         .iterations = (uint32_t)iterations,
+                                         .flags = CRYPT_PBKDF_NO_BENCHMARK};
+        struct crypt_params_luks1 params = {.hash = "sha256", .data_alignment = 8192};
+        size_t size = 4 * MIB;
+        struct crypt_device *cd = NULL, *cd2 = NULL;
+        unsigned char *buf = malloc(size);
+        char path[64];
+        int fd, fd2, r;
+        double t, t0 = now_ms();
+
+        if (!buf)
+                die("malloc", ENOMEM);
+        crypt_metadata_locking(NULL, 0);
+        t = now_ms();
+        fd = memfd_create("luks-header", MFD_CLOEXEC);
+        if (fd < 0 || ftruncate(fd, (off_t)size + 512) < 0)
+                die("memfd", errno);
+        snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+        r = crypt_init(&cd, path);
+        if (r < 0)
+                die("crypt_init", r);
+        printf("header:memfd+crypt_init %.3f\n", now_ms() - t);
+        t = now_ms();
+        r = crypt_set_pbkdf_type(cd, &pbkdf);
+        if (r >= 0)
+                r = crypt_format(cd, CRYPT_LUKS1, "aes", "xts-plain64", NULL, NULL, 64, &params);
+        if (r < 0)
+                die("crypt_format", r);
+        printf("header:crypt_format %.3f\n", now_ms() - t);
+        t = now_ms();
+        r = crypt_keyslot_add_by_volume_key(cd, 0, NULL, 0, passphrase, strlen(passphrase));
+        if (r < 0)
+                die("crypt_keyslot_add_by_volume_key", r);
+        printf("header:keyslot_add %.3f\n", now_ms() - t);
+        t = now_ms();
+        if (pread(fd, buf, size, 0) != (ssize_t)size)
+                die("pread", EIO);
+        crypt_free(cd);
+        close(fd);
+        printf("header:read_back+free %.3f\n", now_ms() - t);
+        t = now_ms();
+        fd2 = memfd_create("luks-check", MFD_CLOEXEC);
+        if (fd2 < 0 || ftruncate(fd2, (off_t)size + 512) < 0 ||
+            pwrite(fd2, buf, size, 0) != (ssize_t)size)
+                die("memfd", errno);
+        snprintf(path, sizeof(path), "/proc/self/fd/%d", fd2);
+        r = crypt_init(&cd2, path);
+        if (r >= 0)
+                r = crypt_load(cd2, CRYPT_LUKS, NULL);
+        if (r < 0 || !crypt_get_uuid(cd2))
+                die("crypt_load", r);
+        crypt_free(cd2);
+        close(fd2);
+        printf("header:load_for_uuid %.3f\n", now_ms() - t);
+        printf("header:total %.3f\n", now_ms() - t0);
+        free(buf);
+}
+
+static void images(rados_t rados, const char *pool, bool create, uint64_t size, int n,
+                   char **names)
+{
+        rados_ioctx_t io;
+        rbd_image_options_t opts;
+        int r = rados_ioctx_create(rados, pool, &io);
+
+        if (r < 0)
+                die("rados_ioctx_create", r);
+        rbd_image_options_create(&opts);
+        for (int i = 0; i < n; i++) {
+                r = create ? rbd_create4(io, names[i], size, opts) : rbd_remove(io, names[i]);
+                if (r < 0)
+                        die(names[i], r);
+        }
+        rbd_image_options_destroy(opts);
+        rados_ioctx_destroy(io);
+}
+
+int main(int argc, char **argv)
+{
+        rados_t rados;
+
+        if (argc == 3 && strcmp(argv[1], "pbkdf") == 0) {
+                pbkdf(number(argv[2]));
+                return 0;
+        }
+        if (argc == 3 && strcmp(argv[1], "header") == 0) {
+                header(number(argv[2]));
+                return 0;
+        }
+        if (argc == 8 && strcmp(argv[1], "floor") == 0) {
+                rados = connect_to(argv[2], argv[3]);
+                pbkdf(number(argv[6]));
+                floor_write(rados, argv[4], argv[5], number(argv[7]));
+                rados_shutdown(rados);
+                return 0;
+        }
+        if (argc >= 8 && strcmp(argv[1], "images") == 0) {
+                rados = connect_to(argv[3], argv[4]);
+                images(rados, argv[5], strcmp(argv[2], "create") == 0, number(argv[6]), argc - 7,
+                       argv + 7);
+                rados_shutdown(rados);
+                return 0;
+        }
+        if (argc == 7 && strcmp(argv[1], "steps") == 0) {
+                rados = connect_to(argv[2], argv[3]);
+                steps(rados, argv[4], argv[5], number(argv[6]));
+                rados_shutdown(rados);
+                return 0;
+        }
+        fprintf(stderr, "usage: format_floor pbkdf ITERATIONS | header ITERATIONS | floor CONF CLIENT POOL IMAGE "
+                        "ITERATIONS BYTES | steps CONF CLIENT POOL IMAGE HEADER_BYTES\n");
+        return 2;
+}
