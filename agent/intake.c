@@ -125,8 +125,58 @@ static bool is_blank(const char *data, size_t length)
         return true;
 }
 
+static bool json_space(char c)
+{
+        return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+static bool contains(const char *data, size_t length, const char *word)
+{
+        return memmem(data, length, word, strlen(word)) != NULL;
+}
+
+/* True only when the line cannot be one of `wanted`: in JSON, letters and
+ * dots of a string appear as themselves or as \uXXXX escapes, so a wanted
+ * event type is in the text, or a \u is. The shape check keeps the
+ * obviously broken lines (cut short, not an object, an envelope whose
+ * message is not a string, a NUL byte) going to rejects as before. */
+static bool cannot_be_wanted(const char *data, size_t length, const char *const *wanted)
+{
+        static const char key[] = "\"oslo.message\"";
+        size_t start = 0, end = length;
+        const char *at;
+
+        if (!wanted)
+                return false;
+        while (start < end && json_space(data[start]))
+                start++;
+        while (end > start && json_space(data[end - 1]))
+                end--;
+        if (end - start < 2 || data[start] != '{' || data[end - 1] != '}' ||
+            memchr(data, '\0', length) || contains(data, length, "\\u"))
+                return false;
+        for (size_t i = 0; wanted[i]; i++)
+                if (contains(data, length, wanted[i]))
+                        return false;
+        at = memmem(data, length, key, sizeof(key) - 1);
+        if (at) {
+                const char *p = at + sizeof(key) - 1, *stop = data + length;
+
+                while (p < stop && json_space(*p))
+                        p++;
+                if (p == stop || *p++ != ':')
+                        return false;
+                while (p < stop && json_space(*p))
+                        p++;
+                if (p == stop || *p != '"')
+                        return false;
+        }
+        return true;
+}
+
 enum intake_kind intake_classify(const struct config *c, struct results *results,
-                                 const struct hookfile_line *l, struct event *ret_event)
+                                 const struct hookfile_line *l, const char *const *wanted,
+                                 struct event *ret_event)
 {
         const char *reason = NULL;
         char why[160];
@@ -141,7 +191,7 @@ enum intake_kind intake_classify(const struct config *c, struct results *results
                                ? INTAKE_REJECT
                                : INTAKE_UNRECORDED;
         }
-        if (is_blank(l->data, l->length))
+        if (is_blank(l->data, l->length) || cannot_be_wanted(l->data, l->length, wanted))
                 return INTAKE_IGNORE;
         if (event_parse(l->data, l->length, c->max_json_depth, ret_event, &reason) < 0) {
                 return reject(c, results, l, reason) ? INTAKE_REJECT : INTAKE_UNRECORDED;

@@ -30,15 +30,22 @@ void intake_log_hookfile_event(const char *path, enum hookfile_event e);
 
 enum intake_kind {
         INTAKE_REJECT, /* copied to rejects.jsonl, logged */
-        INTAKE_IGNORE, /* blank line */
+        INTAKE_IGNORE, /* blank line, or one that cannot be a wanted event */
         INTAKE_EVENT,  /* *ret_event parsed */
         INTAKE_UNRECORDED, /* a reject not yet on disk when a stop came: the
                             * caller must not move past this line */
 };
 
-/* Sorts one line; rejects are recorded (rejects.jsonl + log) here. */
+/* Sorts one line; rejects are recorded (rejects.jsonl + log) here.
+ * wanted: the event types the role acts on (NULL-terminated), or NULL. A
+ * line whose text cannot hold any of them (none of them in it, nor a \u
+ * escape that could spell one) and that has the shape of one JSON object
+ * (an oslo envelope's message a string) is INTAKE_IGNORE without a full
+ * parse: such lines are the bulk of a busy notification stream. Anything
+ * that could be a wanted event is parsed and checked in full. */
 enum intake_kind intake_classify(const struct config *c, struct results *results,
-                                 const struct hookfile_line *l, struct event *ret_event);
+                                 const struct hookfile_line *l, const char *const *wanted,
+                                 struct event *ret_event);
 
 /* Saving progress: right away after an event with effects, otherwise at
  * most once a second or when idle (replaying settled lines is harmless). */

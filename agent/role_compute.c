@@ -464,8 +464,13 @@ static bool handle_line(struct compute *cp, const struct hookfile_line *l, bool 
         enum intent intent;
         uint64_t start = intake_now_ms();
 
+        /* The event types intent_of() acts on. */
+        static const char *const wanted[] = {"volume.attach.start", "volume.attach.end",
+                                             "volume.detach.end", "volume.delete.start",
+                                             "volume.delete.end", NULL};
+
         *ret_effect = false;
-        switch (intake_classify(c, cp->results, l, &ev)) {
+        switch (intake_classify(c, cp->results, l, wanted, &ev)) {
         case INTAKE_UNRECORDED:
                 return false;
         case INTAKE_REJECT:

@@ -265,7 +265,9 @@ static void handle_line(struct pipeline *p, const struct hookfile_line *l)
         char why[160];
         struct event ev;
 
-        switch (intake_classify(p->config, p->results, l, &ev)) {
+        static const char *const wanted[] = {"volume.create.end", NULL};
+
+        switch (intake_classify(p->config, p->results, l, wanted, &ev)) {
         case INTAKE_UNRECORDED:
                 return;
         case INTAKE_REJECT:
