@@ -66,7 +66,8 @@ FUZZ_MAXLEN_event  := 16384
 FUZZ_SRCS_hookfile := agent/hookfile.c
 FUZZ_LIBS_hookfile :=
 FUZZ_MAXLEN_hookfile := 4096
-FUZZ_SRCS_config   := agent/config.c agent/log.c agent/keyring.c agent/keywrap.c \
+FUZZ_SRCS_config   := agent/config.c agent/config_secrets.c agent/config_amqp.c \
+	agent/config_environment.c agent/log.c agent/keyring.c agent/keywrap.c \
 	agent/secretfile.c agent/secret.c agent/reason.c
 FUZZ_LIBS_config   := -linih -ljson-c -lcrypto
 FUZZ_MAXLEN_config := 8192
@@ -121,8 +122,9 @@ static: $(BUILD)/static/rbd-luks-agent
 # json-c for musl (and takes Debian's libinih.a as it is).
 MUSL_CC   ?= musl-gcc
 MUSL_DEPS := $(BUILD)/musl/deps
-MUSL_SRCS := $(addprefix agent/,config.c log.c secret.c secretfile.c reason.c event.c hookfile.c \
-	checkpoint.c keys.c keys_file.c keys_command.c) tests/musl/no_metadata.c
+MUSL_SRCS := $(addprefix agent/,config.c config_secrets.c config_amqp.c config_environment.c \
+	log.c secret.c secretfile.c reason.c event.c hookfile.c checkpoint.c keys.c keys_file.c \
+	keys_command.c) tests/musl/no_metadata.c
 MUSL_TESTS := $(addprefix tests/unit/,unit.c test_config.c test_event.c test_hookfile.c \
 	test_checkpoint.c test_secretfile.c test_keys.c)
 MUSL_CFLAGS := -std=gnu11 -D_GNU_SOURCE -DAGENT_VERSION='"$(VERSION)"' -Iagent -I$(MUSL_DEPS)/include \

@@ -5,11 +5,13 @@
  * build gives the handler no line number), one table describes every key,
  * and a final pass checks what spans several keys. Problems are kept with
  * their line number and handed back in line order so an operator can fix the
- * file top to bottom. [secret:NAME] sections repeat: each gets its entry in
- * config->secrets at its header, its keys are tracked per section (struct
- * secret_keys), and which sections a role allows is checked at the end.
- * Functions return 0 or a negative errno; nothing here logs. Not
- * thread-safe: inih's options are process globals. */
+ * file top to bottom. This file holds that core, the problem list, the value
+ * helpers every section uses (config_internal.h) and the sections [agent],
+ * [ceph], [volume], [keys], [luks] and [retry]; [compute] and [secret:NAME]
+ * are in config_secrets.c, [amqp] in config_amqp.c, and the checks of what
+ * the file points at on disk in config_environment.c. Which sections a role
+ * allows is checked at the end. Functions return 0 or a negative errno;
+ * nothing here logs. Not thread-safe: inih's options are process globals. */
 #include "config.h"
 
 #include <errno.h>
@@ -18,118 +20,33 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
-#include "secret.h"
+#include "config_internal.h"
 
 /* A config file is a page or two; this only stops /dev/zero and the like. */
 #define CONFIG_MAX_FILE_BYTES (1024 * 1024)
 #define MAX_TYPE_ID 64
-/* keywrap.h's KEYWRAP_KEK_ID_MAX and KEYWRAP_KEK_BYTES: the ids and files
- * the metadata provider accepts, checked here so check-config finds them. */
+/* keywrap.h's KEYWRAP_KEK_ID_MAX: the ids the metadata provider accepts,
+ * checked here so check-config finds them. */
 #define MAX_KEK_ID 32
-#define KEK_BYTES 32
 #define MAX_WORKERS 64
 #define MAX_URI 512
 #define MAX_HOST 255           /* event.h's EVENT_HOST_MAX less the NUL */
-#define MAX_SECRET_NAME 64
 #define MAX_USAGE_NAME 127     /* secrets.h's SECRETS_USAGE_ID_MAX less the NUL */
 #define MAX_ENTITY 100
-#define UUID_LEN 36
 /* AMQP 0-9-1 short strings hold 255 bytes; names are at most 127 by the spec. */
 #define MAX_AMQP_HOST 255
 #define MAX_AMQP_TEXT 255
 #define MAX_AMQP_NAME 127
-#define MAX_ROUTING_KEY 255
-/* secretfile_read()'s limit, less the NUL the password gets for amqp_login. */
-#define MAX_PASSWORD_FILE_BYTES (SECRET_MAX_BYTES - 2)
-/* role_compute reads key files with secretfile_read() up to this size. */
-#define MAX_KEY_FILE_BYTES (SECRET_MAX_BYTES - 1)
-#define SECRET_PREFIX "secret:"
 #define SYNTAX_ERROR "syntax error (expected [section] or key = value)"
-#define NAME_RULE "1 to %llu characters of A-Z a-z 0-9 _ . -"
-
-/* SECTION_SECRET is every [secret:NAME]; the others appear once. */
-enum section { SECTION_AGENT, SECTION_CEPH, SECTION_VOLUME, SECTION_COMPUTE, SECTION_KEYS,
-               SECTION_LUKS, SECTION_RETRY, SECTION_AMQP, SECTION_SECRET, N_SECTIONS };
-/* Where a key line is, besides one of the sections above. */
-#define SECTION_NONE (-1)
-#define SECTION_UNKNOWN (-2)
 
 static const char *const section_names[N_SECTIONS] = {
         "agent", "ceph", "volume", "compute", "keys", "luks", "retry", "amqp", "secret"};
 
-enum key_id {
-        KEY_ROLE, KEY_HOOK_FILE, KEY_STATE_DIR, KEY_LOG_LEVEL, KEY_LOG_FORMAT, KEY_WORKERS,
-        KEY_MAX_LINE_BYTES, KEY_MAX_JSON_DEPTH, KEY_MAX_PENDING, KEY_POLL_INTERVAL_MS,
-        KEY_HEALTH_INTERVAL,
-        KEY_CEPH_CONF, KEY_CEPH_CLIENT, KEY_CEPH_KEYRING, KEY_POOL, KEY_IMAGE_PREFIX,
-        KEY_CEPH_TIMEOUT_S,
-        KEY_TYPES, KEY_LOCK_STALE_AFTER_S,
-        KEY_PROVIDER, KEY_KEY_DIRECTORY, KEY_KEY_COMMAND, KEY_COMMAND_TIMEOUT_MS, KEY_KEK_ID,
-        KEY_KEK_FILE, KEY_OLD_KEKS,
-        KEY_CIPHER, KEY_KEY_BITS, KEY_HASH, KEY_ITER_TIME_MS, KEY_ITERATIONS, KEY_KDF,
-        KEY_RETRY_INITIAL_MS, KEY_RETRY_MAX_MS, KEY_RETRY_GIVE_UP_S,
-        KEY_URI, KEY_HOST, KEY_COMPUTE_TYPES, KEY_COMPUTE_PRIVATE, KEY_RECONCILE_INTERVAL_S,
-        KEY_GC_INTERVAL_S, KEY_GC_GRACE_S,
-        KEY_AMQP_HOST, KEY_AMQP_PORT, KEY_AMQP_VHOST, KEY_AMQP_USER, KEY_AMQP_PASSWORD_FILE,
-        KEY_AMQP_EXCHANGE, KEY_AMQP_QUEUE, KEY_AMQP_ROUTING_KEYS, KEY_AMQP_PREFETCH,
-        KEY_AMQP_HEARTBEAT_S, KEY_AMQP_BATCH_MAX, KEY_AMQP_BATCH_MS, KEY_AMQP_TLS,
-        KEY_AMQP_TLS_CA_FILE, KEY_AMQP_TLS_VERIFY,
-        /* [secret:NAME] keys last: they are tracked per section. */
-        KEY_SECRET_UUID, KEY_SECRET_USAGE, KEY_SECRET_USAGE_NAME, KEY_SECRET_VOLUME,
-        KEY_SECRET_KEYRING, KEY_SECRET_ENTITY, KEY_SECRET_KEY_FILE, KEY_SECRET_PRIVATE,
-        N_KEYS
-};
-#define KEY_SECRET_FIRST KEY_SECRET_UUID
-#define N_SECRET_KEYS (N_KEYS - KEY_SECRET_FIRST)
-
-/* Where each [secret:NAME]'s keys are, like key_lines/key_bad below. */
-struct secret_keys {
-        unsigned lines[N_SECRET_KEYS];
-        bool bad[N_SECRET_KEYS];
-};
-
-struct load {
-        const char *path;
-        FILE *file;
-        int read_errno;
-        struct config *config;
-        struct config_problems *problems;
-        size_t first_problem; /* entries of *problems from before this load */
-        unsigned problem_lines[CONFIG_MAX_PROBLEMS];
-        size_t n_problems; /* including dropped ones */
-        unsigned lineno;
-        size_t bytes;
-        bool expect_handler; /* the current line can only be key = value */
-        bool handled;        /* inih called the handler for the current line */
-        int section;         /* enum section, SECTION_NONE or SECTION_UNKNOWN */
-        char section_label[80];             /* "agent", "secret:NAME": for messages */
-        unsigned section_lines[N_SECTIONS]; /* first header, 0: absent */
-        unsigned key_lines[N_KEYS];         /* 0: not in the file; not for secret keys */
-        bool key_bad[N_KEYS];               /* set but unusable: skip later checks */
-        struct secret_keys secret_keys[CONFIG_MAX_SECRETS]; /* per config->secrets[i] */
-        int error;                          /* fatal, e.g. -ENOMEM */
-};
-
-struct key_def;
-typedef int (*key_parser)(struct load *l, const struct key_def *k, const char *value);
-
-struct key_def {
-        enum section section;
-        const char *name;
-        key_parser parse;
-        size_t offset;               /* of the field in struct config (config_secret) */
-        unsigned long long min, max; /* numbers: range; names: max is the length */
-        bool required;
-        const char *range; /* numbers: "allowed" text when not min..max */
-};
-
 static int parse_unsigned(struct load *l, const struct key_def *k, const char *value);
 static int parse_size(struct load *l, const struct key_def *k, const char *value);
 static int parse_path(struct load *l, const struct key_def *k, const char *value);
-static int parse_name(struct load *l, const struct key_def *k, const char *value);
 static int parse_client(struct load *l, const struct key_def *k, const char *value);
 static int parse_role(struct load *l, const struct key_def *k, const char *value);
 static int parse_log_level(struct load *l, const struct key_def *k, const char *value);
@@ -141,17 +58,6 @@ static int parse_cipher(struct load *l, const struct key_def *k, const char *val
 static int parse_hash(struct load *l, const struct key_def *k, const char *value);
 static int parse_kdf(struct load *l, const struct key_def *k, const char *value);
 static int parse_bool(struct load *l, const struct key_def *k, const char *value);
-static int parse_uri(struct load *l, const struct key_def *k, const char *value);
-static int parse_host(struct load *l, const struct key_def *k, const char *value);
-static int parse_gc_interval(struct load *l, const struct key_def *k, const char *value);
-static int parse_uuid(struct load *l, const struct key_def *k, const char *value);
-static int parse_usage(struct load *l, const struct key_def *k, const char *value);
-static int parse_usage_name(struct load *l, const struct key_def *k, const char *value);
-static int parse_entity(struct load *l, const struct key_def *k, const char *value);
-static int parse_amqp_host(struct load *l, const struct key_def *k, const char *value);
-static int parse_amqp_text(struct load *l, const struct key_def *k, const char *value);
-static int parse_queue(struct load *l, const struct key_def *k, const char *value);
-static int parse_routing_keys(struct load *l, const struct key_def *k, const char *value);
 
 #define FIELD(f) offsetof(struct config, f)
 #define REQUIRED true
@@ -166,7 +72,7 @@ static int parse_routing_keys(struct load *l, const struct key_def *k, const cha
 
 /* Every key the file may hold; indexed by enum key_id for the checks that
  * look at several keys. */
-static const struct key_def keys[N_KEYS] = {
+const struct key_def config_keys[N_KEYS] = {
         [KEY_ROLE] = KEY(AGENT, "role", parse_role, role, REQUIRED),
         [KEY_HOOK_FILE] = KEY(AGENT, "hook_file", parse_path, hook_file, REQUIRED),
         [KEY_STATE_DIR] = KEY(AGENT, "state_dir", parse_path, state_dir, REQUIRED),
@@ -183,8 +89,9 @@ static const struct key_def keys[N_KEYS] = {
         [KEY_CEPH_CONF] = KEY(CEPH, "conf", parse_path, ceph_conf, REQUIRED),
         [KEY_CEPH_CLIENT] = NAME(CEPH, "client", parse_client, ceph_client, 64, REQUIRED),
         [KEY_CEPH_KEYRING] = KEY(CEPH, "keyring", parse_path, ceph_keyring, OPTIONAL),
-        [KEY_POOL] = NAME(CEPH, "pool", parse_name, pool, 100, REQUIRED),
-        [KEY_IMAGE_PREFIX] = NAME(CEPH, "image_prefix", parse_name, image_prefix, 64, OPTIONAL),
+        [KEY_POOL] = NAME(CEPH, "pool", config_parse_name, pool, 100, REQUIRED),
+        [KEY_IMAGE_PREFIX] = NAME(CEPH, "image_prefix", config_parse_name, image_prefix, 64,
+                                  OPTIONAL),
         [KEY_CEPH_TIMEOUT_S] = NUMBER(CEPH, "timeout_s", ceph_timeout_s, 1, 3600),
 
         [KEY_TYPES] = KEY(VOLUME, "types", parse_types, types, REQUIRED),
@@ -196,7 +103,7 @@ static const struct key_def keys[N_KEYS] = {
         [KEY_KEY_COMMAND] = KEY(KEYS, "command", parse_path, key_command, OPTIONAL),
         [KEY_COMMAND_TIMEOUT_MS] = NUMBER(KEYS, "command_timeout_ms", key_command_timeout_ms,
                                           100, 600000),
-        [KEY_KEK_ID] = NAME(KEYS, "kek_id", parse_name, kek_id, MAX_KEK_ID, OPTIONAL),
+        [KEY_KEK_ID] = NAME(KEYS, "kek_id", config_parse_name, kek_id, MAX_KEK_ID, OPTIONAL),
         [KEY_KEK_FILE] = KEY(KEYS, "kek_file", parse_path, kek_file, OPTIONAL),
         [KEY_OLD_KEKS] = KEY(KEYS, "old_keks", parse_old_keks, old_kek_ids, OPTIONAL),
 
@@ -211,31 +118,32 @@ static const struct key_def keys[N_KEYS] = {
         [KEY_RETRY_MAX_MS] = NUMBER(RETRY, "max_ms", retry_max_ms, 10, 3600000),
         [KEY_RETRY_GIVE_UP_S] = NUMBER(RETRY, "give_up_after_s", retry_give_up_s, 1, 604800),
 
-        [KEY_URI] = NAME(COMPUTE, "uri", parse_uri, libvirt_uri, MAX_URI, OPTIONAL),
-        [KEY_HOST] = NAME(COMPUTE, "host", parse_host, compute_host, MAX_HOST, OPTIONAL),
+        [KEY_URI] = NAME(COMPUTE, "uri", config_compute_parse_uri, libvirt_uri, MAX_URI, OPTIONAL),
+        [KEY_HOST] = NAME(COMPUTE, "host", config_compute_parse_host, compute_host, MAX_HOST,
+                          OPTIONAL),
         [KEY_COMPUTE_TYPES] = KEY(COMPUTE, "types", parse_types, types, OPTIONAL),
         [KEY_COMPUTE_PRIVATE] = KEY(COMPUTE, "private", parse_bool, compute_private, OPTIONAL),
         [KEY_RECONCILE_INTERVAL_S] = NUMBER(COMPUTE, "reconcile_interval_s",
                                             reconcile_interval_s, 10, 86400),
-        [KEY_GC_INTERVAL_S] = {SECTION_COMPUTE, "gc_interval_s", parse_gc_interval,
+        [KEY_GC_INTERVAL_S] = {SECTION_COMPUTE, "gc_interval_s", config_compute_parse_gc_interval,
                                FIELD(gc_interval_s), 0, 604800, OPTIONAL,
                                "0 (never) or 60..604800"},
         [KEY_GC_GRACE_S] = NUMBER(COMPUTE, "gc_grace_s", gc_grace_s, 0, 604800),
 
-        [KEY_AMQP_HOST] = NAME(AMQP, "host", parse_amqp_host, amqp_host, MAX_AMQP_HOST,
+        [KEY_AMQP_HOST] = NAME(AMQP, "host", config_amqp_parse_host, amqp_host, MAX_AMQP_HOST,
                                OPTIONAL),
         [KEY_AMQP_PORT] = NUMBER(AMQP, "port", amqp_port, 1, 65535),
-        [KEY_AMQP_VHOST] = NAME(AMQP, "vhost", parse_amqp_text, amqp_vhost, MAX_AMQP_TEXT,
+        [KEY_AMQP_VHOST] = NAME(AMQP, "vhost", config_amqp_parse_text, amqp_vhost, MAX_AMQP_TEXT,
                                 OPTIONAL),
-        [KEY_AMQP_USER] = NAME(AMQP, "user", parse_amqp_text, amqp_user, MAX_AMQP_TEXT,
+        [KEY_AMQP_USER] = NAME(AMQP, "user", config_amqp_parse_text, amqp_user, MAX_AMQP_TEXT,
                                OPTIONAL),
         [KEY_AMQP_PASSWORD_FILE] = KEY(AMQP, "password_file", parse_path, amqp_password_file,
                                        OPTIONAL),
-        [KEY_AMQP_EXCHANGE] = NAME(AMQP, "exchange", parse_name, amqp_exchange, MAX_AMQP_NAME,
-                                   OPTIONAL),
-        [KEY_AMQP_QUEUE] = NAME(AMQP, "queue", parse_queue, amqp_queue, MAX_AMQP_NAME,
+        [KEY_AMQP_EXCHANGE] = NAME(AMQP, "exchange", config_parse_name, amqp_exchange,
+                                   MAX_AMQP_NAME, OPTIONAL),
+        [KEY_AMQP_QUEUE] = NAME(AMQP, "queue", config_amqp_parse_queue, amqp_queue, MAX_AMQP_NAME,
                                 OPTIONAL),
-        [KEY_AMQP_ROUTING_KEYS] = KEY(AMQP, "routing_keys", parse_routing_keys,
+        [KEY_AMQP_ROUTING_KEYS] = KEY(AMQP, "routing_keys", config_amqp_parse_routing_keys,
                                       amqp_routing_keys, OPTIONAL),
         [KEY_AMQP_PREFETCH] = NUMBER(AMQP, "prefetch", amqp_prefetch, 1, 65535),
         [KEY_AMQP_HEARTBEAT_S] = {SECTION_AMQP, "heartbeat_s", parse_unsigned,
@@ -248,13 +156,14 @@ static const struct key_def keys[N_KEYS] = {
                                      OPTIONAL),
         [KEY_AMQP_TLS_VERIFY] = KEY(AMQP, "tls_verify", parse_bool, amqp_tls_verify, OPTIONAL),
 
-        [KEY_SECRET_UUID] = SECRET("uuid", parse_uuid, uuid, 0, REQUIRED),
-        [KEY_SECRET_USAGE] = SECRET("usage", parse_usage, usage, 0, REQUIRED),
-        [KEY_SECRET_USAGE_NAME] = SECRET("usage_name", parse_usage_name, usage_id,
+        [KEY_SECRET_UUID] = SECRET("uuid", config_secrets_parse_uuid, uuid, 0, REQUIRED),
+        [KEY_SECRET_USAGE] = SECRET("usage", config_secrets_parse_usage, usage, 0, REQUIRED),
+        [KEY_SECRET_USAGE_NAME] = SECRET("usage_name", config_secrets_parse_usage_name, usage_id,
                                          MAX_USAGE_NAME, OPTIONAL),
-        [KEY_SECRET_VOLUME] = SECRET("volume", parse_uuid, usage_id, 0, OPTIONAL),
+        [KEY_SECRET_VOLUME] = SECRET("volume", config_secrets_parse_uuid, usage_id, 0, OPTIONAL),
         [KEY_SECRET_KEYRING] = SECRET("keyring", parse_path, keyring, 0, OPTIONAL),
-        [KEY_SECRET_ENTITY] = SECRET("entity", parse_entity, entity, MAX_ENTITY, OPTIONAL),
+        [KEY_SECRET_ENTITY] = SECRET("entity", config_secrets_parse_entity, entity, MAX_ENTITY,
+                                     OPTIONAL),
         [KEY_SECRET_KEY_FILE] = SECRET("key_file", parse_path, key_file, 0, OPTIONAL),
         [KEY_SECRET_PRIVATE] = SECRET("private", parse_bool, private_value, 0, OPTIONAL),
 };
@@ -280,20 +189,6 @@ static const char *const provider_names[] = {
 static const char *const role_names[] = {
         [ROLE_VOLUME] = "volume",
         [ROLE_COMPUTE] = "compute",
-};
-
-static const char *const usage_names[] = {
-        [CONFIG_SECRET_CEPH] = "ceph",
-        [CONFIG_SECRET_VOLUME] = "volume",
-};
-
-/* The usage id of a [secret:NAME] and the usage it belongs to. */
-static const struct {
-        enum key_id key;
-        enum config_secret_usage usage;
-} usage_keys[] = {
-        {KEY_SECRET_USAGE_NAME, CONFIG_SECRET_CEPH},
-        {KEY_SECRET_VOLUME, CONFIG_SECRET_VOLUME},
 };
 
 /* Which provider each provider-specific key belongs to; the others refuse it. */
@@ -351,7 +246,7 @@ static void problem_v(struct load *l, unsigned line, const char *fmt, va_list ap
         free(msg);
 }
 
-__attribute__((format(printf, 3, 4))) static void problem(struct load *l, unsigned line,
+__attribute__((format(printf, 3, 4))) void config_problem(struct load *l, unsigned line,
                                                           const char *fmt, ...)
 {
         va_list ap;
@@ -373,7 +268,7 @@ static bool has_problem_at(const struct load *l, unsigned line)
  * secret key in the current [secret:NAME]. */
 static unsigned *line_of(struct load *l, const struct key_def *k)
 {
-        size_t id = (size_t)(k - keys);
+        size_t id = (size_t)(k - config_keys);
 
         if (k->section == SECTION_SECRET)
                 return &l->secret_keys[l->config->n_secrets - 1].lines[id - KEY_SECRET_FIRST];
@@ -382,7 +277,7 @@ static unsigned *line_of(struct load *l, const struct key_def *k)
 
 static bool *bad_of(struct load *l, const struct key_def *k)
 {
-        size_t id = (size_t)(k - keys);
+        size_t id = (size_t)(k - config_keys);
 
         if (k->section == SECTION_SECRET)
                 return &l->secret_keys[l->config->n_secrets - 1].bad[id - KEY_SECRET_FIRST];
@@ -390,7 +285,7 @@ static bool *bad_of(struct load *l, const struct key_def *k)
 }
 
 /* "key = 'value': why" at the current line; returns -EINVAL for the parser. */
-__attribute__((format(printf, 4, 5))) static int bad_value(struct load *l,
+__attribute__((format(printf, 4, 5))) int config_bad_value(struct load *l,
                                                            const struct key_def *k,
                                                            const char *value, const char *fmt,
                                                            ...)
@@ -407,14 +302,14 @@ __attribute__((format(printf, 4, 5))) static int bad_value(struct load *l,
                 l->error = -ENOMEM;
                 return -ENOMEM;
         }
-        problem(l, l->lineno, "%s = '%s': %s", k->name, value, why);
+        config_problem(l, l->lineno, "%s = '%s': %s", k->name, value, why);
         free(why);
         return -EINVAL;
 }
 
 /* ---- value parsers ------------------------------------------------------ */
 
-static void *field_of(struct load *l, const struct key_def *k)
+void *config_field_of(struct load *l, const struct key_def *k)
 {
         struct config *c = l->config;
 
@@ -423,7 +318,7 @@ static void *field_of(struct load *l, const struct key_def *k)
         return (char *)c + k->offset;
 }
 
-static int store_string(struct load *l, char **field, const char *value)
+int config_store_string(struct load *l, char **field, const char *value)
 {
         char *copy = strdup(value);
 
@@ -437,7 +332,7 @@ static int store_string(struct load *l, char **field, const char *value)
 }
 
 /* Decimal only: a sign, hex or trailing text is more likely a typo than intent. */
-static int parse_number(struct load *l, const struct key_def *k, const char *value,
+int config_parse_number(struct load *l, const struct key_def *k, const char *value,
                         unsigned long long *ret)
 {
         unsigned long long n;
@@ -449,13 +344,13 @@ static int parse_number(struct load *l, const struct key_def *k, const char *val
         else
                 snprintf(range, sizeof(range), "%llu..%llu", k->min, k->max);
         if (value[0] < '0' || value[0] > '9')
-                return bad_value(l, k, value, "not a decimal number (allowed: %s)", range);
+                return config_bad_value(l, k, value, "not a decimal number (allowed: %s)", range);
         errno = 0;
         n = strtoull(value, &end, 10);
         if (*end != '\0')
-                return bad_value(l, k, value, "not a decimal number (allowed: %s)", range);
+                return config_bad_value(l, k, value, "not a decimal number (allowed: %s)", range);
         if (errno == ERANGE || n < k->min || n > k->max)
-                return bad_value(l, k, value, "out of range (allowed: %s)", range);
+                return config_bad_value(l, k, value, "out of range (allowed: %s)", range);
         *ret = n;
         return 0;
 }
@@ -463,34 +358,20 @@ static int parse_number(struct load *l, const struct key_def *k, const char *val
 static int parse_unsigned(struct load *l, const struct key_def *k, const char *value)
 {
         unsigned long long n;
-        int r = parse_number(l, k, value, &n);
+        int r = config_parse_number(l, k, value, &n);
 
         if (r == 0)
-                *(unsigned *)field_of(l, k) = (unsigned)n;
+                *(unsigned *)config_field_of(l, k) = (unsigned)n;
         return r;
-}
-
-/* Collecting more often than once a minute would only load libvirt. */
-static int parse_gc_interval(struct load *l, const struct key_def *k, const char *value)
-{
-        unsigned long long n;
-        int r = parse_number(l, k, value, &n);
-
-        if (r < 0)
-                return r;
-        if (n > 0 && n < 60)
-                return bad_value(l, k, value, "out of range (allowed: %s)", k->range);
-        *(unsigned *)field_of(l, k) = (unsigned)n;
-        return 0;
 }
 
 static int parse_size(struct load *l, const struct key_def *k, const char *value)
 {
         unsigned long long n;
-        int r = parse_number(l, k, value, &n);
+        int r = config_parse_number(l, k, value, &n);
 
         if (r == 0)
-                *(size_t *)field_of(l, k) = (size_t)n;
+                *(size_t *)config_field_of(l, k) = (size_t)n;
         return r;
 }
 
@@ -498,13 +379,13 @@ static int parse_size(struct load *l, const struct key_def *k, const char *value
 static int parse_path(struct load *l, const struct key_def *k, const char *value)
 {
         if (value[0] != '/')
-                return bad_value(l, k, value, "must be an absolute path");
-        return store_string(l, field_of(l, k), value);
+                return config_bad_value(l, k, value, "must be an absolute path");
+        return config_store_string(l, config_field_of(l, k), value);
 }
 
 /* Ceph user, pool and image names and volume type ids: what needs no quoting
  * anywhere (rbd specs, log lines, file names). */
-static bool name_ok(const char *s, size_t n, size_t max)
+bool config_name_ok(const char *s, size_t n, size_t max)
 {
         if (n == 0 || n > max)
                 return false;
@@ -518,22 +399,22 @@ static bool name_ok(const char *s, size_t n, size_t max)
         return true;
 }
 
-static int parse_name(struct load *l, const struct key_def *k, const char *value)
+int config_parse_name(struct load *l, const struct key_def *k, const char *value)
 {
-        if (!name_ok(value, strlen(value), k->max))
-                return bad_value(l, k, value, "not a valid name (allowed: " NAME_RULE ")",
-                                 k->max);
-        return store_string(l, field_of(l, k), value);
+        if (!config_name_ok(value, strlen(value), k->max))
+                return config_bad_value(l, k, value, "not a valid name (allowed: " NAME_RULE ")",
+                                        k->max);
+        return config_store_string(l, config_field_of(l, k), value);
 }
 
 /* ceph.conf and keyrings say "client.cinder", librados wants "cinder". */
 static int parse_client(struct load *l, const struct key_def *k, const char *value)
 {
         if (strncmp(value, "client.", strlen("client.")) == 0)
-                return bad_value(l, k, value,
-                                 "give the cephx user without \"client.\" (client = %s)",
-                                 value + strlen("client."));
-        return parse_name(l, k, value);
+                return config_bad_value(l, k, value,
+                                        "give the cephx user without \"client.\" (client = %s)",
+                                        value + strlen("client."));
+        return config_parse_name(l, k, value);
 }
 
 static int parse_role(struct load *l, const struct key_def *k, const char *value)
@@ -544,24 +425,24 @@ static int parse_role(struct load *l, const struct key_def *k, const char *value
                         return 0;
                 }
         }
-        return bad_value(l, k, value, "allowed: volume, compute");
+        return config_bad_value(l, k, value, "allowed: volume, compute");
 }
 
 static int parse_bool(struct load *l, const struct key_def *k, const char *value)
 {
-        bool *field = field_of(l, k);
+        bool *field = config_field_of(l, k);
 
         if (strcmp(value, "yes") == 0)
                 *field = true;
         else if (strcmp(value, "no") == 0)
                 *field = false;
         else
-                return bad_value(l, k, value, "allowed: yes, no");
+                return config_bad_value(l, k, value, "allowed: yes, no");
         return 0;
 }
 
 /* n bytes of s are printable ASCII; spaces too when spaces_ok. */
-static bool printable(const char *s, size_t n, bool spaces_ok)
+bool config_printable(const char *s, size_t n, bool spaces_ok)
 {
         for (size_t i = 0; i < n; i++)
                 if (s[i] < (spaces_ok ? ' ' : '!') || s[i] > '~')
@@ -569,114 +450,17 @@ static bool printable(const char *s, size_t n, bool spaces_ok)
         return true;
 }
 
-/* libvirt parses the URI itself; this only keeps it one plain word. */
-static int parse_uri(struct load *l, const struct key_def *k, const char *value)
-{
-        size_t n = strlen(value);
-
-        if (n == 0 || n > k->max || !printable(value, n, false))
-                return bad_value(l, k, value,
-                                 "not a libvirt URI (allowed: 1 to %llu printable ASCII "
-                                 "characters, no spaces)",
-                                 k->max);
-        return store_string(l, field_of(l, k), value);
-}
-
-/* Empty: the hostname, looked up when the agent runs. */
-static int parse_host(struct load *l, const struct key_def *k, const char *value)
-{
-        char **field = field_of(l, k);
-
-        if (value[0] == '\0') {
-                free(*field);
-                *field = NULL;
-                return 0;
-        }
-        if (!name_ok(value, strlen(value), k->max))
-                return bad_value(l, k, value,
-                                 "not a valid host name (allowed: " NAME_RULE
-                                 ", or empty for this machine's hostname)",
-                                 k->max);
-        return store_string(l, field, value);
-}
-
-/* 8-4-4-4-12 hex digits, kept in lowercase as libvirt prints UUIDs, so
- * one UUID has one spelling in every comparison. */
-static int parse_uuid(struct load *l, const struct key_def *k, const char *value)
-{
-        static const char shape[] = "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx";
-        char lower[UUID_LEN + 1];
-        size_t i;
-
-        for (i = 0; i < UUID_LEN && value[i]; i++) {
-                char c = value[i] >= 'A' && value[i] <= 'F' ? (char)(value[i] + 'a' - 'A')
-                                                             : value[i];
-                bool hex = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-
-                if (shape[i] == '-' ? c != '-' : !hex)
-                        break;
-                lower[i] = c;
-        }
-        if (i < UUID_LEN || value[i] != '\0')
-                return bad_value(l, k, value,
-                                 "not a UUID (allowed: 8-4-4-4-12 hexadecimal digits)");
-        lower[UUID_LEN] = '\0';
-        return store_string(l, field_of(l, k), lower);
-}
-
-static int parse_usage(struct load *l, const struct key_def *k, const char *value)
-{
-        for (size_t i = 0; i < sizeof(usage_names) / sizeof(usage_names[0]); i++) {
-                if (strcmp(value, usage_names[i]) == 0) {
-                        *(enum config_secret_usage *)field_of(l, k) =
-                                (enum config_secret_usage)i;
-                        return 0;
-                }
-        }
-        return bad_value(l, k, value, "allowed: ceph, volume");
-}
-
-/* libvirt's <name> text: spaces are fine ("client.cinder secret"),
- * control characters cannot go into XML. */
-static int parse_usage_name(struct load *l, const struct key_def *k, const char *value)
-{
-        size_t n = strlen(value);
-
-        if (n == 0 || n > k->max || !printable(value, n, true))
-                return bad_value(l, k, value,
-                                 "not a usage name (allowed: 1 to %llu printable ASCII "
-                                 "characters)",
-                                 k->max);
-        return store_string(l, field_of(l, k), value);
-}
-
-/* The keyring section is [TYPE.ID]; a bare ID would never be found. */
-static int parse_entity(struct load *l, const struct key_def *k, const char *value)
-{
-        const char *dot = strchr(value, '.');
-
-        if (!name_ok(value, strlen(value), k->max))
-                return parse_name(l, k, value); /* says what is allowed */
-        if (!dot)
-                return bad_value(l, k, value,
-                                 "give the full cephx entity name (entity = client.%s)", value);
-        if (dot == value || dot[1] == '\0')
-                return bad_value(l, k, value, "not a cephx entity name TYPE.ID (e.g. "
-                                              "client.cinder)");
-        return store_string(l, field_of(l, k), value);
-}
-
 static int parse_log_level(struct load *l, const struct key_def *k, const char *value)
 {
         if (log_level_from_string(value, &l->config->log_level) < 0)
-                return bad_value(l, k, value, "allowed: error, warn, info, debug");
+                return config_bad_value(l, k, value, "allowed: error, warn, info, debug");
         return 0;
 }
 
 static int parse_log_format(struct load *l, const struct key_def *k, const char *value)
 {
         if (log_format_from_string(value, &l->config->log_format) < 0)
-                return bad_value(l, k, value, "allowed: text, json");
+                return config_bad_value(l, k, value, "allowed: text, json");
         return 0;
 }
 
@@ -688,7 +472,7 @@ static int parse_provider(struct load *l, const struct key_def *k, const char *v
                         return 0;
                 }
         }
-        return bad_value(l, k, value, "allowed: file, command, metadata");
+        return config_bad_value(l, k, value, "allowed: file, command, metadata");
 }
 
 static int parse_cipher(struct load *l, const struct key_def *k, const char *value)
@@ -698,38 +482,39 @@ static int parse_cipher(struct load *l, const struct key_def *k, const char *val
         for (size_t i = 0; i < sizeof(ciphers) / sizeof(ciphers[0]); i++) {
                 if (strcmp(value, ciphers[i].spec) != 0)
                         continue;
-                if (store_string(l, &c->cipher, ciphers[i].cipher) < 0 ||
-                    store_string(l, &c->cipher_mode, ciphers[i].mode) < 0)
+                if (config_store_string(l, &c->cipher, ciphers[i].cipher) < 0 ||
+                    config_store_string(l, &c->cipher_mode, ciphers[i].mode) < 0)
                         return -ENOMEM;
                 return 0;
         }
-        return bad_value(l, k, value,
-                         "allowed: aes-xts-plain64, serpent-xts-plain64, twofish-xts-plain64, "
-                         "aes-cbc-essiv:sha256");
+        return config_bad_value(
+                l, k, value,
+                "allowed: aes-xts-plain64, serpent-xts-plain64, twofish-xts-plain64, "
+                "aes-cbc-essiv:sha256");
 }
 
 static int parse_hash(struct load *l, const struct key_def *k, const char *value)
 {
         for (size_t i = 0; i < sizeof(hashes) / sizeof(hashes[0]); i++)
                 if (strcmp(value, hashes[i]) == 0)
-                        return store_string(l, field_of(l, k), value);
-        return bad_value(l, k, value, "allowed: sha1, sha256, sha512");
+                        return config_store_string(l, config_field_of(l, k), value);
+        return config_bad_value(l, k, value, "allowed: sha1, sha256, sha512");
 }
 
 static int parse_kdf(struct load *l, const struct key_def *k, const char *value)
 {
-        bool *fast = field_of(l, k);
+        bool *fast = config_field_of(l, k);
 
         if (strcmp(value, "standard") == 0)
                 *fast = false;
         else if (strcmp(value, "fast") == 0)
                 *fast = true;
         else
-                return bad_value(l, k, value, "allowed: standard, fast");
+                return config_bad_value(l, k, value, "allowed: standard, fast");
         return 0;
 }
 
-static void trim_blanks(const char **s, size_t *n)
+void config_trim_blanks(const char **s, size_t *n)
 {
         while (*n > 0 && (**s == ' ' || **s == '\t'))
                 (*s)++, (*n)--;
@@ -743,17 +528,18 @@ static int add_type(struct load *l, const struct key_def *k, const char *value, 
 {
         struct config *c = l->config;
 
-        trim_blanks(&s, &n);
+        config_trim_blanks(&s, &n);
         if (n == 0)
-                return bad_value(l, k, value, "empty volume type id in the list");
+                return config_bad_value(l, k, value, "empty volume type id in the list");
         if (n == 1 && *s == '*')
-                return bad_value(l, k, value, "* must stand alone");
-        if (!name_ok(s, n, MAX_TYPE_ID))
-                return bad_value(l, k, value,
-                                 "'%.*s' is not a valid volume type id (allowed: " NAME_RULE ")",
-                                 (int)n, s, (unsigned long long)MAX_TYPE_ID);
+                return config_bad_value(l, k, value, "* must stand alone");
+        if (!config_name_ok(s, n, MAX_TYPE_ID))
+                return config_bad_value(
+                        l, k, value,
+                        "'%.*s' is not a valid volume type id (allowed: " NAME_RULE ")", (int)n, s,
+                        (unsigned long long)MAX_TYPE_ID);
         if (c->n_types == CONFIG_MAX_TYPES)
-                return bad_value(l, k, value, "more than %d volume types", CONFIG_MAX_TYPES);
+                return config_bad_value(l, k, value, "more than %d volume types", CONFIG_MAX_TYPES);
         c->types[c->n_types] = strndup(s, n);
         if (!c->types[c->n_types]) {
                 l->error = -ENOMEM;
@@ -793,115 +579,6 @@ static int parse_types(struct load *l, const struct key_def *k, const char *valu
         return r;
 }
 
-/* What getaddrinfo takes without quoting: names, IPv4 and bare IPv6. */
-static int parse_amqp_host(struct load *l, const struct key_def *k, const char *value)
-{
-        size_t n = strlen(value);
-
-        for (size_t i = 0; i < n; i++)
-                if (!name_ok(value + i, 1, 1) && value[i] != ':')
-                        n = 0;
-        if (n == 0 || n > k->max)
-                return bad_value(l, k, value,
-                                 "not a host name or IP address (allowed: 1 to %llu characters "
-                                 "of A-Z a-z 0-9 _ . - :)",
-                                 k->max);
-        return store_string(l, field_of(l, k), value);
-}
-
-/* vhost and user: the broker allows almost anything, the log lines we
- * write them into want one printable word. */
-static int parse_amqp_text(struct load *l, const struct key_def *k, const char *value)
-{
-        size_t n = strlen(value);
-
-        if (n == 0 || n > k->max || !printable(value, n, false))
-                return bad_value(l, k, value,
-                                 "allowed: 1 to %llu printable ASCII characters, no spaces",
-                                 k->max);
-        return store_string(l, field_of(l, k), value);
-}
-
-/* The broker refuses to let clients declare "amq." queues. */
-static int parse_queue(struct load *l, const struct key_def *k, const char *value)
-{
-        if (strncmp(value, "amq.", 4) == 0)
-                return bad_value(l, k, value, "names starting with \"amq.\" are reserved by "
-                                              "the broker");
-        return parse_name(l, k, value);
-}
-
-/* Topic binding keys: dot-separated words, with * and # as wildcards. */
-static bool routing_key_ok(const char *s, size_t n)
-{
-        if (n == 0 || n > MAX_ROUTING_KEY)
-                return false;
-        for (size_t i = 0; i < n; i++)
-                if (!name_ok(s + i, 1, 1) && s[i] != '*' && s[i] != '#')
-                        return false;
-        return true;
-}
-
-static void clear_routing_keys(struct config *c)
-{
-        while (c->n_amqp_routing_keys > 0) {
-                c->n_amqp_routing_keys--;
-                free(c->amqp_routing_keys[c->n_amqp_routing_keys]);
-                c->amqp_routing_keys[c->n_amqp_routing_keys] = NULL;
-        }
-}
-
-static int add_routing_key(struct load *l, const struct key_def *k, const char *value,
-                           const char *s, size_t n)
-{
-        struct config *c = l->config;
-
-        trim_blanks(&s, &n);
-        if (n == 0)
-                return bad_value(l, k, value, "empty routing key in the list");
-        if (!routing_key_ok(s, n))
-                return bad_value(l, k, value,
-                                 "'%.*s' is not a routing key (allowed: 1 to %d characters of "
-                                 "A-Z a-z 0-9 _ . - * #)",
-                                 (int)n, s, MAX_ROUTING_KEY);
-        for (size_t i = 0; i < c->n_amqp_routing_keys; i++)
-                if (strlen(c->amqp_routing_keys[i]) == n &&
-                    memcmp(c->amqp_routing_keys[i], s, n) == 0)
-                        return bad_value(l, k, value, "routing key '%.*s' is listed twice",
-                                         (int)n, s);
-        if (c->n_amqp_routing_keys == CONFIG_MAX_ROUTING_KEYS)
-                return bad_value(l, k, value, "more than %d routing keys",
-                                 CONFIG_MAX_ROUTING_KEYS);
-        c->amqp_routing_keys[c->n_amqp_routing_keys] = strndup(s, n);
-        if (!c->amqp_routing_keys[c->n_amqp_routing_keys]) {
-                l->error = -ENOMEM;
-                return -ENOMEM;
-        }
-        c->n_amqp_routing_keys++;
-        return 0;
-}
-
-/* All or nothing, like types: half a list would miss notifications. */
-static int parse_routing_keys(struct load *l, const struct key_def *k, const char *value)
-{
-        struct config *c = l->config;
-        const char *p = value;
-        int r;
-
-        clear_routing_keys(c);
-        for (;;) {
-                const char *comma = strchrnul(p, ',');
-
-                r = add_routing_key(l, k, value, p, (size_t)(comma - p));
-                if (r < 0 || *comma == '\0')
-                        break;
-                p = comma + 1;
-        }
-        if (r < 0)
-                clear_routing_keys(c);
-        return r;
-}
-
 static bool old_kek_listed(const struct config *c, const char *id, size_t n)
 {
         for (size_t i = 0; i < c->n_old_keks; i++)
@@ -920,30 +597,30 @@ static int add_old_kek(struct load *l, const struct key_def *k, const char *valu
         const char *colon, *id, *path;
         size_t id_len, path_len;
 
-        trim_blanks(&s, &n);
+        config_trim_blanks(&s, &n);
         if (n == 0)
-                return bad_value(l, k, value, "empty entry in the list");
+                return config_bad_value(l, k, value, "empty entry in the list");
         colon = memchr(s, ':', n);
         if (!colon)
-                return bad_value(l, k, value, "'%.*s' is not ID:PATH", (int)n, s);
+                return config_bad_value(l, k, value, "'%.*s' is not ID:PATH", (int)n, s);
         id = s;
         id_len = (size_t)(colon - s);
         path = colon + 1;
         path_len = n - id_len - 1;
-        trim_blanks(&id, &id_len);
-        trim_blanks(&path, &path_len);
-        if (!name_ok(id, id_len, MAX_KEK_ID))
-                return bad_value(l, k, value,
-                                 "'%.*s' is not a valid KEK id (allowed: " NAME_RULE ")",
-                                 (int)id_len, id, (unsigned long long)MAX_KEK_ID);
+        config_trim_blanks(&id, &id_len);
+        config_trim_blanks(&path, &path_len);
+        if (!config_name_ok(id, id_len, MAX_KEK_ID))
+                return config_bad_value(l, k, value,
+                                        "'%.*s' is not a valid KEK id (allowed: " NAME_RULE ")",
+                                        (int)id_len, id, (unsigned long long)MAX_KEK_ID);
         if (path_len == 0 || path[0] != '/')
-                return bad_value(l, k, value, "'%.*s': KEK file must be an absolute path",
-                                 (int)n, s);
+                return config_bad_value(l, k, value, "'%.*s': KEK file must be an absolute path",
+                                        (int)n, s);
         if (old_kek_listed(c, id, id_len))
-                return bad_value(l, k, value, "KEK id '%.*s' is listed twice", (int)id_len,
-                                 id);
+                return config_bad_value(l, k, value, "KEK id '%.*s' is listed twice", (int)id_len,
+                                        id);
         if (c->n_old_keks == CONFIG_MAX_OLD_KEKS)
-                return bad_value(l, k, value, "more than %d old KEKs", CONFIG_MAX_OLD_KEKS);
+                return config_bad_value(l, k, value, "more than %d old KEKs", CONFIG_MAX_OLD_KEKS);
         c->old_kek_ids[c->n_old_keks] = strndup(id, id_len);
         c->old_kek_files[c->n_old_keks] = strndup(path, path_len);
         c->n_old_keks++; /* counted first, so config_free() frees a half-made pair */
@@ -989,51 +666,9 @@ static int parse_old_keks(struct load *l, const struct key_def *k, const char *v
 static void finish_line(struct load *l)
 {
         if (l->expect_handler && !l->handled)
-                problem(l, l->lineno, SYNTAX_ERROR);
+                config_problem(l, l->lineno, SYNTAX_ERROR);
         l->expect_handler = false;
         l->handled = false;
-}
-
-/* A [secret:NAME] gets its config->secrets entry at the header, so its keys
- * have somewhere to go; one that cannot be kept has its keys skipped. */
-static void enter_secret(struct load *l, const char *name, size_t n)
-{
-        struct config *c = l->config;
-        struct config_secret *secret;
-
-        l->section = SECTION_UNKNOWN;
-        if (!name_ok(name, n, MAX_SECRET_NAME)) {
-                problem(l, l->lineno,
-                        "[" SECRET_PREFIX "%.*s]: not a valid secret name (allowed: " NAME_RULE
-                        ")",
-                        (int)n, name, (unsigned long long)MAX_SECRET_NAME);
-                return;
-        }
-        if (c->n_secrets == CONFIG_MAX_SECRETS) {
-                problem(l, l->lineno, "[" SECRET_PREFIX "%.*s]: more than %d [secret:*] sections",
-                        (int)n, name, CONFIG_MAX_SECRETS);
-                return;
-        }
-        for (size_t i = 0; i < c->n_secrets; i++) {
-                if (strlen(c->secrets[i].name) == n && memcmp(c->secrets[i].name, name, n) == 0) {
-                        problem(l, l->lineno, "duplicate section [" SECRET_PREFIX
-                                              "%.*s] (first at line %u)",
-                                (int)n, name, c->secrets[i].line);
-                        break;
-                }
-        }
-        secret = &c->secrets[c->n_secrets];
-        secret->name = strndup(name, n);
-        if (!secret->name) {
-                l->error = -ENOMEM;
-                return;
-        }
-        secret->line = l->lineno;
-        c->n_secrets++;
-        if (!l->section_lines[SECTION_SECRET])
-                l->section_lines[SECTION_SECRET] = l->lineno;
-        l->section = SECTION_SECRET;
-        snprintf(l->section_label, sizeof(l->section_label), SECRET_PREFIX "%s", secret->name);
 }
 
 static void enter_section(struct load *l, const char *name, size_t n)
@@ -1041,7 +676,7 @@ static void enter_section(struct load *l, const char *name, size_t n)
         size_t prefix = strlen(SECRET_PREFIX);
 
         if (n >= prefix && memcmp(name, SECRET_PREFIX, prefix) == 0) {
-                enter_secret(l, name + prefix, n - prefix);
+                config_secrets_enter(l, name + prefix, n - prefix);
                 return;
         }
         for (int s = 0; s < SECTION_SECRET; s++) {
@@ -1050,14 +685,15 @@ static void enter_section(struct load *l, const char *name, size_t n)
                 l->section = s;
                 snprintf(l->section_label, sizeof(l->section_label), "%s", section_names[s]);
                 if (l->section_lines[s])
-                        problem(l, l->lineno, "duplicate section [%s] (first at line %u)",
-                                section_names[s], l->section_lines[s]);
+                        config_problem(l, l->lineno, "duplicate section [%s] (first at line %u)",
+                                       section_names[s], l->section_lines[s]);
                 else
                         l->section_lines[s] = l->lineno;
                 return;
         }
         l->section = SECTION_UNKNOWN;
-        problem(l, l->lineno,
+        config_problem(
+                l, l->lineno,
                 "unknown section [%.*s] (known: agent, ceph, volume, compute, keys, luks, retry, "
                 "amqp, secret:NAME)",
                 (int)n, name);
@@ -1137,9 +773,9 @@ static char *read_line(char *buf, int size, void *stream)
         if (len > CONFIG_MAX_LINE || nul) {
                 /* inih gets a blank line instead, so its count stays ours. */
                 if (nul)
-                        problem(l, l->lineno, "line contains a NUL byte");
+                        config_problem(l, l->lineno, "line contains a NUL byte");
                 else
-                        problem(l, l->lineno, "line longer than %d bytes", CONFIG_MAX_LINE);
+                        config_problem(l, l->lineno, "line longer than %d bytes", CONFIG_MAX_LINE);
                 strcpy(buf, "\n");
                 return buf;
         }
@@ -1156,25 +792,27 @@ static int on_key(void *user, const char *section, const char *name, const char 
         if (l->section == SECTION_UNKNOWN)
                 return 1; /* reported once, at the header */
         if (l->section == SECTION_NONE) {
-                problem(l, l->lineno, "key '%s' is outside any section", name);
+                config_problem(l, l->lineno, "key '%s' is outside any section", name);
                 return 1;
         }
         for (int i = 0; i < N_KEYS; i++) {
                 unsigned *line;
 
-                if ((int)keys[i].section != l->section || strcmp(keys[i].name, name) != 0)
+                if ((int)config_keys[i].section != l->section ||
+                    strcmp(config_keys[i].name, name) != 0)
                         continue;
-                line = line_of(l, &keys[i]);
+                line = line_of(l, &config_keys[i]);
                 if (*line) {
-                        problem(l, l->lineno, "duplicate key '%s' in [%s] (first set at line %u)",
-                                name, l->section_label, *line);
+                        config_problem(l, l->lineno,
+                                       "duplicate key '%s' in [%s] (first set at line %u)", name,
+                                       l->section_label, *line);
                         return 1;
                 }
                 *line = l->lineno;
-                keys[i].parse(l, &keys[i], value);
+                config_keys[i].parse(l, &config_keys[i], value);
                 return 1;
         }
-        problem(l, l->lineno, "unknown key '%s' in [%s]", name, l->section_label);
+        config_problem(l, l->lineno, "unknown key '%s' in [%s]", name, l->section_label);
         return 1; /* problems are ours to report; inih's return is for syntax */
 }
 
@@ -1208,17 +846,17 @@ static int parse_file(struct load *l)
         r = ini_parse_stream(read_line, l, on_key, l);
         finish_line(l);
         if (l->read_errno == EFBIG) {
-                problem(l, l->lineno, "file is longer than %d bytes", CONFIG_MAX_FILE_BYTES);
+                config_problem(l, l->lineno, "file is longer than %d bytes", CONFIG_MAX_FILE_BYTES);
                 return -EFBIG;
         }
         if (l->read_errno) {
-                problem(l, l->lineno, "cannot read: %s", strerror(l->read_errno));
+                config_problem(l, l->lineno, "cannot read: %s", strerror(l->read_errno));
                 return -l->read_errno;
         }
         if (r < 0)
                 return -ENOMEM; /* only a heap-buffer inih build fails so */
         if (r > 0 && !has_problem_at(l, (unsigned)r))
-                problem(l, (unsigned)r, SYNTAX_ERROR);
+                config_problem(l, (unsigned)r, SYNTAX_ERROR);
         return 0;
 }
 
@@ -1245,7 +883,7 @@ static int section_role(int s)
 
 /* A section of another role (or of a role not known) is reported once at
  * its header; what it lacks or holds beyond single values is not. */
-static bool section_in_role(const struct load *l, int s)
+bool config_section_in_role(const struct load *l, int s)
 {
         int role = section_role(s);
 
@@ -1259,39 +897,39 @@ static void check_roles(struct load *l)
         if (!role_known(l))
                 return;
         for (int s = 0; s < SECTION_SECRET; s++)
-                if (l->section_lines[s] && !section_in_role(l, s))
-                        problem(l, l->section_lines[s], "[%s] is only used by role = %s",
-                                section_names[s], role_names[section_role(s)]);
-        if (section_in_role(l, SECTION_SECRET))
+                if (l->section_lines[s] && !config_section_in_role(l, s))
+                        config_problem(l, l->section_lines[s], "[%s] is only used by role = %s",
+                                       section_names[s], role_names[section_role(s)]);
+        if (config_section_in_role(l, SECTION_SECRET))
                 return;
         for (size_t i = 0; i < c->n_secrets; i++)
-                problem(l, c->secrets[i].line,
-                        "[" SECRET_PREFIX "%s] is only used by role = compute",
-                        c->secrets[i].name);
+                config_problem(l, c->secrets[i].line,
+                               "[" SECRET_PREFIX "%s] is only used by role = compute",
+                               c->secrets[i].name);
 }
 
-/* [secret:NAME] keys are checked per section by check_secrets(). */
+/* [secret:NAME] keys are checked per section by config_secrets_check(). */
 static void check_required(struct load *l)
 {
         for (int s = 0; s < SECTION_SECRET; s++) {
                 char list[200] = "";
 
-                if (!section_in_role(l, s))
+                if (!config_section_in_role(l, s))
                         continue;
                 for (int i = 0; i < N_KEYS; i++) {
-                        if ((int)keys[i].section != s || !keys[i].required)
+                        if ((int)config_keys[i].section != s || !config_keys[i].required)
                                 continue;
                         if (l->section_lines[s] && !l->key_lines[i])
-                                problem(l, l->section_lines[s],
-                                        "missing required key '%s' in [%s]", keys[i].name,
-                                        section_names[s]);
+                                config_problem(l, l->section_lines[s],
+                                               "missing required key '%s' in [%s]",
+                                               config_keys[i].name, section_names[s]);
                         if (!l->section_lines[s])
-                                snprintf(list + strlen(list), sizeof(list) - strlen(list),
-                                         "%s%s", list[0] ? ", " : "", keys[i].name);
+                                snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
+                                         list[0] ? ", " : "", config_keys[i].name);
                 }
                 if (!l->section_lines[s] && list[0])
-                        problem(l, 0, "missing section [%s] (required: %s)", section_names[s],
-                                list);
+                        config_problem(l, 0, "missing section [%s] (required: %s)",
+                                       section_names[s], list);
         }
 }
 
@@ -1305,7 +943,8 @@ static void check_old_kek_ids(struct load *l)
         for (size_t i = 0; i < c->n_old_keks; i++) {
                 if (strcmp(c->old_kek_ids[i], c->kek_id) != 0)
                         continue;
-                problem(l, l->key_lines[KEY_OLD_KEKS],
+                config_problem(
+                        l, l->key_lines[KEY_OLD_KEKS],
                         "old_keks: KEK id '%s' is already kek_id (each KEK needs an id of its "
                         "own)",
                         c->kek_id);
@@ -1325,14 +964,15 @@ static void check_provider(struct load *l)
 
                 if (provider_keys[i].provider != kind) {
                         if (l->key_lines[id]) {
-                                problem(l, l->key_lines[id], "%s is only used by provider = %s",
-                                        keys[id].name, owner);
+                                config_problem(l, l->key_lines[id],
+                                               "%s is only used by provider = %s",
+                                               config_keys[id].name, owner);
                                 l->key_bad[id] = true;
                         }
                 } else if (provider_keys[i].required && !l->key_lines[id]) {
-                        problem(l, l->section_lines[SECTION_KEYS],
-                                "missing key '%s' in [keys] (required by provider = %s)",
-                                keys[id].name, owner);
+                        config_problem(l, l->section_lines[SECTION_KEYS],
+                                       "missing key '%s' in [keys] (required by provider = %s)",
+                                       config_keys[id].name, owner);
                 }
         }
         if (kind == KEY_PROVIDER_METADATA)
@@ -1354,8 +994,8 @@ static void check_key_bits(struct load *l)
         }
         if (xts ? (b == 256 || b == 512) : (b == 128 || b == 192 || b == 256))
                 return;
-        problem(l, l->key_lines[KEY_KEY_BITS], "key_bits = '%u': %s-%s takes %s", b, c->cipher,
-                c->cipher_mode, xts ? "256 or 512" : "128, 192 or 256");
+        config_problem(l, l->key_lines[KEY_KEY_BITS], "key_bits = '%u': %s-%s takes %s", b,
+                       c->cipher, c->cipher_mode, xts ? "256 or 512" : "128, 192 or 256");
 }
 
 static void check_luks(struct load *l)
@@ -1364,149 +1004,20 @@ static void check_luks(struct load *l)
         unsigned count_line = l->key_lines[KEY_ITERATIONS];
 
         if (l->config->kdf_fast && (time_line || count_line)) {
-                problem(l, time_line ? time_line : count_line,
+                config_problem(
+                        l, time_line ? time_line : count_line,
                         "kdf = fast sets the iteration count itself (the minimum, %u); remove %s",
                         CONFIG_MIN_ITERATIONS, time_line ? "iter_time_ms" : "iterations");
         } else if (l->config->kdf_fast) {
                 l->config->iter_time_ms = 0;
                 l->config->iterations = CONFIG_MIN_ITERATIONS;
         } else if (time_line && count_line) {
-                problem(l, time_line > count_line ? time_line : count_line,
-                        "iter_time_ms and iterations are mutually exclusive (set only one)");
+                config_problem(l, time_line > count_line ? time_line : count_line,
+                               "iter_time_ms and iterations are mutually exclusive (set only one)");
         } else if (count_line) {
                 l->config->iter_time_ms = 0; /* iterations stays 0 otherwise: calibrated later */
         }
         check_key_bits(l);
-}
-
-/* The compute role's defaults that differ from the volume role's. */
-static void check_compute(struct load *l)
-{
-        if (l->config->role == ROLE_COMPUTE && !l->key_lines[KEY_COMPUTE_TYPES])
-                l->config->all_types = true;
-}
-
-/* ---- [secret:NAME] sections --------------------------------------------- */
-
-static unsigned secret_line(const struct load *l, size_t i, enum key_id id)
-{
-        return l->secret_keys[i].lines[id - KEY_SECRET_FIRST];
-}
-
-static bool secret_bad(const struct load *l, size_t i, enum key_id id)
-{
-        return l->secret_keys[i].bad[id - KEY_SECRET_FIRST];
-}
-
-/* The key that holds secret i's usage id when it is usable: usage good,
- * that key set and good, the other usage's key absent; else N_KEYS. */
-static enum key_id secret_usage_key(const struct load *l, size_t i)
-{
-        enum key_id found = N_KEYS;
-
-        if (!secret_line(l, i, KEY_SECRET_USAGE) || secret_bad(l, i, KEY_SECRET_USAGE))
-                return N_KEYS;
-        for (size_t u = 0; u < sizeof(usage_keys) / sizeof(usage_keys[0]); u++) {
-                enum key_id id = usage_keys[u].key;
-
-                if (!secret_line(l, i, id))
-                        continue;
-                if (usage_keys[u].usage != l->config->secrets[i].usage || secret_bad(l, i, id))
-                        return N_KEYS;
-                found = id;
-        }
-        return found;
-}
-
-static void check_secret_usage(struct load *l, size_t i)
-{
-        const struct config_secret *s = &l->config->secrets[i];
-
-        if (!secret_line(l, i, KEY_SECRET_USAGE) || secret_bad(l, i, KEY_SECRET_USAGE))
-                return;
-        for (size_t u = 0; u < sizeof(usage_keys) / sizeof(usage_keys[0]); u++) {
-                enum key_id id = usage_keys[u].key;
-                const char *owner = usage_names[usage_keys[u].usage];
-
-                if (usage_keys[u].usage != s->usage && secret_line(l, i, id))
-                        problem(l, secret_line(l, i, id), "%s is only used by usage = %s",
-                                keys[id].name, owner);
-                else if (usage_keys[u].usage == s->usage && !secret_line(l, i, id))
-                        problem(l, s->line,
-                                "missing key '%s' in [" SECRET_PREFIX
-                                "%s] (required by usage = %s)",
-                                keys[id].name, s->name, owner);
-        }
-}
-
-/* Exactly one place the value comes from. */
-static void check_secret_source(struct load *l, size_t i)
-{
-        const struct config_secret *s = &l->config->secrets[i];
-        unsigned keyring = secret_line(l, i, KEY_SECRET_KEYRING);
-        unsigned key_file = secret_line(l, i, KEY_SECRET_KEY_FILE);
-        unsigned entity = secret_line(l, i, KEY_SECRET_ENTITY);
-
-        if (keyring && key_file)
-                problem(l, keyring > key_file ? keyring : key_file,
-                        "keyring and key_file are mutually exclusive (set only one)");
-        else if (!keyring && !key_file)
-                problem(l, s->line,
-                        "missing value source in [" SECRET_PREFIX
-                        "%s] (set keyring and entity, or key_file)",
-                        s->name);
-        if (keyring && !entity)
-                problem(l, s->line,
-                        "missing key 'entity' in [" SECRET_PREFIX "%s] (required by keyring)",
-                        s->name);
-        if (entity && !keyring)
-                problem(l, entity, "entity is only used with keyring");
-}
-
-/* libvirt holds one secret per UUID and one per usage id; two sections
- * claiming one would undo each other at every reconcile. */
-static void check_secret_unique(struct load *l, size_t i)
-{
-        const struct config_secret *s = &l->config->secrets[i];
-        enum key_id usage_key = secret_usage_key(l, i);
-        bool uuid_done = !s->uuid, usage_done = usage_key == N_KEYS;
-
-        for (size_t j = 0; j < i && !(uuid_done && usage_done); j++) {
-                const struct config_secret *t = &l->config->secrets[j];
-
-                if (!uuid_done && t->uuid && strcmp(s->uuid, t->uuid) == 0) {
-                        problem(l, secret_line(l, i, KEY_SECRET_UUID),
-                                "uuid '%s' is already used by [" SECRET_PREFIX "%s] (line %u)",
-                                s->uuid, t->name, t->line);
-                        uuid_done = true;
-                }
-                if (!usage_done && secret_usage_key(l, j) != N_KEYS && s->usage == t->usage &&
-                    strcmp(s->usage_id, t->usage_id) == 0) {
-                        problem(l, secret_line(l, i, usage_key),
-                                "%s '%s' is already used by [" SECRET_PREFIX
-                                "%s] (line %u); libvirt keeps one secret per usage",
-                                keys[usage_key].name, s->usage_id, t->name, t->line);
-                        usage_done = true;
-                }
-        }
-}
-
-static void check_secrets(struct load *l)
-{
-        const struct config *c = l->config;
-
-        if (!section_in_role(l, SECTION_SECRET))
-                return;
-        for (size_t i = 0; i < c->n_secrets; i++) {
-                for (int id = KEY_SECRET_FIRST; id < N_KEYS; id++)
-                        if (keys[id].required && !secret_line(l, i, (enum key_id)id))
-                                problem(l, c->secrets[i].line,
-                                        "missing required key '%s' in [" SECRET_PREFIX "%s]",
-                                        keys[id].name, c->secrets[i].name);
-                check_secret_usage(l, i);
-                check_secret_source(l, i);
-                check_secret_unique(l, i);
-        }
 }
 
 static void check_retry(struct load *l)
@@ -1517,237 +1028,13 @@ static void check_retry(struct load *l)
             c->retry_max_ms >= c->retry_initial_ms)
                 return;
         if (l->key_lines[KEY_RETRY_MAX_MS])
-                problem(l, l->key_lines[KEY_RETRY_MAX_MS],
-                        "max_ms = '%u': must not be less than initial_ms (%u)", c->retry_max_ms,
-                        c->retry_initial_ms);
+                config_problem(l, l->key_lines[KEY_RETRY_MAX_MS],
+                               "max_ms = '%u': must not be less than initial_ms (%u)",
+                               c->retry_max_ms, c->retry_initial_ms);
         else
-                problem(l, l->key_lines[KEY_RETRY_INITIAL_MS],
-                        "initial_ms = '%u': must not be more than max_ms (%u)",
-                        c->retry_initial_ms, c->retry_max_ms);
-}
-
-/* [amqp] values that depend on each other, and the port's default. */
-static void check_amqp(struct load *l)
-{
-        static const enum key_id tls_only[] = {KEY_AMQP_TLS_CA_FILE, KEY_AMQP_TLS_VERIFY};
-        struct config *c = l->config;
-
-        c->has_amqp = l->section_lines[SECTION_AMQP] != 0;
-        if (!c->amqp_tls && !l->key_bad[KEY_AMQP_TLS])
-                for (size_t i = 0; i < sizeof(tls_only) / sizeof(tls_only[0]); i++)
-                        if (l->key_lines[tls_only[i]])
-                                problem(l, l->key_lines[tls_only[i]],
-                                        "%s is only used with tls = yes", keys[tls_only[i]].name);
-        if (c->amqp_tls && !l->key_lines[KEY_AMQP_PORT])
-                c->amqp_port = 5671; /* amqps */
-        if (l->key_bad[KEY_AMQP_BATCH_MAX] || l->key_bad[KEY_AMQP_PREFETCH] ||
-            c->amqp_batch_max <= c->amqp_prefetch)
-                return;
-        /* A group could never fill: the broker stops at prefetch unacked. */
-        if (l->key_lines[KEY_AMQP_BATCH_MAX])
-                problem(l, l->key_lines[KEY_AMQP_BATCH_MAX],
-                        "batch_max = '%u': must not be more than prefetch (%u)", c->amqp_batch_max,
-                        c->amqp_prefetch);
-        else
-                problem(l, l->key_lines[KEY_AMQP_PREFETCH],
-                        "prefetch = '%u': must not be less than batch_max (%u)", c->amqp_prefetch,
-                        c->amqp_batch_max);
-}
-
-/* What only the feed command needs; other commands never look at them. */
-static void check_feed(struct load *l)
-{
-        static const enum key_id needed[] = {KEY_AMQP_USER, KEY_AMQP_PASSWORD_FILE};
-        unsigned line = l->section_lines[SECTION_AMQP];
-
-        if (!line) {
-                problem(l, 0, "missing section [amqp] (required by feed: user, password_file)");
-                return;
-        }
-        for (size_t i = 0; i < sizeof(needed) / sizeof(needed[0]); i++)
-                if (!l->key_lines[needed[i]])
-                        problem(l, line, "missing key '%s' in [amqp] (required by feed)",
-                                keys[needed[i]].name);
-}
-
-/* ---- environment -------------------------------------------------------- */
-
-struct env_check {
-        enum key_id key;
-        const char *what;
-        bool directory;
-        int mode;
-        const char *can; /* what mode means, for the message */
-        bool feed;       /* the feed command uses it */
-};
-
-static const struct env_check env_checks[] = {
-        {KEY_STATE_DIR, "state directory", true, W_OK | X_OK, "writable", true},
-        {KEY_HOOK_FILE, "hook file directory", true, X_OK, "searchable", true},
-        {KEY_CEPH_CONF, "ceph conf", false, R_OK, "readable", false},
-        {KEY_CEPH_KEYRING, "keyring", false, R_OK, "readable", false},
-        {KEY_KEY_DIRECTORY, "key directory", true, R_OK | X_OK, "readable", false},
-        {KEY_KEY_COMMAND, "key command", false, X_OK, "executable", false},
-        {KEY_AMQP_TLS_CA_FILE, "TLS CA file", false, R_OK, "readable", true},
-};
-
-static void check_path(struct load *l, const struct env_check *e, unsigned line,
-                       const char *path)
-{
-        struct stat st;
-
-        if (stat(path, &st) < 0) {
-                if (errno == ENOENT)
-                        problem(l, line, "%s %s does not exist", e->what, path);
-                else
-                        problem(l, line, "%s %s: %s", e->what, path, strerror(errno));
-        } else if (e->directory && !S_ISDIR(st.st_mode)) {
-                problem(l, line, "%s %s is not a directory", e->what, path);
-        } else if (!e->directory && !S_ISREG(st.st_mode)) {
-                problem(l, line, "%s %s is not a regular file", e->what, path);
-        } else if (access(path, e->mode) < 0) {
-                problem(l, line, "%s %s is not %s: %s", e->what, path, e->can, strerror(errno));
-        }
-}
-
-/* What secretfile_read() insists on before it reads, reported with the
- * line to fix. False when there is no regular file to look at further. */
-static bool check_private_file(struct load *l, unsigned line, const char *what,
-                               const char *path, struct stat *st)
-{
-        if (lstat(path, st) < 0) {
-                if (errno == ENOENT)
-                        problem(l, line, "%s %s does not exist", what, path);
-                else
-                        problem(l, line, "%s %s: %s", what, path, strerror(errno));
-                return false;
-        }
-        if (S_ISLNK(st->st_mode)) {
-                problem(l, line, "%s %s is a symbolic link; name the file itself", what, path);
-                return false;
-        }
-        if (!S_ISREG(st->st_mode)) {
-                problem(l, line, "%s %s is not a regular file", what, path);
-                return false;
-        }
-        if (st->st_mode & (S_IRWXG | S_IRWXO))
-                problem(l, line, "%s %s is accessible by group or others (mode %04o); chmod 600 it",
-                        what, path, (unsigned)(st->st_mode & 07777));
-        return true;
-}
-
-/* What keywrap_load_kek() insists on. */
-static void check_kek_file(struct load *l, unsigned line, const char *path)
-{
-        struct stat st;
-
-        if (!check_private_file(l, line, "KEK file", path, &st))
-                return;
-        if (st.st_size != KEK_BYTES)
-                problem(l, line,
-                        "KEK file %s is %lld bytes; a KEK is exactly %d random bytes (head -c "
-                        "%d /dev/urandom)",
-                        path, (long long)st.st_size, KEK_BYTES, KEK_BYTES);
-        else if (access(path, R_OK) < 0)
-                problem(l, line, "KEK file %s is not readable: %s", path, strerror(errno));
-}
-
-static void check_kek_files(struct load *l)
-{
-        const struct config *c = l->config;
-
-        if (c->kek_file && !l->key_bad[KEY_KEK_FILE])
-                check_kek_file(l, l->key_lines[KEY_KEK_FILE], c->kek_file);
-        if (l->key_bad[KEY_OLD_KEKS])
-                return;
-        for (size_t i = 0; i < c->n_old_keks; i++)
-                check_kek_file(l, l->key_lines[KEY_OLD_KEKS], c->old_kek_files[i]);
-}
-
-/* What role_compute reads a [secret:NAME] value from. */
-static void check_secret_files(struct load *l)
-{
-        static const struct env_check keyring = {KEY_SECRET_KEYRING, "keyring", false, R_OK,
-                                                 "readable", false};
-        const struct config *c = l->config;
-        struct stat st;
-
-        for (size_t i = 0; i < c->n_secrets; i++) {
-                const struct config_secret *s = &c->secrets[i];
-                unsigned line = secret_line(l, i, KEY_SECRET_KEY_FILE);
-
-                if (s->keyring)
-                        check_path(l, &keyring, secret_line(l, i, KEY_SECRET_KEYRING),
-                                   s->keyring);
-                if (!s->key_file || !check_private_file(l, line, "key file", s->key_file, &st))
-                        continue;
-                if (st.st_size == 0 || st.st_size > MAX_KEY_FILE_BYTES)
-                        problem(l, line, "key file %s is %lld bytes (allowed: 1..%d)",
-                                s->key_file, (long long)st.st_size, MAX_KEY_FILE_BYTES);
-                else if (access(s->key_file, R_OK) < 0)
-                        problem(l, line, "key file %s is not readable: %s", s->key_file,
-                                strerror(errno));
-        }
-}
-
-/* What the feeder's secretfile_read() insists on. */
-static void check_password_file(struct load *l)
-{
-        const char *path = l->config->amqp_password_file;
-        unsigned line = l->key_lines[KEY_AMQP_PASSWORD_FILE];
-        struct stat st;
-
-        if (!path || l->key_bad[KEY_AMQP_PASSWORD_FILE] ||
-            !check_private_file(l, line, "password file", path, &st))
-                return;
-        if (st.st_size == 0 || st.st_size > MAX_PASSWORD_FILE_BYTES)
-                problem(l, line, "password file %s is %lld bytes (allowed: 1..%d)", path,
-                        (long long)st.st_size, MAX_PASSWORD_FILE_BYTES);
-        else if (access(path, R_OK) < 0)
-                problem(l, line, "password file %s is not readable: %s", path, strerror(errno));
-}
-
-/* How much config_load_mode() checks beyond the file itself. */
-enum load_mode {
-        LOAD_FILE,
-        LOAD_ENVIRONMENT, /* what the roles use; not [amqp]'s files */
-        LOAD_FEED,        /* what feed uses: no Ceph, keys or secrets */
-        LOAD_ALL,         /* check-config: both */
-};
-
-static void check_environment(struct load *l, enum load_mode mode)
-{
-        bool roles = mode != LOAD_FEED, feed = mode != LOAD_ENVIRONMENT;
-
-        if (roles) {
-                check_kek_files(l);
-                check_secret_files(l);
-        }
-        if (feed)
-                check_password_file(l);
-        for (size_t i = 0; i < sizeof(env_checks) / sizeof(env_checks[0]); i++) {
-                const struct env_check *e = &env_checks[i];
-                char *path = *(char **)field_of(l, &keys[e->key]);
-                bool amqp = keys[e->key].section == SECTION_AMQP;
-                char *slash;
-
-                if (!path || l->key_bad[e->key] || (!roles && !e->feed) || (!feed && amqp))
-                        continue;
-                if (e->key != KEY_HOOK_FILE) {
-                        check_path(l, e, l->key_lines[e->key], path);
-                        continue;
-                }
-                /* The hook file may not exist yet; its directory must. */
-                path = strdup(path);
-                if (!path) {
-                        l->error = -ENOMEM;
-                        return;
-                }
-                slash = strrchr(path, '/');
-                slash[slash == path] = '\0'; /* "/x" keeps "/" */
-                check_path(l, e, l->key_lines[e->key], path);
-                free(path);
-        }
+                config_problem(l, l->key_lines[KEY_RETRY_INITIAL_MS],
+                               "initial_ms = '%u': must not be more than max_ms (%u)",
+                               c->retry_initial_ms, c->retry_max_ms);
 }
 
 /* ---- load ---------------------------------------------------------------- */
@@ -1828,7 +1115,7 @@ static int load_file(struct load *l, enum load_mode mode)
         l->file = fopen(l->path, "re");
         if (!l->file) {
                 r = -errno;
-                problem(l, 0, "cannot read: %s", strerror(-r));
+                config_problem(l, 0, "cannot read: %s", strerror(-r));
                 return r;
         }
         r = parse_file(l);
@@ -1836,16 +1123,16 @@ static int load_file(struct load *l, enum load_mode mode)
                 return r;
         check_roles(l);
         check_required(l);
-        check_compute(l);
-        check_secrets(l);
+        config_compute_check(l);
+        config_secrets_check(l);
         check_provider(l);
         check_luks(l);
         check_retry(l);
-        check_amqp(l);
+        config_amqp_check(l);
         if (mode == LOAD_FEED || (mode == LOAD_ALL && l->section_lines[SECTION_AMQP]))
-                check_feed(l);
+                config_amqp_check_feed(l);
         if (mode != LOAD_FILE)
-                check_environment(l, mode);
+                config_check_environment(l, mode);
         return 0;
 }
 
@@ -1858,14 +1145,14 @@ static int config_load_mode(const char *path, enum load_mode mode, struct config
         l.first_problem = problems->count;
         r = config_new(path, &l.config);
         if (r < 0) {
-                problem(&l, 0, "out of memory");
+                config_problem(&l, 0, "out of memory");
                 return r;
         }
         r = load_file(&l, mode);
         if (r == 0 && l.error)
                 r = l.error;
         if (r == -ENOMEM)
-                problem(&l, 0, "out of memory");
+                config_problem(&l, 0, "out of memory");
         if (r == 0 && l.n_problems > 0)
                 r = -EINVAL;
         if (r == 0) {
@@ -1928,7 +1215,7 @@ void config_free(struct config *c)
         free(c->amqp_password_file);
         free(c->amqp_exchange);
         free(c->amqp_queue);
-        clear_routing_keys(c);
+        config_amqp_clear_routing_keys(c);
         free(c->amqp_tls_ca_file);
         for (size_t i = 0; i < c->n_secrets; i++) {
                 struct config_secret *s = &c->secrets[i];
@@ -1957,13 +1244,6 @@ const char *config_role_name(enum agent_role role)
         if ((size_t)role >= sizeof(role_names) / sizeof(role_names[0]))
                 return "unknown";
         return role_names[role];
-}
-
-const char *config_secret_usage_name(enum config_secret_usage usage)
-{
-        if ((size_t)usage >= sizeof(usage_names) / sizeof(usage_names[0]))
-                return "unknown";
-        return usage_names[usage];
 }
 
 const char *config_key_provider_name(enum key_provider_kind kind)
