@@ -123,7 +123,7 @@ static: $(BUILD)/static/rbd-luks-agent
 MUSL_CC   ?= musl-gcc
 MUSL_DEPS := $(BUILD)/musl/deps
 MUSL_SRCS := $(addprefix agent/,config.c config_secrets.c config_amqp.c config_environment.c \
-	log.c secret.c secretfile.c reason.c event.c hookfile.c checkpoint.c keys.c keys_file.c \
+	log.c secret.c secretfile.c reason.c event.c hookfile.c checkpoint.c fdio.c keys.c keys_file.c \
 	keys_command.c) tests/musl/no_metadata.c
 MUSL_TESTS := $(addprefix tests/unit/,unit.c test_config.c test_event.c test_hookfile.c \
 	test_checkpoint.c test_secretfile.c test_keys.c)

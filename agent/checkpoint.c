@@ -15,6 +15,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fdio.h"
+
 #define CHECKPOINT_NAME "checkpoint"
 #define CHECKPOINT_TEMP_NAME "checkpoint.tmp"
 /* The longest valid line is 107 bytes (four 20-digit numbers). */
@@ -123,23 +125,6 @@ int checkpoint_load(const char *state_dir, struct hookfile_position *ret)
         return parse(buf, length, ret);
 }
 
-static int write_all(int fd, const char *buf, size_t length)
-{
-        while (length > 0) {
-                ssize_t n = write(fd, buf, length);
-
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        return -errno;
-                if (n == 0)
-                        return -EIO;
-                buf += n;
-                length -= (size_t)n;
-        }
-        return 0;
-}
-
 static int write_temp(const char *path, const char *text, size_t length)
 {
         int fd, r;
@@ -147,7 +132,7 @@ static int write_temp(const char *path, const char *text, size_t length)
         fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
         if (fd < 0)
                 return -errno;
-        r = write_all(fd, text, length);
+        r = fd_write_all(fd, text, length);
         if (r == 0 && fsync(fd) < 0)
                 r = -errno;
         if (close(fd) < 0 && r == 0)

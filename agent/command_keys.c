@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "event.h"
+#include "fdio.h"
 #include "format.h"
 #include "keys.h"
 #include "keywrap.h"
@@ -187,23 +188,6 @@ static int keys_verify(struct session *s, const char *volume_id)
         return 0;
 }
 
-static int write_all(int fd, const void *buf, size_t len)
-{
-        const char *p = buf;
-
-        while (len > 0) {
-                ssize_t n = write(fd, p, len);
-
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n <= 0)
-                        return -1;
-                p += n;
-                len -= (size_t)n;
-        }
-        return 0;
-}
-
 static int keys_passphrase(struct session *s, const char *volume_id, bool tty)
 {
         struct secret *key = NULL, *hex = NULL;
@@ -226,7 +210,7 @@ static int keys_passphrase(struct session *s, const char *volume_id, bool tty)
                 goto out;
         }
         /* write(2), not stdio: stdio's buffer is ordinary heap that nobody wipes. */
-        if (fflush(stdout) != 0 || write_all(STDOUT_FILENO, hex->data, hex->len) < 0) {
+        if (fflush(stdout) != 0 || fd_write_all(STDOUT_FILENO, hex->data, hex->len) < 0) {
                 log_error("volume %s: cannot write the passphrase to stdout", volume_id);
                 goto out;
         }

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "config_internal.h"
+#include "luks.h" /* LUKS_PBKDF2_MIN_ITERATIONS; declarations only */
 
 /* A config file is a page or two; this only stops /dev/zero and the like. */
 #define CONFIG_MAX_FILE_BYTES (1024 * 1024)
@@ -111,7 +112,8 @@ const struct key_def config_keys[N_KEYS] = {
         [KEY_KEY_BITS] = NUMBER(LUKS, "key_bits", key_bits, 128, 512),
         [KEY_HASH] = KEY(LUKS, "hash", parse_hash, hash, OPTIONAL),
         [KEY_ITER_TIME_MS] = NUMBER(LUKS, "iter_time_ms", iter_time_ms, 1, 60000),
-        [KEY_ITERATIONS] = NUMBER(LUKS, "iterations", iterations, CONFIG_MIN_ITERATIONS, 100000000),
+        [KEY_ITERATIONS] = NUMBER(LUKS, "iterations", iterations, LUKS_PBKDF2_MIN_ITERATIONS,
+                                  100000000),
         [KEY_KDF] = KEY(LUKS, "kdf", parse_kdf, kdf_fast, OPTIONAL),
 
         [KEY_RETRY_INITIAL_MS] = NUMBER(RETRY, "initial_ms", retry_initial_ms, 10, 600000),
@@ -1007,10 +1009,10 @@ static void check_luks(struct load *l)
                 config_problem(
                         l, time_line ? time_line : count_line,
                         "kdf = fast sets the iteration count itself (the minimum, %u); remove %s",
-                        CONFIG_MIN_ITERATIONS, time_line ? "iter_time_ms" : "iterations");
+                        LUKS_PBKDF2_MIN_ITERATIONS, time_line ? "iter_time_ms" : "iterations");
         } else if (l->config->kdf_fast) {
                 l->config->iter_time_ms = 0;
-                l->config->iterations = CONFIG_MIN_ITERATIONS;
+                l->config->iterations = LUKS_PBKDF2_MIN_ITERATIONS;
         } else if (time_line && count_line) {
                 config_problem(l, time_line > count_line ? time_line : count_line,
                                "iter_time_ms and iterations are mutually exclusive (set only one)");

@@ -19,10 +19,6 @@
 #include "rbd.h"
 
 #define FORMAT_FAST_KDF_MIN_KEY_BYTES 32u
-
-_Static_assert(CONFIG_MIN_ITERATIONS == LUKS_PBKDF2_MIN_ITERATIONS,
-               "config.h and luks.h disagree on the smallest PBKDF2 count");
-
 #define PHDR_BLOCK 4096u
 #define COOKIE_MAX 256
 #define STATE_MAX 256

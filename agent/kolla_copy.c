@@ -35,6 +35,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fdio.h"
 #include "log.h"
 #include "secret.h"
 
@@ -247,14 +248,9 @@ static int copy_through_buffer(struct copier *c, int in, int out, const char *so
                         continue;
                 if (n < 0)
                         return fail(c, -errno, "cannot read %s: %s", source, strerror(errno));
-                for (ssize_t done = 0, w; done < n; done += w) {
-                        w = write(out, c->buffer->data + done, (size_t)(n - done));
-                        if (w < 0 && errno == EINTR)
-                                w = 0;
-                        else if (w <= 0)
-                                return fail(c, w < 0 ? -errno : -EIO, "cannot write a copy of "
-                                            "%s: %s", source, strerror(w < 0 ? errno : EIO));
-                }
+                r = fd_write_all(out, c->buffer->data, (size_t)n);
+                if (r < 0)
+                        return fail(c, r, "cannot write a copy of %s: %s", source, strerror(-r));
         }
         return 0;
 }

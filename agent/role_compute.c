@@ -332,15 +332,28 @@ static bool attached_here(const struct compute *cp, const struct event *ev)
 
 enum intent { INTENT_NONE, INTENT_PROVISION, INTENT_REMOVE };
 
-/* Attach events arrive before Nova builds the disk (see docs/decisions.md);
+/* The event types this role acts on, for intake_classify() and intent_of().
+ * Attach events arrive before Nova builds the disk (see docs/decisions.md);
  * detach and delete events end a volume's use on this host. */
+static const char *const handled_types[] = {"volume.attach.start", "volume.attach.end",
+                                            "volume.detach.end",   "volume.delete.start",
+                                            "volume.delete.end",   NULL};
+
+static bool is_handled(const char *type)
+{
+        for (size_t i = 0; handled_types[i]; i++)
+                if (strcmp(type, handled_types[i]) == 0)
+                        return true;
+        return false;
+}
+
 static enum intent intent_of(const struct compute *cp, const struct event *ev)
 {
         const char *t = ev->event_type;
 
-        if (!ev->is_volume)
+        if (!ev->is_volume || !is_handled(t))
                 return INTENT_NONE;
-        if (strcmp(t, "volume.attach.start") == 0 || strcmp(t, "volume.attach.end") == 0) {
+        if (strncmp(t, "volume.attach.", strlen("volume.attach.")) == 0) {
                 if (attached_here(cp, ev))
                         return INTENT_PROVISION;
                 if (ev->more_attachments)
@@ -350,10 +363,7 @@ static enum intent intent_of(const struct compute *cp, const struct event *ev)
                                  ev->volume_id, t, EVENT_MAX_ATTACHMENTS, ev->volume_id);
                 return INTENT_NONE;
         }
-        if (strcmp(t, "volume.detach.end") == 0 || strcmp(t, "volume.delete.start") == 0 ||
-            strcmp(t, "volume.delete.end") == 0)
-                return INTENT_REMOVE;
-        return INTENT_NONE;
+        return INTENT_REMOVE;
 }
 
 /* From the one loop, and from its retry waits: a retry wait is the loop
@@ -464,13 +474,8 @@ static bool handle_line(struct compute *cp, const struct hookfile_line *l, bool 
         enum intent intent;
         uint64_t start = intake_now_ms();
 
-        /* The event types intent_of() acts on. */
-        static const char *const wanted[] = {"volume.attach.start", "volume.attach.end",
-                                             "volume.detach.end", "volume.delete.start",
-                                             "volume.delete.end", NULL};
-
         *ret_effect = false;
-        switch (intake_classify(c, cp->results, l, wanted, &ev)) {
+        switch (intake_classify(c, cp->results, l, handled_types, &ev)) {
         case INTAKE_UNRECORDED:
                 return false;
         case INTAKE_REJECT:

@@ -260,14 +260,15 @@ static void skip_event(struct pipeline *p, const struct event *ev, const char *r
         p->skipped++;
 }
 
+/* The one event type this role acts on, for intake_classify(). */
+static const char *const handled_types[] = {"volume.create.end", NULL};
+
 static void handle_line(struct pipeline *p, const struct hookfile_line *l)
 {
         char why[160];
         struct event ev;
 
-        static const char *const wanted[] = {"volume.create.end", NULL};
-
-        switch (intake_classify(p->config, p->results, l, wanted, &ev)) {
+        switch (intake_classify(p->config, p->results, l, handled_types, &ev)) {
         case INTAKE_UNRECORDED:
                 return;
         case INTAKE_REJECT:
@@ -277,7 +278,7 @@ static void handle_line(struct pipeline *p, const struct hookfile_line *l)
                 p->ignored++;
                 break;
         case INTAKE_EVENT:
-                if (strcmp(ev.event_type, "volume.create.end") != 0) {
+                if (strcmp(ev.event_type, handled_types[0]) != 0) {
                         p->ignored++;
                 } else if (!config_wants_type(p->config,
                                               ev.has_volume_type ? ev.volume_type : NULL)) {

@@ -35,6 +35,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
+. "$root/bench/lib.sh" # bench_stop_pid
 AGENT=$(realpath -- "${1:-$root/build/rbd-luks-agent}")
 EVENTS=${BENCH_EVENTS:-1000}
 WARMUP=${BENCH_WARMUP:-10}
@@ -59,16 +60,7 @@ T=$(mktemp -d "${TMPDIR:-/tmp}/rbd-luks-bench.XXXXXX")
 LV=$T/lv
 agent_pid=
 stop_agent() {
-    local i
-    [[ -n $agent_pid ]] || return 0
-    if kill -TERM "$agent_pid" 2>/dev/null; then
-        for ((i = 0; i < 100; i++)); do
-            kill -0 "$agent_pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "$agent_pid" 2>/dev/null || true
-    fi
-    wait "$agent_pid" 2>/dev/null || true
+    bench_stop_pid "$agent_pid"
     agent_pid=
 }
 cleanup() {

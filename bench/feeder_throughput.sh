@@ -31,6 +31,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
+. "$root/bench/lib.sh" # bench_stop_pid
 AGENT=$(realpath -- "${1:-$root/build/rbd-luks-agent}")
 N=${BENCH_MESSAGES:-20000}
 PREFETCH=256
@@ -50,16 +51,7 @@ T=$(mktemp -d "${TMPDIR:-/tmp}/rbd-luks-bench.XXXXXX")
 BROKER=$T/broker
 pid=
 stop_pid() { # stop $pid: SIGTERM, 10 s, SIGKILL
-    local i
-    [[ -n $pid ]] || return 0
-    if kill -TERM "$pid" 2>/dev/null; then
-        for ((i = 0; i < 100; i++)); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "$pid" 2>/dev/null || true
-    fi
-    wait "$pid" 2>/dev/null || true
+    bench_stop_pid "$pid"
     pid=
 }
 cleanup() {

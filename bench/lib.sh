@@ -13,7 +13,7 @@
 #                             lines; DIR/events.jsonl and DIR/state
 #   agent_start DIR           `run` in the background, $agent_pid; waits for
 #                             "volume role following"
-#   agent_stop                SIGTERM, 10 s, SIGKILL, by PID
+#   agent_stop                SIGTERM, 10 s, SIGKILL, by PID (bench_stop_pid PID)
 #   rss_kb KEY                a /proc/$agent_pid/status value in kB
 #   loadavg                   the first three fields of /proc/loadavg
 # Everything started here is stopped by PID on exit; images are removed with
@@ -29,17 +29,21 @@ T=
 CONF=
 bench_cleanup_hooks=()
 
-agent_stop() {
-    local i
-    [[ -n $agent_pid ]] || return 0
-    if kill -TERM "$agent_pid" 2>/dev/null; then
+bench_stop_pid() { # PID: SIGTERM, up to 10 s, then SIGKILL; reaped
+    local pid=$1 i
+    [[ -n $pid ]] || return 0
+    if kill -TERM "$pid" 2>/dev/null; then
         for ((i = 0; i < 100; i++)); do
-            kill -0 "$agent_pid" 2>/dev/null || break
+            kill -0 "$pid" 2>/dev/null || break
             sleep 0.1
         done
-        kill -KILL "$agent_pid" 2>/dev/null || true
+        kill -KILL "$pid" 2>/dev/null || true
     fi
-    wait "$agent_pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+}
+
+agent_stop() {
+    bench_stop_pid "$agent_pid"
     agent_pid=
 }
 
