@@ -58,6 +58,7 @@ static int parse_old_keks(struct load *l, const struct key_def *k, const char *v
 static int parse_cipher(struct load *l, const struct key_def *k, const char *value);
 static int parse_hash(struct load *l, const struct key_def *k, const char *value);
 static int parse_kdf(struct load *l, const struct key_def *k, const char *value);
+static int parse_keyslot_writer(struct load *l, const struct key_def *k, const char *value);
 static int parse_bool(struct load *l, const struct key_def *k, const char *value);
 
 #define FIELD(f) offsetof(struct config, f)
@@ -115,6 +116,8 @@ const struct key_def config_keys[N_KEYS] = {
         [KEY_ITERATIONS] = NUMBER(LUKS, "iterations", iterations, LUKS_PBKDF2_MIN_ITERATIONS,
                                   100000000),
         [KEY_KDF] = KEY(LUKS, "kdf", parse_kdf, kdf_fast, OPTIONAL),
+        [KEY_KEYSLOT_WRITER] = KEY(LUKS, "keyslot_writer", parse_keyslot_writer,
+                                   keyslot_by_libcryptsetup, OPTIONAL),
 
         [KEY_RETRY_INITIAL_MS] = NUMBER(RETRY, "initial_ms", retry_initial_ms, 10, 600000),
         [KEY_RETRY_MAX_MS] = NUMBER(RETRY, "max_ms", retry_max_ms, 10, 3600000),
@@ -513,6 +516,19 @@ static int parse_kdf(struct load *l, const struct key_def *k, const char *value)
                 *fast = true;
         else
                 return config_bad_value(l, k, value, "allowed: standard, fast");
+        return 0;
+}
+
+static int parse_keyslot_writer(struct load *l, const struct key_def *k, const char *value)
+{
+        bool *by_libcryptsetup = config_field_of(l, k);
+
+        if (strcmp(value, "agent") == 0)
+                *by_libcryptsetup = false;
+        else if (strcmp(value, "libcryptsetup") == 0)
+                *by_libcryptsetup = true;
+        else
+                return config_bad_value(l, k, value, "allowed: agent, libcryptsetup");
         return 0;
 }
 

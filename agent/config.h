@@ -112,6 +112,9 @@ struct config {
         /* kdf = fast: the minimum count, for keys of 256 bits or more only
          * (a random 256-bit key gains nothing from stretching). */
         bool kdf_fast;
+        /* keyslot_writer = libcryptsetup: key slot 0 by libcryptsetup rather
+         * than by the agent's keyslot.c (docs/decisions.md). */
+        bool keyslot_by_libcryptsetup;
 
         /* [retry] */
         unsigned retry_initial_ms;

@@ -44,6 +44,7 @@ struct format_context {
         uint64_t pid_namespace;
         char instance[17];
         uint64_t lock_counter;
+        int keyslot_self_test; /* luks_self_test's result, 0 if not run */
 };
 
 /* Everything one format_volume call works on. */
@@ -118,6 +119,14 @@ int format_context_new(const struct config *c, struct keys *keys, struct format_
                         return r;
                 }
         }
+        /* The agent writes key slot 0 itself where it can, once keyslot.c
+         * has agreed with libcryptsetup on this host (a few ms). */
+        ctx->luks.own_keyslot =
+                !c->keyslot_by_libcryptsetup && luks_own_keyslot_supported(&ctx->luks);
+        if (ctx->luks.own_keyslot) {
+                ctx->keyslot_self_test = luks_self_test();
+                ctx->luks.own_keyslot = ctx->keyslot_self_test == 0;
+        }
         pthread_mutex_init(&ctx->connect_lock, NULL);
         if (gethostname(ctx->host, sizeof(ctx->host) - 1) < 0)
                 strcpy(ctx->host, "unknown");
@@ -146,6 +155,22 @@ void format_context_free(struct format_context *ctx)
 unsigned format_context_iterations(const struct format_context *ctx)
 {
         return ctx->luks.iterations;
+}
+
+int format_context_keyslot_writer(const struct format_context *ctx, const char **ret_why)
+{
+        if (ctx->luks.own_keyslot) {
+                *ret_why = "self-test against libcryptsetup passed";
+                return 1;
+        }
+        if (ctx->keyslot_self_test < 0) {
+                *ret_why = "the agent's key-slot writer failed its self-test against libcryptsetup";
+                return ctx->keyslot_self_test;
+        }
+        *ret_why = ctx->config->keyslot_by_libcryptsetup
+                           ? "keyslot_writer = libcryptsetup"
+                           : "the agent's key-slot writer handles aes-xts-plain64 with sha256 only";
+        return 0;
 }
 
 static int acquire_client(struct format_context *ctx, struct client **ret)

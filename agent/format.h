@@ -39,6 +39,11 @@ struct format_result {
 int format_context_new(const struct config *c, struct keys *keys, struct format_context **ret);
 void format_context_free(struct format_context *ctx);
 unsigned format_context_iterations(const struct format_context *ctx);
+/* Who writes key slot 0: 1 the agent (keyslot.c), 0 libcryptsetup (by
+ * [luks] keyslot_writer, or parameters keyslot.c does not handle), or a
+ * negative errno: libcryptsetup, because keyslot.c failed its start-up
+ * self-test. *ret_why says which, for the log. */
+int format_context_keyslot_writer(const struct format_context *ctx, const char **ret_why);
 
 /* size_bytes: the volume's size from the event, which the raw image must
  * have; 0 (by hand) takes the image's current size. */

@@ -13,6 +13,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "keyslot.h"
 #include "log.h"
 
 #define LUKS1_AF_STRIPES 4000u
@@ -135,8 +136,10 @@ static int memfd_device(const char *name, const unsigned char *content, size_t c
         return 0;
 }
 
+/* crypt_format on cd; master_key NULL lets libcryptsetup draw one. With
+ * passphrase, libcryptsetup also adds key slot 0. */
 static int format_on(struct crypt_device *cd, const struct luks_params *p, uint64_t offset,
-                     const struct secret *passphrase)
+                     const struct secret *master_key, const struct secret *passphrase)
 {
         struct crypt_pbkdf_type pbkdf = {
                 .type = CRYPT_KDF_PBKDF2,
@@ -153,30 +156,35 @@ static int format_on(struct crypt_device *cd, const struct luks_params *p, uint6
         r = crypt_set_pbkdf_type(cd, &pbkdf);
         if (r < 0)
                 return r;
-        r = crypt_format(cd, CRYPT_LUKS1, p->cipher, p->cipher_mode, NULL, NULL, p->key_bytes,
+        r = crypt_format(cd, CRYPT_LUKS1, p->cipher, p->cipher_mode, NULL,
+                         master_key ? (const char *)master_key->data : NULL, p->key_bytes,
                          &params);
         if (r < 0)
                 return r;
         if (crypt_get_data_offset(cd) * LUKS_SECTOR != offset)
                 return -EPROTO;
+        if (!passphrase)
+                return 0;
         r = crypt_keyslot_add_by_volume_key(cd, 0, NULL, 0, (const char *)passphrase->data,
                                             passphrase->len);
         return r < 0 ? r : 0;
 }
 
-int luks_build_header(const struct luks_params *p, uint64_t payload_offset,
-                      const struct secret *passphrase, unsigned char **ret_header,
-                      size_t *ret_used)
+static int load_header(const unsigned char *buf, size_t len, struct crypt_device **ret_cd,
+                       int *ret_fd);
+
+/* The header (payload_offset bytes) as libcryptsetup formats it for
+ * master_key (NULL: libcryptsetup draws one), with key slot 0 added by
+ * libcryptsetup for passphrase, or no key slot if passphrase is NULL. */
+static int build_on_memfd(const struct luks_params *p, uint64_t payload_offset,
+                          const struct secret *master_key, const struct secret *passphrase,
+                          unsigned char *header)
 {
         struct crypt_device *cd = NULL;
-        unsigned char *header = NULL;
-        size_t used = keyslots_end(p->key_bytes);
         char path[64];
         int fd = -1, r;
         bool first;
 
-        if (payload_offset < used || payload_offset > SIZE_MAX)
-                return -EINVAL;
         r = memfd_device("luks-header", NULL, 0, payload_offset + LUKS_SECTOR, &fd, path,
                          sizeof(path));
         if (r < 0)
@@ -185,28 +193,81 @@ int luks_build_header(const struct luks_params *p, uint64_t payload_offset,
         if (r < 0)
                 goto out;
         first = first_use_enter();
-        r = first_use_leave(first, format_on(cd, p, payload_offset, passphrase));
+        r = first_use_leave(first, format_on(cd, p, payload_offset, master_key, passphrase));
         if (r < 0)
                 goto out;
-        header = malloc(payload_offset);
-        if (!header) {
-                r = -ENOMEM;
-                goto out;
-        }
-        if (pread(fd, header, payload_offset, 0) != (ssize_t)payload_offset) {
+        if (pread(fd, header, payload_offset, 0) != (ssize_t)payload_offset)
                 r = -EIO;
-                goto out;
+out:
+        crypt_free(cd);
+        close(fd);
+        return r;
+}
+
+/* libcryptsetup reads back what keyslot.c wrote: slot 0 and only it active. */
+static int check_slot_zero(const unsigned char *header, size_t len)
+{
+        struct crypt_device *cd;
+        int fd, r;
+
+        r = load_header(header, len, &cd, &fd);
+        if (r < 0)
+                return r;
+        r = crypt_keyslot_status(cd, 0) == CRYPT_SLOT_ACTIVE_LAST ? 0 : -EPROTO;
+        crypt_free(cd);
+        close(fd);
+        return r;
+}
+
+bool luks_own_keyslot_supported(const struct luks_params *p)
+{
+        return keyslot_supports(p->cipher, p->cipher_mode, p->hash, p->key_bytes);
+}
+
+/* libcryptsetup formats, keyslot.c adds key slot 0, libcryptsetup reads it. */
+static int build_with_own_keyslot(const struct luks_params *p, uint64_t payload_offset,
+                                  const struct secret *passphrase, unsigned char *header)
+{
+        struct secret *master_key = NULL;
+        int r;
+
+        r = keyslot_new_master_key(p->key_bytes, &master_key);
+        if (r < 0)
+                return r;
+        r = build_on_memfd(p, payload_offset, master_key, NULL, header);
+        if (r >= 0)
+                r = keyslot_write(header, payload_offset, 0, master_key, passphrase,
+                                  p->iterations);
+        secret_free(master_key);
+        if (r >= 0)
+                r = check_slot_zero(header, payload_offset);
+        return r;
+}
+
+int luks_build_header(const struct luks_params *p, uint64_t payload_offset,
+                      const struct secret *passphrase, unsigned char **ret_header,
+                      size_t *ret_used)
+{
+        size_t used = keyslots_end(p->key_bytes);
+        unsigned char *header;
+        int r;
+
+        if (payload_offset < used || payload_offset > SIZE_MAX)
+                return -EINVAL;
+        header = malloc(payload_offset);
+        if (!header)
+                return -ENOMEM;
+        if (p->own_keyslot && luks_own_keyslot_supported(p))
+                r = build_with_own_keyslot(p, payload_offset, passphrase, header);
+        else
+                r = build_on_memfd(p, payload_offset, NULL, passphrase, header);
+        if (r < 0) {
+                free(header);
+                return r;
         }
         *ret_header = header;
         *ret_used = used;
-        header = NULL;
-        r = 0;
-out:
-        crypt_free(cd);
-        free(header);
-        if (fd >= 0)
-                close(fd);
-        return r;
+        return 0;
 }
 
 bool luks_has_magic(const unsigned char *buf, size_t len, unsigned *ret_version)
@@ -297,4 +358,64 @@ int luks_header_uuid(const unsigned char *buf, size_t len, char ret_uuid[40])
         crypt_free(cd);
         close(fd);
         return r;
+}
+
+/* The self-test's passphrases: the agent's own form, 64 hex characters. */
+static struct secret *test_passphrase(char c)
+{
+        struct secret *s;
+
+        if (secret_new(64, &s) < 0)
+                return NULL;
+        memset(s->data, c, 64);
+        s->len = 64;
+        return s;
+}
+
+int luks_self_test(void)
+{
+        const struct luks_params p = {
+                .cipher = "aes",
+                .cipher_mode = "xts-plain64",
+                .key_bytes = 64,
+                .hash = "sha256",
+                .iterations = LUKS_PBKDF2_MIN_ITERATIONS,
+                .own_keyslot = true,
+        };
+        struct secret *good = test_passphrase('a'), *wrong = test_passphrase('b');
+        struct secret *master_key = NULL, *opened = NULL;
+        unsigned char *header = NULL, *ours = NULL;
+        uint64_t offset;
+        size_t used;
+        int r;
+
+        r = luks_payload_offset(&p, 4096, &offset);
+        if (r >= 0 && (!good || !wrong))
+                r = -ENOMEM;
+        if (r >= 0)
+                r = keyslot_new_master_key(p.key_bytes, &master_key);
+        if (r >= 0 && !(header = malloc(offset)))
+                r = -ENOMEM;
+        /* libcryptsetup writes a slot, keyslot.c must read it... */
+        if (r >= 0)
+                r = build_on_memfd(&p, offset, master_key, good, header);
+        if (r >= 0)
+                r = keyslot_open(header, offset, 0, good, &opened);
+        if (r >= 0 && (!secret_equal(opened, master_key) ||
+                       keyslot_open(header, offset, 0, wrong, &master_key) != -EPERM))
+                r = -EPROTO;
+        /* ...and keyslot.c writes one that libcryptsetup must read. */
+        if (r >= 0)
+                r = luks_build_header(&p, offset, good, &ours, &used);
+        if (r >= 0)
+                r = luks_check_passphrase(ours, offset, good);
+        if (r >= 0 && luks_check_passphrase(ours, offset, wrong) != -EPERM)
+                r = -EPROTO;
+        free(header);
+        free(ours);
+        secret_free(opened);
+        secret_free(master_key);
+        secret_free(good);
+        secret_free(wrong);
+        return r < 0 ? r : 0;
 }

@@ -3,7 +3,8 @@
  * Only this file includes libcryptsetup. A header is built without any
  * block device: memfd of the payload offset's size, crypt_format(LUKS1),
  * one keyslot, bytes read back. PBKDF2 is calibrated once (luks_calibrate)
- * and every header reuses that count (no per-volume benchmark). Returns 0
+ * and every header reuses that count (no per-volume benchmark). Key slot 0
+ * is written by libcryptsetup or by keyslot.c (own_keyslot). Returns 0
  * or negative errno; never logs (libcryptsetup's own messages go to
  * log_debug through its callback). */
 #pragma once
@@ -24,6 +25,9 @@ struct luks_params {
         unsigned key_bytes;      /* master key: 64 for AES-256-XTS */
         const char *hash;        /* "sha256" */
         unsigned iterations;     /* PBKDF2 iterations for keyslot 0 */
+        /* Key slot 0 written by keyslot.c rather than libcryptsetup, where
+         * keyslot_supports() the parameters ([luks] keyslot_writer). */
+        bool own_keyslot;
 };
 
 /* Route libcryptsetup's messages to the log; call once at start-up. */
@@ -32,6 +36,16 @@ void luks_setup_logging(void);
 /* PBKDF2 iterations that take iter_time_ms here, never below the minimum. */
 int luks_calibrate(const char *hash, unsigned key_bytes, unsigned iter_time_ms,
                    unsigned *ret_iterations);
+
+/* Known-answer test of keyslot.c against libcryptsetup, at the minimum
+ * iteration count (a few ms): a slot libcryptsetup wrote opens with
+ * keyslot.c to the same master key, a slot keyslot.c wrote opens with
+ * libcryptsetup, and a wrong passphrase opens neither. 0 or -EPROTO (or
+ * the error that stopped it). */
+int luks_self_test(void);
+
+/* True when keyslot.c can write key slots for p's cipher, mode and hash. */
+bool luks_own_keyslot_supported(const struct luks_params *p);
 
 /* Bytes the header occupies before the payload, rounded up to alignment
  * (which must be a multiple of 512 and at least 4096). */

@@ -370,6 +370,12 @@ static int pipeline_init(struct pipeline *p, const struct config *c)
         log_info("LUKS1 %s-%s, %u-bit key, PBKDF2-%s with %u iterations (%s)", c->cipher,
                  c->cipher_mode, c->key_bits, c->hash, format_context_iterations(p->format),
                  c->kdf_fast ? "kdf = fast" : c->iterations ? "fixed in config" : "calibrated now");
+        r = format_context_keyslot_writer(p->format, &why);
+        if (r < 0)
+                log_error("%s (%s); key slots are written by libcryptsetup instead", why,
+                          strerror(-r));
+        else
+                log_info("key slots written by %s (%s)", r ? "the agent" : "libcryptsetup", why);
         return 0;
 }
 

@@ -40,10 +40,7 @@ done
 bench_init "$SRC"
 load_start=$(loadavg)
 started=$(date -u '+%Y-%m-%d %H:%M UTC')
-nettle=-DHAVE_NETTLE
-[[ -f /usr/include/nettle/pbkdf2.h ]] || nettle=
-cc -O2 -Wall -Wextra $nettle -o "$T/format_floor" "$here/format_floor.c" -lrbd -lrados -lcrypto \
-    -lcryptsetup ${nettle:+-lnettle} || die "cannot build bench/format_floor.c"
+build_format_floor "$T/format_floor"
 bench_cluster_start
 uuid() { cat /proc/sys/kernel/random/uuid; }
 us() { local t=${EPOCHREALTIME/[.,]/}; echo "${t#0}"; }

@@ -43,8 +43,7 @@ done
 bench_init "$SRC"
 load_start=$(loadavg)
 started=$(date -u '+%Y-%m-%d %H:%M UTC')
-cc -O2 -Wall -Wextra -o "$T/format_floor" "$here/format_floor.c" -lrbd -lrados -lcrypto \
-    -lcryptsetup || die "cannot build bench/format_floor.c"
+build_format_floor "$T/format_floor"
 bench_cluster_start
 uuid() { cat /proc/sys/kernel/random/uuid; }
 events() { python3 "$here/agent_events.py" "$@"; }

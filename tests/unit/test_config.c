@@ -759,6 +759,8 @@ static const struct bad_case bad_cases[] = {
          "iter_time_ms"},
         {"unknown kdf", MINIMAL "[luks]\nkdf = none\n",
          ":15: kdf = 'none': allowed: standard, fast"},
+        {"unknown keyslot writer", MINIMAL "[luks]\nkeyslot_writer = cryptsetup\n",
+         ":15: keyslot_writer = 'cryptsetup': allowed: agent, libcryptsetup"},
         {"missing required key", AGENT "[ceph]\nconf = /c\nclient = cinder\n" VOLUME KEYS,
          ":5: missing required key 'pool' in [ceph]"},
         {"missing section", AGENT VOLUME KEYS,
@@ -2059,6 +2061,15 @@ TEST(config_kdf)
         config_problems_clear(&p);
         REQUIRE(load_text(MINIMAL "[luks]\nkdf = standard\n", &c, &p) == 0);
         CHECK(!c->kdf_fast && c->iterations == 0 && c->iter_time_ms == 2000);
+        CHECK(!c->keyslot_by_libcryptsetup);
+        config_free(c);
+        config_problems_clear(&p);
+        REQUIRE(load_text(MINIMAL "[luks]\nkeyslot_writer = libcryptsetup\n", &c, &p) == 0);
+        CHECK(c->keyslot_by_libcryptsetup);
+        config_free(c);
+        config_problems_clear(&p);
+        REQUIRE(load_text(MINIMAL "[luks]\nkeyslot_writer = agent\n", &c, &p) == 0);
+        CHECK(!c->keyslot_by_libcryptsetup);
         config_free(c);
         config_problems_clear(&p);
 }

@@ -14,17 +14,6 @@ static const struct luks_params params = {
         .iterations = LUKS_PBKDF2_MIN_ITERATIONS,
 };
 
-static struct secret *make_passphrase(const char *text)
-{
-        struct secret *s;
-
-        if (secret_new(strlen(text) + 1, &s) < 0)
-                return NULL;
-        memcpy(s->data, text, strlen(text));
-        s->len = strlen(text);
-        return s;
-}
-
 TEST(luks_payload_offset_matches_qemu_and_aligns)
 {
         uint64_t off;
@@ -39,17 +28,19 @@ TEST(luks_payload_offset_matches_qemu_and_aligns)
         CHECK(luks_payload_offset(&params, 1000, &off) == -EINVAL);
 }
 
-TEST(luks_header_opens_with_its_passphrase_only)
+/* A 4 MiB-offset header from p opens with its passphrase only, holds
+ * nothing past the key-slot areas and not the passphrase's text. */
+static void check_header_opens(const struct luks_params *p)
 {
-        struct secret *good = make_passphrase("00112233445566778899aabbccddeeff");
-        struct secret *bad = make_passphrase("00112233445566778899aabbccddeefe");
+        struct secret *good = unit_secret_text("00112233445566778899aabbccddeeff");
+        struct secret *bad = unit_secret_text("00112233445566778899aabbccddeefe");
         unsigned char *hdr = NULL;
         size_t used = 0;
         unsigned version = 0;
         char uuid[40];
 
         REQUIRE(good && bad);
-        REQUIRE(luks_build_header(&params, 4u << 20, good, &hdr, &used) == 0);
+        REQUIRE(luks_build_header(p, 4u << 20, good, &hdr, &used) == 0);
         CHECK(used == 4040u * 512u);
         CHECK(luks_has_magic(hdr, 4u << 20, &version));
         CHECK(version == 1);
@@ -70,9 +61,22 @@ TEST(luks_header_opens_with_its_passphrase_only)
         secret_free(bad);
 }
 
+TEST(luks_header_opens_with_its_passphrase_only)
+{
+        check_header_opens(&params);
+}
+
+TEST(luks_own_keyslot_header_opens_with_its_passphrase_only)
+{
+        struct luks_params own = params;
+
+        own.own_keyslot = true;
+        check_header_opens(&own);
+}
+
 TEST(luks_two_headers_differ)
 {
-        struct secret *pass = make_passphrase("aa");
+        struct secret *pass = unit_secret_text("aa");
         unsigned char *a = NULL, *b = NULL;
         size_t used;
 
@@ -110,7 +114,7 @@ TEST(luks_calibrate_gives_at_least_the_minimum)
 
 TEST(luks_refuses_offset_smaller_than_keyslots)
 {
-        struct secret *pass = make_passphrase("aa");
+        struct secret *pass = unit_secret_text("aa");
         unsigned char *hdr = NULL;
         size_t used;
 

@@ -7,6 +7,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "secret.h"
+
 static struct unit_test *tests;
 static bool current_failed;
 static char tmpdir[256];
@@ -35,6 +37,17 @@ const char *unit_tmpdir(void)
                 abort();
         }
         return tmpdir;
+}
+
+struct secret *unit_secret_text(const char *text)
+{
+        struct secret *s;
+
+        if (secret_new(strlen(text) + 1, &s) < 0)
+                return NULL;
+        memcpy(s->data, text, strlen(text));
+        s->len = strlen(text);
+        return s;
 }
 
 static bool selected(const char *name, int argc, char **argv)

@@ -21,6 +21,8 @@ void unit_register(struct unit_test *t);
 void unit_fail(const char *file, int line, const char *what);
 /* A fresh empty directory for this test, removed after the run. */
 const char *unit_tmpdir(void);
+/* A struct secret holding text (without its NUL); NULL if out of memory. */
+struct secret *unit_secret_text(const char *text);
 
 #define TEST(name)                                                                    \
         static void test_##name(void);                                                \
