@@ -74,13 +74,45 @@ int keys_lookup(struct keys *k, const char *volume_id, struct rbd_image *image,
         return k->provider->lookup(k, volume_id, image, ret_key, ret_reason);
 }
 
+bool keys_can_generate(const struct keys *k)
+{
+        return k->provider->generate && k->provider->store;
+}
+
+int keys_generate(struct keys *k, const char *volume_id, struct secret **ret_key,
+                  struct keys_record *ret_record, const char **ret_reason)
+{
+        if (!keys_can_generate(k))
+                return reason_format(-EOPNOTSUPP, ret_reason, "provider %s cannot generate keys",
+                                     k->provider->name);
+        return k->provider->generate(k, volume_id, ret_key, ret_record, ret_reason);
+}
+
+int keys_store(struct keys *k, const char *volume_id, struct rbd_image *image,
+               const struct keys_record *record, const char **ret_reason)
+{
+        if (!keys_can_generate(k))
+                return reason_format(-EOPNOTSUPP, ret_reason, "provider %s cannot generate keys",
+                                     k->provider->name);
+        return k->provider->store(k, volume_id, image, record, ret_reason);
+}
+
 int keys_create(struct keys *k, const char *volume_id, struct rbd_image *image,
                 struct secret **ret_key, const char **ret_reason)
 {
-        if (!k->provider->create)
-                return reason_format(-EOPNOTSUPP, ret_reason, "provider %s cannot generate keys",
-                             k->provider->name);
-        return k->provider->create(k, volume_id, image, ret_key, ret_reason);
+        struct keys_record record;
+        struct secret *key = NULL;
+        int r;
+
+        r = keys_generate(k, volume_id, &key, &record, ret_reason);
+        if (r >= 0)
+                r = keys_store(k, volume_id, image, &record, ret_reason);
+        if (r < 0) {
+                secret_free(key);
+                return r;
+        }
+        *ret_key = key;
+        return 0;
 }
 
 int keys_read_file(const char *path, struct secret **ret_key, const char **ret_reason)

@@ -46,6 +46,21 @@ int keys_lookup(struct keys *k, const char *volume_id, struct rbd_image *image,
 int keys_create(struct keys *k, const char *volume_id, struct rbd_image *image,
                 struct secret **ret_key, const char **ret_reason);
 
+/* keys_create in two steps, for a caller that works with the new key (the
+ * format path derives the LUKS key slot) before it knows it will keep it
+ * (while the image is still being checked for data): keys_generate draws
+ * the key and makes its record in memory, storing nothing; keys_store
+ * stores that record under the caller's image lock. -EOPNOTSUPP from a
+ * provider that cannot generate (keys_can_generate). */
+struct keys_record {
+        char text[KEYWRAP_RECORD_MAX];
+};
+bool keys_can_generate(const struct keys *k);
+int keys_generate(struct keys *k, const char *volume_id, struct secret **ret_key,
+                  struct keys_record *ret_record, const char **ret_reason);
+int keys_store(struct keys *k, const char *volume_id, struct rbd_image *image,
+               const struct keys_record *record, const char **ret_reason);
+
 /* Metadata provider: re-wraps the image's key record with the current KEK
  * when another KEK wrapped it (*ret_changed), in one metadata write, then
  * reads it back to check it opens. dry_run only reports. -ENOENT: no record;
@@ -61,8 +76,12 @@ struct keys_provider {
         const char *name;
         int (*lookup)(struct keys *k, const char *volume_id, struct rbd_image *image,
                       struct secret **ret_key, const char **ret_reason);
-        int (*create)(struct keys *k, const char *volume_id, struct rbd_image *image,
-                      struct secret **ret_key, const char **ret_reason); /* NULL: cannot */
+        /* A new key and its record, in memory; NULL: cannot generate. */
+        int (*generate)(struct keys *k, const char *volume_id, struct secret **ret_key,
+                        struct keys_record *ret_record, const char **ret_reason);
+        /* Stores a record generate made (NULL with generate). */
+        int (*store)(struct keys *k, const char *volume_id, struct rbd_image *image,
+                     const struct keys_record *record, const char **ret_reason);
         /* What the provider loads once (the metadata provider's KEKs); NULL: nothing. */
         int (*open)(struct keys *k, const char **ret_reason);
         void (*close)(struct keys *k);

@@ -483,5 +483,5 @@ out:
 const struct keys_provider keys_provider_command = {
         .name = "command",
         .lookup = command_lookup,
-        .create = NULL,
+        .generate = NULL,
 };

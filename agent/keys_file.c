@@ -44,5 +44,5 @@ static int file_lookup(struct keys *k, const char *volume_id, struct rbd_image *
 const struct keys_provider keys_provider_file = {
         .name = "file",
         .lookup = file_lookup,
-        .create = NULL,
+        .generate = NULL,
 };

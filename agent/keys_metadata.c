@@ -59,29 +59,35 @@ static int store_record(struct rbd_image *image, const char *volume_id, const ch
         return 0;
 }
 
-/* Only called when lookup said -ENOENT, under the caller's image lock: a
+/* A key and its sealed record, nothing stored: the caller stores it with
+ * metadata_store once lookup has said -ENOENT, under its image lock, so a
  * second key for one image can never be made. */
-static int metadata_create(struct keys *k, const char *volume_id, struct rbd_image *image,
-                           struct secret **ret_key, const char **ret_reason)
+static int metadata_generate(struct keys *k, const char *volume_id, struct secret **ret_key,
+                             struct keys_record *ret_record, const char **ret_reason)
 {
-        char record[KEYWRAP_RECORD_MAX];
         struct secret *key = NULL;
         int r;
 
-        if (!image)
-                return reason_set(-EINVAL, ret_reason, "metadata provider needs the image");
         r = keywrap_generate_key(&key);
         if (r < 0)
                 return reason_format(r, ret_reason, "cannot generate a key: %s", strerror(-r));
-        r = keywrap_seal(k->keks[0], volume_id, key, record, sizeof(record), ret_reason);
-        if (r >= 0)
-                r = store_record(image, volume_id, record, ret_reason);
+        r = keywrap_seal(k->keks[0], volume_id, key, ret_record->text, sizeof(ret_record->text),
+                         ret_reason);
         if (r < 0) {
                 secret_free(key);
                 return r;
         }
         *ret_key = key;
         return 0;
+}
+
+static int metadata_store(struct keys *k, const char *volume_id, struct rbd_image *image,
+                          const struct keys_record *record, const char **ret_reason)
+{
+        (void)k;
+        if (!image)
+                return reason_set(-EINVAL, ret_reason, "metadata provider needs the image");
+        return store_record(image, volume_id, record->text, ret_reason);
 }
 
 int keys_rewrap(struct keys *k, const char *volume_id, struct rbd_image *image, bool dry_run,
@@ -149,7 +155,8 @@ static void metadata_close(struct keys *k)
 const struct keys_provider keys_provider_metadata = {
         .name = "metadata",
         .lookup = metadata_lookup,
-        .create = metadata_create,
+        .generate = metadata_generate,
+        .store = metadata_store,
         .open = metadata_open,
         .close = metadata_close,
 };

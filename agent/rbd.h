@@ -51,7 +51,9 @@ int rbd_image_unlock(struct rbd_image *img, const char *cookie);
 int rbd_image_break_lock(struct rbd_image *img, const char *stale_cookie);
 
 /* True in *ret when any object of [from, size) is allocated, parent
- * included; *ret_offset (may be NULL) is where the first one starts. */
+ * included; *ret_offset (may be NULL) is where the first one starts.
+ * From 0, an object map that says no object exists answers at once;
+ * otherwise librbd walks the image (rbd_diff_iterate2). */
 int rbd_image_has_data(struct rbd_image *img, uint64_t from, bool *ret, uint64_t *ret_offset);
 
 int rbd_image_read(struct rbd_image *img, uint64_t offset, size_t length, unsigned char *buf);

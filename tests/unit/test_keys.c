@@ -656,3 +656,19 @@ TEST(keys_command_leaves_nothing)
         CHECK(count_fds() == before);
         CHECK(waitpid(-1, NULL, WNOHANG) < 0 && errno == ECHILD);
 }
+
+TEST(keys_file_and_command_providers_do_not_generate)
+{
+        struct config c = file_config("/nonexistent");
+        struct keys_record record;
+        struct secret *key = NULL;
+        const char *reason = NULL;
+        struct keys *k = NULL;
+
+        REQUIRE(keys_open(&c, &k, NULL) == 0);
+        CHECK(!keys_can_generate(k));
+        CHECK(keys_generate(k, VOLUME, &key, &record, &reason) == -EOPNOTSUPP);
+        CHECK(keys_store(k, VOLUME, NULL, &record, &reason) == -EOPNOTSUPP);
+        CHECK(key == NULL);
+        keys_close(k);
+}
