@@ -485,9 +485,9 @@ for s in steps:
         labels.append(s[1])
 print("The agent's librbd calls on a blank image, replayed by bench/format_floor.c steps "
       "(median of 3, ms; no PBKDF2)")
-print(f"  {'step':<26}" + "".join(f"{gib(g):>10}" for g in sizes))
+print(f"  {'step':<32}" + "".join(f"{gib(g):>10}" for g in sizes))
 for lab in labels:
-    print(f"  {lab:<26}" + "".join(
+    print(f"  {lab:<32}" + "".join(
         f"{statistics.median(float(s[2]) for s in steps if int(s[0]) == g and s[1] == lab):>10.1f}"
         for g in sizes))
 print()

@@ -19,8 +19,9 @@
 # the burst's images are made (1 GiB, one client, not timed) and all events
 # are appended in one write; the clock runs from that write until the last
 # result line is in results.jsonl (bench/agent_events.py). Every result must
-# be "formatted". ideal = CPUs / (PBKDF2 of the key slot + master-key digest,
-# OpenSSL as libcryptsetup uses it, timed by bench/format_floor.c pbkdf).
+# be "formatted". ideal = CPUs / (CPU time of the key slot's PBKDF2 + the
+# master-key digest, as the agent computes them: agent/keyslot.c, timed by
+# bench/format_floor.c pbkdf).
 # Memory: /proc/PID/status of the agent, VmRSS with its RssAnon/RssFile split:
 # after start (no Ceph client yet), after the warm-up volume, the highest seen
 # every 20 ms during the burst; and VmHWM at the end. Binary: stat
@@ -76,7 +77,7 @@ run_burst() { # LABEL ITERATIONS WORKERS N
     kill -0 "$agent_pid" 2>/dev/null || die "$label: the agent died"
     agent_stop
     "$T/format_floor" images remove "$CONF" cinder volumes 0 "volume-$warm" "${ids[@]/#/volume-}"
-    pb=$("$T/format_floor" pbkdf "$it" | awk '/^pbkdf2_openssl|^pbkdf2_mk_digest_openssl/ { s += $2 } END { print s }')
+    pb=$("$T/format_floor" pbkdf "$it" | awk '/^cpu:pbkdf2_agent|^cpu:pbkdf2_mk_digest_agent/ { s += $2 } END { print s }')
     python3 - "$label" "$w" "$nw" "$it" "$pb" "$rss0" "$rss1" "$out" >>"$O" <<'PY'
 import json, sys
 label, w, nw, it, pb, rss0, rss1, out = sys.argv[1:]
@@ -153,4 +154,4 @@ echo
 echo "volumes/s: N / (last result line - the events' write); first ms: to the first result line;"
 echo "agent ms/vol: median of results.jsonl's ms (one volume's format inside a worker);"
 echo "CPU ms/vol: the agent's utime + stime (/proc/PID/stat, all threads) over the burst / N;"
-echo "workers 0 = one per CPU (threads started in brackets); ideal = CPUs / PBKDF2 seconds per volume."
+echo "workers 0 = one per CPU (threads started in brackets); ideal = CPUs / PBKDF2 CPU seconds per volume."
