@@ -53,6 +53,7 @@ static int parse_role(struct load *l, const struct key_def *k, const char *value
 static int parse_log_level(struct load *l, const struct key_def *k, const char *value);
 static int parse_log_format(struct load *l, const struct key_def *k, const char *value);
 static int parse_types(struct load *l, const struct key_def *k, const char *value);
+static int parse_backends(struct load *l, const struct key_def *k, const char *value);
 static int parse_provider(struct load *l, const struct key_def *k, const char *value);
 static int parse_old_keks(struct load *l, const struct key_def *k, const char *value);
 static int parse_cipher(struct load *l, const struct key_def *k, const char *value);
@@ -97,6 +98,7 @@ const struct key_def config_keys[N_KEYS] = {
         [KEY_CEPH_TIMEOUT_S] = NUMBER(CEPH, "timeout_s", ceph_timeout_s, 1, 3600),
 
         [KEY_TYPES] = KEY(VOLUME, "types", parse_types, types, REQUIRED),
+        [KEY_BACKENDS] = KEY(VOLUME, "backends", parse_backends, backends, OPTIONAL),
         [KEY_LOCK_STALE_AFTER_S] = NUMBER(VOLUME, "lock_stale_after_s", lock_stale_after_s, 10,
                                           86400),
 
@@ -540,61 +542,88 @@ void config_trim_blanks(const char **s, size_t *n)
                 (*n)--;
 }
 
-/* One element of types, trimmed of blanks around the commas. */
-static int add_type(struct load *l, const struct key_def *k, const char *value, const char *s,
-                    size_t n)
-{
-        struct config *c = l->config;
+/* A comma-separated list of names ([volume] types, [volume] backends):
+ * where it goes, how many it may hold and what its items are called. */
+struct name_list {
+        char **items;
+        size_t *n;
+        size_t max;
+        const char *what;   /* "volume type id", "backend name" */
+        const char *plural; /* "volume types", "backends" */
+};
 
+static void name_list_clear(const struct name_list *list)
+{
+        while (*list->n > 0)
+                free(list->items[--*list->n]);
+}
+
+/* One element, trimmed of blanks around the commas. */
+static int add_name(struct load *l, const struct key_def *k, const char *value,
+                    const struct name_list *list, const char *s, size_t n)
+{
         config_trim_blanks(&s, &n);
         if (n == 0)
-                return config_bad_value(l, k, value, "empty volume type id in the list");
+                return config_bad_value(l, k, value, "empty %s in the list", list->what);
         if (n == 1 && *s == '*')
                 return config_bad_value(l, k, value, "* must stand alone");
         if (!config_name_ok(s, n, MAX_TYPE_ID))
-                return config_bad_value(
-                        l, k, value,
-                        "'%.*s' is not a valid volume type id (allowed: " NAME_RULE ")", (int)n, s,
-                        (unsigned long long)MAX_TYPE_ID);
-        if (c->n_types == CONFIG_MAX_TYPES)
-                return config_bad_value(l, k, value, "more than %d volume types", CONFIG_MAX_TYPES);
-        c->types[c->n_types] = strndup(s, n);
-        if (!c->types[c->n_types]) {
+                return config_bad_value(l, k, value,
+                                        "'%.*s' is not a valid %s (allowed: " NAME_RULE ")",
+                                        (int)n, s, list->what, (unsigned long long)MAX_TYPE_ID);
+        if (*list->n == list->max)
+                return config_bad_value(l, k, value, "more than %zu %s", list->max, list->plural);
+        list->items[*list->n] = strndup(s, n);
+        if (!list->items[*list->n]) {
                 l->error = -ENOMEM;
                 return -ENOMEM;
         }
-        c->n_types++;
+        (*list->n)++;
         return 0;
+}
+
+/* All or nothing: half a list would act on the wrong volumes. */
+static int parse_name_list(struct load *l, const struct key_def *k, const char *value,
+                           const struct name_list *list)
+{
+        const char *p = value;
+        int r;
+
+        name_list_clear(list);
+        for (;;) {
+                const char *comma = strchrnul(p, ',');
+
+                r = add_name(l, k, value, list, p, (size_t)(comma - p));
+                if (r < 0 || *comma == '\0')
+                        break;
+                p = comma + 1;
+        }
+        if (r < 0)
+                name_list_clear(list);
+        return r;
 }
 
 static int parse_types(struct load *l, const struct key_def *k, const char *value)
 {
         struct config *c = l->config;
-        const char *p = value;
-        int r;
+        const struct name_list list = {c->types, &c->n_types, CONFIG_MAX_TYPES,
+                                       "volume type id", "volume types"};
 
         /* [volume] and [compute] share the list; the file holds one of them. */
-        while (c->n_types > 0)
-                free(c->types[--c->n_types]);
-        c->all_types = false;
-        if (strcmp(value, "*") == 0) {
-                c->all_types = true;
+        name_list_clear(&list);
+        c->all_types = strcmp(value, "*") == 0;
+        if (c->all_types)
                 return 0;
-        }
-        for (;;) {
-                const char *comma = strchrnul(p, ',');
+        return parse_name_list(l, k, value, &list);
+}
 
-                r = add_type(l, k, value, p, (size_t)(comma - p));
-                if (r < 0 || *comma == '\0')
-                        break;
-                p = comma + 1;
-        }
-        if (r < 0) {
-                /* All or nothing: half a list would encrypt the wrong volumes. */
-                while (c->n_types > 0)
-                        free(c->types[--c->n_types]);
-        }
-        return r;
+static int parse_backends(struct load *l, const struct key_def *k, const char *value)
+{
+        struct config *c = l->config;
+        const struct name_list list = {c->backends, &c->n_backends, CONFIG_MAX_BACKENDS,
+                                       "backend name", "backends"};
+
+        return parse_name_list(l, k, value, &list);
 }
 
 static bool old_kek_listed(const struct config *c, const char *id, size_t n)
@@ -1214,6 +1243,8 @@ void config_free(struct config *c)
         free(c->image_prefix);
         for (size_t i = 0; i < c->n_types; i++)
                 free(c->types[i]);
+        for (size_t i = 0; i < c->n_backends; i++)
+                free(c->backends[i]);
         free(c->key_directory);
         free(c->key_command);
         free(c->kek_id);
@@ -1281,6 +1312,25 @@ bool config_wants_type(const struct config *c, const char *type_id)
                 return false;
         for (size_t i = 0; i < c->n_types; i++)
                 if (strcmp(c->types[i], type_id) == 0)
+                        return true;
+        return false;
+}
+
+bool config_wants_backend(const struct config *c, const char *volume_host)
+{
+        const char *at, *end;
+        size_t n;
+
+        if (!c || c->n_backends == 0)
+                return true;
+        at = volume_host ? strchr(volume_host, '@') : NULL;
+        if (!at)
+                return false;
+        at++;
+        end = strchrnul(at, '#');
+        n = (size_t)(end - at);
+        for (size_t i = 0; i < c->n_backends; i++)
+                if (strlen(c->backends[i]) == n && memcmp(c->backends[i], at, n) == 0)
                         return true;
         return false;
 }

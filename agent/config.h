@@ -22,6 +22,7 @@
 
 #define CONFIG_MAX_LINE 1024
 #define CONFIG_MAX_TYPES 64
+#define CONFIG_MAX_BACKENDS 16
 #define CONFIG_MAX_PROBLEMS 100
 #define CONFIG_MAX_OLD_KEKS 16
 #define CONFIG_MAX_SECRETS 16
@@ -75,6 +76,10 @@ struct config {
         bool all_types;
         char *types[CONFIG_MAX_TYPES];
         size_t n_types;
+        /* [volume] backends: Cinder backend names (host@BACKEND#pool);
+         * none = every backend */
+        char *backends[CONFIG_MAX_BACKENDS];
+        size_t n_backends;
         unsigned lock_stale_after_s;
 
         /* [compute] */
@@ -182,3 +187,8 @@ const char *config_key_provider_name(enum key_provider_kind kind);
 /* True when volume type id is one the agent encrypts. A NULL type (volume
  * without a type) matches only "*". */
 bool config_wants_type(const struct config *c, const char *type_id);
+
+/* True when a volume on Cinder host volume_host ("host@backend#pool") is
+ * one this agent formats: [volume] backends unset, or its backend listed.
+ * With backends set, a NULL or empty host, or one without '@', is not. */
+bool config_wants_backend(const struct config *c, const char *volume_host);

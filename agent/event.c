@@ -398,7 +398,7 @@ static int parse_attachments(struct json_object *payload, struct event *e,
 
 static int parse_payload(struct json_object *root, struct event *e, const char **ret_reason)
 {
-        struct json_object *payload, *status;
+        struct json_object *payload, *status, *host;
         int r;
 
         if (!json_object_object_get_ex(root, "payload", &payload))
@@ -416,6 +416,13 @@ static int parse_payload(struct json_object *root, struct event *e, const char *
         if (status) {
                 r = copy_text(status, "payload.status", CHARSET_PRINTABLE, e->status,
                               sizeof(e->status), ret_reason);
+                if (r < 0)
+                        return r;
+        }
+        host = get_optional(payload, "host");
+        if (host) {
+                r = copy_text(host, "payload.host", CHARSET_PRINTABLE, e->volume_host,
+                              sizeof(e->volume_host), ret_reason);
                 if (r < 0)
                         return r;
         }

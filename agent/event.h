@@ -31,6 +31,8 @@ struct event {
         bool has_volume_type;
         char volume_type[EVENT_ID_MAX]; /* type id; empty if null */
         char status[EVENT_STATUS_MAX];
+        /* payload.host, Cinder's "host@backend#pool"; empty if absent/null */
+        char volume_host[EVENT_HOST_MAX];
         uint64_t size_gib;
         /* payload.volume_attachment[].attached_host, in order; entries
          * without a host (absent, null or "") are left out. */

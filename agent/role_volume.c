@@ -265,7 +265,7 @@ static const char *const handled_types[] = {"volume.create.end", NULL};
 
 static void handle_line(struct pipeline *p, const struct hookfile_line *l)
 {
-        char why[160];
+        char why[EVENT_HOST_MAX + 64];
         struct event ev;
 
         switch (intake_classify(p->config, p->results, l, handled_types, &ev)) {
@@ -284,6 +284,17 @@ static void handle_line(struct pipeline *p, const struct hookfile_line *l)
                                               ev.has_volume_type ? ev.volume_type : NULL)) {
                         snprintf(why, sizeof(why), "volume type %s is not in [volume] types",
                                  ev.has_volume_type ? ev.volume_type : "(none)");
+                        skip_event(p, &ev, why);
+                } else if (!config_wants_backend(p->config, ev.volume_host)) {
+                        if (ev.volume_host[0])
+                                snprintf(why, sizeof(why),
+                                         "volume host %s is not on a backend in [volume] "
+                                         "backends",
+                                         ev.volume_host);
+                        else
+                                snprintf(why, sizeof(why),
+                                         "the event names no volume host; [volume] backends is "
+                                         "set");
                         skip_event(p, &ev, why);
                 } else if (ev.status[0] && strcmp(ev.status, "available") != 0) {
                         snprintf(why, sizeof(why), "volume status is '%s', not 'available'",

@@ -2073,3 +2073,36 @@ TEST(config_kdf)
         config_free(c);
         config_problems_clear(&p);
 }
+
+TEST(config_backends)
+{
+        struct config_problems p = {0};
+        struct config *c;
+
+        REQUIRE(load_text(MINIMAL, &c, &p) == 0);
+        CHECK(c->n_backends == 0);
+        /* Unset: every backend, and events without a host too. */
+        CHECK(config_wants_backend(c, "h@any#p"));
+        CHECK(config_wants_backend(c, ""));
+        CHECK(config_wants_backend(c, NULL));
+        config_free(c);
+        config_problems_clear(&p);
+        REQUIRE(load_text(AGENT CEPH VOLUME "backends = rbd-1, rbd_2\n" KEYS, &c, &p) == 0);
+        CHECK(c->n_backends == 2);
+        CHECK(config_wants_backend(c, "cinder@rbd-1#volumes"));
+        CHECK(config_wants_backend(c, "cinder@rbd_2"));
+        CHECK(!config_wants_backend(c, "cinder@rbd-10#volumes"));
+        CHECK(!config_wants_backend(c, "cinder@rbd#volumes"));
+        CHECK(!config_wants_backend(c, "cinder#rbd-1"));
+        CHECK(!config_wants_backend(c, "rbd-1"));
+        CHECK(!config_wants_backend(c, ""));
+        CHECK(!config_wants_backend(c, NULL));
+        config_free(c);
+        config_problems_clear(&p);
+        CHECK(load_text(AGENT CEPH VOLUME "backends = rbd-1,,rbd-2\n" KEYS, &c, &p) < 0);
+        CHECK(p.count == 1 && strstr(p.lines[0], "empty backend name in the list"));
+        config_problems_clear(&p);
+        CHECK(load_text(AGENT CEPH VOLUME "backends = rbd@1\n" KEYS, &c, &p) < 0);
+        CHECK(p.count == 1 && strstr(p.lines[0], "'rbd@1' is not a valid backend name"));
+        config_problems_clear(&p);
+}

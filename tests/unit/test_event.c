@@ -624,3 +624,31 @@ TEST(event_speed)
         printf("event_speed: %u enveloped %zu-byte non-volume events in %.3f s: %.0f events/s\n",
                count, n, seconds, count / seconds);
 }
+
+TEST(event_volume_host)
+{
+        static const char with_host[] =
+                "{\"event_type\": \"volume.create.end\", \"payload\": {\"volume_id\": "
+                "\"0d3c8d5e-6b9a-4f0e-8c2a-5b1e7d9f3a64\", \"size\": 1, \"host\": "
+                "\"cinder-1@rbd-fast#volumes\"}}";
+        static const char null_host[] =
+                "{\"event_type\": \"volume.create.end\", \"payload\": {\"volume_id\": "
+                "\"0d3c8d5e-6b9a-4f0e-8c2a-5b1e7d9f3a64\", \"size\": 1, \"host\": null}}";
+        static const char number_host[] =
+                "{\"event_type\": \"volume.create.end\", \"payload\": {\"volume_id\": "
+                "\"0d3c8d5e-6b9a-4f0e-8c2a-5b1e7d9f3a64\", \"size\": 1, \"host\": 7}}";
+        static const char control_host[] =
+                "{\"event_type\": \"volume.create.end\", \"payload\": {\"volume_id\": "
+                "\"0d3c8d5e-6b9a-4f0e-8c2a-5b1e7d9f3a64\", \"size\": 1, \"host\": \"a\\nb\"}}";
+        const char *reason = NULL;
+        struct event ev;
+
+        REQUIRE(event_parse(with_host, strlen(with_host), 64, &ev, &reason) == 0);
+        CHECK(strcmp(ev.volume_host, "cinder-1@rbd-fast#volumes") == 0);
+        REQUIRE(event_parse(null_host, strlen(null_host), 64, &ev, &reason) == 0);
+        CHECK(ev.volume_host[0] == '\0');
+        CHECK(event_parse(number_host, strlen(number_host), 64, &ev, &reason) == -EINVAL);
+        CHECK(reason && strcmp(reason, "payload.host is not a string") == 0);
+        CHECK(event_parse(control_host, strlen(control_host), 64, &ev, &reason) == -EINVAL);
+        CHECK(reason && strstr(reason, "payload.host contains a character that is not printable"));
+}

@@ -107,6 +107,10 @@ static const struct event_row event_rows[] = {
          "payload.size is not an integer between 1 and 1048576"},
         {CREATE_START "\"volume_id\": \"" VID "\", \"size\": 2048576}}", 0, 0, -EINVAL,
          "payload.size is not an integer between 1 and 1048576"},
+        {CREATE_START GOOD_PAYLOAD ", \"host\": [\"cinder@rbd#p\"]}}", 0, 0, -EINVAL,
+         "payload.host is not a string"},
+        {CREATE_START GOOD_PAYLOAD ", \"host\": \"cinder@rbd\\u0000#p\"}}", 0, 0, -EINVAL,
+         "payload.host contains a character that is not printable ASCII"},
         {CREATE_START GOOD_PAYLOAD ", \"volume_type\": \"gold; rm -rf /\"}}", 0, 0, -EINVAL,
          "payload.volume_type contains a character other than A-Z a-z 0-9 _ . -"},
         {"{\"event_type\": \"volume.attach.end\", \"payload\": {\"volume_id\": \"" VID "\", "
