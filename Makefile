@@ -66,7 +66,7 @@ FUZZ_MAXLEN_event  := 16384
 FUZZ_SRCS_hookfile := agent/hookfile.c
 FUZZ_LIBS_hookfile :=
 FUZZ_MAXLEN_hookfile := 4096
-FUZZ_SRCS_config   := agent/config.c agent/config_secrets.c agent/config_amqp.c \
+FUZZ_SRCS_config   := agent/config.c agent/config_values.c agent/config_secrets.c agent/config_amqp.c \
 	agent/config_environment.c agent/log.c agent/keyring.c agent/keywrap.c \
 	agent/secretfile.c agent/secret.c agent/reason.c
 FUZZ_LIBS_config   := -linih -ljson-c -lcrypto
@@ -122,7 +122,7 @@ static: $(BUILD)/static/rbd-luks-agent
 # json-c for musl (and takes Debian's libinih.a as it is).
 MUSL_CC   ?= musl-gcc
 MUSL_DEPS := $(BUILD)/musl/deps
-MUSL_SRCS := $(addprefix agent/,config.c config_secrets.c config_amqp.c config_environment.c \
+MUSL_SRCS := $(addprefix agent/,config.c config_values.c config_secrets.c config_amqp.c config_environment.c \
 	log.c secret.c secretfile.c reason.c event.c hookfile.c checkpoint.c fdio.c keys.c keys_file.c \
 	keys_command.c) tests/musl/no_metadata.c
 MUSL_TESTS := $(addprefix tests/unit/,unit.c test_config.c test_event.c test_hookfile.c \

@@ -5,11 +5,12 @@
  * build gives the handler no line number), one table describes every key,
  * and a final pass checks what spans several keys. Problems are kept with
  * their line number and handed back in line order so an operator can fix the
- * file top to bottom. This file holds that core, the problem list, the value
- * helpers every section uses (config_internal.h) and the sections [agent],
- * [ceph], [volume], [keys], [luks] and [retry]; [compute] and [secret:NAME]
- * are in config_secrets.c, [amqp] in config_amqp.c, and the checks of what
- * the file points at on disk in config_environment.c. Which sections a role
+ * file top to bottom. This file holds that core, the problem list, the key
+ * table and the checks across keys of the sections [agent], [ceph],
+ * [volume], [keys], [luks] and [retry]; the value parsers the table names
+ * are in config_values.c, [compute] and [secret:NAME] in config_secrets.c,
+ * [amqp] in config_amqp.c, and the checks of what the file points at on
+ * disk in config_environment.c. Which sections a role
  * allows is checked at the end. Functions return 0 or a negative errno;
  * nothing here logs. Not thread-safe: inih's options are process globals. */
 #include "config.h"
@@ -27,10 +28,6 @@
 
 /* A config file is a page or two; this only stops /dev/zero and the like. */
 #define CONFIG_MAX_FILE_BYTES (1024 * 1024)
-#define MAX_TYPE_ID 64
-/* keywrap.h's KEYWRAP_KEK_ID_MAX: the ids the metadata provider accepts,
- * checked here so check-config finds them. */
-#define MAX_KEK_ID 32
 #define MAX_WORKERS 64
 #define MAX_URI 512
 #define MAX_HOST 255           /* event.h's EVENT_HOST_MAX less the NUL */
@@ -45,22 +42,6 @@
 static const char *const section_names[N_SECTIONS] = {
         "agent", "ceph", "volume", "compute", "keys", "luks", "retry", "amqp", "secret"};
 
-static int parse_unsigned(struct load *l, const struct key_def *k, const char *value);
-static int parse_size(struct load *l, const struct key_def *k, const char *value);
-static int parse_path(struct load *l, const struct key_def *k, const char *value);
-static int parse_client(struct load *l, const struct key_def *k, const char *value);
-static int parse_role(struct load *l, const struct key_def *k, const char *value);
-static int parse_log_level(struct load *l, const struct key_def *k, const char *value);
-static int parse_log_format(struct load *l, const struct key_def *k, const char *value);
-static int parse_types(struct load *l, const struct key_def *k, const char *value);
-static int parse_backends(struct load *l, const struct key_def *k, const char *value);
-static int parse_provider(struct load *l, const struct key_def *k, const char *value);
-static int parse_old_keks(struct load *l, const struct key_def *k, const char *value);
-static int parse_cipher(struct load *l, const struct key_def *k, const char *value);
-static int parse_hash(struct load *l, const struct key_def *k, const char *value);
-static int parse_kdf(struct load *l, const struct key_def *k, const char *value);
-static int parse_keyslot_writer(struct load *l, const struct key_def *k, const char *value);
-static int parse_bool(struct load *l, const struct key_def *k, const char *value);
 
 #define FIELD(f) offsetof(struct config, f)
 #define REQUIRED true
@@ -69,56 +50,56 @@ static int parse_bool(struct load *l, const struct key_def *k, const char *value
 #define NAME(s, name, parser, f, len, req) \
         {SECTION_##s, name, parser, FIELD(f), 0, len, req, NULL}
 #define NUMBER(s, name, f, lo, hi) \
-        {SECTION_##s, name, parse_unsigned, FIELD(f), lo, hi, false, NULL}
+        {SECTION_##s, name, config_parse_unsigned, FIELD(f), lo, hi, false, NULL}
 #define SECRET(name, parser, f, len, req) \
         {SECTION_SECRET, name, parser, offsetof(struct config_secret, f), 0, len, req, NULL}
 
 /* Every key the file may hold; indexed by enum key_id for the checks that
  * look at several keys. */
 const struct key_def config_keys[N_KEYS] = {
-        [KEY_ROLE] = KEY(AGENT, "role", parse_role, role, REQUIRED),
-        [KEY_HOOK_FILE] = KEY(AGENT, "hook_file", parse_path, hook_file, REQUIRED),
-        [KEY_STATE_DIR] = KEY(AGENT, "state_dir", parse_path, state_dir, REQUIRED),
-        [KEY_LOG_LEVEL] = KEY(AGENT, "log_level", parse_log_level, log_level, OPTIONAL),
-        [KEY_LOG_FORMAT] = KEY(AGENT, "log_format", parse_log_format, log_format, OPTIONAL),
+        [KEY_ROLE] = KEY(AGENT, "role", config_parse_role, role, REQUIRED),
+        [KEY_HOOK_FILE] = KEY(AGENT, "hook_file", config_parse_path, hook_file, REQUIRED),
+        [KEY_STATE_DIR] = KEY(AGENT, "state_dir", config_parse_path, state_dir, REQUIRED),
+        [KEY_LOG_LEVEL] = KEY(AGENT, "log_level", config_parse_log_level, log_level, OPTIONAL),
+        [KEY_LOG_FORMAT] = KEY(AGENT, "log_format", config_parse_log_format, log_format, OPTIONAL),
         [KEY_WORKERS] = NUMBER(AGENT, "workers", workers, 0, MAX_WORKERS),
-        [KEY_MAX_LINE_BYTES] = {SECTION_AGENT, "max_line_bytes", parse_size,
+        [KEY_MAX_LINE_BYTES] = {SECTION_AGENT, "max_line_bytes", config_parse_size,
                                 FIELD(max_line_bytes), 4096, 16777216, OPTIONAL, NULL},
         [KEY_MAX_JSON_DEPTH] = NUMBER(AGENT, "max_json_depth", max_json_depth, 4, 256),
         [KEY_MAX_PENDING] = NUMBER(AGENT, "max_pending", max_pending, 1, 65536),
         [KEY_POLL_INTERVAL_MS] = NUMBER(AGENT, "poll_interval_ms", poll_interval_ms, 10, 60000),
         [KEY_HEALTH_INTERVAL] = NUMBER(AGENT, "health_interval", health_interval_s, 1, 3600),
 
-        [KEY_CEPH_CONF] = KEY(CEPH, "conf", parse_path, ceph_conf, REQUIRED),
-        [KEY_CEPH_CLIENT] = NAME(CEPH, "client", parse_client, ceph_client, 64, REQUIRED),
-        [KEY_CEPH_KEYRING] = KEY(CEPH, "keyring", parse_path, ceph_keyring, OPTIONAL),
+        [KEY_CEPH_CONF] = KEY(CEPH, "conf", config_parse_path, ceph_conf, REQUIRED),
+        [KEY_CEPH_CLIENT] = NAME(CEPH, "client", config_parse_client, ceph_client, 64, REQUIRED),
+        [KEY_CEPH_KEYRING] = KEY(CEPH, "keyring", config_parse_path, ceph_keyring, OPTIONAL),
         [KEY_POOL] = NAME(CEPH, "pool", config_parse_name, pool, 100, REQUIRED),
         [KEY_IMAGE_PREFIX] = NAME(CEPH, "image_prefix", config_parse_name, image_prefix, 64,
                                   OPTIONAL),
         [KEY_CEPH_TIMEOUT_S] = NUMBER(CEPH, "timeout_s", ceph_timeout_s, 1, 3600),
 
-        [KEY_TYPES] = KEY(VOLUME, "types", parse_types, types, REQUIRED),
-        [KEY_BACKENDS] = KEY(VOLUME, "backends", parse_backends, backends, OPTIONAL),
+        [KEY_TYPES] = KEY(VOLUME, "types", config_parse_types, types, REQUIRED),
+        [KEY_BACKENDS] = KEY(VOLUME, "backends", config_parse_backends, backends, OPTIONAL),
         [KEY_LOCK_STALE_AFTER_S] = NUMBER(VOLUME, "lock_stale_after_s", lock_stale_after_s, 10,
                                           86400),
 
-        [KEY_PROVIDER] = KEY(KEYS, "provider", parse_provider, key_provider, REQUIRED),
-        [KEY_KEY_DIRECTORY] = KEY(KEYS, "directory", parse_path, key_directory, OPTIONAL),
-        [KEY_KEY_COMMAND] = KEY(KEYS, "command", parse_path, key_command, OPTIONAL),
+        [KEY_PROVIDER] = KEY(KEYS, "provider", config_parse_provider, key_provider, REQUIRED),
+        [KEY_KEY_DIRECTORY] = KEY(KEYS, "directory", config_parse_path, key_directory, OPTIONAL),
+        [KEY_KEY_COMMAND] = KEY(KEYS, "command", config_parse_path, key_command, OPTIONAL),
         [KEY_COMMAND_TIMEOUT_MS] = NUMBER(KEYS, "command_timeout_ms", key_command_timeout_ms,
                                           100, 600000),
         [KEY_KEK_ID] = NAME(KEYS, "kek_id", config_parse_name, kek_id, MAX_KEK_ID, OPTIONAL),
-        [KEY_KEK_FILE] = KEY(KEYS, "kek_file", parse_path, kek_file, OPTIONAL),
-        [KEY_OLD_KEKS] = KEY(KEYS, "old_keks", parse_old_keks, old_kek_ids, OPTIONAL),
+        [KEY_KEK_FILE] = KEY(KEYS, "kek_file", config_parse_path, kek_file, OPTIONAL),
+        [KEY_OLD_KEKS] = KEY(KEYS, "old_keks", config_parse_old_keks, old_kek_ids, OPTIONAL),
 
-        [KEY_CIPHER] = KEY(LUKS, "cipher", parse_cipher, cipher, OPTIONAL),
+        [KEY_CIPHER] = KEY(LUKS, "cipher", config_parse_cipher, cipher, OPTIONAL),
         [KEY_KEY_BITS] = NUMBER(LUKS, "key_bits", key_bits, 128, 512),
-        [KEY_HASH] = KEY(LUKS, "hash", parse_hash, hash, OPTIONAL),
+        [KEY_HASH] = KEY(LUKS, "hash", config_parse_hash, hash, OPTIONAL),
         [KEY_ITER_TIME_MS] = NUMBER(LUKS, "iter_time_ms", iter_time_ms, 1, 60000),
         [KEY_ITERATIONS] = NUMBER(LUKS, "iterations", iterations, LUKS_PBKDF2_MIN_ITERATIONS,
                                   100000000),
-        [KEY_KDF] = KEY(LUKS, "kdf", parse_kdf, kdf_fast, OPTIONAL),
-        [KEY_KEYSLOT_WRITER] = KEY(LUKS, "keyslot_writer", parse_keyslot_writer,
+        [KEY_KDF] = KEY(LUKS, "kdf", config_parse_kdf, kdf_fast, OPTIONAL),
+        [KEY_KEYSLOT_WRITER] = KEY(LUKS, "keyslot_writer", config_parse_keyslot_writer,
                                    keyslot_by_libcryptsetup, OPTIONAL),
 
         [KEY_RETRY_INITIAL_MS] = NUMBER(RETRY, "initial_ms", retry_initial_ms, 10, 600000),
@@ -128,8 +109,8 @@ const struct key_def config_keys[N_KEYS] = {
         [KEY_URI] = NAME(COMPUTE, "uri", config_compute_parse_uri, libvirt_uri, MAX_URI, OPTIONAL),
         [KEY_HOST] = NAME(COMPUTE, "host", config_compute_parse_host, compute_host, MAX_HOST,
                           OPTIONAL),
-        [KEY_COMPUTE_TYPES] = KEY(COMPUTE, "types", parse_types, types, OPTIONAL),
-        [KEY_COMPUTE_PRIVATE] = KEY(COMPUTE, "private", parse_bool, compute_private, OPTIONAL),
+        [KEY_COMPUTE_TYPES] = KEY(COMPUTE, "types", config_parse_types, types, OPTIONAL),
+        [KEY_COMPUTE_PRIVATE] = KEY(COMPUTE, "private", config_parse_bool, compute_private, OPTIONAL),
         [KEY_RECONCILE_INTERVAL_S] = NUMBER(COMPUTE, "reconcile_interval_s",
                                             reconcile_interval_s, 10, 86400),
         [KEY_GC_INTERVAL_S] = {SECTION_COMPUTE, "gc_interval_s", config_compute_parse_gc_interval,
@@ -144,7 +125,7 @@ const struct key_def config_keys[N_KEYS] = {
                                 OPTIONAL),
         [KEY_AMQP_USER] = NAME(AMQP, "user", config_amqp_parse_text, amqp_user, MAX_AMQP_TEXT,
                                OPTIONAL),
-        [KEY_AMQP_PASSWORD_FILE] = KEY(AMQP, "password_file", parse_path, amqp_password_file,
+        [KEY_AMQP_PASSWORD_FILE] = KEY(AMQP, "password_file", config_parse_path, amqp_password_file,
                                        OPTIONAL),
         [KEY_AMQP_EXCHANGE] = NAME(AMQP, "exchange", config_parse_name, amqp_exchange,
                                    MAX_AMQP_NAME, OPTIONAL),
@@ -153,49 +134,26 @@ const struct key_def config_keys[N_KEYS] = {
         [KEY_AMQP_ROUTING_KEYS] = KEY(AMQP, "routing_keys", config_amqp_parse_routing_keys,
                                       amqp_routing_keys, OPTIONAL),
         [KEY_AMQP_PREFETCH] = NUMBER(AMQP, "prefetch", amqp_prefetch, 1, 65535),
-        [KEY_AMQP_HEARTBEAT_S] = {SECTION_AMQP, "heartbeat_s", parse_unsigned,
+        [KEY_AMQP_HEARTBEAT_S] = {SECTION_AMQP, "heartbeat_s", config_parse_unsigned,
                                   FIELD(amqp_heartbeat_s), 0, 600, OPTIONAL,
                                   "0 (no heartbeats) or 1..600"},
         [KEY_AMQP_BATCH_MAX] = NUMBER(AMQP, "batch_max", amqp_batch_max, 1, 4096),
         [KEY_AMQP_BATCH_MS] = NUMBER(AMQP, "batch_ms", amqp_batch_ms, 0, 1000),
-        [KEY_AMQP_TLS] = KEY(AMQP, "tls", parse_bool, amqp_tls, OPTIONAL),
-        [KEY_AMQP_TLS_CA_FILE] = KEY(AMQP, "tls_ca_file", parse_path, amqp_tls_ca_file,
+        [KEY_AMQP_TLS] = KEY(AMQP, "tls", config_parse_bool, amqp_tls, OPTIONAL),
+        [KEY_AMQP_TLS_CA_FILE] = KEY(AMQP, "tls_ca_file", config_parse_path, amqp_tls_ca_file,
                                      OPTIONAL),
-        [KEY_AMQP_TLS_VERIFY] = KEY(AMQP, "tls_verify", parse_bool, amqp_tls_verify, OPTIONAL),
+        [KEY_AMQP_TLS_VERIFY] = KEY(AMQP, "tls_verify", config_parse_bool, amqp_tls_verify, OPTIONAL),
 
         [KEY_SECRET_UUID] = SECRET("uuid", config_secrets_parse_uuid, uuid, 0, REQUIRED),
         [KEY_SECRET_USAGE] = SECRET("usage", config_secrets_parse_usage, usage, 0, REQUIRED),
         [KEY_SECRET_USAGE_NAME] = SECRET("usage_name", config_secrets_parse_usage_name, usage_id,
                                          MAX_USAGE_NAME, OPTIONAL),
         [KEY_SECRET_VOLUME] = SECRET("volume", config_secrets_parse_uuid, usage_id, 0, OPTIONAL),
-        [KEY_SECRET_KEYRING] = SECRET("keyring", parse_path, keyring, 0, OPTIONAL),
+        [KEY_SECRET_KEYRING] = SECRET("keyring", config_parse_path, keyring, 0, OPTIONAL),
         [KEY_SECRET_ENTITY] = SECRET("entity", config_secrets_parse_entity, entity, MAX_ENTITY,
                                      OPTIONAL),
-        [KEY_SECRET_KEY_FILE] = SECRET("key_file", parse_path, key_file, 0, OPTIONAL),
-        [KEY_SECRET_PRIVATE] = SECRET("private", parse_bool, private_value, 0, OPTIONAL),
-};
-
-/* qemu's LUKS driver opens these; cryptsetup takes cipher and mode apart. */
-static const struct {
-        const char *spec, *cipher, *mode;
-} ciphers[] = {
-        {"aes-xts-plain64", "aes", "xts-plain64"},
-        {"serpent-xts-plain64", "serpent", "xts-plain64"},
-        {"twofish-xts-plain64", "twofish", "xts-plain64"},
-        {"aes-cbc-essiv:sha256", "aes", "cbc-essiv:sha256"},
-};
-
-static const char *const hashes[] = {"sha1", "sha256", "sha512"};
-
-static const char *const provider_names[] = {
-        [KEY_PROVIDER_FILE] = "file",
-        [KEY_PROVIDER_COMMAND] = "command",
-        [KEY_PROVIDER_METADATA] = "metadata",
-};
-
-static const char *const role_names[] = {
-        [ROLE_VOLUME] = "volume",
-        [ROLE_COMPUTE] = "compute",
+        [KEY_SECRET_KEY_FILE] = SECRET("key_file", config_parse_path, key_file, 0, OPTIONAL),
+        [KEY_SECRET_PRIVATE] = SECRET("private", config_parse_bool, private_value, 0, OPTIONAL),
 };
 
 /* Which provider each provider-specific key belongs to; the others refuse it. */
@@ -312,398 +270,6 @@ __attribute__((format(printf, 4, 5))) int config_bad_value(struct load *l,
         config_problem(l, l->lineno, "%s = '%s': %s", k->name, value, why);
         free(why);
         return -EINVAL;
-}
-
-/* ---- value parsers ------------------------------------------------------ */
-
-void *config_field_of(struct load *l, const struct key_def *k)
-{
-        struct config *c = l->config;
-
-        if (k->section == SECTION_SECRET)
-                return (char *)&c->secrets[c->n_secrets - 1] + k->offset;
-        return (char *)c + k->offset;
-}
-
-int config_store_string(struct load *l, char **field, const char *value)
-{
-        char *copy = strdup(value);
-
-        if (!copy) {
-                l->error = -ENOMEM;
-                return -ENOMEM;
-        }
-        free(*field);
-        *field = copy;
-        return 0;
-}
-
-/* Decimal only: a sign, hex or trailing text is more likely a typo than intent. */
-int config_parse_number(struct load *l, const struct key_def *k, const char *value,
-                        unsigned long long *ret)
-{
-        unsigned long long n;
-        char range[48];
-        char *end;
-
-        if (k->range)
-                snprintf(range, sizeof(range), "%s", k->range);
-        else
-                snprintf(range, sizeof(range), "%llu..%llu", k->min, k->max);
-        if (value[0] < '0' || value[0] > '9')
-                return config_bad_value(l, k, value, "not a decimal number (allowed: %s)", range);
-        errno = 0;
-        n = strtoull(value, &end, 10);
-        if (*end != '\0')
-                return config_bad_value(l, k, value, "not a decimal number (allowed: %s)", range);
-        if (errno == ERANGE || n < k->min || n > k->max)
-                return config_bad_value(l, k, value, "out of range (allowed: %s)", range);
-        *ret = n;
-        return 0;
-}
-
-static int parse_unsigned(struct load *l, const struct key_def *k, const char *value)
-{
-        unsigned long long n;
-        int r = config_parse_number(l, k, value, &n);
-
-        if (r == 0)
-                *(unsigned *)config_field_of(l, k) = (unsigned)n;
-        return r;
-}
-
-static int parse_size(struct load *l, const struct key_def *k, const char *value)
-{
-        unsigned long long n;
-        int r = config_parse_number(l, k, value, &n);
-
-        if (r == 0)
-                *(size_t *)config_field_of(l, k) = (size_t)n;
-        return r;
-}
-
-/* The agent runs from / under systemd; a relative path would mean nothing. */
-static int parse_path(struct load *l, const struct key_def *k, const char *value)
-{
-        if (value[0] != '/')
-                return config_bad_value(l, k, value, "must be an absolute path");
-        return config_store_string(l, config_field_of(l, k), value);
-}
-
-/* Ceph user, pool and image names and volume type ids: what needs no quoting
- * anywhere (rbd specs, log lines, file names). */
-bool config_name_ok(const char *s, size_t n, size_t max)
-{
-        if (n == 0 || n > max)
-                return false;
-        for (size_t i = 0; i < n; i++) {
-                char c = s[i];
-
-                if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                      (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-'))
-                        return false;
-        }
-        return true;
-}
-
-int config_parse_name(struct load *l, const struct key_def *k, const char *value)
-{
-        if (!config_name_ok(value, strlen(value), k->max))
-                return config_bad_value(l, k, value, "not a valid name (allowed: " NAME_RULE ")",
-                                        k->max);
-        return config_store_string(l, config_field_of(l, k), value);
-}
-
-/* ceph.conf and keyrings say "client.cinder", librados wants "cinder". */
-static int parse_client(struct load *l, const struct key_def *k, const char *value)
-{
-        if (strncmp(value, "client.", strlen("client.")) == 0)
-                return config_bad_value(l, k, value,
-                                        "give the cephx user without \"client.\" (client = %s)",
-                                        value + strlen("client."));
-        return config_parse_name(l, k, value);
-}
-
-static int parse_role(struct load *l, const struct key_def *k, const char *value)
-{
-        for (size_t i = 0; i < sizeof(role_names) / sizeof(role_names[0]); i++) {
-                if (strcmp(value, role_names[i]) == 0) {
-                        l->config->role = (enum agent_role)i;
-                        return 0;
-                }
-        }
-        return config_bad_value(l, k, value, "allowed: volume, compute");
-}
-
-static int parse_bool(struct load *l, const struct key_def *k, const char *value)
-{
-        bool *field = config_field_of(l, k);
-
-        if (strcmp(value, "yes") == 0)
-                *field = true;
-        else if (strcmp(value, "no") == 0)
-                *field = false;
-        else
-                return config_bad_value(l, k, value, "allowed: yes, no");
-        return 0;
-}
-
-/* n bytes of s are printable ASCII; spaces too when spaces_ok. */
-bool config_printable(const char *s, size_t n, bool spaces_ok)
-{
-        for (size_t i = 0; i < n; i++)
-                if (s[i] < (spaces_ok ? ' ' : '!') || s[i] > '~')
-                        return false;
-        return true;
-}
-
-static int parse_log_level(struct load *l, const struct key_def *k, const char *value)
-{
-        if (log_level_from_string(value, &l->config->log_level) < 0)
-                return config_bad_value(l, k, value, "allowed: error, warn, info, debug");
-        return 0;
-}
-
-static int parse_log_format(struct load *l, const struct key_def *k, const char *value)
-{
-        if (log_format_from_string(value, &l->config->log_format) < 0)
-                return config_bad_value(l, k, value, "allowed: text, json");
-        return 0;
-}
-
-static int parse_provider(struct load *l, const struct key_def *k, const char *value)
-{
-        for (size_t i = 0; i < sizeof(provider_names) / sizeof(provider_names[0]); i++) {
-                if (strcmp(value, provider_names[i]) == 0) {
-                        l->config->key_provider = (enum key_provider_kind)i;
-                        return 0;
-                }
-        }
-        return config_bad_value(l, k, value, "allowed: file, command, metadata");
-}
-
-static int parse_cipher(struct load *l, const struct key_def *k, const char *value)
-{
-        struct config *c = l->config;
-
-        for (size_t i = 0; i < sizeof(ciphers) / sizeof(ciphers[0]); i++) {
-                if (strcmp(value, ciphers[i].spec) != 0)
-                        continue;
-                if (config_store_string(l, &c->cipher, ciphers[i].cipher) < 0 ||
-                    config_store_string(l, &c->cipher_mode, ciphers[i].mode) < 0)
-                        return -ENOMEM;
-                return 0;
-        }
-        return config_bad_value(
-                l, k, value,
-                "allowed: aes-xts-plain64, serpent-xts-plain64, twofish-xts-plain64, "
-                "aes-cbc-essiv:sha256");
-}
-
-static int parse_hash(struct load *l, const struct key_def *k, const char *value)
-{
-        for (size_t i = 0; i < sizeof(hashes) / sizeof(hashes[0]); i++)
-                if (strcmp(value, hashes[i]) == 0)
-                        return config_store_string(l, config_field_of(l, k), value);
-        return config_bad_value(l, k, value, "allowed: sha1, sha256, sha512");
-}
-
-static int parse_kdf(struct load *l, const struct key_def *k, const char *value)
-{
-        bool *fast = config_field_of(l, k);
-
-        if (strcmp(value, "standard") == 0)
-                *fast = false;
-        else if (strcmp(value, "fast") == 0)
-                *fast = true;
-        else
-                return config_bad_value(l, k, value, "allowed: standard, fast");
-        return 0;
-}
-
-static int parse_keyslot_writer(struct load *l, const struct key_def *k, const char *value)
-{
-        bool *by_libcryptsetup = config_field_of(l, k);
-
-        if (strcmp(value, "agent") == 0)
-                *by_libcryptsetup = false;
-        else if (strcmp(value, "libcryptsetup") == 0)
-                *by_libcryptsetup = true;
-        else
-                return config_bad_value(l, k, value, "allowed: agent, libcryptsetup");
-        return 0;
-}
-
-void config_trim_blanks(const char **s, size_t *n)
-{
-        while (*n > 0 && (**s == ' ' || **s == '\t'))
-                (*s)++, (*n)--;
-        while (*n > 0 && ((*s)[*n - 1] == ' ' || (*s)[*n - 1] == '\t'))
-                (*n)--;
-}
-
-/* A comma-separated list of names ([volume] types, [volume] backends):
- * where it goes, how many it may hold and what its items are called. */
-struct name_list {
-        char **items;
-        size_t *n;
-        size_t max;
-        const char *what;   /* "volume type id", "backend name" */
-        const char *plural; /* "volume types", "backends" */
-};
-
-static void name_list_clear(const struct name_list *list)
-{
-        while (*list->n > 0)
-                free(list->items[--*list->n]);
-}
-
-/* One element, trimmed of blanks around the commas. */
-static int add_name(struct load *l, const struct key_def *k, const char *value,
-                    const struct name_list *list, const char *s, size_t n)
-{
-        config_trim_blanks(&s, &n);
-        if (n == 0)
-                return config_bad_value(l, k, value, "empty %s in the list", list->what);
-        if (n == 1 && *s == '*')
-                return config_bad_value(l, k, value, "* must stand alone");
-        if (!config_name_ok(s, n, MAX_TYPE_ID))
-                return config_bad_value(l, k, value,
-                                        "'%.*s' is not a valid %s (allowed: " NAME_RULE ")",
-                                        (int)n, s, list->what, (unsigned long long)MAX_TYPE_ID);
-        if (*list->n == list->max)
-                return config_bad_value(l, k, value, "more than %zu %s", list->max, list->plural);
-        list->items[*list->n] = strndup(s, n);
-        if (!list->items[*list->n]) {
-                l->error = -ENOMEM;
-                return -ENOMEM;
-        }
-        (*list->n)++;
-        return 0;
-}
-
-/* All or nothing: half a list would act on the wrong volumes. */
-static int parse_name_list(struct load *l, const struct key_def *k, const char *value,
-                           const struct name_list *list)
-{
-        const char *p = value;
-        int r;
-
-        name_list_clear(list);
-        for (;;) {
-                const char *comma = strchrnul(p, ',');
-
-                r = add_name(l, k, value, list, p, (size_t)(comma - p));
-                if (r < 0 || *comma == '\0')
-                        break;
-                p = comma + 1;
-        }
-        if (r < 0)
-                name_list_clear(list);
-        return r;
-}
-
-static int parse_types(struct load *l, const struct key_def *k, const char *value)
-{
-        struct config *c = l->config;
-        const struct name_list list = {c->types, &c->n_types, CONFIG_MAX_TYPES,
-                                       "volume type id", "volume types"};
-
-        /* [volume] and [compute] share the list; the file holds one of them. */
-        name_list_clear(&list);
-        c->all_types = strcmp(value, "*") == 0;
-        if (c->all_types)
-                return 0;
-        return parse_name_list(l, k, value, &list);
-}
-
-static int parse_backends(struct load *l, const struct key_def *k, const char *value)
-{
-        struct config *c = l->config;
-        const struct name_list list = {c->backends, &c->n_backends, CONFIG_MAX_BACKENDS,
-                                       "backend name", "backends"};
-
-        return parse_name_list(l, k, value, &list);
-}
-
-static bool old_kek_listed(const struct config *c, const char *id, size_t n)
-{
-        for (size_t i = 0; i < c->n_old_keks; i++)
-                if (strlen(c->old_kek_ids[i]) == n && memcmp(c->old_kek_ids[i], id, n) == 0)
-                        return true;
-        return false;
-}
-
-/* One "ID:PATH" of old_keks, trimmed of blanks around the commas and the
- * colon. The id cannot hold ':', so the first one ends it; a path may not
- * hold ',' (it ends the entry). */
-static int add_old_kek(struct load *l, const struct key_def *k, const char *value,
-                       const char *s, size_t n)
-{
-        struct config *c = l->config;
-        const char *colon, *id, *path;
-        size_t id_len, path_len;
-
-        config_trim_blanks(&s, &n);
-        if (n == 0)
-                return config_bad_value(l, k, value, "empty entry in the list");
-        colon = memchr(s, ':', n);
-        if (!colon)
-                return config_bad_value(l, k, value, "'%.*s' is not ID:PATH", (int)n, s);
-        id = s;
-        id_len = (size_t)(colon - s);
-        path = colon + 1;
-        path_len = n - id_len - 1;
-        config_trim_blanks(&id, &id_len);
-        config_trim_blanks(&path, &path_len);
-        if (!config_name_ok(id, id_len, MAX_KEK_ID))
-                return config_bad_value(l, k, value,
-                                        "'%.*s' is not a valid KEK id (allowed: " NAME_RULE ")",
-                                        (int)id_len, id, (unsigned long long)MAX_KEK_ID);
-        if (path_len == 0 || path[0] != '/')
-                return config_bad_value(l, k, value, "'%.*s': KEK file must be an absolute path",
-                                        (int)n, s);
-        if (old_kek_listed(c, id, id_len))
-                return config_bad_value(l, k, value, "KEK id '%.*s' is listed twice", (int)id_len,
-                                        id);
-        if (c->n_old_keks == CONFIG_MAX_OLD_KEKS)
-                return config_bad_value(l, k, value, "more than %d old KEKs", CONFIG_MAX_OLD_KEKS);
-        c->old_kek_ids[c->n_old_keks] = strndup(id, id_len);
-        c->old_kek_files[c->n_old_keks] = strndup(path, path_len);
-        c->n_old_keks++; /* counted first, so config_free() frees a half-made pair */
-        if (!c->old_kek_ids[c->n_old_keks - 1] || !c->old_kek_files[c->n_old_keks - 1]) {
-                l->error = -ENOMEM;
-                return -ENOMEM;
-        }
-        return 0;
-}
-
-/* Empty means no old KEKs: what is left once a rotation is over. */
-static int parse_old_keks(struct load *l, const struct key_def *k, const char *value)
-{
-        struct config *c = l->config;
-        const char *p = value;
-        int r = 0;
-
-        while (*value != '\0') {
-                const char *comma = strchrnul(p, ',');
-
-                r = add_old_kek(l, k, value, p, (size_t)(comma - p));
-                if (r < 0 || *comma == '\0')
-                        break;
-                p = comma + 1;
-        }
-        if (r < 0) {
-                /* All or nothing, like types. */
-                while (c->n_old_keks > 0) {
-                        c->n_old_keks--;
-                        free(c->old_kek_ids[c->n_old_keks]);
-                        free(c->old_kek_files[c->n_old_keks]);
-                        c->old_kek_ids[c->n_old_keks] = NULL;
-                        c->old_kek_files[c->n_old_keks] = NULL;
-                }
-        }
-        return r;
 }
 
 /* ---- reading lines ---------------------------------------------------- */
@@ -946,7 +512,7 @@ static void check_roles(struct load *l)
         for (int s = 0; s < SECTION_SECRET; s++)
                 if (l->section_lines[s] && !config_section_in_role(l, s))
                         config_problem(l, l->section_lines[s], "[%s] is only used by role = %s",
-                                       section_names[s], role_names[section_role(s)]);
+                                       section_names[s], config_role_name((enum agent_role)section_role(s)));
         if (config_section_in_role(l, SECTION_SECRET))
                 return;
         for (size_t i = 0; i < c->n_secrets; i++)
@@ -1007,7 +573,7 @@ static void check_provider(struct load *l)
                 return;
         for (size_t i = 0; i < sizeof(provider_keys) / sizeof(provider_keys[0]); i++) {
                 enum key_id id = provider_keys[i].key;
-                const char *owner = provider_names[provider_keys[i].provider];
+                const char *owner = config_key_provider_name(provider_keys[i].provider);
 
                 if (provider_keys[i].provider != kind) {
                         if (l->key_lines[id]) {
@@ -1286,20 +852,6 @@ void config_problems_clear(struct config_problems *p)
         for (size_t i = 0; i < p->count; i++)
                 free(p->lines[i]);
         *p = (struct config_problems){0};
-}
-
-const char *config_role_name(enum agent_role role)
-{
-        if ((size_t)role >= sizeof(role_names) / sizeof(role_names[0]))
-                return "unknown";
-        return role_names[role];
-}
-
-const char *config_key_provider_name(enum key_provider_kind kind)
-{
-        if ((size_t)kind >= sizeof(provider_names) / sizeof(provider_names[0]))
-                return "unknown";
-        return provider_names[kind];
 }
 
 bool config_wants_type(const struct config *c, const char *type_id)

@@ -17,6 +17,10 @@
 
 #define SECRET_PREFIX "secret:"
 #define NAME_RULE "1 to %llu characters of A-Z a-z 0-9 _ . -"
+#define MAX_TYPE_ID 64
+/* keywrap.h's KEYWRAP_KEK_ID_MAX: the ids the metadata provider accepts,
+ * checked here so check-config finds them. */
+#define MAX_KEK_ID 32
 
 /* SECTION_SECRET is every [secret:NAME]; the others appear once. */
 enum section { SECTION_AGENT, SECTION_CEPH, SECTION_VOLUME, SECTION_COMPUTE, SECTION_KEYS,
@@ -139,6 +143,25 @@ int config_parse_name(struct load *l, const struct key_def *k, const char *value
 bool config_name_ok(const char *s, size_t n, size_t max);
 bool config_printable(const char *s, size_t n, bool spaces_ok);
 void config_trim_blanks(const char **s, size_t *n);
+
+/* ---- config_values.c: the parsers config_keys[] names ------------------- */
+
+int config_parse_unsigned(struct load *l, const struct key_def *k, const char *value);
+int config_parse_size(struct load *l, const struct key_def *k, const char *value);
+int config_parse_path(struct load *l, const struct key_def *k, const char *value);
+int config_parse_client(struct load *l, const struct key_def *k, const char *value);
+int config_parse_role(struct load *l, const struct key_def *k, const char *value);
+int config_parse_log_level(struct load *l, const struct key_def *k, const char *value);
+int config_parse_log_format(struct load *l, const struct key_def *k, const char *value);
+int config_parse_types(struct load *l, const struct key_def *k, const char *value);
+int config_parse_backends(struct load *l, const struct key_def *k, const char *value);
+int config_parse_provider(struct load *l, const struct key_def *k, const char *value);
+int config_parse_old_keks(struct load *l, const struct key_def *k, const char *value);
+int config_parse_cipher(struct load *l, const struct key_def *k, const char *value);
+int config_parse_hash(struct load *l, const struct key_def *k, const char *value);
+int config_parse_kdf(struct load *l, const struct key_def *k, const char *value);
+int config_parse_keyslot_writer(struct load *l, const struct key_def *k, const char *value);
+int config_parse_bool(struct load *l, const struct key_def *k, const char *value);
 
 /* ---- config_secrets.c: [compute] and [secret:NAME] ----------------------- */
 
