@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 #include "log.h"
 #include "luks.h"
 #include "rbd.h"
+#include "secret.h"
 
 #define FORMAT_FAST_KDF_MIN_KEY_BYTES 32u
 #define PHDR_BLOCK 4096u
@@ -490,7 +492,8 @@ static void end_key_error(struct job *j, int r, const char *why)
         struct keys *keys = j->ctx->keys;
         bool generates = keys_can_generate(keys);
         bool transient = (r == -ENOENT && !generates) || r == -ETIMEDOUT || r == -EIO ||
-                         r == -EAGAIN || (generates && rbd_error_is_transient(r));
+                         r == -EAGAIN || r == -ENOMEM ||
+                         (generates && rbd_error_is_transient(r));
 
         end(j, OUTCOME_FAILED, transient, "no usable key (%s provider): %s",
             keys_provider_name(keys), why ? why : strerror(-r));
@@ -530,7 +533,7 @@ static int get_passphrase(struct job *j, struct secret **ret, struct keys_record
         r = secret_to_hex(key, ret);
         secret_free(key);
         if (r < 0)
-                end(j, OUTCOME_FAILED, false, "cannot hold passphrase: %s", strerror(-r));
+                end(j, OUTCOME_FAILED, r == -ENOMEM, "cannot hold passphrase: %s", strerror(-r));
         return r;
 }
 
@@ -566,6 +569,23 @@ static int write_header(struct job *j, const unsigned char *header, size_t used)
         return r;
 }
 
+/* Locked memory is one budget per process (RLIMIT_MEMLOCK) that other
+ * workers give back when their format ends: running out is worth a retry,
+ * and the reason names the limit. */
+static void end_header_error(struct job *j, int r)
+{
+        size_t limit = secret_lock_limit();
+
+        if (r == -ENOMEM && limit != SIZE_MAX)
+                end(j, OUTCOME_FAILED, true,
+                    "cannot build LUKS header: no locked memory left for key material "
+                    "(RLIMIT_MEMLOCK %zu KiB, shared by all workers)",
+                    limit / 1024);
+        else
+                end(j, OUTCOME_FAILED, r == -ENOMEM, "cannot build LUKS header: %s",
+                    strerror(-r));
+}
+
 /* Key, header (PBKDF2) and the allocated-extent check side by side; then,
  * on a blank image only, the new key's record, the state and the writes. */
 static void format_blank_image(struct job *j)
@@ -586,8 +606,7 @@ static void format_blank_image(struct job *j)
         if (r >= 0) {
                 r = luks_build_header(&ctx->luks, j->offset, passphrase, &header, &used);
                 if (r < 0)
-                        end(j, OUTCOME_FAILED, false, "cannot build LUKS header: %s",
-                            strerror(-r));
+                        end_header_error(j, r);
         }
         if (data_check_finish(j, &check) < 0 || r < 0)
                 goto out;

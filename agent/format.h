@@ -34,6 +34,10 @@ struct format_result {
         char reason[FORMAT_REASON_MAX];
 };
 
+/* Locked memory (struct secret pages) one format holds at most at once:
+ * passphrase, master key, key-slot work, PBKDF2 work, and a page to spare. */
+#define FORMAT_LOCKED_BYTES (5u * 4096u)
+
 /* Calibrates PBKDF2 (unless [luks] iterations is set); Ceph is connected
  * lazily by the first format so a daemon starts while Ceph is down. */
 int format_context_new(const struct config *c, struct keys *keys, struct format_context **ret);

@@ -113,7 +113,7 @@ struct pbkdf2_job {
         size_t pass_len, salt_len, out_len;
         uint32_t iterations, index;
         unsigned char *out;
-        int r;
+        struct pbkdf2_work *work; /* in the caller's one locked mapping */
 };
 
 /* The chaining value as the digest's bytes (big-endian words); a word
@@ -191,13 +191,8 @@ static void pbkdf2_block(struct pbkdf2_work *w, const struct pbkdf2_job *j)
 static void *pbkdf2_thread(void *arg)
 {
         struct pbkdf2_job *j = arg;
-        struct secret *s;
 
-        j->r = secret_new(sizeof(struct pbkdf2_work), &s);
-        if (j->r < 0)
-                return NULL;
-        pbkdf2_block((struct pbkdf2_work *)s->data, j);
-        secret_free(s);
+        pbkdf2_block(j->work, j);
         return NULL;
 }
 
@@ -209,14 +204,22 @@ int keyslot_pbkdf2_sha256(const unsigned char *pass, size_t pass_len, const unsi
         struct pbkdf2_job jobs[MAX_BLOCKS];
         pthread_t threads[MAX_BLOCKS];
         bool started[MAX_BLOCKS] = {false};
+        struct secret *work = NULL;
         pthread_attr_t attr;
         size_t blocks;
-        int r = 0;
+        int r;
 
         if (!out || out_len == 0 || out_len > KEYSLOT_PBKDF2_MAX_BYTES || iterations == 0 ||
             (pass_len && !pass) || (salt_len && !salt))
                 return -EINVAL;
         blocks = (out_len + DIGEST - 1) / DIGEST;
+        /* One locked page for every block's state (locked memory is a
+         * per-process budget, RLIMIT_MEMLOCK, shared by all workers). */
+        _Static_assert(MAX_BLOCKS * sizeof(struct pbkdf2_work) <= SECRET_MAX_BYTES,
+                       "PBKDF2 work must fit one secret");
+        r = secret_new(blocks * sizeof(struct pbkdf2_work), &work);
+        if (r < 0)
+                return r;
         pthread_attr_init(&attr);
         pthread_attr_setstacksize(&attr, 256 * 1024);
         for (size_t b = 0; b < blocks; b++) {
@@ -229,6 +232,7 @@ int keyslot_pbkdf2_sha256(const unsigned char *pass, size_t pass_len, const unsi
                         .index = (uint32_t)b + 1,
                         .out = out + b * DIGEST,
                         .out_len = b + 1 < blocks ? DIGEST : out_len - b * DIGEST,
+                        .work = (struct pbkdf2_work *)work->data + b,
                 };
                 if (b > 0)
                         started[b] = pthread_create(&threads[b], &attr, pbkdf2_thread,
@@ -239,15 +243,11 @@ int keyslot_pbkdf2_sha256(const unsigned char *pass, size_t pass_len, const unsi
                 if (!started[b])
                         pbkdf2_thread(&jobs[b]);
         }
-        for (size_t b = 0; b < blocks; b++) {
+        for (size_t b = 0; b < blocks; b++)
                 if (started[b])
                         pthread_join(threads[b], NULL);
-                if (jobs[b].r < 0 && r == 0)
-                        r = jobs[b].r;
-        }
-        if (r < 0)
-                OPENSSL_cleanse(out, out_len);
-        return r;
+        secret_free(work);
+        return 0;
 }
 
 /* ---- key slots ------------------------------------------------------------ */

@@ -15,6 +15,7 @@
 #include "health.h"
 #include "hookfile.h"
 #include "intake.h"
+#include "secret.h"
 #include "keys.h"
 #include "log.h"
 #include "results.h"
@@ -401,6 +402,20 @@ static void pipeline_destroy(struct pipeline *p)
         pthread_mutex_destroy(&p->lock);
 }
 
+/* Every worker formatting at once holds key material in locked pages; a
+ * container's memlock limit (64 KiB in some engines) can be smaller than
+ * the pool needs. Formats that find none left are retried; say so once. */
+static void warn_locked_memory(unsigned workers)
+{
+        size_t limit = secret_lock_limit(), need = (size_t)workers * FORMAT_LOCKED_BYTES + 16384;
+
+        if (limit < need)
+                log_warn("locked memory limit (RLIMIT_MEMLOCK) is %zu KiB; %u workers may need up "
+                         "to %zu KiB for key material at once: formats that find none left are "
+                         "retried (raise the container's memlock ulimit, or lower [agent] workers)",
+                         limit / 1024, workers, need / 1024);
+}
+
 static int start_workers(struct pipeline *p, pthread_t *threads, unsigned n, unsigned *ret_started)
 {
         sigset_t all, old;
@@ -549,6 +564,7 @@ int role_volume_run(const struct config *c, bool once)
         }
         log_info("volume role %s: %s, %u workers", once ? "running once over" : "following",
                  c->hook_file, c->workers);
+        warn_locked_memory(c->workers);
         read_loop(&p, h, &cp, once);
         stop_workers(&p, threads, started);
         started = 0;

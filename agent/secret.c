@@ -90,11 +90,26 @@ bool secret_equal(const struct secret *a, const struct secret *b)
 
 int secret_harden_process(void)
 {
-        struct rlimit no_core = {0, 0};
+        struct rlimit no_core = {0, 0}, lock;
 
         if (setrlimit(RLIMIT_CORE, &no_core) < 0)
                 return -errno;
         if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
                 return -errno;
+        /* Every secret is locked: take all the locked memory the hard
+         * limit allows (raising the soft limit needs no privilege). */
+        if (getrlimit(RLIMIT_MEMLOCK, &lock) == 0 && lock.rlim_cur < lock.rlim_max) {
+                lock.rlim_cur = lock.rlim_max;
+                (void)setrlimit(RLIMIT_MEMLOCK, &lock);
+        }
         return 0;
+}
+
+size_t secret_lock_limit(void)
+{
+        struct rlimit lock;
+
+        if (getrlimit(RLIMIT_MEMLOCK, &lock) < 0 || lock.rlim_cur == RLIM_INFINITY)
+                return SIZE_MAX;
+        return (size_t)lock.rlim_cur;
 }

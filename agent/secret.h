@@ -29,5 +29,10 @@ int secret_to_hex(const struct secret *s, struct secret **ret);
 /* Constant time in the length of the buffers. */
 bool secret_equal(const struct secret *a, const struct secret *b);
 
-/* Process-wide hardening: no core dumps, not ptrace-attachable by peers. */
+/* Process-wide hardening: no core dumps, not ptrace-attachable by peers;
+ * and the soft RLIMIT_MEMLOCK raised to the hard one. */
 int secret_harden_process(void);
+
+/* Bytes this process may lock (RLIMIT_MEMLOCK, soft); SIZE_MAX: no limit.
+ * Each secret takes at least a page of it. */
+size_t secret_lock_limit(void);
