@@ -118,6 +118,8 @@ rbd_luks_agent_dimensions:
   ulimits:
     nofile: {soft: 20000, hard: 20000}
     nproc: {soft: 32768, hard: 32768}
+# below the host's hard limit: an engine may lower a limit without privilege
+rbd_luks_agent_memlock_bytes: 4194304
 rbd_luks_agent_config_directory: "$config"
 rbd_luks_agent_custom_config_directory: "$custom"
 rbd_luks_agent_config_owner: root
@@ -209,10 +211,11 @@ for c in rbd_luks_agent_volume rbd_luks_agent_volume_feeder; do
         bash -c "podman ps --format '{{.Names}}' | grep -qx $c"
 done
 check_eq "the volume agent runs with runc" runc "$(pm inspect -f '{{.OCIRuntime}}' rbd_luks_agent_volume)"
-check "the volume agent has the ulimits" \
+check "the volume agent has the ulimits (dimensions' and the memlock added)" \
     bash -c "podman exec rbd_luks_agent_volume cat /proc/1/limits >'$T_TMP/limits' &&
         grep -Eq '^Max open files +20000 +20000 ' '$T_TMP/limits' &&
-        grep -Eq '^Max processes +32768 +32768 ' '$T_TMP/limits'"
+        grep -Eq '^Max processes +32768 +32768 ' '$T_TMP/limits' &&
+        grep -Eq '^Max locked memory +4194304 +4194304 ' '$T_TMP/limits'"
 # healthy CONTAINER: podman healthcheck run passes within 30 s.
 healthy() {
     for _ in $(seq 1 60); do
