@@ -469,12 +469,13 @@ int keyslot_write(unsigned char *header, size_t len, unsigned slot,
         r = secret_new(sizeof(struct slot_work), &work);
         if (r < 0)
                 return r;
-        /* The header must be the one made for this master key. */
+        /* The header must be the one made for this master key (a key that
+         * is not is a bad argument; running out of memory is not). */
         r = check_digest((struct slot_work *)work->data, header, master_key->data, v.key_bytes);
-        if (r < 0) {
+        if (r == -EPERM)
                 r = -EINVAL;
+        if (r < 0)
                 goto out;
-        }
         material = malloc(v.material_len);
         if (!material) {
                 r = -ENOMEM;

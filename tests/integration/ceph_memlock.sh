@@ -31,6 +31,7 @@ timeout -s KILL 300 prlimit --memlock=32768:32768 setpriv --reuid=65534 --regid=
     "$AGENT" -c "$dir/agent.ini" run --once >>"$dir/agent.log" 2>&1
 check_eq "run --once exits 0: every volume formatted in the end" 0 $?
 check_eq "12 formatted" 12 "$(grep -c '"outcome":"formatted"' "$dir/state/results.jsonl")"
+grep -v '"outcome":"formatted"' "$dir/state/results.jsonl" | sed 's/^/  not formatted: /' || true
 check "start-up warned about the limit" grep -q 'locked memory limit (RLIMIT_MEMLOCK) is 32 KiB; 4 workers may need up to' "$dir/agent.log"
 check "the self-test still ran (key slots by the agent)" grep -q 'key slots written by the agent' "$dir/agent.log"
 retried=$(grep -c 'retrying in .*no locked memory left for key material (RLIMIT_MEMLOCK 32 KiB, shared by all workers)' "$dir/agent.log")
