@@ -157,17 +157,25 @@ int config_parse_role(struct load *l, const struct key_def *k, const char *value
         return config_bad_value(l, k, value, "allowed: volume, compute");
 }
 
-int config_parse_bool(struct load *l, const struct key_def *k, const char *value)
+/* A key with two words for a bool field: first sets first_means, second
+ * its opposite; the error lists them in that order. */
+static int parse_two_words(struct load *l, const struct key_def *k, const char *value,
+                           const char *first, bool first_means, const char *second)
 {
         bool *field = config_field_of(l, k);
 
-        if (strcmp(value, "yes") == 0)
-                *field = true;
-        else if (strcmp(value, "no") == 0)
-                *field = false;
+        if (strcmp(value, first) == 0)
+                *field = first_means;
+        else if (strcmp(value, second) == 0)
+                *field = !first_means;
         else
-                return config_bad_value(l, k, value, "allowed: yes, no");
+                return config_bad_value(l, k, value, "allowed: %s, %s", first, second);
         return 0;
+}
+
+int config_parse_bool(struct load *l, const struct key_def *k, const char *value)
+{
+        return parse_two_words(l, k, value, "yes", true, "no");
 }
 
 /* n bytes of s are printable ASCII; spaces too when spaces_ok. */
@@ -230,30 +238,16 @@ int config_parse_hash(struct load *l, const struct key_def *k, const char *value
         return config_bad_value(l, k, value, "allowed: sha1, sha256, sha512");
 }
 
+/* kdf = fast: the minimum count (bool kdf_fast). */
 int config_parse_kdf(struct load *l, const struct key_def *k, const char *value)
 {
-        bool *fast = config_field_of(l, k);
-
-        if (strcmp(value, "standard") == 0)
-                *fast = false;
-        else if (strcmp(value, "fast") == 0)
-                *fast = true;
-        else
-                return config_bad_value(l, k, value, "allowed: standard, fast");
-        return 0;
+        return parse_two_words(l, k, value, "standard", false, "fast");
 }
 
+/* keyslot_writer = libcryptsetup (bool keyslot_by_libcryptsetup). */
 int config_parse_keyslot_writer(struct load *l, const struct key_def *k, const char *value)
 {
-        bool *by_libcryptsetup = config_field_of(l, k);
-
-        if (strcmp(value, "agent") == 0)
-                *by_libcryptsetup = false;
-        else if (strcmp(value, "libcryptsetup") == 0)
-                *by_libcryptsetup = true;
-        else
-                return config_bad_value(l, k, value, "allowed: agent, libcryptsetup");
-        return 0;
+        return parse_two_words(l, k, value, "agent", false, "libcryptsetup");
 }
 
 void config_trim_blanks(const char **s, size_t *n)

@@ -97,24 +97,6 @@ int keys_store(struct keys *k, const char *volume_id, struct rbd_image *image,
         return k->provider->store(k, volume_id, image, record, ret_reason);
 }
 
-int keys_create(struct keys *k, const char *volume_id, struct rbd_image *image,
-                struct secret **ret_key, const char **ret_reason)
-{
-        struct keys_record record;
-        struct secret *key = NULL;
-        int r;
-
-        r = keys_generate(k, volume_id, &key, &record, ret_reason);
-        if (r >= 0)
-                r = keys_store(k, volume_id, image, &record, ret_reason);
-        if (r < 0) {
-                secret_free(key);
-                return r;
-        }
-        *ret_key = key;
-        return 0;
-}
-
 int keys_read_file(const char *path, struct secret **ret_key, const char **ret_reason)
 {
         return secretfile_read(path, "key file", KEYS_MIN_BYTES, KEYS_MAX_BYTES, ret_key,

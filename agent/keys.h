@@ -43,15 +43,13 @@ const char *keys_provider_name(const struct keys *k);
  * keep keys elsewhere ignore it (it may be NULL for them). */
 int keys_lookup(struct keys *k, const char *volume_id, struct rbd_image *image,
                 struct secret **ret_key, const char **ret_reason);
-int keys_create(struct keys *k, const char *volume_id, struct rbd_image *image,
-                struct secret **ret_key, const char **ret_reason);
 
-/* keys_create in two steps, for a caller that works with the new key (the
- * format path derives the LUKS key slot) before it knows it will keep it
- * (while the image is still being checked for data): keys_generate draws
- * the key and makes its record in memory, storing nothing; keys_store
- * stores that record under the caller's image lock. -EOPNOTSUPP from a
- * provider that cannot generate (keys_can_generate). */
+/* A new key in two steps, for a caller that works with it (the format path
+ * derives the LUKS key slot) before it knows it will keep it (while the
+ * image is still being checked for data): keys_generate draws the key and
+ * makes its record in memory, storing nothing; keys_store stores that
+ * record under the caller's image lock. -EOPNOTSUPP from a provider that
+ * cannot generate (keys_can_generate). */
 struct keys_record {
         char text[KEYWRAP_RECORD_MAX];
 };

@@ -72,5 +72,6 @@ bool luks_has_magic(const unsigned char *buf, size_t len, unsigned *ret_version)
  * activation): 0, -EPERM wrong passphrase, -EINVAL not LUKS. */
 int luks_check_passphrase(const unsigned char *buf, size_t len, const struct secret *passphrase);
 
-/* The header's UUID (36 chars + NUL). */
+/* The header's UUID (36 chars + NUL), read from its bytes: -EINVAL not
+ * LUKS, -EBADMSG no well-formed UUID there. */
 int luks_header_uuid(const unsigned char *buf, size_t len, char ret_uuid[40]);

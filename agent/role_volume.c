@@ -407,6 +407,8 @@ static void pipeline_destroy(struct pipeline *p)
  * the pool needs. Formats that find none left are retried; say so once. */
 static void warn_locked_memory(unsigned workers)
 {
+        /* + 16 KiB: what stays locked beside the formats (KEKs, the key
+         * provider's own secrets). */
         size_t limit = secret_lock_limit(), need = (size_t)workers * FORMAT_LOCKED_BYTES + 16384;
 
         if (limit < need)

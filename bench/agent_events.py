@@ -55,6 +55,8 @@ class Watch:
                 self.poller.register(fd, select.POLLIN)
         except (OSError, AttributeError):
             self.fd = -1
+        self.how = ("inotify on the state dir" if self.fd >= 0
+                    else "re-reading results.jsonl every 0.5 ms")
 
     def wait(self, deadline, cap=0.05):
         left = deadline - time.perf_counter()

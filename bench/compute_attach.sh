@@ -106,67 +106,14 @@ directory = $T/keys
 INI
 "$AGENT" -c "$T/agent.ini" check-config >&2 || die "the bench config does not pass check-config"
 
+export BENCH_DIR="$here" # measure.py imports agent_events.py from there
 cat >"$T/measure.py" <<'PY'
-import base64, ctypes, json, os, select, statistics, sys, time, uuid
+import base64, json, os, statistics, sys, time, uuid
 
-IN_MODIFY, IN_MOVED_TO, IN_CLOSE_WRITE = 0x2, 0x80, 0x8
-
-class Watch:
-    """Wakes when something in the state dir changes: inotify, else 0.5 ms polling."""
-    def __init__(self, state_dir):
-        self.fd = -1
-        try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            fd = libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
-            if fd >= 0 and libc.inotify_add_watch(
-                    fd, state_dir.encode(), IN_MODIFY | IN_MOVED_TO | IN_CLOSE_WRITE) >= 0:
-                self.fd = fd
-                self.poller = select.poll()
-                self.poller.register(fd, select.POLLIN)
-        except (OSError, AttributeError):
-            self.fd = -1
-        self.how = ("inotify on the state dir" if self.fd >= 0
-                    else "re-reading results.jsonl every 0.5 ms")
-
-    def wait(self, deadline):
-        left = deadline - time.perf_counter()
-        if left <= 0:
-            return
-        if self.fd >= 0:
-            # 50 ms cap: a safety net only, inotify wakes us at once.
-            if self.poller.poll(min(left, 0.05) * 1000):
-                try:
-                    while os.read(self.fd, 65536):
-                        pass
-                except BlockingIOError:
-                    pass
-        else:
-            time.sleep(min(left, 0.0005))
-
-class Results:
-    """Follows results.jsonl from its current end."""
-    def __init__(self, path):
-        self.f = open(path, "rb")
-        self.f.seek(0, os.SEEK_END)
-        self.buf = b""
-
-    def new(self):
-        data = self.f.read()
-        if not data:
-            return []
-        self.buf += data
-        *lines, self.buf = self.buf.split(b"\n")
-        return [json.loads(l) for l in lines if l.strip()]
-
-def checkpoint_offset(state_dir):
-    try:
-        with open(os.path.join(state_dir, "checkpoint")) as f:
-            for w in f.read().split():
-                if w.startswith("offset="):
-                    return int(w[7:])
-    except (OSError, ValueError):
-        pass
-    return -1
+# inotify wake-ups, results.jsonl follower, checkpoint reader: shared with
+# the volume-role benchmarks.
+sys.path.insert(0, os.environ["BENCH_DIR"])
+from agent_events import Results, Watch, checkpoint_offset, write_all  # noqa: E402
 
 def make_key(key_dir, vol):
     key = os.urandom(32)
@@ -183,10 +130,6 @@ def event_line(vol, host):
                       "volume_attachment": [{"attached_host": host,
                                              "instance_uuid": str(uuid.uuid4())}]}}
     return msg, (json.dumps(ev, separators=(",", ":")) + "\n").encode()
-
-def write_all(fd, data):
-    while data:
-        data = data[os.write(fd, data):]
 
 def check_values(results, keys, secrets_dir):
     """Every result provisioned; libvirt's stored value is the key's hex."""

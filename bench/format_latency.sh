@@ -439,25 +439,26 @@ print()
 print("Targets")
 def verdict(ok):
     return "PASS" if ok else "MISS"
-for fl, lab in (("floor-openssl", "OpenSSL PBKDF2, what libcryptsetup uses"),
-                ("floor-nettle", "nettle PBKDF2, what qemu uses"),
-                ("floor-agent", "the agent's own PBKDF2, the fastest here: the honest minimum")):
-    for g in sizes:
-        a, f = med(g, "agent"), med(g, fl)
-        if a is None or f is None:
-            continue
-        lim = 1.10 * f + 50
-        print(f"  {verdict(a <= lim)}  agent within 10% + 50 ms of the floor ({lab}), {gib(g)}: "
-              f"{a / 1000:.2f} s vs limit {lim / 1000:.2f} s")
+def limit(f):  # every target's tolerance: 10% + 50 ms
+    return 1.10 * f + 50
+def floor_lines(measure, words, floors, line):
+    """One line per floor and size where both medians exist."""
+    for fl, lab in floors:
+        for g in sizes:
+            a, f = measure(g, "agent"), measure(g, fl)
+            if a is None or f is None:
+                continue
+            print(f"  {words[a <= limit(f)]}  {line} ({lab}), {gib(g)}: "
+                  f"{a / 1000:.2f} s vs limit {limit(f) / 1000:.2f} s")
+floor_lines(med, {True: "PASS", False: "MISS"},
+            (("floor-openssl", "OpenSSL PBKDF2, what libcryptsetup uses"),
+             ("floor-nettle", "nettle PBKDF2, what qemu uses"),
+             ("floor-agent", "the agent's own PBKDF2, the fastest here: the honest minimum")),
+            "agent within 10% + 50 ms of the floor")
 print("  (the same on CPU time, which other work on the machine does not stretch; not a target)")
-for fl, lab in (("floor-openssl", "OpenSSL"), ("floor-nettle", "nettle"), ("floor-agent", "agent's")):
-    for g in sizes:
-        a, f = cpu(g, "agent"), cpu(g, fl)
-        if a is None or f is None:
-            continue
-        lim = 1.10 * f + 50
-        print(f"  {'pass' if a <= lim else 'miss'}  agent CPU within 10% + 50 ms of the floor's ({lab}), {gib(g)}: "
-              f"{a / 1000:.2f} s vs limit {lim / 1000:.2f} s")
+floor_lines(cpu, {True: "pass", False: "miss"},
+            (("floor-openssl", "OpenSSL"), ("floor-nettle", "nettle"), ("floor-agent", "agent's")),
+            "agent CPU within 10% + 50 ms of the floor's")
 if 16 in sizes:
     a, c = med(16, "agent"), med(16, "cinder")
     if a and c:
@@ -467,7 +468,7 @@ agents = [(g, med(g, "agent")) for g in sizes if med(g, "agent")]
 if len(agents) >= 2:
     lo = min(v for _, v in agents)
     hi_g, hi = max(agents, key=lambda x: x[1])
-    print(f"  {verdict(hi <= 1.10 * lo + 50)}  flat from {gib(sizes[0])} to {gib(sizes[-1])} (slowest median "
+    print(f"  {verdict(hi <= limit(lo))}  flat from {gib(sizes[0])} to {gib(sizes[-1])} (slowest median "
           f"within 10% + 50 ms of the fastest): {lo / 1000:.2f} .. {hi / 1000:.2f} s (slowest at {gib(hi_g)})")
     over = [(g, med(g, "agent") - med(g, "floor-agent")) for g in sizes
             if med(g, "agent") and med(g, "floor-agent")]
@@ -479,10 +480,7 @@ if len(agents) >= 2:
 print()
 
 steps = [l.split() for l in open(S) if l.strip()]
-labels = []
-for s in steps:
-    if s[1] not in labels:
-        labels.append(s[1])
+labels = list(dict.fromkeys(s[1] for s in steps))  # in order of first appearance
 print("The agent's librbd calls on a blank image, replayed by bench/format_floor.c steps "
       "(median of 3, ms; no PBKDF2)")
 print(f"  {'step':<32}" + "".join(f"{gib(g):>10}" for g in sizes))
@@ -492,10 +490,7 @@ for lab in labels:
         for g in sizes))
 print()
 hdr = [l.split() for l in open(H) if l.strip()]
-hl = []
-for h in hdr:
-    if h[0] not in hl:
-        hl.append(h[0])
+hl = list(dict.fromkeys(h[0] for h in hdr))
 print("The agent's libcryptsetup calls building one header (agent/luks.c's sequence), at 1000 "
       "iterations, so almost no PBKDF2 (median of 3, ms)")
 for lab in hl:

@@ -50,34 +50,11 @@ cat "$HOOK" >/dev/null
 bytes=$(stat -c %s "$HOOK")
 
 : >"$T/ceph.conf" # [ceph] is required; no event here reaches Ceph
-(umask 077 && head -c 32 /dev/urandom >"$T/kek.bin")
-write_ini() { # DIR
-    mkdir -p "$1/state"
-    cat >"$1/agent.ini" <<INI
-[agent]
-role = volume
-hook_file = $HOOK
-state_dir = $1/state
-log_level = info
-[ceph]
-conf = $T/ceph.conf
-client = cinder
-pool = volumes
-[volume]
-types = *
-[keys]
-provider = metadata
-kek_id = kek-1
-kek_file = $T/kek.bin
-[luks]
-iterations = 1000
-INI
-    "$AGENT" -c "$1/agent.ini" check-config >&2 || die "$1/agent.ini does not pass check-config"
-}
+CONF=$T/ceph.conf      # what agent_ini (bench/lib.sh) writes into [ceph]
 
 : >"$T/runs.jsonl"
 for ((i = 1; i <= REPEAT; i++)); do
-    write_ini "$T/run$i"
+    agent_ini "$T/run$i" "agent.hook_file = $HOOK" "luks.iterations = 1000"
     say "run $i of $REPEAT: the agent on CPU $CPU (load $(loadavg))"
     python3 "$here/agent_events.py" drain "$CPU" "$HOOK" "$T/run$i/state" "$T/run$i/agent.log" \
         "$AGENT" -c "$T/run$i/agent.ini" run >>"$T/runs.jsonl" ||

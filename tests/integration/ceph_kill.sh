@@ -8,12 +8,7 @@ dir=$T_TMP/agent
 # mid-format.
 make_agent_dir "$dir" "luks.iterations = 400000"
 ids=()
-for i in $(seq 1 16); do
-    id=$(new_uuid)
-    ids+=("$id")
-    new_volume "$dir" "$id" 1
-    event_json "$id" 1 >>"$dir/events.jsonl"
-done
+queue_volumes "$dir" 16
 # Some noise the agent ignores, between the events.
 for i in $(seq 1 50); do event_json "$(new_uuid)" 1 x volume.attach.end >>"$dir/events.jsonl"; done
 

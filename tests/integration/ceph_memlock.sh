@@ -17,12 +17,7 @@ cp "$CEPH_CONF" "$dir/ceph.conf"
 cp "$CEPH_DIR/ceph.client.cinder.keyring" "$dir/"
 sed -i "s|^conf = .*|conf = $dir/ceph.conf\nkeyring = $dir/ceph.client.cinder.keyring|" "$dir/agent.ini"
 ids=()
-for _ in $(seq 1 12); do
-    id=$(new_uuid)
-    ids+=("$id")
-    new_volume "$dir" "$id" 1
-    event_json "$id" 1 >>"$dir/events.jsonl"
-done
+queue_volumes "$dir" 12
 chown -R 65534:65534 "$dir"
 # 32 KiB soft and hard: eight pages, enough for the self-test (seven) and
 # two formats at once (four each), while PBKDF2 at 300,000 iterations keeps

@@ -86,6 +86,18 @@ new_volume() {
     chmod 600 "${KEY_DIR:-$dir/keys}/$id.key"
 }
 
+# queue_volumes DIR N: N new 1 GiB volumes with their keys, and their
+# events appended to DIR's hook file; their ids are appended to the array ids.
+queue_volumes() {
+    local dir=$1 n=$2 i id
+    for ((i = 0; i < n; i++)); do
+        id=$(new_uuid)
+        ids+=("$id")
+        new_volume "$dir" "$id" 1
+        event_json "$id" 1 >>"$dir/events.jsonl"
+    done
+}
+
 # passphrase_file DIR ID: the hex passphrase in a file, for qemu/cryptsetup.
 passphrase_file() {
     local dir=$1 id=$2 out="$T_TMP/pass-$2"

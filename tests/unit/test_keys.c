@@ -222,13 +222,14 @@ TEST(keys_read_file_direct)
 TEST(keys_dispatch)
 {
         struct config c = file_config("/nonexistent");
+        struct keys_record record;
         struct secret *key = NULL;
         const char *reason = NULL;
         struct keys *k = NULL;
 
         REQUIRE(keys_open(&c, &k, NULL) == 0);
         CHECK(strcmp(keys_provider_name(k), "file") == 0);
-        CHECK(keys_create(k, VOLUME, NULL, &key, &reason) == -EOPNOTSUPP);
+        CHECK(keys_generate(k, VOLUME, &key, &record, &reason) == -EOPNOTSUPP);
         CHECK(reason_is(reason, "provider file cannot generate keys"));
         keys_close(k);
         keys_close(NULL);
@@ -238,7 +239,7 @@ TEST(keys_dispatch)
         c.key_command_timeout_ms = 1000;
         REQUIRE(keys_open(&c, &k, NULL) == 0);
         CHECK(strcmp(keys_provider_name(k), "command") == 0);
-        CHECK(keys_create(k, VOLUME, NULL, &key, &reason) == -EOPNOTSUPP);
+        CHECK(keys_generate(k, VOLUME, &key, &record, &reason) == -EOPNOTSUPP);
         CHECK(reason_is(reason, "provider command cannot generate keys"));
         keys_close(k);
 

@@ -1,7 +1,11 @@
 /* Unit tests for luks.c: real libcryptsetup, headers on memfds. */
 #include <errno.h>
+#include <libcryptsetup.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "luks.h"
 #include "unit.h"
@@ -121,5 +125,38 @@ TEST(luks_refuses_offset_smaller_than_keyslots)
         REQUIRE(pass);
         CHECK(luks_build_header(&params, 1u << 20, pass, &hdr, &used) == -EINVAL);
         CHECK(hdr == NULL);
+        secret_free(pass);
+}
+
+/* luks_header_uuid reads the bytes; libcryptsetup must see the same UUID. */
+TEST(luks_header_uuid_matches_libcryptsetup)
+{
+        struct secret *pass = unit_secret_text("aa");
+        struct crypt_device *cd = NULL;
+        unsigned char *hdr = NULL;
+        char uuid[40], path[64];
+        size_t used;
+        int fd;
+
+        REQUIRE(pass);
+        REQUIRE(luks_build_header(&params, 4040u * 512u, pass, &hdr, &used) == 0);
+        REQUIRE(luks_header_uuid(hdr, 4040u * 512u, uuid) == 0);
+        fd = memfd_create("uuid-check", MFD_CLOEXEC);
+        REQUIRE(fd >= 0);
+        REQUIRE(ftruncate(fd, 4040 * 512 + 512) == 0);
+        REQUIRE(pwrite(fd, hdr, 4040u * 512u, 0) == 4040 * 512);
+        snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+        REQUIRE(crypt_init(&cd, path) == 0);
+        if (crypt_load(cd, CRYPT_LUKS1, NULL) == 0)
+                CHECK(strcmp(crypt_get_uuid(cd), uuid) == 0);
+        else
+                CHECK(!"libcryptsetup cannot load the header");
+        /* Not LUKS, and a UUID field that is not one. */
+        CHECK(luks_header_uuid((const unsigned char *)"plain data, no magic", 21, uuid) == -EINVAL);
+        memset(hdr + 168, 'z', 36);
+        CHECK(luks_header_uuid(hdr, 4040u * 512u, uuid) == -EBADMSG);
+        crypt_free(cd);
+        close(fd);
+        free(hdr);
         secret_free(pass);
 }
