@@ -117,6 +117,11 @@ const struct key_def config_keys[N_KEYS] = {
                                FIELD(gc_interval_s), 0, 604800, OPTIONAL,
                                "0 (never) or 60..604800"},
         [KEY_GC_GRACE_S] = NUMBER(COMPUTE, "gc_grace_s", gc_grace_s, 0, 604800),
+        [KEY_COMPUTE_BACKENDS] = KEY(COMPUTE, "backends", config_parse_backends, backends,
+                                     OPTIONAL),
+        [KEY_ZONES] = KEY(COMPUTE, "availability_zones", config_parse_zones, zones, OPTIONAL),
+        [KEY_ON_RAW_DISK] = KEY(COMPUTE, "on_raw_disk", config_parse_on_raw_disk,
+                                raw_disk_alert_only, OPTIONAL),
 
         [KEY_AMQP_HOST] = NAME(AMQP, "host", config_amqp_parse_host, amqp_host, MAX_AMQP_HOST,
                                OPTIONAL),
@@ -811,6 +816,8 @@ void config_free(struct config *c)
                 free(c->types[i]);
         for (size_t i = 0; i < c->n_backends; i++)
                 free(c->backends[i]);
+        for (size_t i = 0; i < c->n_zones; i++)
+                free(c->zones[i]);
         free(c->key_directory);
         free(c->key_command);
         free(c->kek_id);
@@ -883,6 +890,16 @@ bool config_wants_backend(const struct config *c, const char *volume_host)
         n = (size_t)(end - at);
         for (size_t i = 0; i < c->n_backends; i++)
                 if (strlen(c->backends[i]) == n && memcmp(c->backends[i], at, n) == 0)
+                        return true;
+        return false;
+}
+
+bool config_wants_zone(const struct config *c, const char *zone)
+{
+        if (!c || c->n_zones == 0 || !zone || !zone[0])
+                return true;
+        for (size_t i = 0; i < c->n_zones; i++)
+                if (strcmp(c->zones[i], zone) == 0)
                         return true;
         return false;
 }

@@ -23,6 +23,7 @@
 #define CONFIG_MAX_LINE 1024
 #define CONFIG_MAX_TYPES 64
 #define CONFIG_MAX_BACKENDS 16
+#define CONFIG_MAX_ZONES 64
 #define CONFIG_MAX_PROBLEMS 100
 #define CONFIG_MAX_OLD_KEKS 16
 #define CONFIG_MAX_SECRETS 16
@@ -89,6 +90,10 @@ struct config {
         unsigned reconcile_interval_s;
         unsigned gc_interval_s; /* 0: never */
         unsigned gc_grace_s;
+        /* [compute] availability_zones: none = every zone */
+        char *zones[CONFIG_MAX_ZONES];
+        size_t n_zones;
+        bool raw_disk_alert_only; /* on_raw_disk = alert (default pause) */
 
         /* [secret:NAME] sections, in file order */
         struct config_secret secrets[CONFIG_MAX_SECRETS];
@@ -192,3 +197,8 @@ bool config_wants_type(const struct config *c, const char *type_id);
  * one this agent formats: [volume] backends unset, or its backend listed.
  * With backends set, a NULL or empty host, or one without '@', is not. */
 bool config_wants_backend(const struct config *c, const char *volume_host);
+
+/* True when a volume in availability zone `zone` is in this compute
+ * agent's scope: [compute] availability_zones unset, or the zone listed.
+ * An unknown zone (NULL or "") is in scope: fail closed. */
+bool config_wants_zone(const struct config *c, const char *zone);

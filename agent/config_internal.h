@@ -42,7 +42,7 @@ enum key_id {
         KEY_KEYSLOT_WRITER,
         KEY_RETRY_INITIAL_MS, KEY_RETRY_MAX_MS, KEY_RETRY_GIVE_UP_S,
         KEY_URI, KEY_HOST, KEY_COMPUTE_TYPES, KEY_COMPUTE_PRIVATE, KEY_RECONCILE_INTERVAL_S,
-        KEY_GC_INTERVAL_S, KEY_GC_GRACE_S,
+        KEY_GC_INTERVAL_S, KEY_GC_GRACE_S, KEY_COMPUTE_BACKENDS, KEY_ZONES, KEY_ON_RAW_DISK,
         KEY_AMQP_HOST, KEY_AMQP_PORT, KEY_AMQP_VHOST, KEY_AMQP_USER, KEY_AMQP_PASSWORD_FILE,
         KEY_AMQP_EXCHANGE, KEY_AMQP_QUEUE, KEY_AMQP_ROUTING_KEYS, KEY_AMQP_PREFETCH,
         KEY_AMQP_HEARTBEAT_S, KEY_AMQP_BATCH_MAX, KEY_AMQP_BATCH_MS, KEY_AMQP_TLS,
@@ -155,6 +155,8 @@ int config_parse_log_level(struct load *l, const struct key_def *k, const char *
 int config_parse_log_format(struct load *l, const struct key_def *k, const char *value);
 int config_parse_types(struct load *l, const struct key_def *k, const char *value);
 int config_parse_backends(struct load *l, const struct key_def *k, const char *value);
+int config_parse_zones(struct load *l, const struct key_def *k, const char *value);
+int config_parse_on_raw_disk(struct load *l, const struct key_def *k, const char *value);
 int config_parse_provider(struct load *l, const struct key_def *k, const char *value);
 int config_parse_old_keks(struct load *l, const struct key_def *k, const char *value);
 int config_parse_cipher(struct load *l, const struct key_def *k, const char *value);

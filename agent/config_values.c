@@ -342,6 +342,24 @@ int config_parse_backends(struct load *l, const struct key_def *k, const char *v
         return parse_name_list(l, k, value, &list);
 }
 
+int config_parse_zones(struct load *l, const struct key_def *k, const char *value)
+{
+        struct config *c = l->config;
+        const struct name_list list = {c->zones, &c->n_zones, CONFIG_MAX_ZONES,
+                                       "availability zone name", "availability zones"};
+
+        return parse_name_list(l, k, value, &list);
+}
+
+int config_parse_on_raw_disk(struct load *l, const struct key_def *k, const char *value)
+{
+        if (strcmp(value, "pause") == 0 || strcmp(value, "alert") == 0) {
+                l->config->raw_disk_alert_only = strcmp(value, "alert") == 0;
+                return 0;
+        }
+        return config_bad_value(l, k, value, "allowed: pause, alert");
+}
+
 static bool old_kek_listed(const struct config *c, const char *id, size_t n)
 {
         for (size_t i = 0; i < c->n_old_keks; i++)

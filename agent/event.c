@@ -398,7 +398,7 @@ static int parse_attachments(struct json_object *payload, struct event *e,
 
 static int parse_payload(struct json_object *root, struct event *e, const char **ret_reason)
 {
-        struct json_object *payload, *status, *host;
+        struct json_object *payload, *status, *host, *zone;
         int r;
 
         if (!json_object_object_get_ex(root, "payload", &payload))
@@ -425,6 +425,15 @@ static int parse_payload(struct json_object *root, struct event *e, const char *
                               sizeof(e->volume_host), ret_reason);
                 if (r < 0)
                         return r;
+        }
+        /* A zone name this code cannot carry does not cost the event: it
+         * is kept as unreadable, and the compute role then counts the
+         * volume in every zone (fail closed). */
+        zone = get_optional(payload, "availability_zone");
+        if (zone && copy_text(zone, "payload.availability_zone", CHARSET_PRINTABLE,
+                              e->availability_zone, sizeof(e->availability_zone), NULL) < 0) {
+                e->availability_zone[0] = '\0';
+                e->zone_unreadable = true;
         }
         r = parse_attachments(payload, e, ret_reason);
         if (r < 0)

@@ -20,6 +20,7 @@
 #define EVENT_MAX_DEPTH_LIMIT 1024u
 
 #define EVENT_HOST_MAX 256     /* a host name as Nova/Cinder record it */
+#define EVENT_ZONE_MAX 256     /* an availability zone name (Cinder: 255) */
 #define EVENT_MAX_ATTACHMENTS 4 /* attached hosts kept from one payload */
 
 struct event {
@@ -33,6 +34,9 @@ struct event {
         char status[EVENT_STATUS_MAX];
         /* payload.host, Cinder's "host@backend#pool"; empty if absent/null */
         char volume_host[EVENT_HOST_MAX];
+        /* payload.availability_zone; empty if absent/null */
+        char availability_zone[EVENT_ZONE_MAX];
+        bool zone_unreadable; /* present but not printable ASCII or too long */
         uint64_t size_gib;
         /* payload.volume_attachment[].attached_host, in order; entries
          * without a host (absent, null or "") are left out. */

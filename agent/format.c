@@ -18,6 +18,7 @@
 #include "log.h"
 #include "luks.h"
 #include "rbd.h"
+#include "volume_index.h"
 #include "secret.h"
 
 #define FORMAT_FAST_KDF_MIN_KEY_BYTES 32u
@@ -369,12 +370,15 @@ static void decide_existing_header(struct job *j)
         if (j->has_state && parse_state(j->state, "formatted", &payload, &offset)) {
                 end(j, OUTCOME_SKIPPED, false, "already formatted by rbd-luks-agent (%s)",
                     j->state);
+                j->result->header = FORMAT_HEADER_OURS;
+                (void)luks_header_uuid(j->probe, j->offset, j->result->luks_uuid);
                 return;
         }
         if (!(j->has_state && parse_state(j->state, "writing", &payload, &offset))) {
                 end(j, OUTCOME_SKIPPED, false,
                     "image already starts with a LUKS%u header not written by this agent",
                     version);
+                j->result->header = FORMAT_HEADER_FOREIGN;
                 return;
         }
         /* Our header went out, the final state did not: record it now. */
@@ -388,6 +392,8 @@ static void decide_existing_header(struct job *j)
         }
         end(j, OUTCOME_FORMATTED, false,
             "LUKS1 header had been written before an interruption; state recorded");
+        j->result->header = FORMAT_HEADER_OURS;
+        memcpy(j->result->luks_uuid, uuid, sizeof(j->result->luks_uuid));
 }
 
 /* No header yet: may we write one? Sets j->payload and j->check_from.
@@ -632,6 +638,8 @@ static void format_blank_image(struct job *j)
             ", image grown to %" PRIu64 " bytes",
             ctx->luks.cipher, ctx->luks.cipher_mode, ctx->luks.key_bytes * 8,
             ctx->luks.iterations, j->offset, j->payload + j->offset);
+        j->result->header = FORMAT_HEADER_OURS;
+        memcpy(j->result->luks_uuid, uuid, sizeof(j->result->luks_uuid));
 out:
         free(header);
         secret_free(passphrase);
@@ -694,4 +702,30 @@ void format_volume(struct format_context *ctx, const char *volume_id, uint64_t s
         }
         format_open_image(&j, client->cluster, size_bytes);
         release_client(ctx, client, j.retire_client);
+}
+
+/* ---- the volume index ------------------------------------------------- */
+
+int format_index_put(struct format_context *ctx, const struct volume_index_entry *e)
+{
+        struct client *client;
+        int r = acquire_client(ctx, &client);
+
+        if (r < 0)
+                return r;
+        r = volume_index_put(client->cluster, ctx->config->pool, e);
+        release_client(ctx, client, r == -ESHUTDOWN);
+        return r;
+}
+
+int format_index_remove(struct format_context *ctx, const char *volume_id)
+{
+        struct client *client;
+        int r = acquire_client(ctx, &client);
+
+        if (r < 0)
+                return r;
+        r = volume_index_remove(client->cluster, ctx->config->pool, volume_id);
+        release_client(ctx, client, r == -ESHUTDOWN);
+        return r;
 }

@@ -28,10 +28,19 @@
 
 struct format_context;
 
+/* Whose LUKS header the image holds at the end, as far as the format saw. */
+enum format_header {
+        FORMAT_HEADER_NONE,    /* none (refused, failed before or while writing) */
+        FORMAT_HEADER_OURS,    /* complete, written by this agent */
+        FORMAT_HEADER_FOREIGN, /* one this agent did not write (Cinder's, qemu-img's) */
+};
+
 struct format_result {
         enum outcome outcome;
         bool transient; /* only with OUTCOME_FAILED */
         char reason[FORMAT_REASON_MAX];
+        enum format_header header;
+        char luks_uuid[40]; /* the header's UUID with FORMAT_HEADER_OURS; may be "" */
 };
 
 /* Locked memory (struct secret pages) one format holds at most at once:
@@ -48,6 +57,12 @@ unsigned format_context_iterations(const struct format_context *ctx);
  * negative errno: libcryptsetup, because keyslot.c failed its start-up
  * self-test. *ret_why says which, for the log. */
 int format_context_keyslot_writer(const struct format_context *ctx, const char **ret_why);
+
+/* The pool's volume index (volume_index.h), through the workers' shared
+ * Ceph client: entry written, or the volume's entry removed. */
+struct volume_index_entry;
+int format_index_put(struct format_context *ctx, const struct volume_index_entry *e);
+int format_index_remove(struct format_context *ctx, const char *volume_id);
 
 /* size_bytes: the volume's size from the event, which the raw image must
  * have; 0 (by hand) takes the image's current size. */

@@ -629,22 +629,29 @@ static uint64_t now_ms(void)
 
 int hookfile_wait(struct hookfile *h, unsigned timeout_ms)
 {
+        return hookfile_wait_fd(h, -1, timeout_ms);
+}
+
+int hookfile_wait_fd(struct hookfile *h, int wake_fd, unsigned timeout_ms)
+{
         uint64_t deadline, now;
         int n, r;
 
         if (timeout_ms > HOOKFILE_WAIT_MAX_MS)
                 timeout_ms = HOOKFILE_WAIT_MAX_MS;
-        if (h->inotify_fd < 0)
+        if (h->inotify_fd < 0 && wake_fd < 0)
                 return sleep_ms(timeout_ms);
         deadline = now_ms() + timeout_ms;
         for (;;) {
-                struct pollfd pfd = {.fd = h->inotify_fd, .events = POLLIN};
+                /* An fd of -1 is skipped by poll. */
+                struct pollfd pfd[2] = {{.fd = h->inotify_fd, .events = POLLIN},
+                                        {.fd = wake_fd, .events = POLLIN}};
 
                 now = now_ms();
-                n = poll(&pfd, 1, now >= deadline ? 0 : (int)(deadline - now));
+                n = poll(pfd, 2, now >= deadline ? 0 : (int)(deadline - now));
                 if (n < 0)
                         return -errno;
-                if (n == 0)
+                if (n == 0 || (pfd[1].revents & POLLIN))
                         return 0;
                 r = drain_events(h);
                 if (r != 0)

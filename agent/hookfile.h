@@ -74,5 +74,8 @@ int hookfile_next(struct hookfile *h, struct hookfile_line *ret, enum hookfile_e
  * a plain sleep when inotify is unavailable). 0 on wake-up or timeout,
  * -EINTR when a signal arrived. */
 int hookfile_wait(struct hookfile *h, unsigned timeout_ms);
+/* The same, also returning 0 as soon as wake_fd (-1: none) is readable;
+ * the caller drains wake_fd. */
+int hookfile_wait_fd(struct hookfile *h, int wake_fd, unsigned timeout_ms);
 
 const char *hookfile_path(const struct hookfile *h);

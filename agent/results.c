@@ -44,6 +44,12 @@ const char *outcome_to_string(enum outcome o)
                 return "removed";
         case OUTCOME_KEPT:
                 return "kept";
+        case OUTCOME_PLACEHOLDER:
+                return "placeholder";
+        case OUTCOME_RESTORED:
+                return "restored";
+        case OUTCOME_EXPOSED:
+                return "exposed";
         }
         return "unknown";
 }

@@ -32,6 +32,9 @@ enum outcome {
         OUTCOME_PROVISIONED,
         OUTCOME_REMOVED,
         OUTCOME_KEPT,
+        OUTCOME_PLACEHOLDER, /* compute: a secret that opens nothing, until the value is known */
+        OUTCOME_RESTORED,    /* compute: put back after someone else undefined it */
+        OUTCOME_EXPOSED,     /* compute: a running domain has the volume without <encryption> */
 };
 
 const char *outcome_to_string(enum outcome o);

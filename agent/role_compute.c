@@ -1,15 +1,18 @@
-/* role_compute: libvirt secrets for Nova (role_compute.h). */
+/* role_compute: libvirt secrets for Nova (role_compute.h): the loop,
+ * events, static secrets and the commands. The volume secrets themselves
+ * are compute_volumes.c's. */
 #include "role_compute.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "compute_internal.h"
 #include "event.h"
 #include "health.h"
 #include "hookfile.h"
@@ -23,45 +26,7 @@
 #include "secretfile.h"
 #include "secrets.h"
 
-#define REASON_LEN 512
 #define LIBVIRT_PING_MS 1000
-
-struct compute {
-        const struct config *config;
-        struct results *results;
-        struct keys *keys;
-        struct rbd_cluster *cluster; /* lazily, for the metadata provider */
-        struct secrets *libvirt;     /* NULL while disconnected */
-        char host[EVENT_HOST_MAX];
-        unsigned connect_delay_ms;
-        uint64_t next_connect_ms, next_reconcile_ms, next_gc_ms, next_ping_ms;
-        bool told_down;
-        char down_reason[REASON_LEN]; /* why the last libvirt connect failed */
-        char waiting[REASON_LEN];     /* what a retry wait is for; "" when none */
-        struct health *health;        /* NULL: not a daemon (--once, commands) */
-        uint64_t provisioned, removed, kept, skipped, failed, rejected, ignored;
-};
-
-/* What one volume action ended as. */
-struct action {
-        enum outcome outcome;
-        bool transient;
-        char reason[REASON_LEN];
-};
-
-static void set_action(struct action *a, enum outcome o, bool transient, const char *fmt, ...)
-        __attribute__((format(printf, 4, 5)));
-
-static void set_action(struct action *a, enum outcome o, bool transient, const char *fmt, ...)
-{
-        va_list ap;
-
-        a->outcome = o;
-        a->transient = transient;
-        va_start(ap, fmt);
-        vsnprintf(a->reason, sizeof(a->reason), fmt, ap);
-        va_end(ap);
-}
 
 /* ---- libvirt connection and static secrets ----------------------------- */
 
@@ -111,7 +76,7 @@ static void apply_static_secrets(struct compute *cp, const char *occasion)
 }
 
 /* Connected, or -ENOTCONN while libvirt is away (reconnects with backoff). */
-static int ensure_libvirt(struct compute *cp)
+int compute_ensure_libvirt(struct compute *cp)
 {
         const struct config *c = cp->config;
         const char *why = NULL;
@@ -152,42 +117,22 @@ static int ensure_libvirt(struct compute *cp)
         log_info("connected to libvirt at %s", c->libvirt_uri);
         cp->told_down = false;
         cp->connect_delay_ms = c->retry_initial_ms;
+        if (!cp->once) {
+                r = secrets_watch(cp->libvirt, &why);
+                if (r < 0)
+                        log_warn("cannot watch libvirt's events (%s); secrets undefined by others "
+                                 "come back only at the next reconcile", why);
+        }
         apply_static_secrets(cp, "libvirt connected");
-        cp->next_reconcile_ms = intake_now_ms() + (uint64_t)c->reconcile_interval_s * 1000u;
+        /* A daemon that came back may have lost every secret. */
+        cp->reconciled = false;
+        cp->reconcile_due = true;
         return 0;
 }
 
-/* ---- volume secrets ---------------------------------------------------- */
+/* ---- Ceph ---------------------------------------------------------------- */
 
-/* A volume secret declared in [secret:NAME] is the reconcile's to manage;
- * events and gc leave it alone. */
-static bool is_static_volume(const struct compute *cp, const char *volume_id)
-{
-        const struct config *c = cp->config;
-
-        for (size_t i = 0; i < c->n_secrets; i++)
-                if (c->secrets[i].usage == CONFIG_SECRET_VOLUME &&
-                    strcmp(c->secrets[i].usage_id, volume_id) == 0)
-                        return true;
-        return false;
-}
-
-/* False (with the action set) when events must not or cannot act now. */
-static bool ready_for_volume(struct compute *cp, const char *volume_id, struct action *a)
-{
-        if (is_static_volume(cp, volume_id)) {
-                set_action(a, OUTCOME_SKIPPED, false, "secret is declared in a [secret:*] section");
-                return false;
-        }
-        if (ensure_libvirt(cp) < 0) {
-                set_action(a, OUTCOME_FAILED, true, "libvirt at %s is not reachable",
-                           cp->config->libvirt_uri);
-                return false;
-        }
-        return true;
-}
-
-static int get_cluster(struct compute *cp, struct rbd_cluster **ret)
+int compute_cluster(struct compute *cp, struct rbd_cluster **ret)
 {
         const struct config *c = cp->config;
         struct rbd_connect_params p = {c->ceph_conf, c->ceph_client, c->ceph_keyring,
@@ -200,116 +145,100 @@ static int get_cluster(struct compute *cp, struct rbd_cluster **ret)
         return r;
 }
 
-/* The volume's passphrase; the metadata provider reads it from the image. */
-static int volume_passphrase(struct compute *cp, const char *volume_id, struct secret **ret,
-                             struct action *a)
+/* Blocklisted: this client is done for; the next call connects anew. */
+void compute_cluster_failed(struct compute *cp, int r)
 {
-        const struct config *c = cp->config;
-        struct rbd_image *img = NULL;
-        struct rbd_cluster *cluster;
-        struct secret *key = NULL;
-        const char *why = NULL;
-        char name[160];
-        int r;
-
-        if (c->key_provider == KEY_PROVIDER_METADATA) {
-                snprintf(name, sizeof(name), "%s%s", c->image_prefix, volume_id);
-                r = get_cluster(cp, &cluster);
-                if (r >= 0)
-                        r = rbd_image_open(cluster, c->pool, name, &img);
-                if (r < 0) {
-                        set_action(a, OUTCOME_FAILED, r != -ENOENT, "cannot open %s/%s: %s",
-                                   c->pool, name, strerror(-r));
-                        if (r == -ESHUTDOWN) {
-                                rbd_cluster_disconnect(cp->cluster);
-                                cp->cluster = NULL;
-                        }
-                        return r;
-                }
-        }
-        r = keys_lookup(cp->keys, volume_id, img, &key, &why);
-        rbd_image_close(img);
-        /* Blocklisted: this client is done for; the retry connects anew. */
-        if (r == -ESHUTDOWN) {
+        if (r == -ESHUTDOWN && cp->cluster) {
                 rbd_cluster_disconnect(cp->cluster);
                 cp->cluster = NULL;
         }
-        if (r >= 0)
-                r = secret_to_hex(key, ret);
-        secret_free(key);
-        if (r < 0)
-                set_action(a, OUTCOME_FAILED,
-                           r == -ENOENT || r == -ETIMEDOUT || r == -EIO || r == -ESHUTDOWN,
-                           "no usable key (%s provider): %s", keys_provider_name(cp->keys),
-                           why ? why : strerror(-r));
-        return r;
 }
 
-static void provision(struct compute *cp, const char *volume_id, struct action *a)
-{
-        struct secrets_spec spec = {.usage = SECRETS_USAGE_VOLUME,
-                                    .private_value = cp->config->compute_private};
-        char uuid[SECRETS_UUID_LEN + 1] = "";
-        struct secret *passphrase = NULL;
-        const char *why = NULL;
-        bool changed = false;
-        int r;
+/* ---- health, waits, records -------------------------------------------- */
 
-        if (!ready_for_volume(cp, volume_id, a))
+/* From the one loop, and from its retry waits: a retry wait is the loop
+ * alive but waiting on libvirt or Ceph (degraded), a hung call is the loop
+ * stuck (the file goes stale). Healthy only once a reconcile has made
+ * libvirt hold every live volume's secret. */
+static void refresh_health(struct compute *cp)
+{
+        if (!cp->health || !health_due(cp->health))
                 return;
-        if (volume_passphrase(cp, volume_id, &passphrase, a) < 0)
-                return;
-        snprintf(spec.usage_id, sizeof(spec.usage_id), "%s", volume_id);
-        r = secrets_ensure(cp->libvirt, &spec, passphrase, &changed, uuid, &why);
-        secret_free(passphrase);
-        if (r == -EEXIST)
-                set_action(a, OUTCOME_SKIPPED, false, "%s", why);
-        else if (r < 0)
-                set_action(a, OUTCOME_FAILED, r == -ENOTCONN || r == -ECONNREFUSED,
-                           "cannot define the volume secret: %s", why ? why : strerror(-r));
+        if (!cp->libvirt)
+                health_beat(cp->health, true, "libvirt not connected: %s",
+                            cp->down_reason[0] ? cp->down_reason : "not yet tried");
+        else if (cp->n_exposed)
+                health_beat(cp->health, true,
+                            "%zu agent-managed volume(s) plugged without <encryption>, first: "
+                            "domain %s, volume %s", cp->n_exposed, cp->exposed[0].domain,
+                            cp->exposed[0].volume_id);
+        else if (!cp->reconciled)
+                health_beat(cp->health, true, "volume secrets not reconciled yet%s%s",
+                            cp->reconcile_problem[0] ? ": " : "", cp->reconcile_problem);
+        else if (cp->waiting[0])
+                health_beat(cp->health, true, "%s", cp->waiting);
+        else if (cp->reconcile_problem[0])
+                health_beat(cp->health, true, "%s", cp->reconcile_problem);
         else
-                set_action(a, OUTCOME_PROVISIONED, false, "volume secret %s %s", uuid,
-                           changed ? "defined" : "already in place");
+                health_beat(cp->health, false,
+                            "libvirt connected, volume secrets reconciled; %" PRIu64
+                            " provisioned, %" PRIu64 " placeholders, %" PRIu64 " restored, %" PRIu64
+                            " removed, %" PRIu64 " failed since start",
+                            cp->provisioned, cp->placeholders, cp->restored, cp->removed,
+                            cp->failed);
 }
 
-/* Removes our volume secret unless a domain uses it (running ones only,
- * or any defined one for garbage collection). */
-static void unprovision(struct compute *cp, const char *volume_id, bool running_only,
-                        bool dry_run, struct action *a)
+static bool sleep_or_stop(struct compute *cp, unsigned ms)
 {
-        struct secrets_info info;
-        const char *why = NULL;
-        unsigned users = 0;
+        uint64_t until = intake_now_ms() + ms;
+
+        while (!intake_stop_requested && intake_now_ms() < until) {
+                refresh_health(cp);
+                usleep(50 * 1000);
+        }
+        return intake_stop_requested;
+}
+
+static void count(struct compute *cp, enum outcome o)
+{
+        switch (o) {
+        case OUTCOME_PROVISIONED: cp->provisioned++; break;
+        case OUTCOME_REMOVED: cp->removed++; break;
+        case OUTCOME_KEPT: cp->kept++; break;
+        case OUTCOME_SKIPPED: cp->skipped++; break;
+        case OUTCOME_PLACEHOLDER: cp->placeholders++; break;
+        case OUTCOME_RESTORED: cp->restored++; break;
+        case OUTCOME_EXPOSED: cp->exposures++; break;
+        default: cp->failed++; break;
+        }
+}
+
+bool compute_record(struct compute *cp, const char *event_type, const char *message_id,
+                    const char *volume_id, const struct compute_action *a, uint64_t ms)
+{
+        enum log_level level = a->outcome == OUTCOME_FAILED || a->outcome == OUTCOME_EXPOSED
+                                       ? LOG_LEVEL_ERROR
+                                       : LOG_LEVEL_INFO;
         int r;
 
-        if (!ready_for_volume(cp, volume_id, a))
-                return;
-        r = secrets_find(cp->libvirt, SECRETS_USAGE_VOLUME, volume_id, &info, &why);
-        if (r == -ENOENT) {
-                set_action(a, OUTCOME_SKIPPED, false, "no secret for this volume here");
-                return;
+        log_msg(level, "volume %s: %s in %" PRIu64 " ms (%s): %s", volume_id,
+                outcome_to_string(a->outcome), ms, event_type, a->reason);
+        count(cp, a->outcome);
+        /* The checkpoint may not pass an event without its record: a full
+         * disk is waited out, loudly. */
+        while ((r = results_append(cp->results, volume_id, event_type, message_id, a->outcome,
+                                   a->reason, ms)) < 0) {
+                log_error("volume %s: cannot write results.jsonl in %s: %s (will retry)",
+                          volume_id, cp->config->state_dir, strerror(-r));
+                snprintf(cp->waiting, sizeof(cp->waiting), "cannot write results.jsonl in %s: %s",
+                         cp->config->state_dir, strerror(-r));
+                if (sleep_or_stop(cp, 1000)) {
+                        cp->waiting[0] = '\0';
+                        return false;
+                }
         }
-        if (r >= 0 && !info.owned) {
-                set_action(a, OUTCOME_SKIPPED, false,
-                           "secret %s for this volume was not made by this agent; left alone",
-                           info.uuid);
-                return;
-        }
-        if (r >= 0)
-                r = secrets_domains_using(cp->libvirt, info.uuid, running_only, &users, &why);
-        if (r >= 0 && users) {
-                set_action(a, OUTCOME_KEPT, false, "secret %s is used by %u %s domain(s)",
-                           info.uuid, users, running_only ? "running" : "defined");
-                return;
-        }
-        if (r >= 0 && !dry_run)
-                r = secrets_remove(cp->libvirt, SECRETS_USAGE_VOLUME, volume_id, &why);
-        if (r < 0)
-                set_action(a, OUTCOME_FAILED, r == -ENOTCONN || r == -ECONNREFUSED,
-                           "cannot remove the volume secret: %s", why ? why : strerror(-r));
-        else
-                set_action(a, OUTCOME_REMOVED, false, "secret %s %s", info.uuid,
-                           dry_run ? "would be removed" : "removed");
+        cp->waiting[0] = '\0';
+        return true;
 }
 
 /* ---- events ------------------------------------------------------------ */
@@ -330,87 +259,53 @@ static bool attached_here(const struct compute *cp, const struct event *ev)
         return false;
 }
 
-enum intent { INTENT_NONE, INTENT_PROVISION, INTENT_REMOVE };
+enum intent { INTENT_NONE, INTENT_PLACEHOLDER, INTENT_PROVISION, INTENT_REMOVE };
 
 /* The event types this role acts on, for intake_classify() and intent_of().
- * Attach events arrive before Nova builds the disk (see docs/decisions.md);
- * detach and delete events end a volume's use on this host. */
-static const char *const handled_types[] = {"volume.attach.start", "volume.attach.end",
-                                            "volume.detach.end",   "volume.delete.start",
-                                            "volume.delete.end",   NULL};
-
-static bool is_handled(const char *type)
-{
-        for (size_t i = 0; handled_types[i]; i++)
-                if (strcmp(type, handled_types[i]) == 0)
-                        return true;
-        return false;
-}
+ * create.start: the secret at once, with a placeholder; create.end: its
+ * real value once the volume agent has recorded the format; attach events
+ * naming this host: the same, a hint only (Nova builds the disk before
+ * Cinder says so: docs/decisions.md); delete: removed. Detach events
+ * change nothing: the secret stays until the volume is deleted. */
+static const char *const handled_types[] = {"volume.create.start", "volume.create.end",
+                                            "volume.attach.start", "volume.attach.end",
+                                            "volume.delete.start", "volume.delete.end", NULL};
 
 static enum intent intent_of(const struct compute *cp, const struct event *ev)
 {
         const char *t = ev->event_type;
 
-        if (!ev->is_volume || !is_handled(t))
+        if (!ev->is_volume)
                 return INTENT_NONE;
-        if (strncmp(t, "volume.attach.", strlen("volume.attach.")) == 0) {
-                if (attached_here(cp, ev))
-                        return INTENT_PROVISION;
-                if (ev->more_attachments)
-                        log_warn("volume %s: %s lists more than %d attachments; hosts past those "
-                                 "were not examined (run: secrets provision %s if it is "
-                                 "attached here)",
-                                 ev->volume_id, t, EVENT_MAX_ATTACHMENTS, ev->volume_id);
-                return INTENT_NONE;
-        }
-        return INTENT_REMOVE;
+        if (strcmp(t, "volume.create.start") == 0)
+                return INTENT_PLACEHOLDER;
+        if (strcmp(t, "volume.create.end") == 0)
+                return INTENT_PROVISION;
+        if (strncmp(t, "volume.attach.", strlen("volume.attach.")) == 0)
+                return attached_here(cp, ev) ? INTENT_PROVISION : INTENT_NONE;
+        if (strncmp(t, "volume.delete.", strlen("volume.delete.")) == 0)
+                return INTENT_REMOVE;
+        return INTENT_NONE;
 }
 
-/* From the one loop, and from its retry waits: a retry wait is the loop
- * alive but waiting on libvirt or Ceph (degraded), a hung call is the loop
- * stuck (the file goes stale). */
-static void refresh_health(struct compute *cp)
-{
-        if (!cp->health || !health_due(cp->health))
-                return;
-        if (!cp->libvirt)
-                health_beat(cp->health, true, "libvirt not connected: %s",
-                            cp->down_reason[0] ? cp->down_reason : "not yet tried");
-        else if (cp->waiting[0])
-                health_beat(cp->health, true, "%s", cp->waiting);
-        else
-                health_beat(cp->health, false,
-                            "libvirt connected; %" PRIu64 " provisioned, %" PRIu64
-                            " removed, %" PRIu64 " failed since start",
-                            cp->provisioned, cp->removed, cp->failed);
-}
-
-static bool sleep_or_stop(struct compute *cp, unsigned ms)
-{
-        uint64_t until = intake_now_ms() + ms;
-
-        while (!intake_stop_requested && intake_now_ms() < until) {
-                refresh_health(cp);
-                usleep(50 * 1000);
-        }
-        return intake_stop_requested;
-}
-
-/* One intent with the [retry] policy; false when stopped first. */
+/* One intent with the [retry] policy for failures that may pass; false
+ * when stopped first. A value that is not known yet is not retried here
+ * but waited for (compute_pending_add), so the events behind it go on. */
 static bool act_with_retries(struct compute *cp, enum intent intent, const char *volume_id,
-                             struct action *a)
+                             struct compute_action *a)
 {
         struct intake_retry retry;
         unsigned wait_ms;
-
         bool stop = false;
 
         intake_retry_begin(&retry, cp->config);
         for (;;) {
-                if (intent == INTENT_PROVISION)
-                        provision(cp, volume_id, a);
+                if (intent == INTENT_PLACEHOLDER)
+                        compute_placeholder(cp, volume_id, a);
+                else if (intent == INTENT_PROVISION)
+                        compute_provision(cp, volume_id, a);
                 else
-                        unprovision(cp, volume_id, true, false, a);
+                        compute_remove(cp, volume_id, true, false, true, a);
                 if (a->outcome != OUTCOME_FAILED || !a->transient ||
                     !intake_retry_after_failure(&retry, volume_id, a->reason, sizeof(a->reason),
                                                 &wait_ms))
@@ -423,45 +318,10 @@ static bool act_with_retries(struct compute *cp, enum intent intent, const char 
                         break;
         }
         cp->waiting[0] = '\0';
+        if (!stop && intent == INTENT_PROVISION && a->outcome == OUTCOME_PLACEHOLDER &&
+            a->transient)
+                compute_pending_add(cp, volume_id);
         return !stop;
-}
-
-static void count(struct compute *cp, enum outcome o)
-{
-        switch (o) {
-        case OUTCOME_PROVISIONED: cp->provisioned++; break;
-        case OUTCOME_REMOVED: cp->removed++; break;
-        case OUTCOME_KEPT: cp->kept++; break;
-        case OUTCOME_SKIPPED: cp->skipped++; break;
-        default: cp->failed++; break;
-        }
-}
-
-/* Records the ending; false only when stopped before it could. */
-static bool record(struct compute *cp, const struct event *ev, const char *volume_id,
-                   const struct action *a, uint64_t ms)
-{
-        enum log_level level = a->outcome == OUTCOME_FAILED ? LOG_LEVEL_ERROR : LOG_LEVEL_INFO;
-        int r;
-
-        log_msg(level, "volume %s: %s in %" PRIu64 " ms: %s", volume_id,
-                outcome_to_string(a->outcome), ms, a->reason);
-        count(cp, a->outcome);
-        /* The checkpoint may not pass an event without its record: a full
-         * disk is waited out, loudly. */
-        while ((r = results_append(cp->results, volume_id, ev->event_type, ev->message_id,
-                                   a->outcome, a->reason, ms)) < 0) {
-                log_error("volume %s: cannot write results.jsonl in %s: %s (will retry)",
-                          volume_id, cp->config->state_dir, strerror(-r));
-                snprintf(cp->waiting, sizeof(cp->waiting), "cannot write results.jsonl in %s: %s",
-                         cp->config->state_dir, strerror(-r));
-                if (sleep_or_stop(cp, 1000)) {
-                        cp->waiting[0] = '\0';
-                        return false;
-                }
-        }
-        cp->waiting[0] = '\0';
-        return true;
 }
 
 /* Handles one line; true when it has ended (its position may be saved),
@@ -469,7 +329,7 @@ static bool record(struct compute *cp, const struct event *ev, const char *volum
 static bool handle_line(struct compute *cp, const struct hookfile_line *l, bool *ret_effect)
 {
         const struct config *c = cp->config;
-        struct action a;
+        struct compute_action a;
         struct event ev;
         enum intent intent;
         uint64_t start = intake_now_ms();
@@ -492,10 +352,13 @@ static bool handle_line(struct compute *cp, const struct hookfile_line *l, bool 
                 cp->ignored++;
                 return true;
         }
-        if (intent == INTENT_PROVISION &&
-            !config_wants_type(c, ev.has_volume_type ? ev.volume_type : NULL)) {
-                set_action(&a, OUTCOME_SKIPPED, false, "volume type %s is not in [compute] types",
-                           ev.has_volume_type ? ev.volume_type : "(none)");
+        if (intent != INTENT_REMOVE &&
+            !compute_in_scope(cp, ev.has_volume_type ? ev.volume_type : NULL,
+                              ev.volume_host[0] ? ev.volume_host : NULL,
+                              ev.zone_unreadable ? "" : ev.availability_zone, a.reason,
+                              sizeof(a.reason))) {
+                a.outcome = OUTCOME_SKIPPED;
+                a.transient = false;
         } else if (!act_with_retries(cp, intent, ev.volume_id, &a)) {
                 return false;
         }
@@ -505,61 +368,19 @@ static bool handle_line(struct compute *cp, const struct hookfile_line *l, bool 
                 return true;
         }
         *ret_effect = true;
-        return record(cp, &ev, ev.volume_id, &a, intake_now_ms() - start);
-}
-
-/* ---- garbage collection ------------------------------------------------ */
-
-/* Our volume secrets older than gc_grace_s that no defined domain names. */
-static int collect_garbage(struct compute *cp, bool dry_run, bool print)
-{
-        struct secrets_info *all = NULL;
-        const char *why = NULL;
-        int64_t now = (int64_t)time(NULL);
-        unsigned removed = 0, failed = 0;
-        size_t n = 0;
-        int r;
-
-        if (ensure_libvirt(cp) < 0)
-                return -ENOTCONN;
-        r = secrets_list(cp->libvirt, &all, &n, &why);
-        if (r < 0) {
-                log_error("secrets gc: cannot list libvirt secrets: %s", why);
-                return r;
-        }
-        for (size_t i = 0; i < n; i++) {
-                struct action a;
-
-                if (!all[i].owned || all[i].usage != SECRETS_USAGE_VOLUME ||
-                    now - all[i].created < (int64_t)cp->config->gc_grace_s)
-                        continue;
-                unprovision(cp, all[i].usage_id, false, dry_run, &a);
-                if (a.outcome == OUTCOME_REMOVED) {
-                        removed++;
-                        log_info("secrets gc: volume %s: %s", all[i].usage_id, a.reason);
-                        if (print) {
-                                printf("volume %s: %s\n", all[i].usage_id, a.reason);
-                                fflush(stdout); /* exact record if killed half-way */
-                        }
-                } else if (a.outcome == OUTCOME_FAILED) {
-                        failed++;
-                        log_error("secrets gc: volume %s: %s", all[i].usage_id, a.reason);
-                }
-        }
-        free(all);
-        log_info("secrets gc: %u %s, %u failed", removed, dry_run ? "would be removed" : "removed",
-                 failed);
-        return failed ? -EIO : 0;
+        return compute_record(cp, ev.event_type, ev.message_id, ev.volume_id, &a,
+                              intake_now_ms() - start);
 }
 
 /* ---- setup and the main loop ------------------------------------------- */
 
-static int compute_init(struct compute *cp, const struct config *c)
+static int compute_init(struct compute *cp, const struct config *c, bool once)
 {
         const char *why = NULL;
         int r;
 
-        *cp = (struct compute){.config = c, .connect_delay_ms = c->retry_initial_ms};
+        *cp = (struct compute){.config = c, .connect_delay_ms = c->retry_initial_ms,
+                               .once = once, .reconcile_delay_ms = c->retry_initial_ms};
         if (c->compute_host && c->compute_host[0])
                 snprintf(cp->host, sizeof(cp->host), "%s", c->compute_host);
         else if (gethostname(cp->host, sizeof(cp->host) - 1) < 0)
@@ -581,29 +402,77 @@ static void compute_destroy(struct compute *cp)
         rbd_cluster_disconnect(cp->cluster);
         keys_close(cp->keys);
         results_close(cp->results);
+        free(cp->pending);
 }
 
-/* Reconnect, SIGHUP, reconcile and gc, between lines. */
-static void run_timers(struct compute *cp, bool once)
+/* The reconcile when due; a failed one is tried again with backoff. */
+static void reconcile_if_due(struct compute *cp)
 {
         const struct config *c = cp->config;
-        bool connected = ensure_libvirt(cp) >= 0;
+        uint64_t now = intake_now_ms();
+        bool remove_dead;
+        int r;
+
+        if (!cp->reconcile_due && now < cp->next_reconcile_ms)
+                return;
+        cp->reconcile_due = false;
+        apply_static_secrets(cp, "reconcile");
+        /* The secrets of volumes that are gone: at the first reconcile, then
+         * every gc_interval_s (0: never). */
+        remove_dead = c->gc_interval_s && now >= cp->next_gc_ms;
+        r = compute_reconcile(cp, true, remove_dead, false, false);
+        if (remove_dead && (r == 0 || r == -EIO))
+                cp->next_gc_ms = now + (uint64_t)c->gc_interval_s * 1000u;
+        if (r == 0 || r == -EIO) {
+                if (!cp->reconciled)
+                        log_info("volume secrets reconciled; reporting healthy");
+                cp->reconciled = r == 0 || cp->reconciled;
+                if (r == -EIO)
+                        cp->reconciled = true; /* every volume was tried; failures are recorded */
+                cp->reconcile_delay_ms = c->retry_initial_ms;
+                cp->next_reconcile_ms = now + (uint64_t)c->reconcile_interval_s * 1000u;
+                return;
+        }
+        log_error("reconcile failed: %s (retrying in %u ms)", cp->reconcile_problem,
+                  cp->reconcile_delay_ms);
+        cp->next_reconcile_ms = now + cp->reconcile_delay_ms;
+        cp->reconcile_delay_ms = cp->reconcile_delay_ms * 2 > c->retry_max_ms
+                                         ? c->retry_max_ms
+                                         : cp->reconcile_delay_ms * 2;
+}
+
+/* How long the loop may sleep: no longer than the next waiting value or
+ * reconcile (a retry after failure) is due. */
+static unsigned next_wait_ms(const struct compute *cp)
+{
+        uint64_t now = intake_now_ms(), until = now + intake_wait_ms(cp->config);
+
+        for (size_t i = 0; i < cp->n_pending; i++)
+                if (cp->pending[i].next_ms < until)
+                        until = cp->pending[i].next_ms;
+        if (cp->next_reconcile_ms < until)
+                until = cp->next_reconcile_ms;
+        return until <= now ? 0 : (unsigned)(until - now);
+}
+
+/* Reconnect, notices, SIGHUP, reconcile and waiting values, between lines. */
+static void run_timers(struct compute *cp, bool once)
+{
+        bool connected = compute_ensure_libvirt(cp) >= 0;
 
         if (intake_reload_requested) {
                 intake_reload_requested = 0;
                 if (connected)
                         apply_static_secrets(cp, "SIGHUP");
+                cp->reconcile_due = true;
         }
-        if (once || !connected)
+        if (!connected)
                 return;
-        if (intake_now_ms() >= cp->next_reconcile_ms) {
-                apply_static_secrets(cp, "reconcile");
-                cp->next_reconcile_ms = intake_now_ms() + (uint64_t)c->reconcile_interval_s * 1000u;
-        }
-        if (c->gc_interval_s && intake_now_ms() >= cp->next_gc_ms) {
-                collect_garbage(cp, false, false);
-                cp->next_gc_ms = intake_now_ms() + (uint64_t)c->gc_interval_s * 1000u;
-        }
+        compute_notices(cp);
+        if (once)
+                return;
+        reconcile_if_due(cp);
+        compute_pending_run(cp);
 }
 
 static void read_loop(struct compute *cp, struct hookfile *h, struct intake_progress *progress,
@@ -623,14 +492,14 @@ static void read_loop(struct compute *cp, struct hookfile *h, struct intake_prog
                 intake_log_hookfile_event(c->hook_file, hev);
                 if (r < 0) {
                         log_error("%s: cannot read: %s (will retry)", c->hook_file, strerror(-r));
-                        hookfile_wait(h, intake_wait_ms(c));
+                        hookfile_wait_fd(h, secrets_watch_fd(), intake_wait_ms(c));
                         continue;
                 }
                 if (line.status == HOOKFILE_NONE) {
                         intake_progress_save(progress, c->state_dir, true);
                         if (once)
                                 break;
-                        hookfile_wait(h, intake_wait_ms(c));
+                        hookfile_wait_fd(h, secrets_watch_fd(), next_wait_ms(cp));
                         continue;
                 }
                 if (!handle_line(cp, &line, &effect))
@@ -649,7 +518,7 @@ int role_compute_run(const struct config *c, bool once)
         int code = 1;
 
         intake_install_signals();
-        if (compute_init(&cp, c) < 0 || intake_open(c, &h) < 0)
+        if (compute_init(&cp, c, once) < 0 || intake_open(c, &h) < 0)
                 goto out;
         if (!once && health_init(&health, c->state_dir, HEALTH_FILE, "compute",
                                  c->health_interval_s) < 0) {
@@ -660,16 +529,20 @@ int role_compute_run(const struct config *c, bool once)
         log_info("compute role %s %s for host %s, libvirt %s, %zu static secrets",
                  once ? "running once over" : "following", c->hook_file, cp.host, c->libvirt_uri,
                  c->n_secrets);
-        /* Static secrets first: they are wanted whether or not events come. */
-        (void)ensure_libvirt(&cp);
-        cp.next_gc_ms = intake_now_ms() + (uint64_t)c->gc_interval_s * 1000u;
+        /* Static secrets and the volume invariant first: they are wanted
+         * whether or not events come. */
+        (void)compute_ensure_libvirt(&cp);
+        if (!once && cp.libvirt)
+                reconcile_if_due(&cp);
         read_loop(&cp, h, &progress, once);
         intake_progress_save(&progress, c->state_dir, true);
-        log_info("done: %" PRIu64 " provisioned, %" PRIu64 " removed, %" PRIu64 " kept, %" PRIu64
-                 " skipped, %" PRIu64 " failed, %" PRIu64 " lines rejected, %" PRIu64
+        log_info("done: %" PRIu64 " provisioned, %" PRIu64 " placeholders, %" PRIu64
+                 " restored, %" PRIu64 " removed, %" PRIu64 " kept, %" PRIu64 " skipped, %" PRIu64
+                 " failed, %" PRIu64 " exposed, %" PRIu64 " lines rejected, %" PRIu64
                  " lines ignored%s",
-                 cp.provisioned, cp.removed, cp.kept, cp.skipped, cp.failed, cp.rejected,
-                 cp.ignored, intake_stop_requested ? " (stopped by signal)" : "");
+                 cp.provisioned, cp.placeholders, cp.restored, cp.removed, cp.kept, cp.skipped,
+                 cp.failed, cp.exposures, cp.rejected, cp.ignored,
+                 intake_stop_requested ? " (stopped by signal)" : "");
         code = progress.has_pending || (once && (cp.failed || cp.rejected || !cp.libvirt)) ? 1
                                                                                           : 0;
 out:
@@ -683,57 +556,28 @@ out:
 const char role_compute_secrets_usage[] =
         "Usage: rbd-luks-agent -c FILE secrets COMMAND   (role = compute)\n"
         "\n"
-        "  list                  every libvirt secret: UUID, usage, owner, private,\n"
-        "                        created; never values\n"
-        "  provision VOLUME_ID   define the volume's passphrase secret now\n"
+        "  list                  every libvirt secret (UUID, usage, owner, private,\n"
+        "                        created, state: placeholder / value set / foreign), then\n"
+        "                        every live volume in scope with none here (missing);\n"
+        "                        never values\n"
+        "  provision VOLUME_ID   give the volume's secret what the volume index says now\n"
+        "                        (the passphrase, or a placeholder)\n"
         "  remove VOLUME_ID      remove it, unless a running domain uses it\n"
-        "  gc [--dry-run]        remove this agent's volume secrets that no defined\n"
-        "                        domain references and that are older than gc_grace_s\n";
-
-static int secrets_list_command(struct compute *cp)
-{
-        struct secrets_info *all = NULL;
-        const char *why = NULL;
-        size_t n = 0;
-
-        if (ensure_libvirt(cp) < 0)
-                return 1;
-        if (secrets_list(cp->libvirt, &all, &n, &why) < 0) {
-                log_error("cannot list libvirt secrets: %s", why);
-                return 1;
-        }
-        printf("%-36s  %-6s  %-36s  %-5s  %-7s  %s\n", "UUID", "USAGE", "USAGE ID", "OWNER",
-               "PRIVATE", "CREATED");
-        for (size_t i = 0; i < n; i++) {
-                char created[32] = "-";
-                time_t t = (time_t)all[i].created;
-                struct tm tm;
-
-                if (all[i].owned && gmtime_r(&t, &tm))
-                        strftime(created, sizeof(created), "%Y-%m-%dT%H:%M:%SZ", &tm);
-                printf("%-36s  %-6s  %-36s  %-5s  %-7s  %s\n", all[i].uuid,
-                       all[i].usage == SECRETS_USAGE_CEPH     ? "ceph"
-                       : all[i].usage == SECRETS_USAGE_VOLUME ? "volume"
-                                                              : "other",
-                       all[i].usage_id, all[i].owned ? "agent" : "-",
-                       all[i].private_value ? "yes" : "no", created);
-        }
-        free(all);
-        return 0;
-}
+        "  reconcile             put every live volume's secret in step with the volume\n"
+        "                        index now, and remove those of volumes that are gone\n"
+        "  gc [--dry-run]        remove only this agent's secrets of volumes that are gone\n"
+        "                        (no index entry, no image) and older than gc_grace_s\n";
 
 static int volume_command(struct compute *cp, enum intent intent, const char *volume_id)
 {
-        struct event ev = {.is_volume = true};
-        struct action a;
+        struct compute_action a;
 
-        snprintf(ev.event_type, sizeof(ev.event_type), "%s",
-                 intent == INTENT_PROVISION ? "manual.provision" : "manual.remove");
         if (intent == INTENT_PROVISION)
-                provision(cp, volume_id, &a);
+                compute_provision(cp, volume_id, &a);
         else
-                unprovision(cp, volume_id, true, false, &a);
-        if (!record(cp, &ev, volume_id, &a, 0))
+                compute_remove(cp, volume_id, true, false, false, &a);
+        if (!compute_record(cp, intent == INTENT_PROVISION ? "manual.provision" : "manual.remove",
+                            NULL, volume_id, &a, 0))
                 return 1;
         printf("%s %s: %s\n", volume_id, outcome_to_string(a.outcome), a.reason);
         return a.outcome == OUTCOME_FAILED ? 1 : 0;
@@ -749,8 +593,8 @@ static int check_secrets_arguments(int argc, char **argv)
 {
         const char *cmd = argv[0];
 
-        if (strcmp(cmd, "list") == 0)
-                return argc == 1 ? 0 : secrets_usage("list takes no argument");
+        if (strcmp(cmd, "list") == 0 || strcmp(cmd, "reconcile") == 0)
+                return argc == 1 ? 0 : secrets_usage("list and reconcile take no argument");
         if (strcmp(cmd, "gc") == 0)
                 return argc == 1 || (argc == 2 && strcmp(argv[1], "--dry-run") == 0)
                                ? 0
@@ -760,6 +604,16 @@ static int check_secrets_arguments(int argc, char **argv)
                                ? 0
                                : secrets_usage("give one VOLUME_ID (a UUID)");
         return secrets_usage("unknown secrets command");
+}
+
+/* gc: the reconcile's removal half only. */
+static int gc_command(struct compute *cp, bool dry_run)
+{
+        int r = compute_reconcile(cp, false, true, dry_run, true);
+
+        if (r < 0 && r != -EIO)
+                log_error("secrets gc: %s", cp->reconcile_problem);
+        return r < 0 ? 1 : 0;
 }
 
 int role_compute_secrets_command(const struct config *c, int argc, char **argv)
@@ -779,14 +633,20 @@ int role_compute_secrets_command(const struct config *c, int argc, char **argv)
                 return 1;
         }
         intake_install_signals();
-        if (compute_init(&cp, c) < 0) {
+        if (compute_init(&cp, c, true) < 0) {
                 compute_destroy(&cp);
                 return 1;
         }
         if (strcmp(argv[1], "list") == 0) {
-                code = secrets_list_command(&cp);
+                code = compute_list_volumes(&cp);
         } else if (strcmp(argv[1], "gc") == 0) {
-                code = collect_garbage(&cp, argc == 3, true) < 0 ? 1 : 0;
+                code = gc_command(&cp, argc == 3);
+        } else if (strcmp(argv[1], "reconcile") == 0) {
+                int r = compute_reconcile(&cp, true, true, false, true);
+
+                if (r < 0)
+                        log_error("secrets reconcile: %s", cp.reconcile_problem);
+                code = r < 0 ? 1 : 0;
         } else {
                 /* Lowercase, as event ids are: one spelling per usage id. */
                 for (size_t i = 0; i <= 36; i++)

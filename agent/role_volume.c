@@ -19,6 +19,8 @@
 #include "keys.h"
 #include "log.h"
 #include "results.h"
+#include "rbd.h"
+#include "volume_index.h"
 
 #define GIB (1024ull * 1024ull * 1024ull)
 #define CHECKPOINT_EVERY_MS 1000
@@ -53,7 +55,7 @@ struct pipeline {
         char retry_detail[HEALTH_DETAIL_MAX];
         struct health *health; /* NULL: not a daemon (--once, format) */
         /* counters, under lock */
-        uint64_t formatted, skipped, refused, failed, rejected, ignored;
+        uint64_t formatted, skipped, refused, failed, removed, rejected, ignored;
 };
 
 static void count_outcome(struct pipeline *p, enum outcome o)
@@ -63,6 +65,7 @@ static void count_outcome(struct pipeline *p, enum outcome o)
         case OUTCOME_SKIPPED: p->skipped++; break;
         case OUTCOME_REFUSED: p->refused++; break;
         case OUTCOME_FAILED: p->failed++; break;
+        case OUTCOME_REMOVED: p->removed++; break;
         default: break;
         }
 }
@@ -101,8 +104,89 @@ static bool wait_or_stop(struct pipeline *p, unsigned ms)
         return p->stopping || intake_stop_requested;
 }
 
-/* format_volume with the retry policy of [retry]. False when stopped
- * before an ending (the event stays unhandled and is replayed). */
+/* What the index says of a volume after this ending; false when the
+ * ending says nothing lasting (a failure that may still pass). */
+static bool index_state_of(const struct format_result *res, enum volume_index_state *ret)
+{
+        if (res->header == FORMAT_HEADER_OURS)
+                *ret = VOLUME_INDEX_FORMATTED;
+        else if (res->header == FORMAT_HEADER_FOREIGN)
+                *ret = VOLUME_INDEX_FOREIGN;
+        else if (res->outcome == OUTCOME_REFUSED)
+                *ret = VOLUME_INDEX_REFUSED;
+        else if (res->outcome == OUTCOME_FAILED)
+                *ret = VOLUME_INDEX_FAILED;
+        else
+                return false;
+        return true;
+}
+
+/* Records the ending in the pool's volume index, which the compute agents
+ * follow (volume_index.h). A write that may pass turns the ending into a
+ * failure to retry: the format replays as a no-op, then the index again. */
+static void index_ending(struct pipeline *p, const struct event *ev, struct format_result *res)
+{
+        struct volume_index_entry e = {.time = (int64_t)time(NULL)};
+        int r;
+
+        if (!index_state_of(res, &e.state))
+                return;
+        snprintf(e.volume_id, sizeof(e.volume_id), "%s", ev->volume_id);
+        snprintf(e.type, sizeof(e.type), "%s", ev->has_volume_type ? ev->volume_type : "");
+        snprintf(e.host, sizeof(e.host), "%s", ev->volume_host);
+        snprintf(e.zone, sizeof(e.zone), "%s", ev->availability_zone);
+        snprintf(e.uuid, sizeof(e.uuid), "%s", res->luks_uuid);
+        r = format_index_put(p->format, &e);
+        if (r >= 0)
+                return;
+        /* A failure is recorded as it is; only a lasting outcome waits for
+         * its index entry. */
+        if (rbd_error_is_transient(r) && res->outcome != OUTCOME_FAILED) {
+                char was[FORMAT_REASON_MAX];
+
+                snprintf(was, sizeof(was), "%s", res->reason);
+                res->outcome = OUTCOME_FAILED;
+                res->transient = true;
+                snprintf(res->reason, sizeof(res->reason),
+                         "cannot record '%s' in the volume index %s/%s: %s (after: %.300s)",
+                         volume_index_state_name(e.state), p->config->pool, RBD_INDEX_OBJECT,
+                         strerror(-r), was);
+                return;
+        }
+        log_error("volume %s: cannot record '%s' in the volume index %s/%s: %s",
+                  ev->volume_id, volume_index_state_name(e.state), p->config->pool,
+                  RBD_INDEX_OBJECT, strerror(-r));
+}
+
+/* One attempt at the job of an event: a create.end's format, a
+ * delete.end's index entry removed. */
+static void attempt(struct pipeline *p, const struct event *ev, uint64_t size,
+                    struct format_result *res)
+{
+        int r;
+
+        if (strcmp(ev->event_type, "volume.delete.end") != 0) {
+                format_volume(p->format, ev->volume_id, size, res);
+                if (!(res->outcome == OUTCOME_FAILED && res->transient))
+                        index_ending(p, ev, res);
+                return;
+        }
+        *res = (struct format_result){.outcome = OUTCOME_REMOVED};
+        r = format_index_remove(p->format, ev->volume_id);
+        if (r >= 0) {
+                snprintf(res->reason, sizeof(res->reason), "volume deleted: its entry in %s/%s "
+                         "is gone", p->config->pool, RBD_INDEX_OBJECT);
+                return;
+        }
+        res->outcome = OUTCOME_FAILED;
+        res->transient = rbd_error_is_transient(r);
+        snprintf(res->reason, sizeof(res->reason),
+                 "volume deleted, but its entry in %s/%s cannot be removed: %s",
+                 p->config->pool, RBD_INDEX_OBJECT, strerror(-r));
+}
+
+/* attempt() with the retry policy of [retry]. False when stopped before
+ * an ending (the event stays unhandled and is replayed). */
 static bool format_with_retries(struct pipeline *p, const struct event *ev, uint64_t size,
                                 struct format_result *res)
 {
@@ -112,7 +196,7 @@ static bool format_with_retries(struct pipeline *p, const struct event *ev, uint
 
         intake_retry_begin(&retry, p->config);
         for (;;) {
-                format_volume(p->format, ev->volume_id, size, res);
+                attempt(p, ev, size, res);
                 if (res->outcome != OUTCOME_FAILED || !res->transient ||
                     !intake_retry_after_failure(&retry, ev->volume_id, res->reason,
                                                 sizeof(res->reason), &wait_ms))
@@ -132,6 +216,12 @@ static bool format_with_retries(struct pipeline *p, const struct event *ev, uint
                 pthread_mutex_lock(&p->lock);
                 p->retrying--;
                 pthread_mutex_unlock(&p->lock);
+        }
+        /* Given up: a create that ended failed is a lasting fact too. */
+        if (!stop && res->outcome == OUTCOME_FAILED && res->transient &&
+            strcmp(ev->event_type, "volume.delete.end") != 0) {
+                res->transient = false;
+                index_ending(p, ev, res);
         }
         return !stop;
 }
@@ -261,8 +351,9 @@ static void skip_event(struct pipeline *p, const struct event *ev, const char *r
         p->skipped++;
 }
 
-/* The one event type this role acts on, for intake_classify(). */
-static const char *const handled_types[] = {"volume.create.end", NULL};
+/* The event types this role acts on, for intake_classify(): a create's
+ * format, and a delete's entry in the volume index. */
+static const char *const handled_types[] = {"volume.create.end", "volume.delete.end", NULL};
 
 static void handle_line(struct pipeline *p, const struct hookfile_line *l)
 {
@@ -279,7 +370,12 @@ static void handle_line(struct pipeline *p, const struct hookfile_line *l)
                 p->ignored++;
                 break;
         case INTAKE_EVENT:
-                if (strcmp(ev.event_type, handled_types[0]) != 0) {
+                if (strcmp(ev.event_type, handled_types[1]) == 0) {
+                        pthread_mutex_lock(&p->lock);
+                        queue_job(p, l, &ev);
+                        pthread_mutex_unlock(&p->lock);
+                        return;
+                } else if (strcmp(ev.event_type, handled_types[0]) != 0) {
                         p->ignored++;
                 } else if (!config_wants_type(p->config,
                                               ev.has_volume_type ? ev.volume_type : NULL)) {
@@ -572,8 +668,9 @@ int role_volume_run(const struct config *c, bool once)
         started = 0;
         checkpoint_progress(&p, &cp, true);
         log_info("done: %" PRIu64 " formatted, %" PRIu64 " skipped, %" PRIu64 " refused, %" PRIu64
-                 " failed, %" PRIu64 " lines rejected, %" PRIu64 " lines ignored%s",
-                 p.formatted, p.skipped, p.refused, p.failed, p.rejected, p.ignored,
+                 " failed, %" PRIu64 " index entries removed, %" PRIu64 " lines rejected, %" PRIu64
+                 " lines ignored%s",
+                 p.formatted, p.skipped, p.refused, p.failed, p.removed, p.rejected, p.ignored,
                  intake_stop_requested ? " (stopped by signal)" : "");
         if (once)
                 code = (p.refused || p.failed || p.rejected || intake_stop_requested || cp.has_pending)

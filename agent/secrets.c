@@ -21,7 +21,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
@@ -33,8 +35,15 @@
 #define SECRETS_XML_SEARCH_MAX 65536   /* how far into libvirt's XML we look */
 #define SECRETS_CREATED_DIGITS_MAX 18  /* fits int64_t */
 
+#define SECRETS_DOMAIN_XML_MAX (4u * 1024u * 1024u) /* how far into a domain's XML we look */
+#define SECRETS_KEEPALIVE_S 5
+#define SECRETS_KEEPALIVE_COUNT 3
+
 struct secrets {
         virConnectPtr conn;
+        bool watching;
+        int secret_callback, domain_callback, device_callback;
+        bool close_callback;
 };
 
 /* --- libvirt errors -------------------------------------------------- */
@@ -214,7 +223,7 @@ static void xml_escaped(struct xml_buffer *b, const char *s)
 static int definition_build(const struct secrets_spec *spec, const char *uuid, int64_t created,
                             struct xml_buffer *b)
 {
-        char description[sizeof(SECRETS_OWNER_MARK) + 32];
+        char description[sizeof(SECRETS_OWNER_MARK) + sizeof(SECRETS_PLACEHOLDER_MARK) + 32];
 
         b->len = 0;
         b->overflow = false;
@@ -227,8 +236,8 @@ static int definition_build(const struct secrets_spec *spec, const char *uuid, i
                 xml_escaped(b, uuid);
                 xml_raw(b, "</uuid>");
         }
-        snprintf(description, sizeof(description), "%s; created=%" PRId64, SECRETS_OWNER_MARK,
-                 created);
+        snprintf(description, sizeof(description), "%s; created=%" PRId64 "%s", SECRETS_OWNER_MARK,
+                 created, spec->placeholder ? "; " SECRETS_PLACEHOLDER_MARK : "");
         xml_raw(b, "<description>");
         xml_escaped(b, description);
         xml_raw(b, "</description>");
@@ -260,17 +269,19 @@ static bool definition_private(const char *xml, size_t len)
                memmem(tag, n, "private=\"yes\"", strlen("private=\"yes\""));
 }
 
-/* created= from our mark, which must be the whole description; 0 when the
- * secret is not ours. */
-static int64_t definition_created(const char *xml, size_t len)
+/* created= from our mark, which must be the whole description (with the
+ * placeholder word after it or not); 0 when the secret is not ours. */
+static int64_t definition_created(const char *xml, size_t len, bool *ret_placeholder)
 {
         static const char open[] = "<description>", close[] = "</description>";
         static const char prefix[] = SECRETS_OWNER_MARK "; created=";
+        static const char suffix[] = "; " SECRETS_PLACEHOLDER_MARK;
         const char *text = memmem(xml, len, open, strlen(open));
-        const char *end;
+        const char *end, *digits_end;
         int64_t created = 0;
         size_t n;
 
+        *ret_placeholder = false;
         if (!text)
                 return 0;
         text += strlen(open);
@@ -278,12 +289,24 @@ static int64_t definition_created(const char *xml, size_t len)
         if (!end)
                 return 0;
         n = (size_t)(end - text);
+        if (n > strlen(suffix) + strlen(prefix) &&
+            memcmp(end - strlen(suffix), suffix, strlen(suffix)) == 0) {
+                digits_end = end - strlen(suffix);
+                *ret_placeholder = true;
+        } else {
+                digits_end = end;
+        }
+        n = (size_t)(digits_end - text);
         if (n <= strlen(prefix) || n - strlen(prefix) > SECRETS_CREATED_DIGITS_MAX ||
-            memcmp(text, prefix, strlen(prefix)) != 0)
+            memcmp(text, prefix, strlen(prefix)) != 0) {
+                *ret_placeholder = false;
                 return 0;
-        for (const char *p = text + strlen(prefix); p < end; p++) {
-                if (*p < '0' || *p > '9')
+        }
+        for (const char *p = text + strlen(prefix); p < digits_end; p++) {
+                if (*p < '0' || *p > '9') {
+                        *ret_placeholder = false;
                         return 0;
+                }
                 created = created * 10 + (*p - '0');
         }
         return created;
@@ -316,7 +339,7 @@ static int secret_info(struct secrets *s, virSecretPtr secret, struct secrets_in
                 return fail(s, ret_reason, "reading the definition of libvirt secret %s", info.uuid);
         len = strnlen(xml, SECRETS_XML_SEARCH_MAX);
         info.private_value = definition_private(xml, len);
-        info.created = definition_created(xml, len);
+        info.created = definition_created(xml, len, &info.placeholder);
         info.owned = info.created > 0;
         free(xml);
         *ret = info;
@@ -359,6 +382,8 @@ static virSecretPtr release(virSecretPtr secret)
         return NULL;
 }
 
+static void unwatch(struct secrets *s);
+
 /* --- connection ------------------------------------------------------ */
 
 /* libvirt writes to its socket without MSG_NOSIGNAL: once the daemon is
@@ -396,6 +421,7 @@ int secrets_connect(const char *uri, struct secrets **ret, const char **ret_reas
                 return reason_set(-ENOMEM, ret_reason, "out of memory");
         }
         s->conn = conn;
+        s->secret_callback = s->domain_callback = s->device_callback = -1;
         *ret = s;
         return 0;
 }
@@ -404,6 +430,7 @@ void secrets_disconnect(struct secrets *s)
 {
         if (!s)
                 return;
+        unwatch(s);
         virConnectClose(s->conn);
         free(s);
 }
@@ -520,6 +547,28 @@ static int redefine(struct secrets *s, const struct secrets_spec *spec, const st
         return 0;
 }
 
+/* Changes the mark of one of our secrets in place: libvirt replaces the
+ * definition of an existing UUID with the same usage and keeps its value,
+ * so the secret never goes missing. */
+static int remark(struct secrets *s, const struct secrets_spec *spec,
+                  const struct secrets_info *info, const char **ret_reason)
+{
+        struct xml_buffer xml;
+        virSecretPtr secret;
+        int r;
+
+        r = definition_build(spec, info->uuid, info->created, &xml);
+        if (r < 0)
+                return reason_format(r, ret_reason, "secret XML for %s '%s' longer than %d bytes",
+                                     usage_noun(spec->usage), spec->usage_id, SECRETS_XML_MAX);
+        secret = virSecretDefineXML(s->conn, xml.text, 0);
+        if (!secret)
+                return fail(s, ret_reason, "updating the definition of libvirt secret %s",
+                            info->uuid);
+        virSecretFree(secret);
+        return 0;
+}
+
 static int refuse_foreign(const struct secrets_spec *spec, const struct secrets_info *info,
                           const char **ret_reason)
 {
@@ -528,6 +577,29 @@ static int refuse_foreign(const struct secrets_spec *spec, const struct secrets_
                              "not touching it for %s '%s'",
                              info->uuid, usage_noun(info->usage), info->usage_id,
                              usage_noun(spec->usage), spec->usage_id);
+}
+
+/* The secret holding spec's usage id and what it is: 0, or -ENOENT when
+ * there is none (or it was undefined since the lookup; *ret NULL then). */
+static int current_secret(struct secrets *s, const struct secrets_spec *spec,
+                          const struct secret *value, virSecretPtr *ret,
+                          struct secrets_info *ret_info, const char **ret_reason)
+{
+        virSecretPtr current = NULL;
+        int r = check_spec(spec, value, ret_reason);
+
+        *ret = NULL;
+        if (r < 0)
+                return r;
+        r = lookup_usage(s, spec->usage, spec->usage_id, &current, ret_reason);
+        if (r == 0)
+                r = secret_info(s, current, ret_info, ret_reason);
+        if (r < 0) {
+                release(current);
+                return r;
+        }
+        *ret = current;
+        return 0;
 }
 
 int secrets_ensure(struct secrets *s, const struct secrets_spec *spec, const struct secret *value,
@@ -540,15 +612,8 @@ int secrets_ensure(struct secrets *s, const struct secrets_spec *spec, const str
         bool changed = false;
         int r;
 
-        r = check_spec(spec, value, ret_reason);
-        if (r < 0)
-                return r;
-        r = lookup_usage(s, spec->usage, spec->usage_id, &current, ret_reason);
-        if (r == 0)
-                r = secret_info(s, current, &current_info, ret_reason);
-        if (r == -ENOENT) /* none, or undefined since the lookup */
-                current = release(current);
-        else if (r < 0)
+        r = current_secret(s, spec, value, &current, &current_info, ret_reason);
+        if (r < 0 && r != -ENOENT)
                 goto out;
         if (current && !current_info.owned) {
                 r = refuse_foreign(spec, &current_info, ret_reason);
@@ -576,6 +641,11 @@ int secrets_ensure(struct secrets *s, const struct secrets_spec *spec, const str
                 secret = current;
                 current = NULL;
                 r = value_update(s, secret, spec, value, &changed, ret_reason);
+                /* The value first, then the mark that says what it is. */
+                if (r >= 0 && current_info.placeholder != spec->placeholder) {
+                        r = remark(s, spec, &current_info, ret_reason);
+                        changed = true;
+                }
         }
         if (r < 0)
                 goto out;
@@ -591,6 +661,41 @@ int secrets_ensure(struct secrets *s, const struct secrets_spec *spec, const str
 out:
         release(current);
         release(holder);
+        release(secret);
+        return r;
+}
+
+int secrets_ensure_present(struct secrets *s, const struct secrets_spec *spec,
+                           const struct secret *value, bool *ret_defined,
+                           char ret_uuid[SECRETS_UUID_LEN + 1], const char **ret_reason)
+{
+        struct secrets_info info = {0};
+        virSecretPtr current = NULL, secret = NULL;
+        int r;
+
+        r = current_secret(s, spec, value, &current, &info, ret_reason);
+        if (r == 0) {
+                if (!info.owned)
+                        r = refuse_foreign(spec, &info, ret_reason);
+                else if (ret_uuid)
+                        memcpy(ret_uuid, info.uuid, sizeof(info.uuid));
+                if (r == 0 && ret_defined)
+                        *ret_defined = false;
+                goto out;
+        }
+        if (r != -ENOENT)
+                goto out;
+        r = redefine(s, spec, value, NULL, NULL, NULL, NULL, &secret, ret_reason);
+        if (r < 0)
+                goto out;
+        if (ret_uuid && virSecretGetUUIDString(secret, ret_uuid) < 0) {
+                r = fail(s, ret_reason, "reading a libvirt secret's UUID");
+                goto out;
+        }
+        if (ret_defined)
+                *ret_defined = true;
+out:
+        release(current);
         release(secret);
         return r;
 }
@@ -742,5 +847,345 @@ out:
         for (int i = 0; i < n; i++)
                 virDomainFree(domains[i]);
         free(domains);
+        return r;
+}
+
+/* --- watching: libvirt's events -------------------------------------- */
+
+/* One queue per process: libvirt's default event loop is process-wide
+ * too, and the compute role has one connection. Callbacks run on the
+ * event-loop thread; they only copy what the event carries (no call back
+ * into libvirt) and wake the reader through an eventfd. */
+#define WATCH_QUEUE_MAX 4096
+
+static struct secrets_notice watch_queue[WATCH_QUEUE_MAX]; /* zeroed: .bss, not the binary */
+
+static struct {
+        pthread_mutex_t lock;
+        size_t head, count;
+        bool overflowed;
+        int wake_fd;
+        bool loop_started;
+} watch = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake_fd = -1};
+
+static void watch_push(const struct secrets_notice *n)
+{
+        uint64_t one = 1;
+
+        pthread_mutex_lock(&watch.lock);
+        if (watch.count == WATCH_QUEUE_MAX) {
+                watch.overflowed = true;
+        } else {
+                watch_queue[(watch.head + watch.count) % WATCH_QUEUE_MAX] = *n;
+                watch.count++;
+        }
+        pthread_mutex_unlock(&watch.lock);
+        if (watch.wake_fd >= 0)
+                (void)!write(watch.wake_fd, &one, sizeof(one));
+}
+
+static void on_secret_lifecycle(virConnectPtr conn, virSecretPtr secret, int event, int detail,
+                                void *opaque)
+{
+        struct secrets_notice n = {0};
+        const char *usage_id = virSecretGetUsageID(secret);
+
+        (void)conn;
+        (void)detail;
+        (void)opaque;
+        if (event != VIR_SECRET_EVENT_UNDEFINED && event != VIR_SECRET_EVENT_DEFINED)
+                return;
+        n.kind = event == VIR_SECRET_EVENT_UNDEFINED ? SECRETS_NOTICE_SECRET_UNDEFINED
+                                                     : SECRETS_NOTICE_SECRET_DEFINED;
+        n.usage = usage_from_type(virSecretGetUsageType(secret));
+        snprintf(n.name, sizeof(n.name), "%s", usage_id ? usage_id : "");
+        (void)virSecretGetUUIDString(secret, n.uuid);
+        watch_push(&n);
+}
+
+static void on_domain_lifecycle(virConnectPtr conn, virDomainPtr domain, int event, int detail,
+                                void *opaque)
+{
+        struct secrets_notice n = {.kind = SECRETS_NOTICE_DOMAIN_CHANGED};
+        const char *name = virDomainGetName(domain);
+
+        (void)conn;
+        (void)detail;
+        (void)opaque;
+        if (event != VIR_DOMAIN_EVENT_STARTED && event != VIR_DOMAIN_EVENT_RESUMED &&
+            event != VIR_DOMAIN_EVENT_DEFINED)
+                return;
+        snprintf(n.name, sizeof(n.name), "%s", name ? name : "");
+        watch_push(&n);
+}
+
+static void on_device_added(virConnectPtr conn, virDomainPtr domain, const char *alias,
+                            void *opaque)
+{
+        struct secrets_notice n = {.kind = SECRETS_NOTICE_DOMAIN_CHANGED};
+        const char *name = virDomainGetName(domain);
+
+        (void)conn;
+        (void)alias;
+        (void)opaque;
+        snprintf(n.name, sizeof(n.name), "%s", name ? name : "");
+        watch_push(&n);
+}
+
+static void on_close(virConnectPtr conn, int reason, void *opaque)
+{
+        struct secrets_notice n = {.kind = SECRETS_NOTICE_CONNECTION_CLOSED};
+
+        (void)conn;
+        (void)reason;
+        (void)opaque;
+        watch_push(&n);
+}
+
+static void *event_loop_main(void *arg)
+{
+        (void)arg;
+        for (;;)
+                if (virEventRunDefaultImpl() < 0)
+                        usleep(100 * 1000); /* never spin on a broken loop */
+        return NULL;
+}
+
+static int start_event_loop(const char **ret_reason)
+{
+        pthread_attr_t attr;
+        pthread_t thread;
+        sigset_t all, old;
+        int r;
+
+        if (watch.loop_started)
+                return 0;
+        watch.wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (watch.wake_fd < 0)
+                return reason_format(-errno, ret_reason, "cannot make an eventfd: %s",
+                                     strerror(errno));
+        /* The loop thread takes no signal: the reader's handlers stay the
+         * only ones that run. */
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        r = pthread_create(&thread, &attr, event_loop_main, NULL);
+        pthread_attr_destroy(&attr);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        if (r != 0)
+                return reason_format(-r, ret_reason, "cannot start libvirt's event loop: %s",
+                                     strerror(r));
+        watch.loop_started = true;
+        return 0;
+}
+
+int secrets_watch(struct secrets *s, const char **ret_reason)
+{
+        int r;
+
+        if (s->watching)
+                return 0;
+        r = start_event_loop(ret_reason);
+        if (r < 0)
+                return r;
+        s->secret_callback = virConnectSecretEventRegisterAny(
+                s->conn, NULL, VIR_SECRET_EVENT_ID_LIFECYCLE,
+                VIR_SECRET_EVENT_CALLBACK(on_secret_lifecycle), NULL, NULL);
+        if (s->secret_callback < 0)
+                return fail(s, ret_reason, "registering for libvirt secret events");
+        /* Domains: best effort, the embedded secret driver has none. */
+        s->domain_callback = virConnectDomainEventRegisterAny(
+                s->conn, NULL, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
+                VIR_DOMAIN_EVENT_CALLBACK(on_domain_lifecycle), NULL, NULL);
+        if (s->domain_callback < 0)
+                virResetLastError();
+        s->device_callback = virConnectDomainEventRegisterAny(
+                s->conn, NULL, VIR_DOMAIN_EVENT_ID_DEVICE_ADDED,
+                VIR_DOMAIN_EVENT_CALLBACK(on_device_added), NULL, NULL);
+        if (s->device_callback < 0)
+                virResetLastError();
+        if (virConnectRegisterCloseCallback(s->conn, on_close, NULL, NULL) == 0)
+                s->close_callback = true;
+        else
+                virResetLastError();
+        /* With the loop running, libvirt can keep the connection alive and
+         * notice a dead daemon by itself. */
+        if (virConnectSetKeepAlive(s->conn, SECRETS_KEEPALIVE_S, SECRETS_KEEPALIVE_COUNT) < 0)
+                virResetLastError();
+        s->watching = true;
+        return 0;
+}
+
+int secrets_watch_fd(void)
+{
+        return watch.wake_fd;
+}
+
+bool secrets_next_notice(struct secrets_notice *ret, bool *ret_overflowed)
+{
+        uint64_t drained;
+        bool got = false;
+
+        if (watch.wake_fd >= 0)
+                (void)!read(watch.wake_fd, &drained, sizeof(drained));
+        pthread_mutex_lock(&watch.lock);
+        if (ret_overflowed) {
+                *ret_overflowed = watch.overflowed;
+                watch.overflowed = false;
+        }
+        if (watch.count) {
+                *ret = watch_queue[watch.head];
+                watch.head = (watch.head + 1) % WATCH_QUEUE_MAX;
+                watch.count--;
+                got = true;
+        }
+        pthread_mutex_unlock(&watch.lock);
+        /* More left: keep the fd readable for the next poll. */
+        if (got && watch.count && watch.wake_fd >= 0) {
+                uint64_t one = 1;
+
+                (void)!write(watch.wake_fd, &one, sizeof(one));
+        }
+        return got;
+}
+
+static void unwatch(struct secrets *s)
+{
+        if (!s->watching)
+                return;
+        if (s->secret_callback >= 0)
+                (void)virConnectSecretEventDeregisterAny(s->conn, s->secret_callback);
+        if (s->domain_callback >= 0)
+                (void)virConnectDomainEventDeregisterAny(s->conn, s->domain_callback);
+        if (s->device_callback >= 0)
+                (void)virConnectDomainEventDeregisterAny(s->conn, s->device_callback);
+        if (s->close_callback)
+                (void)virConnectUnregisterCloseCallback(s->conn, on_close);
+        virResetLastError();
+        s->watching = false;
+}
+
+/* --- the RBD disks of running domains -------------------------------- */
+
+/* Value of attribute name='...' (or "...") in [tag, tag_end), into out. */
+static bool attribute(const char *tag, const char *tag_end, const char *name, char *out,
+                      size_t size)
+{
+        char pattern[64];
+        size_t plen;
+
+        for (int quote = 0; quote < 2; quote++) {
+                const char *p, *v, *e;
+
+                snprintf(pattern, sizeof(pattern), " %s=%c", name, quote ? '"' : '\'');
+                plen = strlen(pattern);
+                p = memmem(tag, (size_t)(tag_end - tag), pattern, plen);
+                if (!p)
+                        continue;
+                v = p + plen;
+                e = memchr(v, quote ? '"' : '\'', (size_t)(tag_end - v));
+                if (!e || (size_t)(e - v) >= size)
+                        return false;
+                memcpy(out, v, (size_t)(e - v));
+                out[e - v] = '\0';
+                return true;
+        }
+        return false;
+}
+
+/* One <disk>...</disk> of libvirt's own domain XML: an RBD source, its
+ * target and whether an <encryption> element (on the disk or its source)
+ * goes with it. */
+static bool parse_disk(const char *disk, const char *end, struct secrets_disk *ret)
+{
+        const char *source = memmem(disk, (size_t)(end - disk), "<source ", strlen("<source "));
+        const char *target = memmem(disk, (size_t)(end - disk), "<target ", strlen("<target "));
+        const char *close;
+        char protocol[16];
+
+        if (!source)
+                return false;
+        close = memchr(source, '>', (size_t)(end - source));
+        if (!close || !attribute(source, close, "protocol", protocol, sizeof(protocol)) ||
+            strcmp(protocol, "rbd") != 0 ||
+            !attribute(source, close, "name", ret->image, sizeof(ret->image)))
+                return false;
+        ret->target[0] = '\0';
+        if (target) {
+                close = memchr(target, '>', (size_t)(end - target));
+                if (close)
+                        (void)attribute(target, close, "dev", ret->target, sizeof(ret->target));
+        }
+        ret->encrypted = memmem(disk, (size_t)(end - disk), "<encryption",
+                                strlen("<encryption")) != NULL;
+        return true;
+}
+
+static int domain_disks(struct secrets *s, virDomainPtr domain, secrets_disk_fn fn, void *opaque,
+                        const char **ret_reason)
+{
+        const char *name = virDomainGetName(domain);
+        char *xml = virDomainGetXMLDesc(domain, 0);
+        const char *p, *end;
+        int r = 0;
+
+        if (!xml)
+                return fail(s, ret_reason, "reading the XML of domain %s", name ? name : "?");
+        end = xml + strnlen(xml, SECRETS_DOMAIN_XML_MAX);
+        for (p = xml; r == 0 && (p = memmem(p, (size_t)(end - p), "<disk ", 6)); ) {
+                const char *disk_end = memmem(p, (size_t)(end - p), "</disk>", 7);
+                struct secrets_disk d = {0};
+
+                if (!disk_end)
+                        break;
+                snprintf(d.domain, sizeof(d.domain), "%s", name ? name : "");
+                if (parse_disk(p, disk_end, &d))
+                        r = fn(opaque, &d);
+                p = disk_end + 7;
+        }
+        free(xml);
+        return r;
+}
+
+int secrets_rbd_disks(struct secrets *s, const char *domain_name, secrets_disk_fn fn, void *opaque,
+                      const char **ret_reason)
+{
+        virDomainPtr *domains = NULL;
+        int n, r = 0;
+
+        if (domain_name) {
+                virDomainPtr d = virDomainLookupByName(s->conn, domain_name);
+
+                if (!d)
+                        return fail(s, ret_reason, "looking up domain %s", domain_name);
+                r = virDomainIsActive(d) == 1 ? domain_disks(s, d, fn, opaque, ret_reason) : 0;
+                virDomainFree(d);
+                return r;
+        }
+        n = virConnectListAllDomains(s->conn, &domains, VIR_CONNECT_LIST_DOMAINS_ACTIVE);
+        if (n < 0)
+                return fail(s, ret_reason, "listing running libvirt domains");
+        for (int i = 0; i < n && r >= 0; i++) {
+                r = domain_disks(s, domains[i], fn, opaque, ret_reason);
+                if (r == -ENOENT) /* gone since it was listed */
+                        r = 0;
+        }
+        for (int i = 0; i < n; i++)
+                virDomainFree(domains[i]);
+        free(domains);
+        return r;
+}
+
+int secrets_pause_domain(struct secrets *s, const char *domain_name, const char **ret_reason)
+{
+        virDomainPtr d = virDomainLookupByName(s->conn, domain_name);
+        int r = 0;
+
+        if (!d)
+                return fail(s, ret_reason, "looking up domain %s", domain_name);
+        if (virDomainSuspend(d) < 0)
+                r = fail(s, ret_reason, "pausing domain %s", domain_name);
+        virDomainFree(d);
         return r;
 }

@@ -43,6 +43,8 @@
 #define SECRETS_UUID_LEN 36
 #define SECRETS_USAGE_ID_MAX 128
 #define SECRETS_OWNER_MARK "rbd-luks-agent managed"
+/* After the mark, while the value is a placeholder that opens nothing. */
+#define SECRETS_PLACEHOLDER_MARK "placeholder"
 
 struct secrets;
 
@@ -55,6 +57,7 @@ struct secrets_spec {
         enum secrets_usage usage;
         char usage_id[SECRETS_USAGE_ID_MAX]; /* ceph: usage name; volume: the volume id */
         bool private_value;                  /* private='yes' */
+        bool placeholder;                    /* the value opens nothing (yet) */
 };
 
 struct secrets_info {
@@ -63,6 +66,7 @@ struct secrets_info {
         char usage_id[SECRETS_USAGE_ID_MAX]; /* a longer foreign one is cut short */
         bool owned;          /* carries our mark */
         bool private_value;
+        bool placeholder;    /* owned, marked as holding a placeholder */
         int64_t created;     /* from our mark; 0 when not owned */
 };
 
@@ -90,6 +94,14 @@ int secrets_ensure(struct secrets *s, const struct secrets_spec *spec, const str
                    bool *ret_changed, char ret_uuid[SECRETS_UUID_LEN + 1],
                    const char **ret_reason);
 
+/* Defines the secret as spec says with value only when no secret has its
+ * usage id (*ret_defined true); one that exists and is ours is left as it
+ * is, whatever its value (*ret_defined false), a foreign one: -EEXIST.
+ * *ret_uuid (may be NULL) gets the UUID either way. */
+int secrets_ensure_present(struct secrets *s, const struct secrets_spec *spec,
+                           const struct secret *value, bool *ret_defined,
+                           char ret_uuid[SECRETS_UUID_LEN + 1], const char **ret_reason);
+
 /* The secret with this usage, if any. */
 int secrets_find(struct secrets *s, enum secrets_usage usage, const char *usage_id,
                  struct secrets_info *ret, const char **ret_reason);
@@ -113,3 +125,45 @@ int secrets_domains_using(struct secrets *s, const char *uuid, bool running_only
  * libvirt's. Only for tests, which must change libvirt behind this module's
  * back on the one connection an embedded driver allows. */
 void *secrets_libvirt_connection(struct secrets *s);
+
+/* Watching. secrets_watch() starts libvirt's default event loop on a
+ * thread of its own (once per process), registers for secret lifecycle
+ * events, domain lifecycle and device-added events (where the driver has
+ * domains) and the connection's close, and turns on keepalive. Each event
+ * becomes a notice in one process-wide queue (at most 4096; past that the
+ * oldest are kept and *ret_overflowed says some were lost, so the caller
+ * reconciles everything). secrets_watch_fd() is readable while notices
+ * wait (-1 before the first watch); secrets_next_notice() pops one. The
+ * callbacks never call libvirt; secrets_disconnect() deregisters them. */
+enum secrets_notice_kind {
+        SECRETS_NOTICE_SECRET_UNDEFINED,
+        SECRETS_NOTICE_SECRET_DEFINED,
+        SECRETS_NOTICE_DOMAIN_CHANGED,   /* started, resumed, defined, or a device added */
+        SECRETS_NOTICE_CONNECTION_CLOSED,
+};
+
+struct secrets_notice {
+        enum secrets_notice_kind kind;
+        enum secrets_usage usage;              /* secret notices */
+        char uuid[SECRETS_UUID_LEN + 1];       /* secret notices */
+        char name[SECRETS_USAGE_ID_MAX * 2];   /* usage id, or domain name */
+};
+
+int secrets_watch(struct secrets *s, const char **ret_reason);
+int secrets_watch_fd(void);
+bool secrets_next_notice(struct secrets_notice *ret, bool *ret_overflowed);
+
+/* The RBD disks of running domains (all, or the one named), from their
+ * live XML: image is the source name ("pool/image"), encrypted whether an
+ * <encryption> element goes with the disk. fn's non-zero return stops the
+ * walk and is returned. A named domain that is not running has none. */
+struct secrets_disk {
+        char domain[256];
+        char target[64];
+        char image[512];
+        bool encrypted;
+};
+typedef int (*secrets_disk_fn)(void *opaque, const struct secrets_disk *disk);
+int secrets_rbd_disks(struct secrets *s, const char *domain_name, secrets_disk_fn fn, void *opaque,
+                      const char **ret_reason);
+int secrets_pause_domain(struct secrets *s, const char *domain_name, const char **ret_reason);

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every integration test against real services started here: one
-# private one-node Ceph cluster (booted once, only when a ceph_*, libvirt_* or container_*
+# private one-node Ceph cluster (booted once, only when a ceph_*, libvirt_*, container_* or cinder_*
 # test is selected, shared by them, stopped at the end by PID). amqp_* tests
 # need no Ceph: each starts and stops its own RabbitMQ broker
 # (tests/lib/rabbitmq.sh). Ends with "N passed, N failed".
@@ -40,7 +40,7 @@ for t in "$here"/*.sh; do
 done
 
 need_ceph=no
-for t in "${tests[@]}"; do case "$(basename "$t")" in ceph_*|libvirt_*|container_*) need_ceph=yes ;; esac done
+for t in "${tests[@]}"; do case "$(basename "$t")" in ceph_*|libvirt_*|container_*|cinder_*) need_ceph=yes ;; esac done
 if [ "$need_ceph" = yes ]; then
     echo "== booting a one-node Ceph cluster"
     if ! "$root/tests/lib/ceph-cluster.sh" start "$CEPH_DIR"; then

@@ -5,10 +5,24 @@
 #   tests/lib/ceph-cluster.sh stop DIR       stop the daemons listed in DIR/*.pid
 #   tests/lib/ceph-cluster.sh stop-osd DIR   stop only the OSD (for fault tests)
 #   tests/lib/ceph-cluster.sh start-osd DIR  start it again and wait until it is up
+#   tests/lib/ceph-cluster.sh start-mgr DIR  add one ceph-mgr (mgr.x) to the running cluster
+#                                            and wait until it is active (stop stops it too)
+#   tests/lib/ceph-cluster.sh stop-mgr DIR   stop only the mgr
 #
 #   . tests/lib/ceph-cluster.sh              defines ceph_cluster_start DIR,
 #                                            ceph_cluster_stop DIR, ceph_cluster_stop_osd DIR,
-#                                            ceph_cluster_start_osd DIR; nothing else
+#                                            ceph_cluster_start_osd DIR,
+#                                            ceph_cluster_start_mgr DIR,
+#                                            ceph_cluster_stop_mgr DIR; nothing else
+#
+# The mgr is optional: start boots none (clients that only do I/O need none, and a mon
+# without one is quicker to boot). Add it when a client wants pool statistics, as
+# `ceph df` and Cinder's RBD driver do. It binds in the same private port range, keeps
+# its keyring (DIR/ceph.mgr.x.keyring), data, log and admin socket in DIR, and only
+# the modules Ceph always loads run (the restful API is disabled before it starts), with
+# devicehealth's monitoring off: it would otherwise create a pool of its own
+# (device_health_metrics). A test that adds the mgr to a shared cluster should stop it
+# again (stop-mgr) for the tests after it.
 #
 # Clients: --conf DIR/ceph.conf --id admin (all caps) or --id cinder (profile rbd on the
 # pool "volumes"); keyrings are DIR/ceph.client.{admin,cinder}.keyring.
@@ -75,7 +89,8 @@ _cc_pid_is_ours() {
     [[ $pid =~ ^[0-9]+$ ]] || return 1
     mapfile -d '' -t args 2>/dev/null < "/proc/$pid/cmdline" || return 1
     ((${#args[@]} > 0)) || return 1
-    [[ ${args[0]##*/} == ceph-mon || ${args[0]##*/} == ceph-osd ]] || return 1
+    [[ ${args[0]##*/} == ceph-mon || ${args[0]##*/} == ceph-osd ||
+       ${args[0]##*/} == ceph-mgr ]] || return 1
     for a in "${args[@]}"; do
         [[ $a == "$CC_CONF" ]] && return 0
     done
@@ -120,7 +135,8 @@ _cc_stop_pidfile() {
 _cc_dump_logs() {
     local f
     for f in "$CC_SETUP_LOG" "$CC_LOGDIR"/mon.a.log "$CC_LOGDIR"/mon.a.out \
-             "$CC_LOGDIR"/osd.0.log "$CC_LOGDIR"/osd.0.out; do
+             "$CC_LOGDIR"/osd.0.log "$CC_LOGDIR"/osd.0.out \
+             "$CC_LOGDIR"/mgr.x.log "$CC_LOGDIR"/mgr.x.out; do
         [[ -s $f ]] || continue
         echo "----- tail of $f -----" >&2
         tail -n 30 "$f" >&2
@@ -431,6 +447,59 @@ _cc_start_osd() {
     fi
 }
 
+# True once the mon's MgrMap names an active mgr that is available.
+_cc_mgr_available() {
+    _cc_ceph mgr stat -f json 2>>"$CC_SETUP_LOG" | grep -q '"available": *true'
+}
+
+_cc_start_mgr() {
+    local dir i
+    dir=$(_cc_absdir "${1:-}") || return 2
+    _cc_paths "$dir"
+    [[ -f $CC_CONF ]] || { _cc_log "no cluster in $dir"; return 1; }
+    if ! _cc_pid_is_ours "$(cat "$dir/mon.pid" 2>/dev/null)"; then
+        _cc_log "no mon running in $dir"
+        return 1
+    fi
+    if _cc_pid_is_ours "$(cat "$dir/mgr.pid" 2>/dev/null)"; then
+        _cc_log "mgr already running"
+        return 0
+    fi
+    mkdir -p "$dir/mgr" || return 1
+    _cc_q _cc_ceph auth get-or-create mgr.x mon 'allow profile mgr' osd 'allow *' \
+        mds 'allow *' -o "$dir/ceph.mgr.x.keyring" || return 1
+    chmod 600 "$dir/ceph.mgr.x.keyring" || return 1
+    # restful is on by default; it would only serve with a certificate, but nothing
+    # here needs it.
+    _cc_q _cc_ceph mgr module disable restful || return 1
+    # Not known to the mon until a mgr has reported its modules, hence --force.
+    _cc_q _cc_ceph config set mgr mgr/devicehealth/enable_monitoring false --force || return 1
+    _cc_spawn mgr.x "$dir/mgr.pid" ceph-mgr -i x --mgr-data "$dir/mgr" \
+        --log-file "$CC_LOGDIR/mgr.x.log" --admin-socket "$dir/run/mgr.x.asok" || return 1
+    for ((i = 0; i < 120; i++)); do
+        _cc_pid_running "$(cat "$dir/mgr.pid" 2>/dev/null)" \
+            || { _cc_log "ceph-mgr exited"; _cc_dump_logs; return 1; }
+        # ceph df answers from the mgr's PG statistics: wait for the first report too.
+        if _cc_mgr_available && _cc_ceph df -f json 2>>"$CC_SETUP_LOG" |
+                grep -q '"name": *"volumes"'; then
+            _cc_log "mgr.x active in $dir"
+            return 0
+        fi
+        sleep 0.5
+    done
+    _cc_log "ceph-mgr not available within 60 s"
+    _cc_dump_logs
+    _cc_stop_pidfile "$dir/mgr.pid"
+    return 1
+}
+
+_cc_stop_mgr() {
+    local dir
+    dir=$(_cc_absdir "${1:-}") || return 2
+    _cc_paths "$dir"
+    _cc_stop_pidfile "$dir/mgr.pid"
+}
+
 # ---------------------------------------------------------------------------------------
 # Public functions: each runs in a subshell so that strict mode and exit stay inside.
 
@@ -438,16 +507,20 @@ ceph_cluster_start()     ( set -euo pipefail; _cc_start "$@" )
 ceph_cluster_stop()      ( set -euo pipefail; _cc_stop "$@" )
 ceph_cluster_stop_osd()  ( set -euo pipefail; _cc_stop_osd "$@" )
 ceph_cluster_start_osd() ( set -euo pipefail; _cc_start_osd "$@" )
+ceph_cluster_start_mgr() ( set -euo pipefail; _cc_start_mgr "$@" )
+ceph_cluster_stop_mgr()  ( set -euo pipefail; _cc_stop_mgr "$@" )
 
 if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
     set -euo pipefail
-    usage="usage: $0 start|stop|stop-osd|start-osd DIR"
+    usage="usage: $0 start|stop|stop-osd|start-osd|start-mgr|stop-mgr DIR"
     [[ $# -eq 2 ]] || { echo "$usage" >&2; exit 2; }
     case $1 in
         start)     ceph_cluster_start "$2" ;;
         stop)      ceph_cluster_stop "$2" ;;
         stop-osd)  ceph_cluster_stop_osd "$2" ;;
         start-osd) ceph_cluster_start_osd "$2" ;;
+        start-mgr) ceph_cluster_start_mgr "$2" ;;
+        stop-mgr)  ceph_cluster_stop_mgr "$2" ;;
         *) echo "$usage" >&2; exit 2 ;;
     esac
 fi

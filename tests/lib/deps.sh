@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install the Debian packages a task needs, and nothing when they are all present.
 #
-#   tests/lib/deps.sh [build|test|demo|musl|container|ansible|all]     (default: all)
+#   tests/lib/deps.sh [build|test|openstack|demo|musl|container|ansible|all]   (default: all)
 #
 # Idempotent and cheap on the second run: apt-get only runs when dpkg says a package
 # is missing, so CI and developers can call it unconditionally before building or testing.
@@ -25,8 +25,15 @@ TEST_PKGS=(ceph-mon ceph-osd ceph-common qemu-utils qemu-block-extra cryptsetup-
            libvirt-clients qemu-system-x86 xxd bsdutils rabbitmq-server amqp-tools openssl
            clang libclang-rt-14-dev valgrind)
 
-# The demo boots the same cluster as the tests.
-DEMO_PKGS=("${TEST_PKGS[@]}")
+# The real OpenStack code the tests judge the agent by (tests/lib/cinder.sh,
+# tests/lib/nova_harness.py): Cinder's services with the RBD driver (python3-rbd,
+# python3-rados; ceph-mgr for its pool stats), Nova's libvirt driver with
+# python3-libvirt and os-brick.
+OPENSTACK_PKGS=(python3-cinder python3-nova python3-os-brick python3-libvirt python3-rbd
+                python3-rados ceph-mgr)
+
+# The demo builds the agent and boots the same cluster as the tests.
+DEMO_PKGS=("${BUILD_PKGS[@]}" "${TEST_PKGS[@]}")
 
 # make musl-check: musl-gcc, and what tests/musl/deps.sh builds json-c with
 # (cmake; dpkg-dev unpacks the source package); file tells a static binary.
@@ -41,7 +48,7 @@ CONTAINER_PKGS=(podman runc buildah debootstrap)
 ANSIBLE_PKGS=(ansible ansible-lint)
 
 usage() {
-    echo "usage: $0 [build|test|demo|musl|container|ansible|all]" >&2
+    echo "usage: $0 [build|test|openstack|demo|musl|container|ansible|all]" >&2
     exit 2
 }
 
@@ -49,12 +56,14 @@ group=${1:-all}
 [[ $# -le 1 ]] || usage
 case $group in
     build) wanted=("${BUILD_PKGS[@]}") ;;
-    test)  wanted=("${TEST_PKGS[@]}") ;;
+    test)  wanted=("${TEST_PKGS[@]}" "${OPENSTACK_PKGS[@]}") ;;
+    openstack) wanted=("${OPENSTACK_PKGS[@]}") ;;
     demo)  wanted=("${DEMO_PKGS[@]}") ;;
     musl)  wanted=("${MUSL_PKGS[@]}") ;;
     container) wanted=("${CONTAINER_PKGS[@]}") ;;
     ansible) wanted=("${ANSIBLE_PKGS[@]}") ;;
-    all)   wanted=("${BUILD_PKGS[@]}" "${TEST_PKGS[@]}" "${MUSL_PKGS[@]}" "${CONTAINER_PKGS[@]}"
+    all)   wanted=("${BUILD_PKGS[@]}" "${TEST_PKGS[@]}" "${OPENSTACK_PKGS[@]}" "${MUSL_PKGS[@]}"
+                   "${CONTAINER_PKGS[@]}"
                    "${ANSIBLE_PKGS[@]}") ;;
     -h|--help) usage ;;
     *) usage ;;

@@ -29,6 +29,17 @@ check_eq() {
     if [ "$2" = "$3" ]; then pass "$1"; else fail "$1" "expected '$2', got '$3'"; fi
 }
 
+# wait_for SECONDS COMMAND...: until COMMAND succeeds (polled every 0.1 s), at
+# most SECONDS; 1 when it never did.
+wait_for() {
+    local end=$((SECONDS + $1))
+    shift
+    until "$@" >/dev/null 2>&1; do
+        [ $SECONDS -ge $end ] && return 1
+        sleep 0.1
+    done
+}
+
 rbd_() { timeout -s KILL 60 rbd --conf "$CEPH_CONF" --id admin -p "$POOL" "$@"; }
 
 new_uuid() { cat /proc/sys/kernel/random/uuid; }

@@ -2106,3 +2106,41 @@ TEST(config_backends)
         CHECK(p.count == 1 && strstr(p.lines[0], "'rbd@1' is not a valid backend name"));
         config_problems_clear(&p);
 }
+
+/* The fail-closed scope keys of [compute]: the same lists as the volume
+ * side's, zones, and what happens to a raw disk. */
+TEST(config_compute_scope_and_raw_disk)
+{
+        static const char text[] = COMPUTE_AGENT CEPH
+                "[compute]\n"
+                "backends = rbd-fast, rbd-slow\n"
+                "availability_zones = az-1,nova\n"
+                "on_raw_disk = alert\n" META_KEYS;
+        static const char bad[] = COMPUTE_AGENT CEPH
+                "[compute]\n"                 /* 9 */
+                "availability_zones = a b\n"  /* 10 */
+                "on_raw_disk = stop\n"        /* 11 */
+                META_KEYS;
+        struct config_problems p = {0};
+        struct config *c = NULL;
+
+        REQUIRE(load_text(text, &c, &p) == 0);
+        REQUIRE(c->n_backends == 2 && c->n_zones == 2);
+        CHECK(strcmp(c->backends[1], "rbd-slow") == 0 && strcmp(c->zones[0], "az-1") == 0);
+        CHECK(c->raw_disk_alert_only);
+        CHECK(config_wants_zone(c, "nova") && !config_wants_zone(c, "az-3"));
+        CHECK(config_wants_zone(c, "") && config_wants_zone(c, NULL)); /* unknown: in scope */
+        CHECK(config_wants_backend(c, "h@rbd-fast#p") && !config_wants_backend(c, "h@other#p"));
+        config_free(c);
+        c = NULL;
+        REQUIRE(load_text(COMPUTE_AGENT CEPH META_KEYS, &c, &p) == 0);
+        CHECK(!c->raw_disk_alert_only && c->n_zones == 0 && config_wants_zone(c, "any"));
+        config_free(c);
+        c = NULL;
+        CHECK(load_text(bad, &c, &p) == -EINVAL);
+        CHECK(p.count == 2);
+        CHECK(p.count == 2 && strstr(p.lines[0], ":10: availability_zones = 'a b': 'a b' is not a "
+                                                 "valid availability zone name"));
+        CHECK(p.count == 2 && strstr(p.lines[1], ":11: on_raw_disk = 'stop': allowed: pause, alert"));
+        config_problems_clear(&p);
+}

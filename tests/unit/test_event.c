@@ -652,3 +652,30 @@ TEST(event_volume_host)
         CHECK(event_parse(control_host, strlen(control_host), 64, &ev, &reason) == -EINVAL);
         CHECK(reason && strstr(reason, "payload.host contains a character that is not printable"));
 }
+
+/* The zone never costs the event: one the agent cannot carry is kept as
+ * unreadable, and the compute role then counts the volume in (fail closed). */
+TEST(event_availability_zone)
+{
+        static const char *const texts[] = {
+                "{\"event_type\": \"volume.create.start\", \"payload\": {\"volume_id\": "
+                "\"0d3c8d5e-6b9a-4f0e-8c2a-5b1e7d9f3a64\", \"availability_zone\": \"az-2\"}}",
+                "{\"event_type\": \"volume.create.start\", \"payload\": {\"volume_id\": "
+                "\"0d3c8d5e-6b9a-4f0e-8c2a-5b1e7d9f3a64\", \"availability_zone\": null}}",
+                "{\"event_type\": \"volume.create.start\", \"payload\": {\"volume_id\": "
+                "\"0d3c8d5e-6b9a-4f0e-8c2a-5b1e7d9f3a64\", \"availability_zone\": 5}}",
+                "{\"event_type\": \"volume.create.start\", \"payload\": {\"volume_id\": "
+                "\"0d3c8d5e-6b9a-4f0e-8c2a-5b1e7d9f3a64\", \"availability_zone\": \"zo\\u00f1e\"}}",
+        };
+        const char *reason = NULL;
+        struct event ev;
+
+        REQUIRE(event_parse(texts[0], strlen(texts[0]), 64, &ev, &reason) == 0);
+        CHECK(strcmp(ev.availability_zone, "az-2") == 0 && !ev.zone_unreadable);
+        REQUIRE(event_parse(texts[1], strlen(texts[1]), 64, &ev, &reason) == 0);
+        CHECK(ev.availability_zone[0] == '\0' && !ev.zone_unreadable);
+        REQUIRE(event_parse(texts[2], strlen(texts[2]), 64, &ev, &reason) == 0);
+        CHECK(ev.availability_zone[0] == '\0' && ev.zone_unreadable);
+        REQUIRE(event_parse(texts[3], strlen(texts[3]), 64, &ev, &reason) == 0);
+        CHECK(ev.availability_zone[0] == '\0' && ev.zone_unreadable);
+}

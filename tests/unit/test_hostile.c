@@ -211,6 +211,15 @@ static const struct config_row config_rows[] = {
          .problems = {"12: missing key 'usage_name' in [secret:ceph] (required by usage = ceph)",
                       "12: missing value source in [secret:ceph] (set keyring and entity, or "
                       "key_file)"}},
+        {.text = "[agent]\nrole = compute\nhook_file = /x\nstate_dir = /y\n" CEPH KEYS
+                 "[compute]\non_raw_disk = ignore\n",
+         .problems = {"13: on_raw_disk = 'ignore': allowed: pause, alert"}},
+        {.text = "[agent]\nrole = compute\nhook_file = /x\nstate_dir = /y\n" CEPH KEYS
+                 "[compute]\navailability_zones = nova,;rm\n",
+         .problems = {"13: availability_zones = 'nova,;rm': ';rm' is not a valid availability "
+                      "zone name (allowed: 1 to 64 characters of A-Z a-z 0-9 _ . -)"}},
+        {.text = MINIMAL "[compute]\navailability_zones = nova\n",
+         .problems = {"14: [compute] is only used by role = compute"}},
 };
 
 static void check_config_row(size_t i, const struct config_row *row)

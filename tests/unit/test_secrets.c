@@ -692,3 +692,97 @@ TEST(secrets_domains_using_without_domain_driver)
         CHECK(count == 77);
         CHECK(secrets_alive(shared));
 }
+
+/* A placeholder: defined only when missing, marked, and turned into the
+ * real value in place (same UUID, same created=, never a moment without
+ * a secret): the value first, then the mark. */
+TEST(secrets_placeholder_then_value_in_place)
+{
+        struct secrets_spec placeholder = spec_of(SECRETS_USAGE_VOLUME, "vol-placeholder-1", "", true);
+        struct secrets_spec real = placeholder;
+        struct secret *p = text_value("canary placeholder"), *v = text_value("canary real");
+        char first[SECRETS_UUID_LEN + 1] = "", again[SECRETS_UUID_LEN + 1] = "";
+        struct secrets_info info;
+        const char *reason = NULL;
+        bool defined = false, changed = false;
+        int64_t created;
+
+        REQUIRE(embedded() && p && v);
+        placeholder.placeholder = true;
+        real.placeholder = false;
+        CHECK(secrets_ensure_present(shared, &placeholder, p, &defined, first, &reason) == 0);
+        CHECK(defined);
+        REQUIRE(secrets_find(shared, SECRETS_USAGE_VOLUME, "vol-placeholder-1", &info, &reason) == 0);
+        CHECK(info.owned && info.placeholder);
+        CHECK(stored_value_is(first, p));
+        created = info.created;
+        /* Present already: left as it is, whatever the value. */
+        CHECK(secrets_ensure_present(shared, &placeholder, v, &defined, again, &reason) == 0);
+        CHECK(!defined);
+        CHECK(strcmp(first, again) == 0);
+        CHECK(stored_value_is(first, p));
+        /* The real value: same secret, new mark. */
+        CHECK(secrets_ensure(shared, &real, v, &changed, again, &reason) == 0);
+        CHECK(changed);
+        CHECK(strcmp(first, again) == 0);
+        CHECK(stored_value_is(first, v));
+        REQUIRE(secrets_find(shared, SECRETS_USAGE_VOLUME, "vol-placeholder-1", &info, &reason) == 0);
+        CHECK(info.owned && !info.placeholder);
+        CHECK(info.created == created);
+        CHECK(info.private_value);
+        /* ensure_present never downgrades a set value to a placeholder. */
+        CHECK(secrets_ensure_present(shared, &placeholder, p, &defined, NULL, &reason) == 0);
+        CHECK(!defined);
+        CHECK(stored_value_is(first, v));
+        secret_free(p);
+        secret_free(v);
+}
+
+TEST(secrets_placeholder_foreign_left_alone)
+{
+        struct secrets_spec spec = spec_of(SECRETS_USAGE_VOLUME, "vol-placeholder-foreign", "", true);
+        struct secret *p = text_value("canary placeholder");
+        char uuid[VIR_UUID_STRING_BUFLEN];
+        const char *reason = NULL;
+        bool defined = true;
+
+        REQUIRE(embedded() && p);
+        spec.placeholder = true;
+        REQUIRE(raw_define("<secret ephemeral='no' private='no'><usage type='volume'><volume>"
+                           "vol-placeholder-foreign</volume></usage></secret>",
+                           NULL, uuid));
+        CHECK(secrets_ensure_present(shared, &spec, p, &defined, NULL, &reason) == -EEXIST);
+        CHECK(reason && strstr(reason, uuid));
+        CHECK(!strstr(reason, "canary"));
+        secret_free(p);
+}
+
+TEST(secrets_placeholder_mark_parsed)
+{
+        static const struct {
+                const char *description;
+                bool owned, placeholder;
+        } cases[] = {
+                {SECRETS_OWNER_MARK "; created=7; " SECRETS_PLACEHOLDER_MARK, true, true},
+                {SECRETS_OWNER_MARK "; created=7", true, false},
+                {SECRETS_OWNER_MARK "; created=7; placeholders", false, false},
+                {SECRETS_OWNER_MARK "; " SECRETS_PLACEHOLDER_MARK, false, false},
+                {SECRETS_OWNER_MARK "; created=; " SECRETS_PLACEHOLDER_MARK, false, false},
+        };
+
+        REQUIRE(embedded());
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                char xml[512], usage_id[40], uuid[VIR_UUID_STRING_BUFLEN];
+                struct secrets_info info;
+
+                snprintf(usage_id, sizeof(usage_id), "vol-pmark-%zu", i);
+                snprintf(xml, sizeof(xml),
+                         "<secret ephemeral='no' private='no'><description>%s</description>"
+                         "<usage type='volume'><volume>%s</volume></usage></secret>",
+                         cases[i].description, usage_id);
+                REQUIRE(raw_define(xml, NULL, uuid));
+                REQUIRE(secrets_find(shared, SECRETS_USAGE_VOLUME, usage_id, &info, NULL) == 0);
+                CHECK(info.owned == cases[i].owned);
+                CHECK(info.placeholder == cases[i].placeholder);
+        }
+}

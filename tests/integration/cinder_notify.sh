@@ -1,0 +1,246 @@
+#!/usr/bin/env bash
+# cinder_notify: the agent behind the real Cinder (python3-cinder, Debian 12) rather than
+# hand-written events. Cinder's API, scheduler and volume service (RBD driver on the
+# shared one-node cluster, plus a ceph-mgr started here) publish their notifications on
+# a private RabbitMQ broker; the agent's feeder appends them to the hook file and its
+# volume role formats the volume Cinder made. Checked: the image Cinder creates, the
+# create, attach and delete notifications as they arrive in the hook file, the format
+# (results.jsonl, and qemu's LUKS driver shows exactly the volume's size), the
+# connection_info Cinder returns to Nova's attach sequence, and the delete.
+. "$(dirname "$0")/../lib/testlib.sh"
+
+here=$(cd "$(dirname "$0")" && pwd)
+LIB="$here/../lib"
+BROKER="$T_TMP/broker"
+CINDER="$T_TMP/cinder"
+dir="$T_TMP/agent"
+SIZE=2
+HOST=compute-1
+FEED_PID=
+RUN_PID=
+OWN_CEPH=
+
+api() { timeout -s KILL 150 python3 "$LIB/cinder_api.py" "$@"; }
+
+# wait_for SECONDS COMMAND...: polls COMMAND every 0.1 s until it succeeds.
+wait_for() {
+    local deadline=$(($(date +%s) + $1))
+    shift
+    until "$@" >/dev/null 2>&1; do
+        [ "$(date +%s)" -lt "$deadline" ] || return 1
+        sleep 0.1
+    done
+}
+
+# gone PID: not running (a zombie counts as gone).
+gone() {
+    local s
+    s=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
+    s=${s##*) }
+    [ "${s%% *}" = Z ]
+}
+
+# stop_pid PID: SIGTERM, SIGKILL after 10 s.
+stop_pid() {
+    [ -n "$1" ] || return 0
+    kill -TERM "$1" 2>/dev/null
+    wait_for 10 gone "$1" || kill -KILL "$1" 2>/dev/null
+    wait_for 5 gone "$1"
+}
+
+cleanup() {
+    stop_pid "$RUN_PID"
+    stop_pid "$FEED_PID"
+    "$LIB/cinder.sh" stop "$CINDER" >/dev/null 2>&1
+    "$LIB/rabbitmq.sh" stop "$BROKER" >/dev/null 2>&1
+    # A shared cluster goes back to how the tests after this one expect it: no mgr.
+    if [ -n "$OWN_CEPH" ]; then
+        "$LIB/ceph-cluster.sh" stop "$CEPH_DIR" >/dev/null 2>&1
+    else
+        "$LIB/ceph-cluster.sh" stop-mgr "$CEPH_DIR" >/dev/null 2>&1
+    fi
+}
+trap cleanup EXIT
+
+# events ID: one line per notification about volume ID in the hook file, in file order:
+# "EVENT_TYPE HOSTS", HOSTS the attached_host of each entry of payload.volume_attachment
+# (null when not set yet), comma separated, "-" for none. Bare notifications and oslo
+# envelopes alike.
+events() {
+    python3 - "$dir/events.jsonl" "$1" <<'EOF'
+import json, sys
+for raw in open(sys.argv[1]):
+    try:
+        n = json.loads(raw)
+        if "oslo.message" in n:
+            n = json.loads(n["oslo.message"])
+    except ValueError:
+        continue
+    p = n.get("payload") or {}
+    if not isinstance(p, dict) or p.get("volume_id") != sys.argv[2]:
+        continue
+    att = p.get("volume_attachment") or []
+    hosts = [a.get("attached_host") or "null" for a in att if isinstance(a, dict)]
+    print(n.get("event_type"), ",".join(hosts) or "-")
+EOF
+}
+has_event() { events "$1" | grep -qxF "$2"; } # ID "EVENT_TYPE HOSTS"
+
+# --- Ceph with a mgr -------------------------------------------------------------------
+# run.sh boots the shared cluster for ceph_*, libvirt_* and container_* tests; when it
+# did not (this test alone), boot it here, and stop it at the end.
+if [ ! -f "$CEPH_DIR/mon.pid" ]; then
+    OWN_CEPH=yes
+    if ! "$LIB/ceph-cluster.sh" start "$CEPH_DIR" >/dev/null 2>"$T_TMP/ceph-start.log"; then
+        fail "the Ceph cluster starts" "$(tail -c 600 "$T_TMP/ceph-start.log" | tr '\n' ' ')"
+        exit 0
+    fi
+fi
+check "ceph-mgr starts on the running cluster" "$LIB/ceph-cluster.sh" start-mgr "$CEPH_DIR"
+# Without a mgr, ceph df lists no pools and Cinder reports the capacity as unknown.
+pool_stats() {
+    timeout -s KILL 30 ceph --conf "$CEPH_CONF" --id cinder df -f json |
+        python3 -c 'import json, sys
+sys.exit(sys.argv[1] not in [p["name"] for p in json.load(sys.stdin)["pools"]])' "$POOL"
+}
+check "ceph df, as client.cinder, has stats of pool $POOL" pool_stats
+
+# --- RabbitMQ and Cinder ---------------------------------------------------------------
+if ! broker_env=$("$LIB/rabbitmq.sh" start "$BROKER" 2>"$T_TMP/broker-start.log"); then
+    fail "broker starts" "$(tail -c 600 "$T_TMP/broker-start.log" | tr '\n' ' ')"
+    exit 0
+fi
+pass "broker starts"
+eval "$broker_env"
+export CEPH_CONF AMQP_HOST AMQP_PORT AMQP_USER AMQP_PASSWORD_FILE AMQP_VHOST
+
+started=$(date +%s%N)
+if ! cinder_env=$("$LIB/cinder.sh" start "$CINDER" 2>"$T_TMP/cinder-start.log"); then
+    fail "Cinder starts (api, scheduler, volume host@ceph up)" \
+        "$(tail -c 1500 "$T_TMP/cinder-start.log" | tr '\n' ' ')"
+    exit 0
+fi
+boot_ms=$((($(date +%s%N) - started) / 1000000))
+pass "Cinder starts (api, scheduler, volume host@ceph up)"
+echo "   Cinder boot: ${boot_ms} ms"
+eval "$cinder_env"
+export CINDER_URL
+
+# --- the agent: feeder and volume role -------------------------------------------------
+type_id=$(api type-create "luks-by-agent")
+check "Cinder creates a volume type" test -n "$type_id"
+make_agent_dir "$dir" "volume.types = $type_id"
+cat >>"$dir/agent.ini" <<INI
+[amqp]
+host = $AMQP_HOST
+port = $AMQP_PORT
+vhost = $AMQP_VHOST
+user = $AMQP_USER
+password_file = $AMQP_PASSWORD_FILE
+exchange = $AMQP_EXCHANGE
+queue = notifications_luks.info
+routing_keys = notifications_luks.info
+INI
+"$AGENT" -c "$dir/agent.ini" feed 2>"$dir/feed.log" &
+FEED_PID=$!
+"$AGENT" -c "$dir/agent.ini" run >>"$dir/agent.log" 2>&1 &
+RUN_PID=$!
+check "the feeder consumes notifications_luks.info" \
+    wait_for 20 grep -q "consuming queue 'notifications_luks.info'" "$dir/feed.log"
+
+# --- create ----------------------------------------------------------------------------
+vid=$(api volume-create --type "$type_id" --size "$SIZE" --name cinder-notify)
+check "Cinder accepts the volume" test -n "$vid"
+# The key, as the file provider expects it, before create.end reaches the agent (if it
+# is late the agent retries).
+head -c 32 /dev/urandom >"$dir/keys/$vid.key"
+chmod 600 "$dir/keys/$vid.key"
+check "the volume becomes available" api wait "$vid" available --timeout 120
+check "its RBD image volume-$vid is in pool $POOL" rbd_ info "volume-$vid"
+check "hook file: volume.create.start" wait_for 30 has_event "$vid" "volume.create.start -"
+check "hook file: volume.create.end" wait_for 30 has_event "$vid" "volume.create.end -"
+check_eq "hook file: create.start before create.end" "volume.create.start volume.create.end" \
+    "$(events "$vid" | awk '{print $1}' | grep '^volume.create' | tr '\n' ' ' | sed 's/ $//')"
+
+formatted() { [ "$(result_count "$dir/state" "$vid" formatted)" -ge 1 ]; }
+check "the agent formats it (results.jsonl: formatted)" wait_for 60 formatted
+check_eq "one formatted result" 1 "$(result_count "$dir/state" "$vid" formatted)"
+pass_file=$(passphrase_file "$dir" "$vid")
+vsize=$(timeout -s KILL 60 qemu-img info --output=json --object "secret,id=s0,file=$pass_file" \
+    --image-opts "$(luks_opts "$vid")" 2>"$T_TMP/qemu-info.err" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["virtual-size"])' 2>/dev/null)
+check_eq "qemu's LUKS driver: virtual size exactly $SIZE GiB" "$((SIZE * GIB))" "$vsize"
+
+# --- attach, as Nova does it ------------------------------------------------------------
+instance=$(new_uuid)
+att=$(api attachment-create "$vid" "$instance")
+check "attachment-create (volume reserved)" test -n "$att"
+api attachment-update "$att" --host "$HOST" >"$T_TMP/connection_info.json" 2>"$T_TMP/update.err"
+check_eq "attachment-update answers" 0 $?
+conn() { # PYTHON EXPRESSION over c, the connection_info Cinder returned
+    python3 -c 'import json,sys; c = json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' \
+        "$T_TMP/connection_info.json" "$1" 2>&1
+}
+check_eq "connection_info: driver_volume_type rbd" rbd "$(conn 'c["driver_volume_type"]')"
+# Cinder's attachments API returns the driver's data flattened into connection_info
+# (cinder/volume/manager.py _connection_create); Nova puts it back under "data".
+check_eq "connection_info: name $POOL/volume-$vid" "$POOL/volume-$vid" "$(conn 'c["name"]')"
+nova_view=$(/usr/bin/python3 - "$T_TMP/connection_info.json" <<'EOF' 2>&1
+import json, sys
+from nova.volume import cinder
+ref = cinder._translate_attachment_ref(
+    {"id": "x", "connection_info": json.load(open(sys.argv[1]))})
+ci = ref["connection_info"]
+print(ci["driver_volume_type"], ci["data"]["name"])
+EOF
+)
+check_eq "as Nova reads it (nova.volume.cinder): rbd, data.name $POOL/volume-$vid" \
+    "rbd $POOL/volume-$vid" "$nova_view"
+check "attachment-complete" api attachment-complete "$att"
+check "the volume is in-use" api wait "$vid" in-use --timeout 30
+check "hook file: volume.attach.start, attached_host still null" \
+    wait_for 30 has_event "$vid" "volume.attach.start null"
+check "hook file: volume.attach.end names $HOST" \
+    wait_for 30 has_event "$vid" "volume.attach.end $HOST"
+
+# --- detach and delete ------------------------------------------------------------------
+check "attachment-delete (as Nova's service)" api attachment-delete "$att"
+check "the volume is available again" api wait "$vid" available --timeout 60
+check "volume-delete" api volume-delete "$vid"
+check "the volume is gone from Cinder" api wait-deleted "$vid" --timeout 120
+check "hook file: volume.delete.end" wait_for 30 has_event "$vid" "volume.delete.end -"
+image_gone() { ! rbd_ info "volume-$vid" >/dev/null 2>&1; }
+check "its RBD image is gone" image_gone
+
+echo "   hook file, volume $vid:"
+events "$vid" | sed 's/^/     /'
+
+# --- everything stops by PID ------------------------------------------------------------
+stop_pid "$RUN_PID"
+check "the volume role stopped" gone "$RUN_PID"
+RUN_PID=
+stop_pid "$FEED_PID"
+check "the feeder stopped" gone "$FEED_PID"
+FEED_PID=
+# Processes whose arguments name this Cinder's conf: the three services and the workers
+# they forked.
+cinder_procs() {
+    python3 - "$CINDER/cinder.conf" <<'EOF'
+import os, sys
+for pid in filter(str.isdigit, os.listdir("/proc")):
+    try:
+        args = open("/proc/%s/cmdline" % pid, "rb").read().split(b"\0")
+    except OSError:
+        continue
+    if pid != str(os.getpid()) and sys.argv[1].encode() in args:
+        print(pid, end=" ")
+EOF
+}
+procs=$(cinder_procs)
+echo "   Cinder processes before stop: $procs"
+check "Cinder runs as more than the three pid-file processes (forked workers)" \
+    test "$(wc -w <<<"$procs")" -gt 3
+"$LIB/cinder.sh" stop "$CINDER"
+check_eq "cinder.sh stop exits 0" 0 $?
+check_eq "no Cinder process left (services and workers)" "" "$(cinder_procs)"
+check "cinder.sh stop is idempotent" "$LIB/cinder.sh" stop "$CINDER"

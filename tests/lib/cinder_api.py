@@ -1,0 +1,222 @@
+#!/usr/bin/env python3
+"""A small client of the real Cinder v3 REST API, for the tests (stdlib only).
+
+    cinder_api.py [--url URL] COMMAND ARGS...
+
+URL defaults to $CINDER_URL, e.g. http://127.0.0.1:PORT/v3/admin as tests/lib/cinder.sh
+prints it. Cinder runs with noauth_include_project_id: the token "admin:admin" names the
+user and the project, and is not checked.
+
+    type-create NAME                    prints the new volume type's id
+    volume-create --type ID --size GIB [--name N]
+                                        prints the new volume's id
+    volume-show ID                      prints the volume as Cinder returns it (JSON)
+    wait ID STATUS [--timeout S]        until the volume has STATUS (default 120 s); fails
+                                        at once when it lands in error instead
+    volume-delete ID
+    wait-deleted ID [--timeout S]       until the volume is gone (404)
+
+Nova's attach, one call per command so that a test can act between them, in the order
+nova/virt/block_device.py makes them (reserve, then update with the connector, the
+driver's attach, then complete):
+
+    attachment-create VOLUME_ID INSTANCE_UUID
+                                        POST /attachments without a connector (the volume
+                                        becomes "reserved"); prints the attachment id
+    attachment-update ATTACHMENT_ID --host HOST
+                                        PUT /attachments/ID with a connector shaped like
+                                        the one Nova's libvirt driver sends for RBD; prints
+                                        the returned connection_info as JSON, unchanged
+    attachment-complete ATTACHMENT_ID   POST /attachments/ID/action os-complete
+    attachment-delete ATTACHMENT_ID     DELETE /attachments/ID
+
+Attachment calls use microversion 3.44 (os-complete needs it) and carry
+X-Service-Roles: service, as Nova's calls do with a service token: without one, Cinder
+answers DELETE /attachments/ID with 500 (it then tries to reach Nova itself).
+Any HTTP error or timeout exits 1 with the method, URL, status and Cinder's message.
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+import urllib.error
+import urllib.request
+
+ATTACH_VERSION = "volume 3.44"
+
+
+class ApiError(Exception):
+    pass
+
+
+class Client:
+    def __init__(self, url):
+        self.url = url.rstrip("/")
+
+    def call(self, method, path, body=None, version=None, service=False, ok_404=False):
+        headers = {"X-Auth-Token": "admin:admin", "Accept": "application/json"}
+        if version:
+            headers["OpenStack-API-Version"] = version
+        if service:
+            headers["X-Service-Roles"] = "service"
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        req = urllib.request.Request(self.url + path, data=data, headers=headers,
+                                     method=method)
+        try:
+            with urllib.request.urlopen(req, timeout=60) as resp:
+                raw = resp.read()
+        except urllib.error.HTTPError as e:
+            if ok_404 and e.code == 404:
+                return None
+            detail = e.read().decode("utf-8", "replace").strip()
+            raise ApiError("%s %s: HTTP %d %s: %s" % (method, self.url + path, e.code,
+                                                      e.reason, detail[:2000]))
+        except (urllib.error.URLError, OSError) as e:
+            raise ApiError("%s %s: %s" % (method, self.url + path, e))
+        return json.loads(raw) if raw.strip() else {}
+
+
+def nova_rbd_connector(host):
+    """What Nova's libvirt driver sends (os-brick's connector properties, RBD host)."""
+    return {
+        "platform": "x86_64",
+        "os_type": "linux",
+        "ip": "127.0.0.1",
+        "host": host,
+        "multipath": False,
+        "initiator": "iqn.1993-08.org.debian:01:" + host,
+        "do_local_attach": False,
+    }
+
+
+def volume_status(client, volume_id):
+    got = client.call("GET", "/volumes/" + volume_id, ok_404=True)
+    return None if got is None else got["volume"]["status"]
+
+
+def cmd_wait(client, a):
+    deadline = time.monotonic() + a.timeout
+    status = None
+    while True:
+        status = volume_status(client, a.volume_id)
+        if status == a.status:
+            print(status)
+            return 0
+        if status is None:
+            raise ApiError("volume %s does not exist" % a.volume_id)
+        if status.startswith("error") and not a.status.startswith("error"):
+            raise ApiError("volume %s is in status %s, not %s" % (a.volume_id, status,
+                                                                  a.status))
+        if time.monotonic() >= deadline:
+            raise ApiError("volume %s still %s after %g s (wanted %s)" % (
+                a.volume_id, status, a.timeout, a.status))
+        time.sleep(0.25)
+
+
+def cmd_wait_deleted(client, a):
+    deadline = time.monotonic() + a.timeout
+    while True:
+        status = volume_status(client, a.volume_id)
+        if status is None:
+            return 0
+        if status == "error_deleting":
+            raise ApiError("volume %s is in status error_deleting" % a.volume_id)
+        if time.monotonic() >= deadline:
+            raise ApiError("volume %s still %s after %g s" % (a.volume_id, status,
+                                                            a.timeout))
+        time.sleep(0.25)
+
+
+def run(a):
+    c = Client(a.url)
+    if a.command == "type-create":
+        got = c.call("POST", "/types", {"volume_type": {"name": a.name}})
+        print(got["volume_type"]["id"])
+    elif a.command == "volume-create":
+        volume = {"size": a.size, "volume_type": a.type}
+        if a.name is not None:
+            volume["name"] = a.name
+        got = c.call("POST", "/volumes", {"volume": volume})
+        print(got["volume"]["id"])
+    elif a.command == "volume-show":
+        print(json.dumps(c.call("GET", "/volumes/" + a.volume_id)["volume"]))
+    elif a.command == "wait":
+        return cmd_wait(c, a)
+    elif a.command == "volume-delete":
+        c.call("DELETE", "/volumes/" + a.volume_id)
+    elif a.command == "wait-deleted":
+        return cmd_wait_deleted(c, a)
+    elif a.command == "attachment-create":
+        got = c.call("POST", "/attachments",
+                     {"attachment": {"volume_uuid": a.volume_id,
+                                     "instance_uuid": a.instance_uuid}},
+                     version=ATTACH_VERSION, service=True)
+        print(got["attachment"]["id"])
+    elif a.command == "attachment-update":
+        got = c.call("PUT", "/attachments/" + a.attachment_id,
+                     {"attachment": {"connector": nova_rbd_connector(a.host)}},
+                     version=ATTACH_VERSION, service=True)
+        print(json.dumps(got["attachment"]["connection_info"]))
+    elif a.command == "attachment-complete":
+        c.call("POST", "/attachments/%s/action" % a.attachment_id, {"os-complete": None},
+               version=ATTACH_VERSION, service=True)
+    elif a.command == "attachment-delete":
+        c.call("DELETE", "/attachments/" + a.attachment_id, version=ATTACH_VERSION,
+               service=True)
+    return 0
+
+
+def parse(argv):
+    p = argparse.ArgumentParser(prog="cinder_api.py",
+                                description="A test client of Cinder's v3 API.")
+    p.add_argument("--url", default=os.environ.get("CINDER_URL"),
+                   help="the API with the project, default $CINDER_URL")
+    sub = p.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("type-create")
+    s.add_argument("name")
+    s = sub.add_parser("volume-create")
+    s.add_argument("--type", required=True)
+    s.add_argument("--size", required=True, type=int)
+    s.add_argument("--name")
+    s = sub.add_parser("volume-show")
+    s.add_argument("volume_id")
+    s = sub.add_parser("wait")
+    s.add_argument("volume_id")
+    s.add_argument("status")
+    s.add_argument("--timeout", type=float, default=120)
+    s = sub.add_parser("volume-delete")
+    s.add_argument("volume_id")
+    s = sub.add_parser("wait-deleted")
+    s.add_argument("volume_id")
+    s.add_argument("--timeout", type=float, default=120)
+    s = sub.add_parser("attachment-create")
+    s.add_argument("volume_id")
+    s.add_argument("instance_uuid")
+    s = sub.add_parser("attachment-update")
+    s.add_argument("attachment_id")
+    s.add_argument("--host", required=True)
+    for name in ("attachment-complete", "attachment-delete"):
+        s = sub.add_parser(name)
+        s.add_argument("attachment_id")
+    a = p.parse_args(argv)
+    if not a.url:
+        p.error("no --url and no CINDER_URL in the environment")
+    return a
+
+
+def main(argv):
+    a = parse(argv)
+    try:
+        return run(a)
+    except ApiError as e:
+        sys.stderr.write("cinder_api.py %s: %s\n" % (a.command, e))
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
