@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "command_index.h"
 #include "command_keys.h"
 #include "config.h"
 #include "event.h"
@@ -38,7 +39,8 @@ static const char main_usage[] =
         "  feed               append notifications from RabbitMQ to the hook file\n"
         "  format VOLUME_ID   format one volume now, as for its create event\n"
         "  keys ...           show, verify, audit, re-wrap volume keys; recovery\n"
-        "  secrets ...        list, provision, remove, gc libvirt secrets (role compute)\n"
+        "  secrets ...        list, provision, reconcile, remove, gc libvirt secrets (role compute)\n"
+        "  index ...          list or rebuild the pool's volume index\n"
         "  health [--feed]    container health check: is run (feed) alive and well\n"
         "  kolla-start        Kolla container start: copy config.json's files, then\n"
         "                     exec its command\n";
@@ -56,8 +58,9 @@ static const char run_usage[] =
         "\n"
         "Follows [agent] hook_file from the checkpoint in [agent] state_dir. Role\n"
         "volume: formats the volume of each volume.create.end event of the\n"
-        "configured types. Role compute: keeps the static libvirt secrets in place\n"
-        "and provisions/removes volume secrets on attach/detach/delete events.\n"
+        "configured types and records it in the pool's volume index. Role compute:\n"
+        "keeps the static libvirt secrets in place and a volume secret for every\n"
+        "live volume in the index, from volume.create.start to its deletion.\n"
         "Results go to state_dir/results.jsonl, unusable lines to rejects.jsonl.\n"
         "Stops on SIGTERM or SIGINT after the events being formatted end.\n"
         "\n"
@@ -339,6 +342,8 @@ int main(int argc, char **argv)
                 return command_kolla_start(path, argc, argv);
         if (strcmp(argv[0], "keys") == 0)
                 return command_with_config(path, argc, argv, command_keys_usage, command_keys);
+        if (strcmp(argv[0], "index") == 0)
+                return command_with_config(path, argc, argv, command_index_usage, command_index);
         if (strcmp(argv[0], "secrets") == 0)
                 return command_with_config(path, argc, argv, role_compute_secrets_usage,
                                            role_compute_secrets_command);

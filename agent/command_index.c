@@ -1,0 +1,318 @@
+/* command_index: `index list | rebuild [--dry-run]` (command_index.h).
+ *
+ * rebuild derives the index again from the images themselves, for an index
+ * object lost or damaged: an image whose rbd-luks-agent.state says
+ * formatted is `formatted` (with its header's UUID), one that starts with a
+ * LUKS header the agent did not write is `foreign`, an entry whose image is
+ * gone is removed. What an image cannot tell is kept as the index has it:
+ * the type, host and zone of an existing entry, and `refused` or `failed`
+ * for an image without a header (the volume agent writes nothing on those
+ * images). An image in the middle of a format (state `writing`) is left
+ * for the volume agent, which finishes it on replay. */
+#include "command_index.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "event.h"
+#include "format.h"
+#include "log.h"
+#include "luks.h"
+#include "rbd.h"
+#include "volume_index.h"
+
+#define PROBE_BYTES 4096
+#define STATE_MAX 256
+
+const char command_index_usage[] =
+        "Usage: rbd-luks-agent -c FILE index COMMAND   (role = volume)\n"
+        "\n"
+        "  list                every entry of the pool's volume index: volume id,\n"
+        "                      state, type, host, zone, LUKS UUID\n"
+        "  rebuild [--dry-run] derive the index again from the images: add or correct\n"
+        "                      formatted and foreign volumes, remove entries of images\n"
+        "                      that are gone; --dry-run only prints what would change\n";
+
+static const char *or_dash(const char *s)
+{
+        return s[0] ? s : "-";
+}
+
+static int print_entry(void *opaque, const char *volume_id, const struct volume_index_entry *e)
+{
+        unsigned *bad = opaque;
+
+        if (!e) {
+                printf("%-36s  %-9s\n", volume_id, "unreadable");
+                (*bad)++;
+                return 0;
+        }
+        printf("%-36s  %-9s  %-36s  %-30s  %-12s  %s\n", volume_id, volume_index_state_name(e->state),
+               or_dash(e->type), or_dash(e->host), or_dash(e->zone), or_dash(e->uuid));
+        return 0;
+}
+
+static int index_list(const struct config *c, struct rbd_cluster *cluster)
+{
+        unsigned bad = 0;
+        size_t reads = 0;
+        int r;
+
+        printf("%-36s  %-9s  %-36s  %-30s  %-12s  %s\n", "VOLUME", "STATE", "TYPE", "HOST", "ZONE",
+               "LUKS UUID");
+        r = volume_index_each(cluster, c->pool, print_entry, &bad, &reads);
+        if (r < 0) {
+                log_error("cannot read the volume index %s/%s: %s", c->pool, RBD_INDEX_OBJECT,
+                          strerror(-r));
+                return 1;
+        }
+        if (bad)
+                log_warn("%u entries of %s/%s do not parse", bad, c->pool, RBD_INDEX_OBJECT);
+        return bad ? 1 : 0;
+}
+
+/* ---- rebuild ----------------------------------------------------------- */
+
+struct entries {
+        struct volume_index_entry *items;
+        char (*unreadable)[EVENT_ID_MAX];
+        size_t n, n_unreadable, capacity, capacity_unreadable;
+};
+
+static int collect(void *opaque, const char *volume_id, const struct volume_index_entry *e)
+{
+        struct entries *all = opaque;
+
+        if (!e) {
+                if (all->n_unreadable == all->capacity_unreadable) {
+                        size_t cap = all->capacity_unreadable ? 2 * all->capacity_unreadable : 64;
+                        void *more = realloc(all->unreadable, cap * EVENT_ID_MAX);
+
+                        if (!more)
+                                return -ENOMEM;
+                        all->unreadable = more;
+                        all->capacity_unreadable = cap;
+                }
+                snprintf(all->unreadable[all->n_unreadable++], EVENT_ID_MAX, "%s", volume_id);
+                return 0;
+        }
+        if (all->n == all->capacity) {
+                size_t cap = all->capacity ? 2 * all->capacity : 256;
+                void *more = realloc(all->items, cap * sizeof(*all->items));
+
+                if (!more)
+                        return -ENOMEM;
+                all->items = more;
+                all->capacity = cap;
+        }
+        all->items[all->n++] = *e;
+        return 0;
+}
+
+static const struct volume_index_entry *find_entry(const struct entries *all, const char *id)
+{
+        for (size_t i = 0; i < all->n; i++)
+                if (strcmp(all->items[i].volume_id, id) == 0)
+                        return &all->items[i];
+        return NULL;
+}
+
+/* What the image says: 1 with *ret set, 0 when it says nothing (no header,
+ * or a format in progress), or a negative errno. */
+static int probe_image(struct rbd_cluster *cluster, const char *pool, const char *name,
+                       struct volume_index_entry *ret)
+{
+        unsigned char probe[PROBE_BYTES];
+        char state[STATE_MAX];
+        struct rbd_image *img = NULL;
+        const char *uuid;
+        int r;
+
+        r = rbd_image_open(cluster, pool, name, &img);
+        if (r < 0)
+                return r;
+        r = rbd_image_meta_get(img, FORMAT_STATE_KEY, state, sizeof(state));
+        if (r >= 0 && strncmp(state, "formatted ", strlen("formatted ")) == 0) {
+                ret->state = VOLUME_INDEX_FORMATTED;
+                uuid = strstr(state, " uuid=");
+                if (uuid)
+                        snprintf(ret->uuid, sizeof(ret->uuid), "%.*s",
+                                 (int)strcspn(uuid + 6, " "), uuid + 6);
+                r = 1;
+        } else if (r >= 0) {
+                r = 0; /* writing: the volume agent finishes it */
+        } else if (r == -ENOENT) {
+                r = rbd_image_read(img, 0, sizeof(probe), probe);
+                if (r >= 0)
+                        r = luks_has_magic(probe, sizeof(probe), NULL) ? 1 : 0;
+                if (r == 1)
+                        ret->state = VOLUME_INDEX_FOREIGN;
+        }
+        rbd_image_close(img);
+        return r;
+}
+
+static void say(const char *volume_id, const char *what, bool dry_run)
+{
+        printf("volume %s: %s%s\n", volume_id, dry_run ? "would be " : "", what);
+        fflush(stdout);
+}
+
+/* One image against the index; counts what it changed. */
+static int rebuild_one(const struct config *c, struct rbd_cluster *cluster,
+                       const struct entries *all, const char *volume_id, const char *name,
+                       bool dry_run, unsigned *changed)
+{
+        const struct volume_index_entry *old = find_entry(all, volume_id);
+        struct volume_index_entry e = {.time = (int64_t)time(NULL)};
+        char what[160];
+        int r;
+
+        r = probe_image(cluster, c->pool, name, &e);
+        if (r < 0) {
+                log_error("volume %s: cannot read %s/%s: %s", volume_id, c->pool, name,
+                          strerror(-r));
+                return r;
+        }
+        if (r == 0 || (old && old->state == e.state &&
+                       (e.state != VOLUME_INDEX_FORMATTED || strcmp(old->uuid, e.uuid) == 0)))
+                return 0;
+        snprintf(e.volume_id, sizeof(e.volume_id), "%s", volume_id);
+        if (old) {
+                memcpy(e.type, old->type, sizeof(e.type));
+                memcpy(e.host, old->host, sizeof(e.host));
+                memcpy(e.zone, old->zone, sizeof(e.zone));
+        }
+        snprintf(what, sizeof(what), "%s %s", old ? "corrected to" : "added as",
+                 volume_index_state_name(e.state));
+        if (!dry_run && (r = volume_index_put(cluster, c->pool, &e)) < 0) {
+                log_error("volume %s: cannot write its index entry: %s", volume_id, strerror(-r));
+                return r;
+        }
+        say(volume_id, what, dry_run);
+        (*changed)++;
+        return 0;
+}
+
+static bool listed(char **names, size_t n, const char *name)
+{
+        size_t lo = 0, hi = n;
+
+        while (lo < hi) { /* rbd_pool_list_images sorts */
+                size_t mid = lo + (hi - lo) / 2;
+                int d = strcmp(names[mid], name);
+
+                if (d == 0)
+                        return true;
+                if (d < 0)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        return false;
+}
+
+/* Entries whose image is gone (unreadable ones too): removed. */
+static int remove_gone(const struct config *c, struct rbd_cluster *cluster,
+                       const struct entries *all, char **names, size_t n, bool dry_run,
+                       unsigned *changed)
+{
+        size_t total = all->n + all->n_unreadable;
+        char name[160];
+        int failed = 0;
+
+        for (size_t i = 0; i < total; i++) {
+                const char *id = i < all->n ? all->items[i].volume_id
+                                            : all->unreadable[i - all->n];
+                int r;
+
+                snprintf(name, sizeof(name), "%s%s", c->image_prefix, id);
+                /* Live (an unreadable one was written anew if its image says
+                 * what it is). */
+                if (listed(names, n, name))
+                        continue;
+                if (!dry_run && (r = volume_index_remove(cluster, c->pool, id)) < 0) {
+                        log_error("volume %s: cannot remove its index entry: %s", id,
+                                  strerror(-r));
+                        failed++;
+                        continue;
+                }
+                say(id, "removed (its image is gone)", dry_run);
+                (*changed)++;
+        }
+        return failed ? -EIO : 0;
+}
+
+static int index_rebuild(const struct config *c, struct rbd_cluster *cluster, bool dry_run)
+{
+        size_t n = 0, prefix = strlen(c->image_prefix);
+        struct entries all = {0};
+        unsigned changed = 0, failed = 0, volumes = 0;
+        char **names = NULL;
+        int r;
+
+        r = volume_index_each(cluster, c->pool, collect, &all, NULL);
+        if (r >= 0)
+                r = rbd_pool_list_images(cluster, c->pool, &names, &n);
+        if (r < 0) {
+                log_error("cannot read pool %s or its volume index: %s", c->pool, strerror(-r));
+                goto out;
+        }
+        for (size_t i = 0; i < n; i++) {
+                const char *id = names[i] + prefix;
+
+                if (strncmp(names[i], c->image_prefix, prefix) != 0 || !event_is_uuid(id))
+                        continue;
+                volumes++;
+                failed += rebuild_one(c, cluster, &all, id, names[i], dry_run, &changed) < 0;
+        }
+        failed += remove_gone(c, cluster, &all, names, n, dry_run, &changed) < 0;
+        printf("%u volume images, %zu index entries: %u %s, %u failed\n", volumes,
+               all.n + all.n_unreadable, changed, dry_run ? "would change" : "changed", failed);
+        r = failed ? -EIO : 0;
+out:
+        rbd_names_free(names, n);
+        free(all.items);
+        free(all.unreadable);
+        return r;
+}
+
+int command_index(const struct config *c, int argc, char **argv)
+{
+        struct rbd_connect_params p = {c->ceph_conf, c->ceph_client, c->ceph_keyring,
+                                       c->ceph_timeout_s};
+        struct rbd_cluster *cluster = NULL;
+        bool dry_run;
+        int r, code;
+
+        /* argv[0] is "index". */
+        if (argc < 2 || !(strcmp(argv[1], "list") == 0 || strcmp(argv[1], "rebuild") == 0) ||
+            (strcmp(argv[1], "list") == 0 && argc != 2) ||
+            (strcmp(argv[1], "rebuild") == 0 &&
+             !(argc == 2 || (argc == 3 && strcmp(argv[2], "--dry-run") == 0)))) {
+                fprintf(stderr, "rbd-luks-agent index: %s\n\n%s",
+                        argc < 2 ? "no index command given" : "unknown index command or argument",
+                        command_index_usage);
+                return 2;
+        }
+        if (c->role != ROLE_VOLUME && strcmp(argv[1], "rebuild") == 0) {
+                log_error("index rebuild runs with the volume role's config (it writes the index)");
+                return 1;
+        }
+        dry_run = argc == 3;
+        r = rbd_cluster_connect(&p, &cluster);
+        if (r < 0) {
+                log_error("cannot connect to Ceph as client.%s: %s", c->ceph_client, strerror(-r));
+                return 1;
+        }
+        if (strcmp(argv[1], "list") == 0)
+                code = index_list(c, cluster);
+        else
+                code = index_rebuild(c, cluster, dry_run) < 0 ? 1 : 0;
+        rbd_cluster_disconnect(cluster);
+        return code;
+}
