@@ -23,6 +23,10 @@
 #define COMPUTE_RECENT_MAX 256    /* secrets this agent removed itself, lately */
 #define COMPUTE_EXPOSED_MAX 256   /* raw disks reported and still there */
 #define COMPUTE_RECENT_MS 600000
+/* A reconcile with this many secrets to define uses this many threads, each
+ * with a libvirt connection of its own. */
+#define COMPUTE_RECONCILE_PARALLEL_MIN 16
+#define COMPUTE_RECONCILE_THREADS 4
 
 struct health;
 struct keys;

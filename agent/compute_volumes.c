@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -128,7 +129,9 @@ static int placeholder_value(struct secret **ret)
         return r;
 }
 
-void compute_placeholder(struct compute *cp, const char *volume_id, struct compute_action *a)
+/* On connection conn: cp->libvirt, or a reconcile worker's own. */
+static void placeholder_on(struct compute *cp, struct secrets *conn, const char *volume_id,
+                           struct compute_action *a)
 {
         struct secrets_spec spec = volume_spec(cp, volume_id, true);
         char uuid[SECRETS_UUID_LEN + 1] = "";
@@ -138,9 +141,7 @@ void compute_placeholder(struct compute *cp, const char *volume_id, struct compu
         bool defined = false;
         int r;
 
-        if (!ready(cp, volume_id, a))
-                return;
-        r = secrets_find(cp->libvirt, SECRETS_USAGE_VOLUME, volume_id, &info, &why);
+        r = secrets_find(conn, SECRETS_USAGE_VOLUME, volume_id, &info, &why);
         if (r >= 0 && info.owned) {
                 compute_set_action(a, info.placeholder ? OUTCOME_PLACEHOLDER : OUTCOME_PROVISIONED,
                                    false, "secret %s already in place (%s)", info.uuid,
@@ -150,7 +151,7 @@ void compute_placeholder(struct compute *cp, const char *volume_id, struct compu
         if (r >= 0 || r == -ENOENT)
                 r = placeholder_value(&value);
         if (r >= 0)
-                r = secrets_ensure_present(cp->libvirt, &spec, value, &defined, uuid, &why);
+                r = secrets_ensure_present(conn, &spec, value, &defined, uuid, &why);
         secret_free(value);
         if (r == -EEXIST)
                 compute_set_action(a, OUTCOME_SKIPPED, false, "%s", why);
@@ -165,11 +166,19 @@ void compute_placeholder(struct compute *cp, const char *volume_id, struct compu
                                    "volume is formatted", uuid, defined ? "defined" : "in place");
 }
 
+void compute_placeholder(struct compute *cp, const char *volume_id, struct compute_action *a)
+{
+        if (ready(cp, volume_id, a))
+                placeholder_on(cp, cp->libvirt, volume_id, a);
+}
+
 /* ---- the real value ---------------------------------------------------- */
 
 /* The volume's passphrase; the metadata provider reads it from the image. */
-static int volume_passphrase(struct compute *cp, const char *volume_id, struct secret **ret,
-                             struct compute_action *a)
+/* threaded: from a reconcile worker, on the Ceph client connected before
+ * it started, which it must not retire. */
+static int volume_passphrase(struct compute *cp, const char *volume_id, bool threaded,
+                             struct secret **ret, struct compute_action *a)
 {
         const struct config *c = cp->config;
         struct rbd_image *img = NULL;
@@ -181,19 +190,22 @@ static int volume_passphrase(struct compute *cp, const char *volume_id, struct s
 
         if (c->key_provider == KEY_PROVIDER_METADATA) {
                 snprintf(name, sizeof(name), "%s%s", c->image_prefix, volume_id);
-                r = compute_cluster(cp, &cluster);
+                cluster = cp->cluster;
+                r = threaded ? (cluster ? 0 : -ENOTCONN) : compute_cluster(cp, &cluster);
                 if (r >= 0)
                         r = rbd_image_open(cluster, c->pool, name, &img);
                 if (r < 0) {
                         compute_set_action(a, OUTCOME_FAILED, r != -ENOENT,
                                            "cannot open %s/%s: %s", c->pool, name, strerror(-r));
-                        compute_cluster_failed(cp, r);
+                        if (!threaded)
+                                compute_cluster_failed(cp, r);
                         return r;
                 }
         }
         r = keys_lookup(cp->keys, volume_id, img, &key, &why);
         rbd_image_close(img);
-        compute_cluster_failed(cp, r);
+        if (!threaded)
+                compute_cluster_failed(cp, r);
         if (r >= 0)
                 r = secret_to_hex(key, ret);
         secret_free(key);
@@ -206,7 +218,8 @@ static int volume_passphrase(struct compute *cp, const char *volume_id, struct s
         return r;
 }
 
-static void set_real_value(struct compute *cp, const char *volume_id, struct compute_action *a)
+static void value_on(struct compute *cp, struct secrets *conn, bool threaded,
+                     const char *volume_id, struct compute_action *a)
 {
         struct secrets_spec spec = volume_spec(cp, volume_id, false);
         char uuid[SECRETS_UUID_LEN + 1] = "";
@@ -215,9 +228,9 @@ static void set_real_value(struct compute *cp, const char *volume_id, struct com
         bool changed = false;
         int r;
 
-        if (volume_passphrase(cp, volume_id, &passphrase, a) < 0)
+        if (volume_passphrase(cp, volume_id, threaded, &passphrase, a) < 0)
                 return;
-        r = secrets_ensure(cp->libvirt, &spec, passphrase, &changed, uuid, &why);
+        r = secrets_ensure(conn, &spec, passphrase, &changed, uuid, &why);
         secret_free(passphrase);
         if (r == -EEXIST)
                 compute_set_action(a, OUTCOME_SKIPPED, false, "%s", why);
@@ -227,6 +240,11 @@ static void set_real_value(struct compute *cp, const char *volume_id, struct com
         else
                 compute_set_action(a, OUTCOME_PROVISIONED, false, "volume secret %s %s", uuid,
                                    changed ? "holds the passphrase" : "already in place");
+}
+
+static void set_real_value(struct compute *cp, const char *volume_id, struct compute_action *a)
+{
+        value_on(cp, cp->libvirt, false, volume_id, a);
 }
 
 /* What the index entry e says, made true here (e NULL: no entry yet). */
@@ -803,9 +821,87 @@ static void note(struct compute *cp, struct tally *t, const char *volume_id,
         }
 }
 
+/* Secrets the reconcile defines or gives their value: in parallel, on
+ * connections of their own, when there are many (a wiped libvirtd's
+ * store: its fsync per secret is the floor, and libvirtd serves clients
+ * on several threads). */
+struct batch_item {
+        char volume_id[EVENT_ID_MAX];
+        bool value; /* the real value; else a placeholder */
+        struct compute_action a;
+};
+
+struct batch {
+        struct compute *cp;
+        struct batch_item *items;
+        size_t n, capacity;
+        size_t next; /* atomic: the next item a worker takes */
+};
+
+static int batch_add(struct batch *b, const char *volume_id, bool value)
+{
+        if (grow((void **)&b->items, &b->capacity, b->n, sizeof(*b->items)) < 0)
+                return -ENOMEM;
+        b->items[b->n] = (struct batch_item){.value = value};
+        snprintf(b->items[b->n].volume_id, EVENT_ID_MAX, "%s", volume_id);
+        b->n++;
+        return 0;
+}
+
+static void batch_one(struct batch *b, struct secrets *conn, bool threaded, struct batch_item *it)
+{
+        if (it->value)
+                value_on(b->cp, conn, threaded, it->volume_id, &it->a);
+        else
+                placeholder_on(b->cp, conn, it->volume_id, &it->a);
+}
+
+static void *batch_worker(void *arg)
+{
+        struct batch *b = arg;
+        struct secrets *conn = NULL;
+        const char *why = NULL;
+        size_t i;
+
+        if (secrets_connect(b->cp->config->libvirt_uri, &conn, &why) < 0)
+                return NULL; /* the main thread does the rest */
+        while ((i = __atomic_fetch_add(&b->next, 1, __ATOMIC_RELAXED)) < b->n) {
+                if (intake_stop_requested) {
+                        compute_set_action(&b->items[i].a, OUTCOME_FAILED, true, "stopped");
+                        continue;
+                }
+                batch_one(b, conn, true, &b->items[i]);
+        }
+        secrets_disconnect(conn);
+        return NULL;
+}
+
+static void batch_run(struct batch *b)
+{
+        pthread_t threads[COMPUTE_RECONCILE_THREADS];
+        unsigned started = 0;
+        struct rbd_cluster *cluster;
+        size_t i;
+
+        for (i = 0; i < b->n; i++)
+                compute_set_action(&b->items[i].a, OUTCOME_FAILED, true, "not tried");
+        /* The workers share the one Ceph client: connected here, first. */
+        if (b->n >= COMPUTE_RECONCILE_PARALLEL_MIN && compute_cluster(b->cp, &cluster) >= 0)
+                for (; started < COMPUTE_RECONCILE_THREADS; started++)
+                        if (pthread_create(&threads[started], NULL, batch_worker, b) != 0)
+                                break;
+        for (unsigned k = 0; k < started; k++)
+                pthread_join(threads[k], NULL);
+        /* Whatever no worker took (few items, no thread, no connection). */
+        while ((i = __atomic_fetch_add(&b->next, 1, __ATOMIC_RELAXED)) < b->n)
+                if (b->cp->libvirt)
+                        batch_one(b, b->cp->libvirt, false, &b->items[i]);
+}
+
 /* One in-scope index entry against what libvirt holds. */
 static void reconcile_entry(struct compute *cp, const struct volume_index_entry *e,
-                            const struct secrets_info *s, struct tally *t, bool dry_run, bool print)
+                            const struct secrets_info *s, struct tally *t, bool dry_run, bool print,
+                            struct batch *b)
 {
         struct compute_action a;
 
@@ -824,21 +920,22 @@ static void reconcile_entry(struct compute *cp, const struct volume_index_entry 
         } else if (e->state == VOLUME_INDEX_FORMATTED) {
                 if (s && !s->placeholder)
                         return;
-                if (dry_run) {
+                if (dry_run)
                         compute_set_action(&a, OUTCOME_PROVISIONED, false, "would set the value");
-                } else if (ready(cp, e->volume_id, &a)) {
-                        provision_from(cp, e->volume_id, e, &a);
-                        if (a.outcome == OUTCOME_PLACEHOLDER && a.transient)
-                                compute_pending_add(cp, e->volume_id);
-                }
+                else if (batch_add(b, e->volume_id, true) == 0)
+                        return;
+                else
+                        set_real_value(cp, e->volume_id, &a);
         } else {
                 if (s)
                         return;
                 if (dry_run)
                         compute_set_action(&a, OUTCOME_PLACEHOLDER, false,
                                            "would define a placeholder");
+                else if (batch_add(b, e->volume_id, false) == 0)
+                        return;
                 else
-                        compute_placeholder(cp, e->volume_id, &a);
+                        placeholder_on(cp, cp->libvirt, e->volume_id, &a);
         }
         note(cp, t, e->volume_id, &a, print);
 }
@@ -897,6 +994,7 @@ int compute_reconcile(struct compute *cp, bool fix_live, bool remove_dead, bool 
         const struct config *c = cp->config;
         uint64_t start = intake_now_ms();
         struct walk w = {.cp = cp};
+        struct batch b = {.cp = cp};
         struct secrets_info *all = NULL;
         struct live_set live = {0};
         struct rbd_cluster *cluster;
@@ -929,7 +1027,13 @@ int compute_reconcile(struct compute *cp, bool fix_live, bool remove_dead, bool 
         qsort(all, n_all, sizeof(*all), compare_secret_usage);
         for (size_t i = 0; i < w.n && fix_live && cp->libvirt && !intake_stop_requested; i++)
                 reconcile_entry(cp, &w.entries[i], find_secret(all, n_all, w.entries[i].volume_id),
-                                &t, dry_run, print);
+                                &t, dry_run, print, &b);
+        batch_run(&b);
+        for (size_t i = 0; i < b.n; i++) {
+                if (b.items[i].a.outcome == OUTCOME_PLACEHOLDER && b.items[i].a.transient)
+                        compute_pending_add(cp, b.items[i].volume_id);
+                note(cp, &t, b.items[i].volume_id, &b.items[i].a, print);
+        }
         for (size_t i = 0; i < n_all && cp->libvirt && !intake_stop_requested; i++)
                 if (all[i].usage == SECRETS_USAGE_VOLUME && all[i].owned &&
                     !in_entries(&w, all[i].usage_id))
@@ -961,6 +1065,7 @@ int compute_reconcile(struct compute *cp, bool fix_live, bool remove_dead, bool 
                          t.failed);
 out:
         free(live.ids);
+        free(b.items);
         free(all);
         free(w.entries);
         free(w.out_of_scope);

@@ -161,14 +161,35 @@ check "the compute agent removes its placeholder so that Nova fetches the key" w
 check "its result says why" grep -q "\"volume_id\":\"$f\",.*\"outcome\":\"removed\",\"reason\":\"the volume holds a LUKS header rbd-luks-agent did not write" "$cmp/state/results.jsonl"
 
 # 6. libvirtd loses its whole store (a recreated container): every live secret back before healthy.
+# Twenty more volumes, formatted without any event on the compute side, make the
+# reconcile define in parallel (on connections of its own).
+bulk=()
+for i in $(seq 1 20); do
+    v=$(new_uuid)
+    bulk+=("$v")
+    rbd_ create --size 1024 "volume-$v"
+    to_volume "$v" volume.create.end
+done
+all_indexed() { for v in "${bulk[@]}"; do index_has "$v" || return 1; done; }
+check "twenty more volumes are formatted and indexed" wait_for 60 all_indexed
 kill -9 "$(cat "$lvdir/libvirtd.pid")"
 rm -f "$lvdir"/etc/secrets/*
 libvirt_restart_libvirtd "$lvdir" >/dev/null 2>&1
 sleep 1.2  # the health file is refreshed every second
 unhealthy_or_all_back() { healthy || return 0; has_value "$a" && has_value "$b" && is_state "$r" placeholder; }
 all_back() { has_value "$a" && has_value "$b" && is_state "$r" placeholder; }
+bulk_back() {
+    local listing v s
+    listing=$(list)
+    for v in "${bulk[@]}"; do
+        s=$(awk -v v="$v" '$1 != "-" && $3 == v { print $1 }' <<<"$listing")
+        [ -n "$s" ] && [ "$(base64 -d "$lvdir/etc/secrets/$s.base64" 2>/dev/null)" = "$(keys_pass "$v")" ] || return 1
+    done
+}
 check "after a wiped libvirtd every live volume's secret is back" wait_for 20 all_back
 check "and health was never healthy while one was missing" unhealthy_or_all_back
+check "the twenty others are back too, each with its own passphrase" wait_for 20 bulk_back
+check "the reconcile defined them in one pass" grep -q "reconcile: .* 2[0-9] changed, 0 removed" "$cmp/agent.log"
 check "health is ok again" wait_for 20 healthy
 check "the foreign volume still has none" no_secret "$f"
 
