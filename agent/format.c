@@ -45,6 +45,7 @@ struct format_context {
         struct client *client; /* current; NULL until needed or once retired */
         char host[65];
         uint64_t pid_namespace;
+        char boot_id[33];
         char instance[17];
         uint64_t lock_counter;
         int keyslot_self_test; /* luks_self_test's result, 0 if not run */
@@ -88,6 +89,26 @@ static void end_ceph_error(struct job *j, const char *what, int r)
                 j->retire_client = true;
         end(j, OUTCOME_FAILED, rbd_error_is_transient(r), "%s %s/%s: %s", what,
             j->ctx->config->pool, j->image_name, strerror(-r));
+}
+
+/* This kernel's boot id, without dashes: one per host and boot, shared by
+ * its containers (hostnames and the initial pid namespace's inode are
+ * not unique across hosts). "" when it cannot be read. */
+static void read_boot_id(char out[33])
+{
+        char text[64] = "";
+        size_t n = 0;
+        FILE *f = fopen("/proc/sys/kernel/random/boot_id", "re");
+
+        out[0] = '\0';
+        if (!f)
+                return;
+        if (fgets(text, sizeof(text), f))
+                for (const char *p = text; *p && n < 32; p++)
+                        if ((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f'))
+                                out[n++] = *p;
+        fclose(f);
+        out[n == 32 ? n : 0] = '\0';
 }
 
 static uint64_t pid_namespace_id(void)
@@ -135,6 +156,7 @@ int format_context_new(const struct config *c, struct keys *keys, struct format_
         if (gethostname(ctx->host, sizeof(ctx->host) - 1) < 0)
                 strcpy(ctx->host, "unknown");
         ctx->pid_namespace = pid_namespace_id();
+        read_boot_id(ctx->boot_id);
         if (getrandom(random, sizeof(random), 0) != sizeof(random)) {
                 free(ctx);
                 return -EIO;
@@ -223,14 +245,15 @@ static void make_cookie(struct format_context *ctx, char *cookie, size_t size)
         uint64_t n = __atomic_add_fetch(&ctx->lock_counter, 1, __ATOMIC_RELAXED);
 
         snprintf(cookie, size,
-                 "rbd-luks-agent host=%s pidns=%" PRIu64 " pid=%d instance=%s n=%" PRIu64
+                 "rbd-luks-agent host=%s boot=%s pidns=%" PRIu64 " pid=%d instance=%s n=%" PRIu64
                  " time=%lld",
-                 ctx->host, ctx->pid_namespace, (int)getpid(), ctx->instance, n,
-                 (long long)time(NULL));
+                 ctx->host, ctx->boot_id[0] ? ctx->boot_id : "-", ctx->pid_namespace,
+                 (int)getpid(), ctx->instance, n, (long long)time(NULL));
 }
 
 struct cookie_fields {
         char host[65];
+        char boot[33]; /* "" in cookies of earlier releases */
         uint64_t pidns;
         int pid;
         char instance[17];
@@ -241,15 +264,28 @@ static bool parse_cookie(const char *cookie, struct cookie_fields *f)
 {
         unsigned long long n;
 
+        f->boot[0] = '\0';
+        if (sscanf(cookie,
+                   "rbd-luks-agent host=%64s boot=%32s pidns=%" SCNu64 " pid=%d instance=%16s "
+                   "n=%llu time=%lld",
+                   f->host, f->boot, &f->pidns, &f->pid, f->instance, &n, &f->time) == 7) {
+                if (strcmp(f->boot, "-") == 0)
+                        f->boot[0] = '\0';
+                return true;
+        }
+        /* A cookie without boot=: only its age can make it stale. */
+        f->boot[0] = '\0';
         return sscanf(cookie,
                       "rbd-luks-agent host=%64s pidns=%" SCNu64 " pid=%d instance=%16s n=%llu "
                       "time=%lld",
                       f->host, &f->pidns, &f->pid, f->instance, &n, &f->time) == 6;
 }
 
-/* A lock is stale when its holder is provably dead (same host and pid
- * namespace, process gone or pid reused by a newer us) or older than
- * lock_stale_after_s. Locks that are not ours are never judged stale. */
+/* A lock is stale when its holder is provably dead (same boot of the same
+ * host, same pid namespace, process gone or pid reused by a newer us) or
+ * older than lock_stale_after_s. Locks that are not ours are never judged
+ * stale. The boot id, not the hostname, says "same host": two hosts may
+ * share a name, and every host's initial pid namespace has the same inode. */
 static bool lock_is_stale(const struct format_context *ctx, const char *holder)
 {
         struct cookie_fields f;
@@ -258,7 +294,8 @@ static bool lock_is_stale(const struct format_context *ctx, const char *holder)
                 return false;
         /* Our own instance's lock is either a live worker's or one we
          * failed to release; only its age can tell those apart. */
-        if (strcmp(f.host, ctx->host) == 0 && f.pidns == ctx->pid_namespace &&
+        if (f.boot[0] && ctx->boot_id[0] && strcmp(f.boot, ctx->boot_id) == 0 &&
+            strcmp(f.host, ctx->host) == 0 && f.pidns == ctx->pid_namespace &&
             strcmp(f.instance, ctx->instance) != 0 &&
             (f.pid == (int)getpid() || (kill(f.pid, 0) < 0 && errno == ESRCH)))
                 return true;
