@@ -64,6 +64,9 @@ struct job {
         char state[STATE_MAX];
         bool has_state;
         uint64_t check_from; /* where the allocated-extent check starts */
+        /* Resuming a grown image: past the first 4 KiB, the header area may
+         * hold our partial write, but only where key slots go. */
+        bool resume_in_header;
         bool retire_client; /* the client must not be used again */
         struct format_result *result;
 };
@@ -453,6 +456,25 @@ static int decide_blank_image(struct job *j, uint64_t requested)
                 }
                 j->payload = payload;
                 from = offset;
+                /* Never grown: not one header byte went out, so the header
+                 * area must be as blank as on a new image. Grown: the first
+                 * 4 KiB go out last and must still be zero; the rest is
+                 * checked against the key-slot areas once the header's
+                 * layout is known (format_blank_image). */
+                if (j->size == payload)
+                        nonzero = first_nonzero(j->probe, j->size < j->offset ? j->size : j->offset);
+                else
+                        nonzero = first_nonzero(j->probe, PHDR_BLOCK);
+                if (nonzero) {
+                        end(j, OUTCOME_REFUSED, false,
+                            "interrupted format state \"%s\", but the image holds data at offset "
+                            "%td, where this agent %s; not formatting",
+                            j->state, nonzero - j->probe,
+                            j->size == payload ? "had not written yet (the image was never grown)"
+                                               : "writes the first 4 KiB last");
+                        return -1;
+                }
+                j->resume_in_header = j->size != payload;
         } else {
                 j->payload = requested ? requested : j->size;
                 if (j->size != j->payload) {
@@ -650,6 +672,19 @@ static void format_blank_image(struct job *j)
                 r = luks_build_header(&ctx->luks, j->offset, passphrase, &header, &used);
                 if (r < 0)
                         end_header_error(j, r);
+        }
+        if (r >= 0 && j->resume_in_header) {
+                const unsigned char *nonzero =
+                        used < j->offset ? first_nonzero(j->probe + used, j->offset - used) : NULL;
+
+                if (nonzero) {
+                        end(j, OUTCOME_REFUSED, false,
+                            "interrupted format state \"%s\", but the image holds data at offset "
+                            "%td, past the key-slot areas this agent writes (they end at %zu); "
+                            "not formatting",
+                            j->state, nonzero - j->probe, used);
+                        r = -EEXIST;
+                }
         }
         if (data_check_finish(j, &check) < 0 || r < 0)
                 goto out;
