@@ -398,6 +398,33 @@ static void take_partial(struct hookfile *h, struct hookfile_line *ret)
         h->switch_pending = true;
 }
 
+void hookfile_take_unterminated(struct hookfile *h, struct hookfile_line *ret)
+{
+        size_t avail = h->end - h->start;
+        uint64_t begin;
+
+        if (h->fd < 0 || !(h->discarding || avail > 0)) {
+                set_none(h, ret);
+                return;
+        }
+        ret->status = HOOKFILE_UNTERMINATED;
+        if (h->discarding) {
+                h->discard_length += avail;
+                ret->data = h->prefix;
+                ret->length = h->max_line;
+                ret->full_length = h->discard_length;
+                begin = h->discard_offset;
+        } else {
+                ret->data = h->buffer + h->start;
+                ret->length = avail > h->max_line ? h->max_line : avail;
+                ret->full_length = avail;
+                begin = h->offset;
+        }
+        finish_line(h, ret, begin, h->offset + avail);
+        consume(h, avail);
+        h->discarding = false;
+}
+
 /* At end of file: 1 with *ret filled (NONE or PARTIAL), 0 to read on, or
  * -errno. */
 static int at_end_of_file(struct hookfile *h, struct hookfile_line *ret,

@@ -31,6 +31,7 @@ enum hookfile_status {
         HOOKFILE_LINE,      /* a complete line */
         HOOKFILE_OVERSIZED, /* a complete line longer than max_line */
         HOOKFILE_PARTIAL,   /* a last line without newline in a rotated-away file */
+        HOOKFILE_UNTERMINATED, /* a last line without newline, at the end of input */
         HOOKFILE_NONE,      /* nothing new yet */
 };
 
@@ -74,6 +75,14 @@ int hookfile_next(struct hookfile *h, struct hookfile_line *ret, enum hookfile_e
  * a plain sleep when inotify is unavailable). 0 on wake-up or timeout,
  * -EINTR when a signal arrived. */
 int hookfile_wait(struct hookfile *h, unsigned timeout_ms);
+
+/* For a reader that stops at the end of its input (run --once), after
+ * hookfile_next() said HOOKFILE_NONE: the bytes of a last line whose
+ * newline has not arrived, as HOOKFILE_UNTERMINATED (data, length and
+ * full_length as for OVERSIZED; next is past them, so a checkpoint taken
+ * after it does not give them out again), or HOOKFILE_NONE when there are
+ * none. */
+void hookfile_take_unterminated(struct hookfile *h, struct hookfile_line *ret);
 /* The same, also returning 0 as soon as wake_fd (-1: none) is readable;
  * the caller drains wake_fd. */
 int hookfile_wait_fd(struct hookfile *h, int wake_fd, unsigned timeout_ms);

@@ -495,6 +495,8 @@ static void read_loop(struct compute *cp, struct hookfile *h, struct intake_prog
                         hookfile_wait_fd(h, secrets_watch_fd(), intake_wait_ms(c));
                         continue;
                 }
+                if (line.status == HOOKFILE_NONE && once)
+                        hookfile_take_unterminated(h, &line);
                 if (line.status == HOOKFILE_NONE) {
                         intake_progress_save(progress, c->state_dir, true);
                         if (once)

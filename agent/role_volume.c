@@ -612,6 +612,10 @@ static void read_loop(struct pipeline *p, struct hookfile *h, struct intake_prog
                         hookfile_wait(h, intake_wait_ms(c));
                         continue;
                 }
+                /* --once ends at the end of input: a last line whose newline
+                 * never came is handled or rejected, not left. */
+                if (line.status == HOOKFILE_NONE && once)
+                        hookfile_take_unterminated(h, &line);
                 if (line.status != HOOKFILE_NONE) {
                         handle_line(p, &line);
                         continue;

@@ -147,6 +147,31 @@ static void drain(struct hookfile *h, struct expect *x, enum hookfile_event firs
         fail("hookfile_next never reported NONE");
 }
 
+/* The end of input (run --once): what is left without a newline comes out
+ * once, whole, as UNTERMINATED; then nothing. */
+static void take_rest(struct hookfile *h, struct expect *x)
+{
+        size_t left = x->written - x->offset;
+        struct hookfile_line l;
+
+        hookfile_take_unterminated(h, &l);
+        if (left == 0) {
+                if (l.status != HOOKFILE_NONE)
+                        fail("an unterminated line where nothing was left");
+                return;
+        }
+        if (l.status != HOOKFILE_UNTERMINATED || l.full_length != left ||
+            l.length != (left > x->max_line ? x->max_line : left))
+                fail("the unterminated rest differs from what was left");
+        if (l.length > 0 && memcmp(l.data, x->data + x->offset, l.length) != 0)
+                fail("unterminated bytes differ from the input");
+        check_position(x, &l.start, x->offset, x->line, "unterminated start");
+        check_position(x, &l.next, x->written, x->line + 1, "unterminated next");
+        hookfile_take_unterminated(h, &l);
+        if (l.status != HOOKFILE_NONE)
+                fail("the unterminated rest came out twice");
+}
+
 static void append(int fd, const uint8_t *data, size_t n)
 {
         while (n > 0) {
@@ -266,6 +291,7 @@ static void second_pass(const struct plan *p, struct expect *x)
         if (hookfile_open(path, p->max_line, &start, &h) < 0)
                 fail("hookfile_open at a checkpoint");
         drain(h, x, first);
+        take_rest(h, x);
         hookfile_close(h);
 }
 

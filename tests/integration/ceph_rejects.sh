@@ -20,7 +20,7 @@ printf '{"event_type": "volume.create.end", "payl' >>"$dir/events.jsonl"
 run_once "$dir"
 check_eq "run --once exits 1 (lines were rejected)" 1 "$RUN_RC"
 check_eq "valid event after bad lines formatted" 1 "$(result_count "$dir/state" "$good" formatted)"
-check_eq "six lines rejected (the partial last line waits)" 6 "$(wc -l <"$dir/state/rejects.jsonl")"
+check_eq "seven lines rejected (--once ends its input: the unterminated last line too)" 7 "$(wc -l <"$dir/state/rejects.jsonl")"
 rej() { python3 -c '
 import json, sys
 for l in open(sys.argv[1]):
@@ -39,9 +39,19 @@ rs = [json.loads(l) for l in open(sys.argv[1])]
 r = [x for x in rs if x["line"] == 3][0]
 assert r["truncated"] and len(r["data"]) <= 4096 and r["length"] > 10000' "$dir/state/rejects.jsonl"
 check "log names file, line and offset" grep -q "events.jsonl:3: line rejected (byte offset" "$dir/agent.log"
+check "the unterminated last line is rejected with its reason" grep -q "^8 .* last line has no newline and is not a whole event: not valid JSON (truncated)" "$T_TMP/rejects.txt"
 
-# The partial last line is handled once its newline arrives.
+# What follows it later is a line of its own (the checkpoint is past it).
 echo 'oad": {}}' >>"$dir/events.jsonl"
 run_once "$dir"
-check_eq "completed last line is read as one line" 7 "$(wc -l <"$dir/state/rejects.jsonl")"
-check "completed line rejected for its content, not as truncated" bash -c "tail -1 '$dir/state/rejects.jsonl' | grep -q 'payload.volume_id'"
+check_eq "the rest, when it comes, is one more line" 8 "$(wc -l <"$dir/state/rejects.jsonl")"
+check "and is rejected as what it is" bash -c "tail -1 '$dir/state/rejects.jsonl' | grep -q 'not valid JSON'"
+
+# A whole event as the last line without its newline: --once handles it.
+last=$(new_uuid)
+new_volume "$dir" "$last" 1
+event_json "$last" 1 | tr -d '\n' >>"$dir/events.jsonl"
+run_once "$dir"
+check_eq "a whole event without newline at the end: --once formats it" 1 "$(result_count "$dir/state" "$last" formatted)"
+check_eq "and exits 0" 0 "$RUN_RC"
+check "the checkpoint is past it" grep -q "offset=$(stat -c %s "$dir/events.jsonl") " "$dir/state/checkpoint"

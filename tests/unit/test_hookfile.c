@@ -640,3 +640,47 @@ TEST(hookfile_million_lines)
         hookfile_close(h);
         unlink(path);
 }
+
+/* run --once at the end of its input: a last line without newline is
+ * handed out once, its next past it; nothing when there is none. */
+TEST(hookfile_unterminated_at_end)
+{
+        char path[512];
+        struct hookfile *h = NULL;
+        struct hookfile_line l;
+
+        make_path(path, sizeof(path), unit_tmpdir(), "hook");
+        REQUIRE(create(path, "a\n{\"x\": 1}"));
+        REQUIRE(hookfile_open(path, 100, NULL, &h) == 0);
+        CHECK(next_is(h, HOOKFILE_LINE, "a", HOOKFILE_EVENT_NONE));
+        CHECK(next_is(h, HOOKFILE_NONE, NULL, HOOKFILE_EVENT_NONE));
+        hookfile_take_unterminated(h, &l);
+        CHECK(is_line(&l, HOOKFILE_UNTERMINATED, "{\"x\": 1}") && l.full_length == 8);
+        CHECK(l.start.offset == 2 && l.start.line == 2);
+        CHECK(l.next.offset == 10 && l.next.line == 3);
+        CHECK(next_is(h, HOOKFILE_NONE, NULL, HOOKFILE_EVENT_NONE));
+        hookfile_take_unterminated(h, &l);
+        CHECK(l.status == HOOKFILE_NONE && l.next.offset == 10);
+        /* What comes after it later starts a line of its own. */
+        REQUIRE(append(path, "b\n"));
+        CHECK(next_is(h, HOOKFILE_LINE, "b", HOOKFILE_EVENT_NONE));
+        hookfile_close(h);
+}
+
+TEST(hookfile_unterminated_oversized)
+{
+        char path[512], text[64];
+        struct hookfile *h = NULL;
+        struct hookfile_line l;
+
+        make_path(path, sizeof(path), unit_tmpdir(), "hook");
+        memset(text, 'z', 40);
+        text[40] = '\0';
+        REQUIRE(create(path, text));
+        REQUIRE(hookfile_open(path, 16, NULL, &h) == 0);
+        CHECK(next_is(h, HOOKFILE_NONE, NULL, HOOKFILE_EVENT_NONE));
+        hookfile_take_unterminated(h, &l);
+        CHECK(l.status == HOOKFILE_UNTERMINATED && l.length == 16 && l.full_length == 40);
+        CHECK(l.start.offset == 0 && l.next.offset == 40);
+        hookfile_close(h);
+}
