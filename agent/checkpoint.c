@@ -1,8 +1,9 @@
 /* checkpoint: the hook-file position in state_dir/checkpoint (checkpoint.h).
  *
  * The file is one line, exactly
- *     v1 dev=<u64> ino=<u64> offset=<u64> line=<u64>\n
- * with plain decimal numbers (no sign, no leading zeros), offset at most
+ *     v1 dev=<u64> ino=<u64> offset=<u64> line=<u64>[ fp=<n>:<16 hex>]\n
+ * (fp: the fingerprint of the n bytes before offset, hookfile.h; absent in
+ * checkpoints of earlier releases) with plain decimal numbers (no sign, no leading zeros), offset at most
  * INT64_MAX and line at least 1. Anything else, including extra bytes,
  * is -EBADMSG: a position we cannot trust is worse than none, and the
  * caller decides what to do. Returns 0 or -errno, never logs. */
@@ -20,7 +21,7 @@
 #define CHECKPOINT_NAME "checkpoint"
 #define CHECKPOINT_TEMP_NAME "checkpoint.tmp"
 /* The longest valid line is 107 bytes (four 20-digit numbers). */
-#define CHECKPOINT_MAX_BYTES 128
+#define CHECKPOINT_MAX_BYTES 192
 
 static int build_path(char *buf, size_t size, const char *dir, const char *name)
 {
@@ -56,6 +57,41 @@ static int parse_number(const char **p, const char *label, char terminator, uint
         return 0;
 }
 
+/* "line=L\n", or "line=L fp=N:HEX\n" (N bytes, 16 hex digits); a
+ * checkpoint of an earlier release has no fp. */
+static int parse_fingerprint_line(const char **p, struct hookfile_position *pos)
+{
+        uint64_t len = 0, fp = 0;
+        const char *s;
+        int r;
+
+        pos->fingerprint_len = 0;
+        pos->fingerprint = 0;
+        if (parse_number(p, "line=", '\n', &pos->line) == 0)
+                return 0;
+        r = parse_number(p, "line=", ' ', &pos->line);
+        if (r == 0)
+                r = parse_number(p, "fp=", ':', &len);
+        if (r < 0)
+                return r;
+        if (len == 0 || len > HOOKFILE_FINGERPRINT_MAX)
+                return -EBADMSG;
+        s = *p;
+        for (int i = 0; i < 16; i++, s++) {
+                int d = *s >= '0' && *s <= '9' ? *s - '0' : *s >= 'a' && *s <= 'f' ? *s - 'a' + 10 : -1;
+
+                if (d < 0)
+                        return -EBADMSG;
+                fp = fp << 4 | (uint64_t)d;
+        }
+        if (*s != '\n')
+                return -EBADMSG;
+        *p = s + 1;
+        pos->fingerprint_len = (uint32_t)len;
+        pos->fingerprint = fp;
+        return 0;
+}
+
 static int parse(const char *buf, size_t length, struct hookfile_position *ret)
 {
         struct hookfile_position pos;
@@ -71,7 +107,7 @@ static int parse(const char *buf, size_t length, struct hookfile_position *ret)
         if (r == 0)
                 r = parse_number(&p, "offset=", ' ', &pos.offset);
         if (r == 0)
-                r = parse_number(&p, "line=", '\n', &pos.line);
+                r = parse_fingerprint_line(&p, &pos);
         if (r < 0)
                 return r;
         /* An embedded NUL or trailing bytes show up as a short parse. */
@@ -168,9 +204,17 @@ int checkpoint_save(const char *state_dir, const struct hookfile_position *pos)
                 r = build_path(temp, sizeof(temp), state_dir, CHECKPOINT_TEMP_NAME);
         if (r < 0)
                 return r;
-        length = snprintf(text, sizeof(text), "v1 dev=%llu ino=%llu offset=%llu line=%llu\n",
-                          (unsigned long long)pos->device, (unsigned long long)pos->inode,
-                          (unsigned long long)pos->offset, (unsigned long long)pos->line);
+        if (pos->fingerprint_len > 0 && pos->fingerprint_len <= HOOKFILE_FINGERPRINT_MAX)
+                length = snprintf(text, sizeof(text),
+                                  "v1 dev=%llu ino=%llu offset=%llu line=%llu fp=%u:%016llx\n",
+                                  (unsigned long long)pos->device, (unsigned long long)pos->inode,
+                                  (unsigned long long)pos->offset, (unsigned long long)pos->line,
+                                  (unsigned)pos->fingerprint_len,
+                                  (unsigned long long)pos->fingerprint);
+        else
+                length = snprintf(text, sizeof(text), "v1 dev=%llu ino=%llu offset=%llu line=%llu\n",
+                                  (unsigned long long)pos->device, (unsigned long long)pos->inode,
+                                  (unsigned long long)pos->offset, (unsigned long long)pos->line);
         r = write_temp(temp, text, (size_t)length);
         if (r < 0)
                 return r;

@@ -55,6 +55,12 @@ struct hookfile {
         uint64_t next_inode;
         bool switch_pending; /* the old file's PARTIAL went out */
 
+        /* The last bytes read from the file (those before read_offset), to
+         * notice it truncated and refilled past our position between two
+         * reads, which its size alone does not show. */
+        unsigned char tail[HOOKFILE_FINGERPRINT_MAX];
+        size_t tail_len;
+
         bool has_start;
         struct hookfile_position start_at;
         enum hookfile_event pending_event;
@@ -80,6 +86,25 @@ static void reset_buffer(struct hookfile *h, uint64_t offset, uint64_t line)
         h->offset = offset;
         h->line = line;
         h->discarding = false;
+        h->tail_len = 0;
+}
+
+static uint64_t fnv1a(const unsigned char *p, size_t n)
+{
+        uint64_t x = 14695981039346656037ull;
+
+        for (size_t i = 0; i < n; i++)
+                x = (x ^ p[i]) * 1099511628211ull;
+        return x;
+}
+
+/* The fingerprint of a position: the last bytes of what ends there. */
+static void set_fingerprint(struct hookfile_position *p, const char *end, size_t available)
+{
+        size_t n = available < HOOKFILE_FINGERPRINT_MAX ? available : HOOKFILE_FINGERPRINT_MAX;
+
+        p->fingerprint_len = (uint32_t)n;
+        p->fingerprint = n ? fnv1a((const unsigned char *)end - n, n) : 0;
 }
 
 static void consume(struct hookfile *h, size_t n)
@@ -95,6 +120,8 @@ static void set_position(const struct hookfile *h, struct hookfile_position *p, 
         p->inode = h->inode;
         p->offset = offset;
         p->line = line;
+        p->fingerprint_len = 0;
+        p->fingerprint = 0;
 }
 
 /* Fills start and next for a line that began at begin and whose newline
@@ -162,6 +189,7 @@ static int continue_discard(struct hookfile *h, const char *nl, struct hookfile_
         ret->length = h->max_line;
         ret->full_length = h->discard_length - (h->discard_cr ? 1 : 0);
         finish_line(h, ret, h->discard_offset, h->offset + n + 1);
+        set_fingerprint(&ret->next, nl + 1, n + 1);
         consume(h, n + 1);
         h->discarding = false;
         return 1;
@@ -196,6 +224,7 @@ static int take_line(struct hookfile *h, struct hookfile_line *ret)
         ret->length = length > h->max_line ? h->max_line : length;
         ret->full_length = length;
         finish_line(h, ret, h->offset, h->offset + raw + 1);
+        set_fingerprint(&ret->next, nl + 1, raw + 1);
         consume(h, raw + 1);
         return 1;
 }
@@ -229,6 +258,44 @@ static int make_room(struct hookfile *h)
 }
 
 /* Bytes read (> 0), 0 at end of file, or -errno. */
+/* Whether the bytes before read_offset are still the ones read: 1 yes (or
+ * nothing to compare), 0 changed, or -errno. */
+static int tail_unchanged(struct hookfile *h)
+{
+        unsigned char now[HOOKFILE_FINGERPRINT_MAX];
+        ssize_t n;
+
+        if (h->tail_len == 0)
+                return 1;
+        do
+                n = pread(h->fd, now, h->tail_len, (off_t)(read_offset(h) - h->tail_len));
+        while (n < 0 && errno == EINTR);
+        if (n < 0)
+                return -errno;
+        return (size_t)n == h->tail_len && memcmp(now, h->tail, h->tail_len) == 0;
+}
+
+static void remember_tail(struct hookfile *h, size_t n)
+{
+        const unsigned char *fresh = (const unsigned char *)h->buffer + h->end - n;
+
+        if (n >= HOOKFILE_FINGERPRINT_MAX) {
+                memcpy(h->tail, fresh + n - HOOKFILE_FINGERPRINT_MAX, HOOKFILE_FINGERPRINT_MAX);
+                h->tail_len = HOOKFILE_FINGERPRINT_MAX;
+                return;
+        }
+        if (h->tail_len + n > HOOKFILE_FINGERPRINT_MAX) {
+                size_t drop = h->tail_len + n - HOOKFILE_FINGERPRINT_MAX;
+
+                memmove(h->tail, h->tail + drop, h->tail_len - drop);
+                h->tail_len -= drop;
+        }
+        memcpy(h->tail + h->tail_len, fresh, n);
+        h->tail_len += n;
+}
+
+/* > 0 bytes read, 0 none, -ESTALE when the file changed under what was
+ * read (truncated and refilled), or -errno. */
 static ssize_t fill_buffer(struct hookfile *h)
 {
         ssize_t n;
@@ -237,12 +304,17 @@ static ssize_t fill_buffer(struct hookfile *h)
         r = make_room(h);
         if (r < 0)
                 return r;
+        r = tail_unchanged(h);
+        if (r <= 0)
+                return r < 0 ? r : -ESTALE;
         do
                 n = read(h->fd, h->buffer + h->end, h->capacity - h->end);
         while (n < 0 && errno == EINTR);
         if (n < 0)
                 return -errno;
         h->end += (size_t)n;
+        if (n > 0)
+                remember_tail(h, (size_t)n);
         return n;
 }
 
@@ -282,6 +354,23 @@ static void watch_file(struct hookfile *h)
                 h->file_watch = inotify_add_watch(h->inotify_fd, h->path, IN_MODIFY);
 }
 
+/* The bytes before the checkpoint are still the ones it saw (a checkpoint
+ * of an earlier release has no fingerprint: trusted). */
+static bool start_matches(const struct hookfile *h, const struct hookfile_position *s)
+{
+        unsigned char bytes[HOOKFILE_FINGERPRINT_MAX];
+        ssize_t n;
+
+        if (s->fingerprint_len == 0)
+                return true;
+        if (s->fingerprint_len > HOOKFILE_FINGERPRINT_MAX || s->fingerprint_len > s->offset)
+                return false;
+        do
+                n = pread(h->fd, bytes, s->fingerprint_len, (off_t)(s->offset - s->fingerprint_len));
+        while (n < 0 && errno == EINTR);
+        return n == (ssize_t)s->fingerprint_len && fnv1a(bytes, (size_t)n) == s->fingerprint;
+}
+
 static void apply_start(struct hookfile *h, const struct stat *st, enum hookfile_event *event)
 {
         const struct hookfile_position *s = &h->start_at;
@@ -291,12 +380,17 @@ static void apply_start(struct hookfile *h, const struct stat *st, enum hookfile
                 *event = HOOKFILE_EVENT_REPLACED;
                 return;
         }
-        if ((uint64_t)st->st_size < s->offset ||
+        if ((uint64_t)st->st_size < s->offset || !start_matches(h, s) ||
             lseek(h->fd, (off_t)s->offset, SEEK_SET) < 0) {
                 *event = HOOKFILE_EVENT_TRUNCATED;
                 return;
         }
         reset_buffer(h, s->offset, s->line);
+        /* What was before the checkpoint is what the next read checks. */
+        if (s->fingerprint_len && s->fingerprint_len <= s->offset &&
+            pread(h->fd, h->tail, s->fingerprint_len,
+                  (off_t)(s->offset - s->fingerprint_len)) == (ssize_t)s->fingerprint_len)
+                h->tail_len = s->fingerprint_len;
 }
 
 /* Opens the path if it exists now; leaves h->fd at -1 if it does not. */
@@ -421,6 +515,7 @@ void hookfile_take_unterminated(struct hookfile *h, struct hookfile_line *ret)
                 begin = h->offset;
         }
         finish_line(h, ret, begin, h->offset + avail);
+        set_fingerprint(&ret->next, h->buffer + h->end, avail);
         consume(h, avail);
         h->discarding = false;
 }
@@ -468,6 +563,15 @@ static int read_next(struct hookfile *h, struct hookfile_line *ret, enum hookfil
                 if (r != 0)
                         return r < 0 ? r : 0;
                 n = fill_buffer(h);
+                if (n == -ESTALE) {
+                        /* Truncated and written again past our position: the
+                         * new content starts at its first line. */
+                        if (lseek(h->fd, 0, SEEK_SET) < 0)
+                                return -errno;
+                        reset_buffer(h, 0, 1);
+                        *event = HOOKFILE_EVENT_TRUNCATED;
+                        continue;
+                }
                 if (n < 0)
                         return (int)n;
                 if (n > 0)

@@ -20,11 +20,21 @@
 
 struct hookfile;
 
+/* The bytes just before a position (the line that ends there, at most
+ * 4 KiB of it, message id included), as a fingerprint: an append-only file
+ * never changes them, a file truncated and written again (to past the old
+ * offset) almost surely does. */
+#define HOOKFILE_FINGERPRINT_MAX 4096
+
 struct hookfile_position {
         uint64_t device;
         uint64_t inode;
         uint64_t offset; /* byte offset of the next line to read */
         uint64_t line;   /* 1-based number of that line */
+        /* FNV-1a 64 of the fingerprint_len (0..HOOKFILE_FINGERPRINT_MAX)
+         * bytes before offset, from the line that ends there; 0: none. */
+        uint32_t fingerprint_len;
+        uint64_t fingerprint;
 };
 
 enum hookfile_status {
@@ -54,7 +64,8 @@ struct hookfile_line {
 enum hookfile_event {
         HOOKFILE_EVENT_NONE,
         HOOKFILE_EVENT_ROTATED,   /* switched to a new file at the path */
-        HOOKFILE_EVENT_TRUNCATED, /* file shrank below our position */
+        HOOKFILE_EVENT_TRUNCATED, /* file shrank below our position, or its bytes
+                                     before it changed: truncated and refilled */
         HOOKFILE_EVENT_REPLACED,  /* at open: checkpoint names another file */
 };
 

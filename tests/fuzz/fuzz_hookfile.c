@@ -278,6 +278,8 @@ static void second_pass(const struct plan *p, struct expect *x)
 
         start.device = x->device;
         start.inode = x->inode;
+        start.fingerprint_len = 0; /* any byte offset: no line ends there to vouch for it */
+        start.fingerprint = 0;
         start.offset = (p->resume & 0x7f) * (p->size + 1) / 128;
         start.line = 1 + (p->resume & 0x7f);
         x->offset = start.offset;

@@ -55,3 +55,21 @@ run_once "$dir"
 check_eq "a whole event without newline at the end: --once formats it" 1 "$(result_count "$dir/state" "$last" formatted)"
 check_eq "and exits 0" 0 "$RUN_RC"
 check "the checkpoint is past it" grep -q "offset=$(stat -c %s "$dir/events.jsonl") " "$dir/state/checkpoint"
+
+# The hook file truncated and written again past the checkpoint while the
+# agent was stopped: the new content is read from its first line.
+refill=$T_TMP/refill
+make_agent_dir "$refill"
+first=$(new_uuid) second=$(new_uuid)
+new_volume "$refill" "$first" 1
+new_volume "$refill" "$second" 1
+event_json "$first" 1 >>"$refill/events.jsonl"
+run_once "$refill"
+old_size=$(stat -c %s "$refill/events.jsonl")
+{ event_json "$second" 1; event_json "$(new_uuid)" 1 x volume.attach.end; } >"$refill/events.jsonl.new"
+cat "$refill/events.jsonl.new" >"$refill/events.jsonl"   # same inode, truncated, refilled
+check "the refilled file is longer than the old checkpoint" test "$(stat -c %s "$refill/events.jsonl")" -gt "$old_size"
+run_once "$refill"
+check_eq "truncated and refilled past the checkpoint: its first event is handled" 1 "$(result_count "$refill/state" "$second" formatted)"
+check "and the agent says why it starts again" grep -q "file was truncated below the checkpoint; reading from its start\|truncated" "$refill/agent.log"
+check_eq "no line of the new content was rejected as a fragment" 0 "$(cat "$refill/state/rejects.jsonl" 2>/dev/null | wc -l)"

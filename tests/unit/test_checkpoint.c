@@ -45,8 +45,8 @@ static bool same(const struct hookfile_position *a, const struct hookfile_positi
 TEST(checkpoint_round_trip)
 {
         char dir[512], path[PATH_MAX];
-        struct hookfile_position pos = {2049, 1234567, 98765, 4321}, got;
-        struct hookfile_position big = {UINT64_MAX, UINT64_MAX, INT64_MAX, UINT64_MAX};
+        struct hookfile_position pos = {2049, 1234567, 98765, 4321, 0, 0}, got;
+        struct hookfile_position big = {UINT64_MAX, UINT64_MAX, INT64_MAX, UINT64_MAX, 0, 0};
         struct stat st;
 
         snprintf(dir, sizeof(dir), "%s", unit_tmpdir());
@@ -66,7 +66,7 @@ TEST(checkpoint_round_trip)
 
 TEST(checkpoint_missing)
 {
-        struct hookfile_position got = {7, 7, 7, 7}, want = {7, 7, 7, 7};
+        struct hookfile_position got = {7, 7, 7, 7, 0, 0}, want = {7, 7, 7, 7, 0, 0};
 
         CHECK(checkpoint_load(unit_tmpdir(), &got) == -ENOENT);
         CHECK(same(&got, &want));
@@ -98,7 +98,7 @@ TEST(checkpoint_rejects_garbage)
         };
         static const char with_nul[] = "v1 dev=1 ino=2\0 offset=3 line=4\n";
         static const char zeros[] = "v1 dev=0 ino=0 offset=0 line=1\n";
-        struct hookfile_position got = {7, 7, 7, 7}, want = {7, 7, 7, 7};
+        struct hookfile_position got = {7, 7, 7, 7, 0, 0}, want = {7, 7, 7, 7, 0, 0};
         char dir[512], huge[4096];
 
         snprintf(dir, sizeof(dir), "%s", unit_tmpdir());
@@ -122,7 +122,7 @@ TEST(checkpoint_rejects_garbage)
 
 TEST(checkpoint_save_rejects_bad_position)
 {
-        struct hookfile_position no_line = {1, 2, 3, 0}, far = {1, 2, (uint64_t)INT64_MAX + 1, 1};
+        struct hookfile_position no_line = {1, 2, 3, 0, 0, 0}, far = {1, 2, (uint64_t)INT64_MAX + 1, 1, 0, 0};
         const char *dir = unit_tmpdir();
 
         CHECK(checkpoint_save(dir, &no_line) == -EINVAL);
@@ -133,7 +133,7 @@ TEST(checkpoint_save_rejects_bad_position)
 TEST(checkpoint_save_into_missing_directory)
 {
         char dir[512];
-        struct hookfile_position pos = {1, 2, 3, 4}, got;
+        struct hookfile_position pos = {1, 2, 3, 4, 0, 0}, got;
 
         snprintf(dir, sizeof(dir), "%s/missing", unit_tmpdir());
         CHECK(checkpoint_save(dir, &pos) == -ENOENT);
@@ -144,7 +144,7 @@ TEST(checkpoint_save_into_missing_directory)
 TEST(checkpoint_failed_save_keeps_old)
 {
         char dir[512], temp[PATH_MAX];
-        struct hookfile_position old = {1, 2, 3, 4}, new = {5, 6, 7, 8}, got;
+        struct hookfile_position old = {1, 2, 3, 4, 0, 0}, new = {5, 6, 7, 8, 0, 0}, got;
 
         snprintf(dir, sizeof(dir), "%s", unit_tmpdir());
         REQUIRE(checkpoint_save(dir, &old) == 0);
@@ -162,7 +162,7 @@ TEST(checkpoint_failed_save_keeps_old)
 TEST(checkpoint_write_failure_keeps_old)
 {
         char dir[512];
-        struct hookfile_position old = {1, 2, 3, 4}, new = {5, 6, 7, 8}, got;
+        struct hookfile_position old = {1, 2, 3, 4, 0, 0}, new = {5, 6, 7, 8, 0, 0}, got;
         struct rlimit saved, small;
         void (*previous)(int);
         int r;
@@ -181,4 +181,36 @@ TEST(checkpoint_write_failure_keeps_old)
         CHECK(!exists(dir, "checkpoint.tmp"));
         REQUIRE(checkpoint_load(dir, &got) == 0);
         CHECK(same(&got, &old));
+}
+
+TEST(checkpoint_fingerprint_round_trip)
+{
+        char dir[512], path[PATH_MAX];
+        struct hookfile_position pos = {1, 2, 30, 4, 16, 0x0123456789abcdefull}, got;
+        FILE *f;
+
+        snprintf(dir, sizeof(dir), "%s", unit_tmpdir());
+        REQUIRE(checkpoint_save(dir, &pos) == 0);
+        REQUIRE(checkpoint_load(dir, &got) == 0);
+        CHECK(same(&pos, &got) && got.fingerprint_len == 16 && got.fingerprint == pos.fingerprint);
+        /* Written by an earlier release: no fingerprint, still read. */
+        snprintf(path, sizeof(path), "%s/checkpoint", dir);
+        REQUIRE((f = fopen(path, "w")) != NULL);
+        fputs("v1 dev=1 ino=2 offset=30 line=4\n", f);
+        fclose(f);
+        REQUIRE(checkpoint_load(dir, &got) == 0);
+        CHECK(got.offset == 30 && got.fingerprint_len == 0);
+        static const char *const bad[] = {
+                "v1 dev=1 ino=2 offset=30 line=4 fp=0:0123456789abcdef\n",
+                "v1 dev=1 ino=2 offset=30 line=4 fp=4097:0123456789abcdef\n",
+                "v1 dev=1 ino=2 offset=30 line=4 fp=16:0123456789ABCDEF\n",
+                "v1 dev=1 ino=2 offset=30 line=4 fp=16:0123456789abcde\n",
+                "v1 dev=1 ino=2 offset=30 line=4 fp=16:0123456789abcdef \n",
+        };
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                REQUIRE((f = fopen(path, "w")) != NULL);
+                fputs(bad[i], f);
+                fclose(f);
+                CHECK(checkpoint_load(dir, &got) == -EBADMSG);
+        }
 }

@@ -435,7 +435,7 @@ TEST(hookfile_replaced_file_at_open)
 TEST(hookfile_missing_at_open)
 {
         char path[PATH_MAX];
-        struct hookfile_position saved = {1, 1, 10, 5};
+        struct hookfile_position saved = {1, 1, 10, 5, 0, 0};
         struct hookfile *h;
         struct hookfile_line l;
         enum hookfile_event event;
@@ -466,7 +466,7 @@ TEST(hookfile_bad_arguments)
 {
         char path[PATH_MAX];
         const char *dir = unit_tmpdir();
-        struct hookfile_position zero_line = {0, 0, 0, 0};
+        struct hookfile_position zero_line = {0, 0, 0, 0, 0, 0};
         struct hookfile *h = NULL;
 
         make_path(path, sizeof(path), dir, "hook");
@@ -682,5 +682,60 @@ TEST(hookfile_unterminated_oversized)
         hookfile_take_unterminated(h, &l);
         CHECK(l.status == HOOKFILE_UNTERMINATED && l.length == 16 && l.full_length == 40);
         CHECK(l.start.offset == 0 && l.next.offset == 40);
+        hookfile_close(h);
+}
+
+/* Truncated and written again past the position between two reads: the
+ * size alone does not show it; the bytes before the position do. */
+TEST(hookfile_truncated_and_refilled_while_reading)
+{
+        char path[512];
+        struct hookfile *h = NULL;
+        struct hookfile_line l;
+        enum hookfile_event event;
+
+        make_path(path, sizeof(path), unit_tmpdir(), "hook");
+        REQUIRE(create(path, "aaaa\nbbbb\n"));
+        REQUIRE(hookfile_open(path, 100, NULL, &h) == 0);
+        CHECK(next_is(h, HOOKFILE_LINE, "aaaa", HOOKFILE_EVENT_NONE));
+        CHECK(next_is(h, HOOKFILE_LINE, "bbbb", HOOKFILE_EVENT_NONE));
+        CHECK(next_is(h, HOOKFILE_NONE, NULL, HOOKFILE_EVENT_NONE));
+        REQUIRE(write_file(path, "new line one\nnew line two\n", O_WRONLY | O_TRUNC));
+        REQUIRE(hookfile_next(h, &l, &event) == 0);
+        CHECK(is_line(&l, HOOKFILE_LINE, "new line one") && event == HOOKFILE_EVENT_TRUNCATED);
+        CHECK(l.start.offset == 0 && l.start.line == 1);
+        CHECK(next_is(h, HOOKFILE_LINE, "new line two", HOOKFILE_EVENT_NONE));
+        hookfile_close(h);
+}
+
+/* The same while the agent was stopped: the checkpoint's fingerprint. */
+TEST(hookfile_truncated_and_refilled_since_checkpoint)
+{
+        char path[512];
+        struct hookfile *h = NULL;
+        struct hookfile_line l;
+        struct hookfile_position saved;
+        enum hookfile_event event;
+
+        make_path(path, sizeof(path), unit_tmpdir(), "hook");
+        REQUIRE(create(path, "aaaa\nbbbb\n"));
+        REQUIRE(hookfile_open(path, 100, NULL, &h) == 0);
+        CHECK(next_is(h, HOOKFILE_LINE, "aaaa", HOOKFILE_EVENT_NONE));
+        REQUIRE(hookfile_next(h, &l, &event) == 0);
+        saved = l.next;
+        CHECK(saved.offset == 10 && saved.fingerprint_len == 5 && saved.fingerprint != 0);
+        hookfile_close(h);
+        h = NULL;
+        /* Unchanged: resumes there. */
+        REQUIRE(append(path, "cccc\n"));
+        REQUIRE(hookfile_open(path, 100, &saved, &h) == 0);
+        CHECK(next_is(h, HOOKFILE_LINE, "cccc", HOOKFILE_EVENT_NONE));
+        hookfile_close(h);
+        h = NULL;
+        /* Refilled past the offset: starts at its first line. */
+        REQUIRE(write_file(path, "0123456789abcdef\nzz\n", O_WRONLY | O_TRUNC));
+        REQUIRE(hookfile_open(path, 100, &saved, &h) == 0);
+        REQUIRE(hookfile_next(h, &l, &event) == 0);
+        CHECK(is_line(&l, HOOKFILE_LINE, "0123456789abcdef") && event == HOOKFILE_EVENT_TRUNCATED);
         hookfile_close(h);
 }
