@@ -528,6 +528,11 @@ int role_compute_run(const struct config *c, bool once)
                 goto out;
         }
         cp.health = once ? NULL : &health;
+        /* A record an earlier process left says nothing of this one: until
+         * the first reconcile has ended, volume secrets may be missing. */
+        if (cp.health)
+                (void)health_write(cp.health, true,
+                                   "starting: volume secrets not reconciled yet");
         log_info("compute role %s %s for host %s, libvirt %s, %zu static secrets",
                  once ? "running once over" : "following", c->hook_file, cp.host, c->libvirt_uri,
                  c->n_secrets);
@@ -547,6 +552,8 @@ int role_compute_run(const struct config *c, bool once)
                  intake_stop_requested ? " (stopped by signal)" : "");
         code = progress.has_pending || (once && (cp.failed || cp.rejected || !cp.libvirt)) ? 1
                                                                                           : 0;
+        if (cp.health)
+                (void)health_write(cp.health, true, "stopped");
 out:
         hookfile_close(h);
         compute_destroy(&cp);

@@ -652,6 +652,8 @@ int role_volume_run(const struct config *c, bool once)
                 goto out;
         }
         p.health = once ? NULL : &health;
+        if (p.health)
+                (void)health_write(p.health, true, "starting");
         p.capacity = 2 * (size_t)c->max_pending + 2;
         p.slots = calloc(p.capacity, sizeof(*p.slots));
         threads = calloc(c->workers, sizeof(*threads));
@@ -681,6 +683,8 @@ int role_volume_run(const struct config *c, bool once)
                                ? 1 : 0;
         else
                 code = cp.has_pending ? 1 : 0;
+        if (p.health)
+                (void)health_write(p.health, true, "stopped");
 out:
         if (started)
                 stop_workers(&p, threads, started);
