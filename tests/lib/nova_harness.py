@@ -5,7 +5,7 @@ The project's tests judge the agent by what the real Nova compute code does
 with the secrets it provisions. This program imports Nova from the system's
 python3-nova package (Debian 12: 26.2.2, Zed) and calls Nova's classes
 directly, without a nova-compute service, a database or a message bus. Each
-subcommand is one short-lived process:
+subcommand is one short-lived process (or a step of a batch, below):
 
   find-secret --volume ID
         Host.find_secret('volume', ID): prints the secret's UUID, or nothing.
@@ -18,7 +18,7 @@ subcommand is one short-lived process:
         at this moment: LibvirtDriver._get_volume_driver (rbd ->
         LibvirtNetVolumeDriver) .get_config(connection_info, disk_info), with
         disk_info from blockinfo.get_info_from_bdm as attach_volume gets it.
-  boot --name N --connection-info FILE [...] [--scsi] [--memory-mb 64]
+  boot --name N --connection-info FILE [...] [--bdm ...] [--scsi] [--memory-mb 64]
         a boot-from-volume instance: blockinfo.get_disk_info, then
         LibvirtDriver._get_guest_xml (Nova's whole guest config; the volumes
         go through _connect_volume and _get_volume_config, the first one is
@@ -54,6 +54,50 @@ subcommand is one short-lived process:
         the disk's capacity in bytes (virDomainGetBlockInfo, what virsh
         domblkinfo shows).
 
+Nova's instance flows, each over a block_device_info of --bdm
+FILE[:DEV[:BUS]] volumes (connection_info files; DEV vda, vdb, ... by
+position; the first is the root, boot_index 0, the others as attached
+later; BUS as DriverVolumeBlockDevice.disk_bus, else Nova derives it):
+  spawn --name N --bdm ... [--scsi]
+        LibvirtDriver.spawn (booted from volume; no image, no ports), as
+        the build and ComputeManager._unshelve_instance call it; the guest
+        runs.
+  reboot --name N --bdm ...
+        LibvirtDriver.reboot(reboot_type='HARD'): _hard_reboot destroys the
+        domain with destroy_secrets=False and creates it again, running.
+  shelve-offload --name N --bdm ...
+        what ComputeManager._shelve_offload_instance asks of the driver
+        (clean_shutdown=False): power_off, then destroy(..., block_device_info)
+        with its default destroy_secrets=True.
+  migrate-source --name N --bdm ... [--dest 127.0.0.1]
+        LibvirtDriver.migrate_disk_and_power_off (cold migration source);
+        prints the disk_info for migrate-dest. --dest equal to my_ip means a
+        shared instance path (no ssh).
+  migrate-dest --name N --bdm ... --disk-info FILE --source-host H [--scsi]
+        LibvirtDriver.finish_migration (same flavor, power_on=True).
+  confirm-migration --name N --instance-host H
+        LibvirtDriver.confirm_migration on the source: the instance is on H
+        now, so the domain left here is undefined.
+  pre-live-migration --name N --bdm ... [--scsi] [--rollback]
+        LibvirtDriver.pre_live_migration on the destination (volume-backed:
+        shared block storage, instance path not shared, no block
+        migration); prints "SERIAL SECRET_UUID DEV" per volume from the
+        migrate_data it returns (encryption_secret_uuid, - when none).
+        --rollback: then rollback_live_migration_at_destination
+        (destroy_disks=False), as for an aborted migration.
+  wait-secret --volume ID [--timeout 1]
+        polls Host.find_secret('volume', ID) every 5 ms until it exists;
+        prints "UUID waited_ms=N since_nova_delete_ms=M" (M: since Nova's
+        delete_secret of it earlier in this process, - if none). Exit 1 if
+        it did not come within the timeout.
+  translate-ci --cinder FILE --out FILE2
+        the connection_info Cinder's attachment API returned, through
+        nova/volume/cinder.py _translate_attachment_ref (Nova's form).
+  batch --steps FILE --out DIR
+        runs subcommand lines "STEP SUBCOMMAND ARGS..." in this one process
+        (Nova imported and the driver made once); OUT/STEP.out, .err, .rc,
+        .ms per step; the global options are the batch's.
+
 guest-read/-write use the HMP command qemu-io on the guest's own device
 (virsh qemu-monitor-command --hmp, through libvirt-python). qemu-io prints
 to qemu's stdout, which libvirt puts in the domain's log: --qemu-log-dir, by
@@ -62,7 +106,8 @@ default derived from a tests/lib/libvirt.sh URI (DIR/log/qemu) or
 
 Common options: --uri LIBVIRT_URI (required); --state DIR (Nova's
 state_path and instances_path, nova.conf, Nova's log nova-harness.log; made
-if missing); --rbd-user, --rbd-secret-uuid (nova.conf [libvirt] rbd_user,
+if missing); --host (nova.conf [DEFAULT] host, default nova-harness);
+--rbd-user, --rbd-secret-uuid (nova.conf [libvirt] rbd_user,
 rbd_secret_uuid); --detach-timeout, --detach-attempts ([libvirt]
 device_detach_timeout/_attempts; 5 and 2 here, Nova's defaults 20 and 8);
 --debug (Nova's debug log).
@@ -74,8 +119,11 @@ returns it after Nova's nova/volume/cinder.py _translate_attachment_ref.
 What is not Nova here: the virtapi (Nova's compute-manager interface; no
 instance events are awaited), the connection event handler (it records the
 service's state in Nova's database), Instance.save and
-BlockDeviceMapping.save (no database), and _build_device_metadata after an
-attach (reads the instance's BDMs from the database). Instances exist only in
+BlockDeviceMapping.save (no database), _build_device_metadata (after an
+attach, and in _create_configdrive) and spawn's last step
+_register_undefined_instance_details (both read the instance's BDMs from the
+database). Host.delete_secret is wrapped only to note when Nova called it
+(for wait-secret). Instances exist only in
 memory, with the fields the driver reads; an instance's UUID is derived from
 the guest name, so each process finds the same domain through
 Host.get_guest. Of LibvirtDriver.init_host only its first step runs
@@ -399,6 +447,14 @@ class Nova(object):
                 nova_delete_secret(usage_type, usage_id)
                 deleted[(usage_type, usage_id)] = time.monotonic()
             drv._host.delete_secret = delete_secret
+            # attach_volume and _create_configdrive (spawn, finish_migration)
+            # rebuild the instance's device metadata from its BDMs in Nova's
+            # database; there is no database here.
+            drv._build_device_metadata = lambda context, instance: None
+            # spawn's last step records image property defaults, reading the
+            # instance's BDMs from Nova's database.
+            drv._register_undefined_instance_details = \
+                lambda context, instance: None
             self._driver = drv
         return self._driver
 
@@ -546,7 +602,7 @@ class Nova(object):
             dev = dev or 'vd' + letters[i]
             boot_index = i if indexed else (0 if i == 0 else None)
             out.append(self.volume_bdm(inst, ci, '/dev/' + dev, boot_index,
-                                       disk_bus=bus))
+                                       disk_bus=bus, bdm_id=i + 1))
         inst.root_device_name = out[0]['mount_device']
         return {
             'root_device_name': inst.root_device_name,
@@ -556,7 +612,7 @@ class Nova(object):
         }
 
     def volume_bdm(self, inst, connection_info, device_name, boot_index,
-                   disk_bus=None):
+                   disk_bus=None, bdm_id=None):
         """A DriverVolumeBlockDevice over an in-memory BlockDeviceMapping."""
         o = self.objects
         from nova.virt import block_device as driver_block_device
@@ -567,7 +623,8 @@ class Nova(object):
 
         vol_id = connection_info['data']['volume_id']
         bdm = _make(
-            HarnessBDM, self.context, id=boot_index + 1,
+            HarnessBDM, self.context,
+            id=bdm_id if bdm_id is not None else boot_index + 1,
             instance_uuid=inst.uuid,
             source_type='volume', destination_type='volume',
             volume_id=vol_id, volume_size=None, volume_type=None,
@@ -804,6 +861,8 @@ def cmd_confirm_migration(nova, args):
     (ComputeManager._confirm_resize): the domain left here is undefined."""
     inst = nova.instance(args.name)
     inst.host = args.instance_host
+    inst.old_flavor = inst.flavor
+    inst.new_flavor = inst.flavor
     migration = _make(nova.objects.Migration, None,
                       source_compute=nova.CONF.host,
                       dest_compute=args.instance_host,
@@ -889,6 +948,9 @@ def cmd_batch(nova, args, global_argv):
     process's. Steps run in order whatever the others' outcome."""
     import shlex
     os.makedirs(args.out, exist_ok=True)
+    # The driver first: its Host (with libvirt's event loop) serves the
+    # steps that only need a Host, too.
+    nova.driver  # noqa: B018
     try:
         with open(args.steps) as f:
             lines = f.read().splitlines()
@@ -952,9 +1014,8 @@ def cmd_attach(nova, args):
     # As nova/virt/block_device.py _volume_attach does before the driver.
     encryption = encryptors.get_encryption_metadata(
         nova.context, drv._volume_api, args.volume, ci)
-    # attach_volume ends with _build_device_metadata (the instance's BDMs
-    # from Nova's database) and instance.save(); there is no database here.
-    drv._build_device_metadata = lambda context, instance: None
+    # attach_volume ends with _build_device_metadata (stubbed, see
+    # Nova.driver) and instance.save().
     drv.attach_volume(nova.context, ci, inst, '/dev/' + args.dev,
                       disk_bus=args.bus, device_type='disk',
                       encryption=encryption)
