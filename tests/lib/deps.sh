@@ -2,6 +2,7 @@
 # Install the Debian packages a task needs, and nothing when they are all present.
 #
 #   tests/lib/deps.sh [build|test|openstack|demo|musl|container|ansible|all]   (default: all)
+#   tests/lib/deps.sh --list GROUP    print the group's packages, install nothing
 #
 # Idempotent and cheap on the second run: apt-get only runs when dpkg says a package
 # is missing, so CI and developers can call it unconditionally before building or testing.
@@ -52,6 +53,11 @@ usage() {
     exit 2
 }
 
+list_only=no
+if [[ ${1:-} == --list ]]; then
+    list_only=yes
+    shift
+fi
 group=${1:-all}
 [[ $# -le 1 ]] || usage
 case $group in
@@ -77,6 +83,12 @@ for p in "${wanted[@]}"; do
     seen[$p]=1
     pkgs+=("$p")
 done
+
+# --list GROUP: the packages the group installs, one a line (for checks).
+if [[ $list_only == yes ]]; then
+    printf '%s\n' "${pkgs[@]}"
+    exit 0
+fi
 
 missing=()
 for p in "${pkgs[@]}"; do
