@@ -782,8 +782,15 @@ int hookfile_wait_fd(struct hookfile *h, int wake_fd, unsigned timeout_ms)
                 n = poll(pfd, 2, now >= deadline ? 0 : (int)(deadline - now));
                 if (n < 0)
                         return -errno;
-                if (n == 0 || (pfd[1].revents & POLLIN))
+                if (n == 0)
                         return 0;
+                if (pfd[1].revents & POLLIN) {
+                        /* Woken by the caller's fd: what inotify holds is
+                         * read too, or the next wait would not wait. */
+                        if (pfd[0].revents & POLLIN)
+                                (void)drain_events(h);
+                        return 0;
+                }
                 r = drain_events(h);
                 if (r != 0)
                         return r < 0 ? r : 0;

@@ -466,8 +466,16 @@ static void run_timers(struct compute *cp, bool once)
                         apply_static_secrets(cp, "SIGHUP");
                 cp->reconcile_due = true;
         }
-        if (!connected)
+        if (!connected) {
+                /* What libvirt said before it went away is stale; the
+                 * reconcile after the reconnect covers it. Unread, the
+                 * notices would keep the wait from waiting. */
+                struct secrets_notice n;
+
+                while (secrets_next_notice(&n, NULL))
+                        cp->reconcile_due = true;
                 return;
+        }
         compute_notices(cp);
         if (once)
                 return;

@@ -667,7 +667,8 @@ out:
 
 int secrets_ensure_present(struct secrets *s, const struct secrets_spec *spec,
                            const struct secret *value, bool *ret_defined,
-                           char ret_uuid[SECRETS_UUID_LEN + 1], const char **ret_reason)
+                           char ret_uuid[SECRETS_UUID_LEN + 1], struct secrets_info *ret_existing,
+                           const char **ret_reason)
 {
         struct secrets_info info = {0};
         virSecretPtr current = NULL, secret = NULL;
@@ -681,6 +682,8 @@ int secrets_ensure_present(struct secrets *s, const struct secrets_spec *spec,
                         memcpy(ret_uuid, info.uuid, sizeof(info.uuid));
                 if (r == 0 && ret_defined)
                         *ret_defined = false;
+                if (r == 0 && ret_existing)
+                        *ret_existing = info;
                 goto out;
         }
         if (r != -ENOENT)

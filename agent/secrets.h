@@ -96,11 +96,13 @@ int secrets_ensure(struct secrets *s, const struct secrets_spec *spec, const str
 
 /* Defines the secret as spec says with value only when no secret has its
  * usage id (*ret_defined true); one that exists and is ours is left as it
- * is, whatever its value (*ret_defined false), a foreign one: -EEXIST.
- * *ret_uuid (may be NULL) gets the UUID either way. */
+ * is, whatever its value (*ret_defined false, *ret_existing (may be NULL)
+ * says what it is), a foreign one: -EEXIST. *ret_uuid (may be NULL) gets
+ * the UUID either way. */
 int secrets_ensure_present(struct secrets *s, const struct secrets_spec *spec,
                            const struct secret *value, bool *ret_defined,
-                           char ret_uuid[SECRETS_UUID_LEN + 1], const char **ret_reason);
+                           char ret_uuid[SECRETS_UUID_LEN + 1], struct secrets_info *ret_existing,
+                           const char **ret_reason);
 
 /* The secret with this usage, if any. */
 int secrets_find(struct secrets *s, enum secrets_usage usage, const char *usage_id,

@@ -710,14 +710,14 @@ TEST(secrets_placeholder_then_value_in_place)
         REQUIRE(embedded() && p && v);
         placeholder.placeholder = true;
         real.placeholder = false;
-        CHECK(secrets_ensure_present(shared, &placeholder, p, &defined, first, &reason) == 0);
+        CHECK(secrets_ensure_present(shared, &placeholder, p, &defined, first, NULL, &reason) == 0);
         CHECK(defined);
         REQUIRE(secrets_find(shared, SECRETS_USAGE_VOLUME, "vol-placeholder-1", &info, &reason) == 0);
         CHECK(info.owned && info.placeholder);
         CHECK(stored_value_is(first, p));
         created = info.created;
         /* Present already: left as it is, whatever the value. */
-        CHECK(secrets_ensure_present(shared, &placeholder, v, &defined, again, &reason) == 0);
+        CHECK(secrets_ensure_present(shared, &placeholder, v, &defined, again, NULL, &reason) == 0);
         CHECK(!defined);
         CHECK(strcmp(first, again) == 0);
         CHECK(stored_value_is(first, p));
@@ -731,7 +731,7 @@ TEST(secrets_placeholder_then_value_in_place)
         CHECK(info.created == created);
         CHECK(info.private_value);
         /* ensure_present never downgrades a set value to a placeholder. */
-        CHECK(secrets_ensure_present(shared, &placeholder, p, &defined, NULL, &reason) == 0);
+        CHECK(secrets_ensure_present(shared, &placeholder, p, &defined, NULL, NULL, &reason) == 0);
         CHECK(!defined);
         CHECK(stored_value_is(first, v));
         secret_free(p);
@@ -751,7 +751,7 @@ TEST(secrets_placeholder_foreign_left_alone)
         REQUIRE(raw_define("<secret ephemeral='no' private='no'><usage type='volume'><volume>"
                            "vol-placeholder-foreign</volume></usage></secret>",
                            NULL, uuid));
-        CHECK(secrets_ensure_present(shared, &spec, p, &defined, NULL, &reason) == -EEXIST);
+        CHECK(secrets_ensure_present(shared, &spec, p, &defined, NULL, NULL, &reason) == -EEXIST);
         CHECK(reason && strstr(reason, uuid));
         CHECK(!strstr(reason, "canary"));
         secret_free(p);
