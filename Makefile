@@ -172,17 +172,18 @@ valgrind: all
 # takes the agent binary as its first argument.
 bench:
 	$(MAKE) all
-	bench/compute_attach.sh $(BUILD)/rbd-luks-agent
 	bench/feeder_throughput.sh $(BUILD)/rbd-luks-agent
 	bench/format_latency.sh $(BUILD)/rbd-luks-agent
 	bench/volume_burst.sh $(BUILD)/rbd-luks-agent
 	bench/ignored_events.sh $(BUILD)/rbd-luks-agent
 	bench/attach_cost.sh $(BUILD)/rbd-luks-agent
+	bench/compute_invariant.sh $(BUILD)/rbd-luks-agent
 
 deps:
 	tests/lib/deps.sh all
 
 check: deps
+	tests/lib/check-deps-groups.sh
 	$(MAKE) all
 	$(MAKE) unit
 	$(MAKE) unit-asan
