@@ -184,6 +184,7 @@ deps:
 
 check: deps
 	tests/lib/check-deps-groups.sh
+	tests/lib/check-includes.sh
 	$(MAKE) all
 	$(MAKE) unit
 	$(MAKE) unit-asan

@@ -131,7 +131,7 @@ __attribute__((format(printf, 4, 5))) int config_bad_value(struct load *l,
 /* Whether section s (enum section) is one the file's role uses. */
 bool config_section_in_role(const struct load *l, int s);
 
-/* ---- config.c: value helpers -------------------------------------------- */
+/* ---- config_values.c: value helpers ------------------------------------- */
 
 /* Key k's field in struct config, or in the current [secret:NAME]'s
  * struct config_secret. */

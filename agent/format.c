@@ -501,9 +501,10 @@ static int decide_blank_image(struct job *j, uint64_t requested)
         return 0;
 }
 
-/* The allocated-extent check (rbd_diff_iterate2 over the whole image) on a
- * thread of its own: it walks every object of the image (353 ms at 4 TiB,
- * docs/performance.md) while this worker derives the key slot. Nothing is
+/* The allocated-extent check (rbd_image_has_data: the object map in one
+ * RADOS read when it can vouch for the image, else librbd's walk of every
+ * object, 353 ms at 4 TiB, docs/performance.md) on a thread of its own,
+ * while this worker derives the key slot. Nothing is
  * stored or written before it has said the image is blank. */
 struct data_check {
         struct rbd_image *image;

@@ -1,6 +1,7 @@
 /* format: the volume role's job for one volume, start to end.
  *
- * Opens volume-<id> through librbd under an exclusive advisory lock, decides
+ * Opens volume-<id> through librbd under librbd's exclusive lock (an
+ * advisory lock only on images without the exclusive-lock feature), decides
  * whether it may be formatted (already LUKS: skipped; holds data: refused),
  * and writes a LUKS1 header made with the volume's key. The image's
  * metadata key "rbd-luks-agent.state" records progress so an interrupted

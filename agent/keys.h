@@ -1,8 +1,8 @@
 /* keys: where a volume's key comes from.
  *
  * A provider looks a key up by volume id and, when it can, generates and
- * stores a new one (the metadata provider of a later release does; the
- * file and command providers only look up). Keys are raw bytes in a
+ * stores a new one (the metadata provider does; the file and command
+ * providers only look up). Keys are raw bytes in a
  * struct secret; the LUKS passphrase is their lowercase hex (secret.h).
  * Errors: -ENOENT no key for this volume yet (may appear later: retryable),
  * -EOPNOTSUPP provider cannot generate, -EBADMSG key of a size outside
