@@ -87,7 +87,8 @@ void intake_log_hookfile_event(const char *path, enum hookfile_event e)
         if (e == HOOKFILE_EVENT_ROTATED)
                 log_info("%s: file was rotated; now reading the new file from its start", path);
         else if (e == HOOKFILE_EVENT_TRUNCATED)
-                log_warn("%s: file was truncated below the checkpoint; reading from its start",
+                log_warn("%s: file was truncated (shorter than our position, or the bytes "
+                         "before it changed); reading from its start",
                          path);
         else if (e == HOOKFILE_EVENT_REPLACED)
                 log_warn("%s: not the file of the checkpoint (replaced while the agent was "

@@ -38,7 +38,7 @@ is_running() { kill -0 "$1" 2>/dev/null; }
 image_size() { rbd_ info --format json "volume-$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["size"])'; }
 # The checkpoint is one line "v1 dev=D ino=I offset=O line=L" and nothing else.
 checkpoint_parses() {
-    [ "$(wc -l <"$1")" = 1 ] && grep -qxE 'v1 dev=[0-9]+ ino=[0-9]+ offset=[0-9]+ line=[0-9]+' "$1"
+    [ "$(wc -l <"$1")" = 1 ] && grep -qxE 'v1 dev=[0-9]+ ino=[0-9]+ offset=[0-9]+ line=[0-9]+( fp=[0-9]+:[0-9a-f]{16})?' "$1"
 }
 checkpoint_at_end() { grep -q " offset=$(stat -c %s "$2") " "$1"; }
 # every_volume_once DIR ID...: each volume has exactly one result line, and it
@@ -170,7 +170,7 @@ check "rotation: the log says the file was rotated" grep -q "$hook: file was rot
 cp "$hook" "$hook.2"
 truncate -s 0 "$hook"
 feed "$hook" 2
-check "truncation: the log says the file was truncated" wait_until 20 grep -q "$hook: file was truncated below the checkpoint; reading from its start" "$dir/agent.log"
+check "truncation: the log says the file was truncated" wait_until 20 grep -q "$hook: file was truncated (shorter than our position, or the bytes before it changed); reading from its start" "$dir/agent.log"
 feed "$hook" 2
 check "truncation: events after the cut formatted" wait_until 30 formatted_at_least "$dir" 13
 sleep 1 # anything extra (a line read twice) would land now
@@ -227,7 +227,7 @@ check "full: the log says the checkpoint cannot be saved: No space left on devic
     grep -q "cannot save checkpoint in $mnt: No space left on device" "$dir/agent.log"
 sleep 2 # several more write attempts against the full disk
 check "full: the agent is still running" is_running "$pid"
-check "full: the checkpoint still parses (one 'v1 dev= ino= offset= line=' line)" checkpoint_parses "$mnt/checkpoint"
+check "full: the checkpoint still parses (one 'v1 dev= ino= offset= line= [fp=]' line)" checkpoint_parses "$mnt/checkpoint"
 check_eq "full: the checkpoint did not move past unrecorded events" "$cp_before" "$(cat "$mnt/checkpoint")"
 check_eq "full: nothing (not even part of a line) in results.jsonl" 0 "$(stat -c %s "$mnt/results.jsonl" 2>/dev/null || echo 0)"
 check "full: no checkpoint.tmp left behind" test ! -e "$mnt/checkpoint.tmp"

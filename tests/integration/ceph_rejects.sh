@@ -71,5 +71,5 @@ cat "$refill/events.jsonl.new" >"$refill/events.jsonl"   # same inode, truncated
 check "the refilled file is longer than the old checkpoint" test "$(stat -c %s "$refill/events.jsonl")" -gt "$old_size"
 run_once "$refill"
 check_eq "truncated and refilled past the checkpoint: its first event is handled" 1 "$(result_count "$refill/state" "$second" formatted)"
-check "and the agent says why it starts again" grep -q "file was truncated below the checkpoint; reading from its start\|truncated" "$refill/agent.log"
+check "and the agent says why it starts again" grep -q "file was truncated (shorter than our position, or the bytes before it changed); reading from its start" "$refill/agent.log"
 check_eq "no line of the new content was rejected as a fragment" 0 "$(cat "$refill/state/rejects.jsonl" 2>/dev/null | wc -l)"
