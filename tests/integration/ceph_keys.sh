@@ -193,3 +193,4 @@ done
 check_eq "every record is wrapped with the new KEK (the pool's earlier volumes too)" 31 "$current"
 check_eq "with the old KEK removed, every volume still opens" 30 "$opens"
 check "audit after rotation: no broken volume among the rotated ones" bash -c "'$AGENT' -c '$rot/agent.ini' keys audit 2>/dev/null | grep -E '$(IFS='|'; echo "${rids[*]}")' | grep -v broken | wc -l | grep -qx 30"
+index_forget "$bare"

@@ -80,3 +80,4 @@ check_eq "missing key: failed" 1 "$(result_count "$T_TMP/nokey/state" "$nokey" f
 check "missing key: reason names the key file" grep -q "$nokey.key" "$T_TMP/nokey/state/results.jsonl"
 check_eq "missing key: image not grown" "$GIB" \
     "$(rbd_ info --format json "volume-$nokey" | python3 -c 'import json,sys; print(json.load(sys.stdin)["size"])')"
+index_forget "$hand"
