@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "array.h"
 #include "event.h"
 #include "format.h"
 #include "log.h"
@@ -88,37 +89,27 @@ static int collect(void *opaque, const char *volume_id, const struct volume_inde
         struct entries *all = opaque;
 
         if (!e) {
-                if (all->n_unreadable == all->capacity_unreadable) {
-                        size_t cap = all->capacity_unreadable ? 2 * all->capacity_unreadable : 64;
-                        void *more = realloc(all->unreadable, cap * EVENT_ID_MAX);
-
-                        if (!more)
-                                return -ENOMEM;
-                        all->unreadable = more;
-                        all->capacity_unreadable = cap;
-                }
+                if (array_grow((void **)&all->unreadable, &all->capacity_unreadable,
+                                 all->n_unreadable, EVENT_ID_MAX) < 0)
+                        return -ENOMEM;
                 snprintf(all->unreadable[all->n_unreadable++], EVENT_ID_MAX, "%s", volume_id);
                 return 0;
         }
-        if (all->n == all->capacity) {
-                size_t cap = all->capacity ? 2 * all->capacity : 256;
-                void *more = realloc(all->items, cap * sizeof(*all->items));
-
-                if (!more)
-                        return -ENOMEM;
-                all->items = more;
-                all->capacity = cap;
-        }
+        if (array_grow((void **)&all->items, &all->capacity, all->n, sizeof(*all->items)) < 0)
+                return -ENOMEM;
         all->items[all->n++] = *e;
         return 0;
 }
 
+static int compare_entry(const void *key, const void *entry)
+{
+        return strcmp(key, ((const struct volume_index_entry *)entry)->volume_id);
+}
+
+/* The index walk gives entries in key order. */
 static const struct volume_index_entry *find_entry(const struct entries *all, const char *id)
 {
-        for (size_t i = 0; i < all->n; i++)
-                if (strcmp(all->items[i].volume_id, id) == 0)
-                        return &all->items[i];
-        return NULL;
+        return all->n ? bsearch(id, all->items, all->n, sizeof(*all->items), compare_entry) : NULL;
 }
 
 /* What the image says: 1 with *ret set, 0 when it says nothing (no header,

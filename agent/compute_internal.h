@@ -79,7 +79,7 @@ struct compute {
         unsigned reconcile_delay_ms;
         char reconcile_problem[COMPUTE_REASON_LEN]; /* why the last one failed; "" */
         struct compute_pending *pending;
-        size_t n_pending;
+        size_t n_pending, pending_capacity;
         struct compute_recent recent[COMPUTE_RECENT_MAX];
         size_t recent_next;
         struct compute_exposure exposed[COMPUTE_EXPOSED_MAX];

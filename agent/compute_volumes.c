@@ -20,6 +20,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "array.h"
 #include "intake.h"
 #include "keys.h"
 #include "log.h"
@@ -42,6 +43,12 @@ void compute_set_action(struct compute_action *a, enum outcome o, bool transient
         a->outcome = o;
         a->transient = transient;
         memcpy(a->reason, text, sizeof(text));
+}
+
+/* Volume ids, or records that start with one, in key order. */
+static int compare_ids(const void *a, const void *b)
+{
+        return strcmp(a, b);
 }
 
 /* ---- scope ------------------------------------------------------------- */
@@ -421,16 +428,10 @@ void compute_pending_add(struct compute *cp, const char *volume_id)
                          "for the next reconcile", volume_id, COMPUTE_PENDING_MAX);
                 return;
         }
-        if (cp->n_pending % 64 == 0) {
-                struct compute_pending *grown =
-                        realloc(cp->pending, (cp->n_pending + 64) * sizeof(*grown));
-
-                if (!grown) {
-                        log_warn("volume %s: out of memory; it waits for the next reconcile",
-                                 volume_id);
-                        return;
-                }
-                cp->pending = grown;
+        if (array_grow((void **)&cp->pending, &cp->pending_capacity, cp->n_pending,
+                 sizeof(*cp->pending)) < 0) {
+                log_warn("volume %s: out of memory; it waits for the next reconcile", volume_id);
+                return;
         }
         p = &cp->pending[cp->n_pending++];
         *p = (struct compute_pending){.first_ms = now,
@@ -491,15 +492,6 @@ void compute_pending_run(struct compute *cp)
 
 /* ---- libvirt's notices ------------------------------------------------- */
 
-static void lowercase_id(const char *in, char out[EVENT_ID_MAX])
-{
-        size_t i;
-
-        for (i = 0; in[i] && i < EVENT_ID_MAX - 1; i++)
-                out[i] = (char)(in[i] >= 'A' && in[i] <= 'F' ? in[i] + 32 : in[i]);
-        out[i] = '\0';
-}
-
 /* A volume secret someone else undefined: put back when the volume is
  * live (waiting for its value, or in the index and not Nova's own). */
 static void restore(struct compute *cp, const char *volume_id)
@@ -552,7 +544,7 @@ void compute_notices(struct compute *cp)
                 switch (n.kind) {
                 case SECRETS_NOTICE_SECRET_UNDEFINED:
                         if (n.usage == SECRETS_USAGE_VOLUME && event_is_uuid(n.name)) {
-                                lowercase_id(n.name, id);
+                                event_uuid_lower(n.name, id);
                                 restore(cp, id);
                         } else if (n.usage == SECRETS_USAGE_CEPH) {
                                 cp->reconcile_due = true; /* static secrets go back too */
@@ -588,11 +580,6 @@ struct scan {
         const struct live_set *live;
         unsigned found;
 };
-
-static int compare_ids(const void *a, const void *b)
-{
-        return strcmp(a, b);
-}
 
 static bool is_managed(struct scan *s, const char *volume_id)
 {
@@ -668,7 +655,7 @@ static int scan_disk(void *opaque, const struct secrets_disk *d)
         image = d->image + pool_len + 1;
         if (strncmp(image, c->image_prefix, prefix_len) != 0 || !event_is_uuid(image + prefix_len))
                 return 0;
-        lowercase_id(image + prefix_len, volume_id);
+        event_uuid_lower(image + prefix_len, volume_id);
         if (d->encrypted || !is_managed(s, volume_id))
                 return 0;
         s->found++;
@@ -727,20 +714,6 @@ struct walk {
         size_t undecodable;
 };
 
-static int grow(void **items, size_t *capacity, size_t n, size_t size)
-{
-        void *bigger;
-
-        if (n < *capacity)
-                return 0;
-        bigger = realloc(*items, (*capacity ? *capacity * 2 : 256) * size);
-        if (!bigger)
-                return -ENOMEM;
-        *items = bigger;
-        *capacity = *capacity ? *capacity * 2 : 256;
-        return 0;
-}
-
 static int walk_entry(void *opaque, const char *volume_id, const struct volume_index_entry *e)
 {
         struct walk *w = opaque;
@@ -752,13 +725,13 @@ static int walk_entry(void *opaque, const char *volume_id, const struct volume_i
                 return 0;
         }
         if (!compute_in_scope(w->cp, e->type, e->host, e->zone, why, sizeof(why))) {
-                if (grow((void **)&w->out_of_scope, &w->capacity_out, w->n_out,
+                if (array_grow((void **)&w->out_of_scope, &w->capacity_out, w->n_out,
                          sizeof(*w->out_of_scope)) < 0)
                         return -ENOMEM;
                 snprintf(w->out_of_scope[w->n_out++], EVENT_ID_MAX, "%s", volume_id);
                 return 0;
         }
-        if (grow((void **)&w->entries, &w->capacity, w->n, sizeof(*w->entries)) < 0)
+        if (array_grow((void **)&w->entries, &w->capacity, w->n, sizeof(*w->entries)) < 0)
                 return -ENOMEM;
         memcpy(w->entries[w->n].volume_id, e->volume_id, EVENT_ID_MAX);
         w->entries[w->n++].state = e->state;
@@ -783,22 +756,10 @@ static const struct secrets_info *find_secret(const struct secrets_info *all, si
         return bsearch(&key, all, n, sizeof(*all), compare_secret_usage);
 }
 
+/* Entries are in key order, as the omap gives them; the id comes first. */
 static bool in_entries(const struct walk *w, const char *volume_id)
 {
-        size_t lo = 0, hi = w->n;
-
-        while (lo < hi) {
-                size_t mid = lo + (hi - lo) / 2;
-                int d = strcmp(w->entries[mid].volume_id, volume_id);
-
-                if (d == 0)
-                        return true;
-                if (d < 0)
-                        lo = mid + 1;
-                else
-                        hi = mid;
-        }
-        return false;
+        return w->n && bsearch(volume_id, w->entries, w->n, sizeof(*w->entries), compare_ids);
 }
 
 /* Both lists are in key order, as the omap gives them. */
@@ -845,7 +806,7 @@ struct batch {
 
 static int batch_add(struct batch *b, const char *volume_id, bool value)
 {
-        if (grow((void **)&b->items, &b->capacity, b->n, sizeof(*b->items)) < 0)
+        if (array_grow((void **)&b->items, &b->capacity, b->n, sizeof(*b->items)) < 0)
                 return -ENOMEM;
         b->items[b->n] = (struct batch_item){.value = value};
         snprintf(b->items[b->n].volume_id, EVENT_ID_MAX, "%s", volume_id);

@@ -303,8 +303,7 @@ static int parse_volume_id(struct json_object *payload, struct event *e, const c
                 return reason_set(-EINVAL, ret_reason, "payload.volume_id is not a UUID");
         /* Cinder writes lowercase; RBD image names and libvirt usage ids are
          * compared as strings, so one spelling is kept. */
-        for (size_t i = 0; i <= 36; i++)
-                e->volume_id[i] = (char)(s[i] >= 'A' && s[i] <= 'F' ? s[i] - 'A' + 'a' : s[i]);
+        event_uuid_lower(s, e->volume_id);
         return 0;
 }
 
@@ -519,4 +518,10 @@ bool event_is_uuid(const char *s)
                 }
         }
         return s[36] == '\0';
+}
+
+void event_uuid_lower(const char *uuid, char out[EVENT_ID_MAX])
+{
+        for (size_t i = 0; i <= 36; i++)
+                out[i] = (char)(uuid[i] >= 'A' && uuid[i] <= 'F' ? uuid[i] - 'A' + 'a' : uuid[i]);
 }

@@ -53,3 +53,7 @@ int event_parse(const char *data, size_t length, unsigned max_depth, struct even
 
 /* True for a canonical 8-4-4-4-12 hex UUID (either case). */
 bool event_is_uuid(const char *s);
+
+/* A canonical UUID (event_is_uuid) copied in lowercase, the one spelling
+ * volume ids are kept and compared in. */
+void event_uuid_lower(const char *uuid, char out[EVENT_ID_MAX]);

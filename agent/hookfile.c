@@ -466,23 +466,30 @@ static void switch_to_next(struct hookfile *h)
         watch_file(h);
 }
 
+/* The bytes of a last line whose newline never came (an oversized one's
+ * kept prefix, or what the buffer holds): data and lengths, and the offset
+ * it began at. */
+static uint64_t rest_of_line(const struct hookfile *h, struct hookfile_line *ret)
+{
+        size_t avail = h->end - h->start;
+
+        if (h->discarding) {
+                ret->data = h->prefix;
+                ret->length = h->max_line;
+                ret->full_length = h->discard_length + avail;
+                return h->discard_offset;
+        }
+        ret->data = h->buffer + h->start;
+        ret->length = avail > h->max_line ? h->max_line : avail;
+        ret->full_length = avail;
+        return h->offset;
+}
+
 /* The old file ended without a newline: hand its bytes out once. */
 static void take_partial(struct hookfile *h, struct hookfile_line *ret)
 {
         ret->status = HOOKFILE_PARTIAL;
-        if (h->discarding) {
-                ret->data = h->prefix;
-                ret->length = h->max_line;
-                ret->full_length = h->discard_length;
-                set_position(h, &ret->start, h->discard_offset, h->line);
-        } else {
-                size_t avail = h->end - h->start;
-
-                ret->data = h->buffer + h->start;
-                ret->length = avail > h->max_line ? h->max_line : avail;
-                ret->full_length = avail;
-                set_position(h, &ret->start, h->offset, h->line);
-        }
+        set_position(h, &ret->start, rest_of_line(h, ret), h->line);
         ret->next.device = h->next_device;
         ret->next.inode = h->next_inode;
         ret->next.offset = 0;
@@ -502,18 +509,7 @@ void hookfile_take_unterminated(struct hookfile *h, struct hookfile_line *ret)
                 return;
         }
         ret->status = HOOKFILE_UNTERMINATED;
-        if (h->discarding) {
-                h->discard_length += avail;
-                ret->data = h->prefix;
-                ret->length = h->max_line;
-                ret->full_length = h->discard_length;
-                begin = h->discard_offset;
-        } else {
-                ret->data = h->buffer + h->start;
-                ret->length = avail > h->max_line ? h->max_line : avail;
-                ret->full_length = avail;
-                begin = h->offset;
-        }
+        begin = rest_of_line(h, ret);
         finish_line(h, ret, begin, h->offset + avail);
         set_fingerprint(&ret->next, h->buffer + h->end, avail);
         consume(h, avail);

@@ -180,40 +180,35 @@ enum intake_kind intake_classify(const struct config *c, struct results *results
                                  const struct hookfile_line *l, const char *const *wanted,
                                  struct event *ret_event)
 {
+        /* run --once ends at an unterminated last line: it is handled if it
+         * is a whole event, else rejected; never left, so it is parsed even
+         * where its text could not be a wanted event. */
+        bool last = l->status == HOOKFILE_UNTERMINATED;
+        const char *lead = last ? "last line has no newline and " : "";
         const char *reason = NULL;
         char why[REASON_MAX];
 
-        if (l->status == HOOKFILE_OVERSIZED) {
-                snprintf(why, sizeof(why), "line of %" PRIu64 " bytes exceeds max_line_bytes (%zu)",
+        if (l->status == HOOKFILE_OVERSIZED || (last && l->full_length > l->length)) {
+                snprintf(why, sizeof(why),
+                         last ? "last line has no newline and its %" PRIu64
+                                " bytes exceed max_line_bytes (%zu)"
+                              : "line of %" PRIu64 " bytes exceeds max_line_bytes (%zu)",
                          l->full_length, c->max_line_bytes);
                 return reject(c, results, l, why) ? INTAKE_REJECT : INTAKE_UNRECORDED;
-        }
-        if (l->status == HOOKFILE_UNTERMINATED) {
-                /* run --once ends here: the line is handled if it is a whole
-                 * event, else rejected; never silently left. */
-                if (l->full_length > l->length) {
-                        snprintf(why, sizeof(why), "last line has no newline and its %" PRIu64
-                                 " bytes exceed max_line_bytes (%zu)",
-                                 l->full_length, c->max_line_bytes);
-                        return reject(c, results, l, why) ? INTAKE_REJECT : INTAKE_UNRECORDED;
-                }
-                if (is_blank(l->data, l->length))
-                        return INTAKE_IGNORE;
-                if (event_parse(l->data, l->length, c->max_json_depth, ret_event, &reason) < 0) {
-                        snprintf(why, sizeof(why), "last line has no newline and is not a whole "
-                                 "event: %s", reason);
-                        return reject(c, results, l, why) ? INTAKE_REJECT : INTAKE_UNRECORDED;
-                }
-                return cannot_be_wanted(l->data, l->length, wanted) ? INTAKE_IGNORE : INTAKE_EVENT;
         }
         if (l->status == HOOKFILE_PARTIAL) {
                 return reject(c, results, l, "last line of a rotated file has no newline")
                                ? INTAKE_REJECT
                                : INTAKE_UNRECORDED;
         }
-        if (is_blank(l->data, l->length) || cannot_be_wanted(l->data, l->length, wanted))
+        if (is_blank(l->data, l->length) ||
+            (!last && cannot_be_wanted(l->data, l->length, wanted)))
                 return INTAKE_IGNORE;
         if (event_parse(l->data, l->length, c->max_json_depth, ret_event, &reason) < 0) {
+                if (last) {
+                        snprintf(why, sizeof(why), "%sis not a whole event: %s", lead, reason);
+                        reason = why;
+                }
                 return reject(c, results, l, reason) ? INTAKE_REJECT : INTAKE_UNRECORDED;
         }
         return INTAKE_EVENT;

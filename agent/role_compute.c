@@ -123,8 +123,11 @@ int compute_ensure_libvirt(struct compute *cp)
                         log_warn("cannot watch libvirt's events (%s); secrets undefined by others "
                                  "come back only at the next reconcile", why);
         }
-        apply_static_secrets(cp, "libvirt connected");
-        /* A daemon that came back may have lost every secret. */
+        /* A daemon that came back may have lost every secret: the
+         * reconcile due now puts them back, static ones first. Without one
+         * (--once, commands) the static ones are put back here. */
+        if (cp->once)
+                apply_static_secrets(cp, "libvirt connected");
         cp->reconciled = false;
         cp->reconcile_due = true;
         return 0;
@@ -460,9 +463,10 @@ static void run_timers(struct compute *cp, bool once)
 {
         bool connected = compute_ensure_libvirt(cp) >= 0;
 
+        /* SIGHUP: the reconcile, static secrets included, at once. */
         if (intake_reload_requested) {
                 intake_reload_requested = 0;
-                if (connected)
+                if (once && connected)
                         apply_static_secrets(cp, "SIGHUP");
                 cp->reconcile_due = true;
         }
@@ -636,7 +640,7 @@ static int gc_command(struct compute *cp, bool dry_run)
 int role_compute_secrets_command(const struct config *c, int argc, char **argv)
 {
         struct compute cp;
-        char id[40];
+        char id[EVENT_ID_MAX];
         int code;
 
         /* argv[0] is "secrets". */
@@ -665,10 +669,7 @@ int role_compute_secrets_command(const struct config *c, int argc, char **argv)
                         log_error("secrets reconcile: %s", cp.reconcile_problem);
                 code = r < 0 ? 1 : 0;
         } else {
-                /* Lowercase, as event ids are: one spelling per usage id. */
-                for (size_t i = 0; i <= 36; i++)
-                        id[i] = (char)(argv[2][i] >= 'A' && argv[2][i] <= 'F' ? argv[2][i] + 32
-                                                                               : argv[2][i]);
+                event_uuid_lower(argv[2], id);
                 code = volume_command(&cp, strcmp(argv[1], "provision") == 0 ? INTENT_PROVISION
                                                                              : INTENT_REMOVE,
                                       id);
