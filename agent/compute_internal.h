@@ -27,6 +27,7 @@
  * with a libvirt connection of its own. */
 #define COMPUTE_RECONCILE_PARALLEL_MIN 16
 #define COMPUTE_RECONCILE_THREADS 4
+#define COMPUTE_BATCH_MAX 256 /* volumes defined per round of those threads */
 
 struct health;
 struct keys;

@@ -106,12 +106,15 @@ static bool ready(struct compute *cp, const char *volume_id, struct compute_acti
         return true;
 }
 
+/* absent: the caller expects libvirt to hold no secret for the volume
+ * (a new volume, one just undefined): secrets.c defines it at once. */
 static struct secrets_spec volume_spec(const struct compute *cp, const char *volume_id,
-                                       bool placeholder)
+                                       bool placeholder, bool absent)
 {
         struct secrets_spec spec = {.usage = SECRETS_USAGE_VOLUME,
                                     .private_value = cp->config->compute_private,
-                                    .placeholder = placeholder};
+                                    .placeholder = placeholder,
+                                    .absent_likely = absent};
 
         snprintf(spec.usage_id, sizeof(spec.usage_id), "%s", volume_id);
         return spec;
@@ -139,9 +142,9 @@ static int placeholder_value(struct secret **ret)
 
 /* On connection conn: cp->libvirt, or a reconcile worker's own. */
 static void placeholder_on(struct compute *cp, struct secrets *conn, const char *volume_id,
-                           struct compute_action *a)
+                           bool absent, struct compute_action *a)
 {
-        struct secrets_spec spec = volume_spec(cp, volume_id, true);
+        struct secrets_spec spec = volume_spec(cp, volume_id, true, absent);
         char uuid[SECRETS_UUID_LEN + 1] = "";
         struct secrets_info existing = {0};
         struct secret *value = NULL;
@@ -169,10 +172,17 @@ static void placeholder_on(struct compute *cp, struct secrets *conn, const char 
                                    "volume is formatted", uuid, defined ? "defined" : "in place");
 }
 
-void compute_placeholder(struct compute *cp, const char *volume_id, struct compute_action *a)
+static void placeholder(struct compute *cp, const char *volume_id, bool absent,
+                        struct compute_action *a)
 {
         if (ready(cp, volume_id, a))
-                placeholder_on(cp, cp->libvirt, volume_id, a);
+                placeholder_on(cp, cp->libvirt, volume_id, absent, a);
+}
+
+/* For volume.create.start: the volume is new, its secret most likely absent. */
+void compute_placeholder(struct compute *cp, const char *volume_id, struct compute_action *a)
+{
+        placeholder(cp, volume_id, true, a);
 }
 
 /* ---- the real value ---------------------------------------------------- */
@@ -222,9 +232,9 @@ static int volume_passphrase(struct compute *cp, const char *volume_id, bool thr
 }
 
 static void value_on(struct compute *cp, struct secrets *conn, bool threaded,
-                     const char *volume_id, struct compute_action *a)
+                     const char *volume_id, bool absent, struct compute_action *a)
 {
-        struct secrets_spec spec = volume_spec(cp, volume_id, false);
+        struct secrets_spec spec = volume_spec(cp, volume_id, false, absent);
         char uuid[SECRETS_UUID_LEN + 1] = "";
         struct secret *passphrase = NULL;
         const char *why = NULL;
@@ -245,21 +255,24 @@ static void value_on(struct compute *cp, struct secrets *conn, bool threaded,
                                    changed ? "holds the passphrase" : "already in place");
 }
 
-static void set_real_value(struct compute *cp, const char *volume_id, struct compute_action *a)
+static void set_real_value(struct compute *cp, const char *volume_id, bool absent,
+                           struct compute_action *a)
 {
-        value_on(cp, cp->libvirt, false, volume_id, a);
+        value_on(cp, cp->libvirt, false, volume_id, absent, a);
 }
 
-/* What the index entry e says, made true here (e NULL: no entry yet). */
+/* What the index entry e says, made true here (e NULL: no entry yet);
+ * absent as for volume_spec(). */
 static void provision_from(struct compute *cp, const char *volume_id,
-                           const struct volume_index_entry *e, struct compute_action *a)
+                           const struct volume_index_entry *e, bool absent,
+                           struct compute_action *a)
 {
         const struct config *c = cp->config;
         const char *state;
 
         if (!e) {
                 /* Not formatted yet (or never will be here): fail closed. */
-                compute_placeholder(cp, volume_id, a);
+                placeholder(cp, volume_id, absent, a);
                 if (a->outcome == OUTCOME_PLACEHOLDER)
                         compute_set_action(a, OUTCOME_PLACEHOLDER, true,
                                            "the volume agent has not recorded this volume in "
@@ -270,11 +283,11 @@ static void provision_from(struct compute *cp, const char *volume_id,
         state = volume_index_state_name(e->state);
         switch (e->state) {
         case VOLUME_INDEX_FORMATTED:
-                set_real_value(cp, volume_id, a);
+                set_real_value(cp, volume_id, absent, a);
                 return;
         case VOLUME_INDEX_REFUSED:
         case VOLUME_INDEX_FAILED:
-                compute_placeholder(cp, volume_id, a);
+                placeholder(cp, volume_id, absent, a);
                 if (a->outcome == OUTCOME_PLACEHOLDER)
                         compute_set_action(a, OUTCOME_PLACEHOLDER, false,
                                            "the volume agent recorded '%s': the placeholder "
@@ -316,7 +329,7 @@ void compute_provision(struct compute *cp, const char *volume_id, struct compute
                                    RBD_INDEX_OBJECT, strerror(-r));
                 return;
         }
-        provision_from(cp, volume_id, r == -ENOENT ? NULL : &e, a);
+        provision_from(cp, volume_id, r == -ENOENT ? NULL : &e, false, a);
 }
 
 /* ---- removal ----------------------------------------------------------- */
@@ -523,7 +536,7 @@ static void restore(struct compute *cp, const char *volume_id)
                 cp->reconcile_due = true;
         } else if (ready(cp, volume_id, &a)) {
                 /* A waiting volume has no entry yet: its placeholder. */
-                provision_from(cp, volume_id, pending_find(cp, volume_id) ? NULL : &e, &a);
+                provision_from(cp, volume_id, pending_find(cp, volume_id) ? NULL : &e, true, &a);
         }
         if (a.outcome == OUTCOME_PROVISIONED || a.outcome == OUTCOME_PLACEHOLDER)
                 compute_set_action(&a, OUTCOME_RESTORED, false,
@@ -549,8 +562,6 @@ void compute_notices(struct compute *cp)
                         } else if (n.usage == SECRETS_USAGE_CEPH) {
                                 cp->reconcile_due = true; /* static secrets go back too */
                         }
-                        break;
-                case SECRETS_NOTICE_SECRET_DEFINED:
                         break;
                 case SECRETS_NOTICE_DOMAIN_CHANGED:
                         if (cp->libvirt)
@@ -793,33 +804,42 @@ static void note(struct compute *cp, struct tally *t, const char *volume_id,
  * on several threads). */
 struct batch_item {
         char volume_id[EVENT_ID_MAX];
-        bool value; /* the real value; else a placeholder */
+        bool value;  /* the real value; else a placeholder */
+        bool absent; /* libvirt listed no secret for it */
         struct compute_action a;
 };
 
+/* At most COMPUTE_BATCH_MAX items wait at once: 10,000 volumes to define
+ * are done a chunk at a time, so the reconcile's memory does not grow with
+ * the number of secrets it writes. */
 struct batch {
         struct compute *cp;
+        struct tally *t;
+        bool print;
         struct batch_item *items;
         size_t n, capacity;
         size_t next; /* atomic: the next item a worker takes */
 };
 
-static int batch_add(struct batch *b, const char *volume_id, bool value)
+static void batch_flush(struct batch *b);
+
+static int batch_add(struct batch *b, const char *volume_id, bool value, bool absent)
 {
         if (array_grow((void **)&b->items, &b->capacity, b->n, sizeof(*b->items)) < 0)
                 return -ENOMEM;
-        b->items[b->n] = (struct batch_item){.value = value};
+        b->items[b->n] = (struct batch_item){.value = value, .absent = absent};
         snprintf(b->items[b->n].volume_id, EVENT_ID_MAX, "%s", volume_id);
-        b->n++;
+        if (++b->n >= COMPUTE_BATCH_MAX)
+                batch_flush(b);
         return 0;
 }
 
 static void batch_one(struct batch *b, struct secrets *conn, bool threaded, struct batch_item *it)
 {
         if (it->value)
-                value_on(b->cp, conn, threaded, it->volume_id, &it->a);
+                value_on(b->cp, conn, threaded, it->volume_id, it->absent, &it->a);
         else
-                placeholder_on(b->cp, conn, it->volume_id, &it->a);
+                placeholder_on(b->cp, conn, it->volume_id, true, &it->a);
 }
 
 static void *batch_worker(void *arg)
@@ -864,6 +884,19 @@ static void batch_run(struct batch *b)
                         batch_one(b, b->cp->libvirt, false, &b->items[i]);
 }
 
+/* Runs what waits, records each outcome, and empties the batch. */
+static void batch_flush(struct batch *b)
+{
+        batch_run(b);
+        for (size_t i = 0; i < b->n; i++) {
+                if (b->items[i].a.outcome == OUTCOME_PLACEHOLDER && b->items[i].a.transient)
+                        compute_pending_add(b->cp, b->items[i].volume_id);
+                note(b->cp, b->t, b->items[i].volume_id, &b->items[i].a, b->print);
+        }
+        b->n = 0;
+        b->next = 0;
+}
+
 /* One in-scope index entry against what libvirt holds. */
 static void reconcile_entry(struct compute *cp, const struct live_entry *e,
                             const struct secrets_info *s, struct tally *t, bool dry_run, bool print,
@@ -888,20 +921,20 @@ static void reconcile_entry(struct compute *cp, const struct live_entry *e,
                         return;
                 if (dry_run)
                         compute_set_action(&a, OUTCOME_PROVISIONED, false, "would set the value");
-                else if (batch_add(b, e->volume_id, true) == 0)
+                else if (batch_add(b, e->volume_id, true, !s) == 0)
                         return;
                 else
-                        set_real_value(cp, e->volume_id, &a);
+                        set_real_value(cp, e->volume_id, !s, &a);
         } else {
                 if (s)
                         return;
                 if (dry_run)
                         compute_set_action(&a, OUTCOME_PLACEHOLDER, false,
                                            "would define a placeholder");
-                else if (batch_add(b, e->volume_id, false) == 0)
+                else if (batch_add(b, e->volume_id, false, true) == 0)
                         return;
                 else
-                        placeholder_on(cp, cp->libvirt, e->volume_id, &a);
+                        placeholder_on(cp, cp->libvirt, e->volume_id, true, &a);
         }
         note(cp, t, e->volume_id, &a, print);
 }
@@ -960,11 +993,11 @@ int compute_reconcile(struct compute *cp, bool fix_live, bool remove_dead, bool 
         const struct config *c = cp->config;
         uint64_t start = intake_now_ms();
         struct walk w = {.cp = cp};
-        struct batch b = {.cp = cp};
         struct secrets_info *all = NULL;
         struct live_set live = {0};
         struct rbd_cluster *cluster;
         struct tally t = {0};
+        struct batch b = {.cp = cp, .t = &t, .print = print};
         const char *why = NULL;
         size_t n_all = 0, reads = 0;
         int r;
@@ -994,12 +1027,7 @@ int compute_reconcile(struct compute *cp, bool fix_live, bool remove_dead, bool 
         for (size_t i = 0; i < w.n && fix_live && cp->libvirt && !intake_stop_requested; i++)
                 reconcile_entry(cp, &w.entries[i], find_secret(all, n_all, w.entries[i].volume_id),
                                 &t, dry_run, print, &b);
-        batch_run(&b);
-        for (size_t i = 0; i < b.n; i++) {
-                if (b.items[i].a.outcome == OUTCOME_PLACEHOLDER && b.items[i].a.transient)
-                        compute_pending_add(cp, b.items[i].volume_id);
-                note(cp, &t, b.items[i].volume_id, &b.items[i].a, print);
-        }
+        batch_flush(&b);
         for (size_t i = 0; i < n_all && cp->libvirt && !intake_stop_requested; i++)
                 if (all[i].usage == SECRETS_USAGE_VOLUME && all[i].owned &&
                     !in_entries(&w, all[i].usage_id))

@@ -602,6 +602,28 @@ static int current_secret(struct secrets *s, const struct secrets_spec *spec,
         return 0;
 }
 
+/* For spec->absent_likely: the secret defined at once, with its value,
+ * without a lookup first. false when that is not for this spec or libvirt
+ * refused (most often: the usage id is taken); the caller then looks, and
+ * reports what it finds. Defining without a UUID cannot take another
+ * secret's place: libvirt refuses a second secret for one usage id. */
+static bool define_at_once(struct secrets *s, const struct secrets_spec *spec,
+                           const struct secret *value, char ret_uuid[SECRETS_UUID_LEN + 1])
+{
+        virSecretPtr secret = NULL;
+        const char *why = NULL;
+        bool done;
+
+        if (!spec->absent_likely || spec->uuid[0] || check_spec(spec, value, &why) < 0)
+                return false;
+        if (redefine(s, spec, value, NULL, NULL, NULL, NULL, &secret, &why) < 0)
+                return false;
+        done = virSecretGetUUIDString(secret, ret_uuid) == 0;
+        virResetLastError();
+        release(secret);
+        return done;
+}
+
 int secrets_ensure(struct secrets *s, const struct secrets_spec *spec, const struct secret *value,
                    bool *ret_changed, char ret_uuid[SECRETS_UUID_LEN + 1],
                    const char **ret_reason)
@@ -612,6 +634,10 @@ int secrets_ensure(struct secrets *s, const struct secrets_spec *spec, const str
         bool changed = false;
         int r;
 
+        if (define_at_once(s, spec, value, uuid)) {
+                changed = true;
+                goto done;
+        }
         r = current_secret(s, spec, value, &current, &current_info, ret_reason);
         if (r < 0 && r != -ENOENT)
                 goto out;
@@ -653,6 +679,7 @@ int secrets_ensure(struct secrets *s, const struct secrets_spec *spec, const str
                 r = fail(s, ret_reason, "reading a libvirt secret's UUID");
                 goto out;
         }
+done:
         if (ret_changed)
                 *ret_changed = changed;
         if (ret_uuid)
@@ -672,8 +699,16 @@ int secrets_ensure_present(struct secrets *s, const struct secrets_spec *spec,
 {
         struct secrets_info info = {0};
         virSecretPtr current = NULL, secret = NULL;
+        char uuid[SECRETS_UUID_LEN + 1];
         int r;
 
+        if (define_at_once(s, spec, value, uuid)) {
+                if (ret_uuid)
+                        memcpy(ret_uuid, uuid, sizeof(uuid));
+                if (ret_defined)
+                        *ret_defined = true;
+                return 0;
+        }
         r = current_secret(s, spec, value, &current, &info, ret_reason);
         if (r == 0) {
                 if (!info.owned)
@@ -859,7 +894,10 @@ out:
  * too, and the compute role has one connection. Callbacks run on the
  * event-loop thread; they only copy what the event carries (no call back
  * into libvirt) and wake the reader through an eventfd. */
-#define WATCH_QUEUE_MAX 4096
+/* A ring touches all of its pages over time: 1024 notices (300 KiB). More
+ * waiting at once (an undefine storm) overflow, and a full reconcile
+ * follows, which puts back whatever the lost notices said. */
+#define WATCH_QUEUE_MAX 1024
 
 static struct secrets_notice watch_queue[WATCH_QUEUE_MAX]; /* zeroed: .bss, not the binary */
 
@@ -896,10 +934,11 @@ static void on_secret_lifecycle(virConnectPtr conn, virSecretPtr secret, int eve
         (void)conn;
         (void)detail;
         (void)opaque;
-        if (event != VIR_SECRET_EVENT_UNDEFINED && event != VIR_SECRET_EVENT_DEFINED)
+        /* Only an undefine calls for action: the queue does not carry the
+         * agent's own defines (10,000 of them in a start-up reconcile). */
+        if (event != VIR_SECRET_EVENT_UNDEFINED)
                 return;
-        n.kind = event == VIR_SECRET_EVENT_UNDEFINED ? SECRETS_NOTICE_SECRET_UNDEFINED
-                                                     : SECRETS_NOTICE_SECRET_DEFINED;
+        n.kind = SECRETS_NOTICE_SECRET_UNDEFINED;
         n.usage = usage_from_type(virSecretGetUsageType(secret));
         snprintf(n.name, sizeof(n.name), "%s", usage_id ? usage_id : "");
         (void)virSecretGetUUIDString(secret, n.uuid);

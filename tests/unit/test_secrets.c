@@ -757,6 +757,68 @@ TEST(secrets_placeholder_foreign_left_alone)
         secret_free(p);
 }
 
+/* absent_likely (a new volume, one just undefined) defines without a
+ * lookup first; where the caller guessed wrong, libvirt refuses the second
+ * secret for the usage id and the usual path decides, as without the hint:
+ * a present secret keeps its UUID and is updated in place, a foreign one
+ * is left alone. */
+TEST(secrets_absent_likely_guessed_wrong)
+{
+        struct secrets_spec spec = spec_of(SECRETS_USAGE_VOLUME, "vol-absent-1", "", true);
+        struct secrets_spec foreign = spec_of(SECRETS_USAGE_VOLUME, "vol-absent-foreign", "", true);
+        struct secret *p = text_value("canary placeholder"), *v = text_value("canary real");
+        char first[SECRETS_UUID_LEN + 1] = "", again[SECRETS_UUID_LEN + 1] = "";
+        char uuid[VIR_UUID_STRING_BUFLEN];
+        struct secrets_info *all = NULL;
+        size_t n_all = 0, same = 0;
+        struct secrets_info info;
+        const char *reason = NULL;
+        bool defined = false, changed = false;
+
+        REQUIRE(embedded() && p && v);
+        spec.placeholder = true;
+        spec.absent_likely = true;
+        CHECK(secrets_ensure_present(shared, &spec, p, &defined, first, NULL, &reason) == 0);
+        CHECK(defined);
+        CHECK(stored_value_is(first, p));
+        /* Wrong guess: present already, left as it is. */
+        CHECK(secrets_ensure_present(shared, &spec, v, &defined, again, NULL, &reason) == 0);
+        CHECK(!defined);
+        CHECK(strcmp(first, again) == 0);
+        CHECK(stored_value_is(first, p));
+        /* Wrong guess with the real value: same secret, value and mark. */
+        spec.placeholder = false;
+        CHECK(secrets_ensure(shared, &spec, v, &changed, again, &reason) == 0);
+        CHECK(changed);
+        CHECK(strcmp(first, again) == 0);
+        CHECK(stored_value_is(first, v));
+        REQUIRE(secrets_find(shared, SECRETS_USAGE_VOLUME, "vol-absent-1", &info, &reason) == 0);
+        CHECK(info.owned && !info.placeholder);
+        REQUIRE(secrets_list(shared, &all, &n_all, &reason) == 0);
+        for (size_t i = 0; i < n_all; i++)
+                same += strcmp(all[i].usage_id, "vol-absent-1") == 0;
+        CHECK(same == 1);
+        free(all);
+        /* Truly absent, with the real value: defined at once. */
+        REQUIRE(secrets_remove(shared, SECRETS_USAGE_VOLUME, "vol-absent-1", &reason) == 0);
+        CHECK(secrets_ensure(shared, &spec, v, &changed, again, &reason) == 0);
+        CHECK(changed);
+        CHECK(stored_value_is(again, v));
+        /* A foreign secret holds the usage id: refused as without the hint. */
+        foreign.placeholder = true;
+        foreign.absent_likely = true;
+        REQUIRE(raw_define("<secret ephemeral='no' private='no'><usage type='volume'><volume>"
+                           "vol-absent-foreign</volume></usage></secret>",
+                           NULL, uuid));
+        CHECK(secrets_ensure_present(shared, &foreign, p, &defined, NULL, NULL, &reason) == -EEXIST);
+        CHECK(reason && strstr(reason, uuid));
+        foreign.placeholder = false;
+        CHECK(secrets_ensure(shared, &foreign, v, &changed, NULL, &reason) == -EEXIST);
+        CHECK(reason && strstr(reason, uuid));
+        secret_free(p);
+        secret_free(v);
+}
+
 TEST(secrets_placeholder_mark_parsed)
 {
         static const struct {
