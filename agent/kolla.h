@@ -105,14 +105,19 @@ int kolla_parse_strategy(const char *value, enum kolla_strategy *ret, bool *ret_
  * directories are created with mode 0755. A directory source is copied
  * whole: without merge, dest is emptied first (not removed: it may be a
  * mount point); copied directories get perm with an x bit wherever it has
- * r. A file's mode, without perm, is the source's. Logs each copy at info
- * level. */
+ * r. A file's mode, without perm, is the source's. Inside dest nothing is
+ * reached through a path: a link there, even one swapped in while the
+ * copy runs, is replaced or removed, never followed. Logs each copy at
+ * info level. */
 int kolla_copy_files(const struct kolla_config *k, char *error, size_t size);
 
 /* Applies every permissions entry in order (owner, then mode; recursively
  * with recurse, where directories get an x bit wherever perm has r).
- * Symbolic links are never followed. A path matching nothing is logged as
- * a warning. */
+ * Symbolic links are never followed, not even one swapped in while the
+ * walk runs: each entry is opened from its directory's descriptor and
+ * changed through its own; a link met in the walk is given the owner
+ * itself, never a mode. A path matching nothing is logged as a warning.
+ * A mode is set through /proc/self/fd, so /proc must be mounted. */
 int kolla_set_permissions(const struct kolla_config *k, char *error, size_t size);
 
 /* COPY_ONCE: creates the marker (an empty file; missing parent

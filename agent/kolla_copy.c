@@ -3,8 +3,8 @@
  *
  * Why each file goes through a temporary file: a key or keyring must never
  * be readable by anyone but its owner, not even for an instant, and the
- * agent must never read half a file. The temporary file comes from
- * mkostemp (mode 0600, ours) in the destination's directory, so the rename
+ * agent must never read half a file. The temporary file is made new
+ * (O_EXCL, mode 0600, ours) in the destination's directory, so the rename
  * stays on one filesystem; it is filled, fsync'ed, given its owner and
  * only then its mode (chown first: group bits must apply to the wanted
  * group, not ours, and chown would clear setuid bits set before it), and
@@ -14,15 +14,22 @@
  * runs as a non-root user, who may "set" the owner it already is.
  *
  * Symbolic links: a source (and what a source directory holds) is
- * followed, as the deployment tool may hand over links; permissions
- * never follow one, so a link planted in a volume cannot redirect a chown.
- * Not thread-safe (nftw callbacks share one static context). */
+ * followed, as the deployment tool may hand over links. The paths
+ * config.json names (dest, permissions' path) are taken as they are up to
+ * their last name, which is never followed. Below that, in a tree being
+ * copied into, emptied or given permissions, whoever can write there may
+ * swap an entry for a link at any moment, while we run as root: so
+ * nothing there is ever named by a path. Each directory is held open and
+ * each entry is reached from it by name (openat with O_NOFOLLOW, mkdirat,
+ * unlinkat, renameat); owners and modes are set on the descriptor of what
+ * was opened, never through a name, and a link met there is never
+ * followed (it is removed, or its own owner set; never its mode). Paths
+ * are built alongside only for messages. */
 #include "kolla.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <glob.h>
 #include <grp.h>
 #include <limits.h>
@@ -32,6 +39,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -40,7 +48,7 @@
 #include "secret.h"
 
 #define TEMP_NAME ".kolla-copy.XXXXXX"
-#define WALK_OPEN_FDS 16
+#define TEMP_ATTEMPTS 100
 
 /* One entry of config.json being carried out. */
 struct copier {
@@ -96,7 +104,8 @@ static int join(struct copier *c, char *buf, const char *dir, const char *name)
         return 0;
 }
 
-/* The directory path is in, without trailing slashes ("/" for "/x"). */
+/* The directory path is in, without trailing slashes ("/" for "/x", "."
+ * for "x"). */
 static void parent_of(const char *path, char *buf)
 {
         char *slash;
@@ -107,6 +116,23 @@ static void parent_of(const char *path, char *buf)
         slash = strrchr(buf, '/');
         if (slash)
                 slash[slash == buf] = '\0';
+        else
+                snprintf(buf, PATH_MAX, ".");
+}
+
+/* The last name in path, without trailing slashes ("." for "/"). */
+static void last_name(const char *path, char *buf)
+{
+        size_t n = strlen(path);
+        const char *start;
+
+        while (n > 1 && path[n - 1] == '/')
+                n--;
+        for (start = path + n; start > path && start[-1] != '/';)
+                start--;
+        snprintf(buf, PATH_MAX, "%.*s", (int)(path + n - start), start);
+        if (!buf[0])
+                snprintf(buf, PATH_MAX, ".");
 }
 
 /* ---- owners ---------------------------------------------------------------- */
@@ -159,18 +185,18 @@ static int resolve_owner(struct copier *c, const char *owner)
         return 0;
 }
 
-/* fd when there is one, else path itself (never following a link). */
+/* On what fd holds open: a file, a directory, or (an O_PATH descriptor
+ * opened with O_NOFOLLOW) a link itself, never what it points to. path
+ * only names it in messages. */
 static int change_owner(struct copier *c, int fd, const char *path, const struct stat *st,
                         uid_t uid, gid_t gid, const char *owner_text)
 {
         bool uid_differs = uid != (uid_t)-1 && st->st_uid != uid;
         bool gid_differs = gid != (gid_t)-1 && st->st_gid != gid;
-        int r;
 
         if (!uid_differs && !gid_differs)
                 return 0;
-        r = fd >= 0 ? fchown(fd, uid, gid) : lchown(path, uid, gid);
-        if (r == 0)
+        if (fchownat(fd, "", uid, gid, AT_EMPTY_PATH) == 0)
                 return 0;
         if (errno == EPERM)
                 return fail(c, -EPERM,
@@ -213,26 +239,89 @@ static int set_mode(struct copier *c, int fd, const char *path, mode_t mode)
 
 /* ---- files ----------------------------------------------------------------- */
 
-static int make_directories(struct copier *c, const char *dir)
+/* name in the directory open as dir, a directory: opened as it is, links
+ * and all (config.json named it), or made (mode 0755 whatever the umask)
+ * and opened without following a link, should one have been swapped in
+ * for it. path names it in messages. The new descriptor, or -errno. */
+static int open_or_make(struct copier *c, int dir, const char *name, const char *path)
+{
+        int fd;
+
+        if (mkdirat(dir, name, 0755) == 0) {
+                fd = openat(dir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (fd >= 0)
+                        (void)fchmod(fd, 0755);
+        } else if (errno == EEXIST) {
+                fd = openat(dir, name, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        } else {
+                return fail(c, -errno, "cannot create directory %s: %s", path, strerror(errno));
+        }
+        if (fd < 0)
+                return fail(c, -errno, "cannot open directory %s: %s", path, strerror(errno));
+        return fd;
+}
+
+/* Opens dir, one name after the other, making what is missing of it. */
+static int open_directory(struct copier *c, const char *dir, int *ret_fd)
 {
         char buf[PATH_MAX];
+        int fd, next;
 
         snprintf(buf, sizeof(buf), "%s", dir);
-        for (char *p = buf + 1;; p++) {
-                char saved = *p;
+        fd = open(buf[0] == '/' ? "/" : ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return fail(c, -errno, "cannot open directory %s: %s", dir, strerror(errno));
+        for (char *name = buf + strspn(buf, "/"); *name; name += strspn(name, "/")) {
+                char *end = name + strcspn(name, "/"), saved = *end;
 
-                if (saved != '/' && saved != '\0')
-                        continue;
-                *p = '\0';
-                if (mkdir(buf, 0755) == 0)
-                        (void)chmod(buf, 0755); /* whatever the umask */
-                else if (errno != EEXIST)
-                        return fail(c, -errno, "cannot create directory %s: %s", buf,
-                                    strerror(errno));
-                *p = saved;
-                if (!saved)
-                        return 0;
+                *end = '\0'; /* buf is now the path up to name */
+                next = open_or_make(c, fd, name, buf);
+                *end = saved;
+                close(fd);
+                if (next < 0)
+                        return next;
+                fd = next;
+                name = end;
         }
+        *ret_fd = fd;
+        return 0;
+}
+
+/* The directory of path, made if missing and opened, and the last name
+ * in path to create there. */
+static int open_parent(struct copier *c, const char *path, int *ret_fd, char *name)
+{
+        char dir[PATH_MAX];
+
+        parent_of(path, dir);
+        last_name(path, name);
+        return open_directory(c, dir, ret_fd);
+}
+
+/* A new file in dir named like TEMP_NAME, mode 0600, ours: O_EXCL and
+ * O_NOFOLLOW, so nothing planted under that name is opened instead. Its
+ * descriptor, or -errno. */
+static int create_temp(int dir, char name[static sizeof(TEMP_NAME)])
+{
+        static const char letters[] =
+                "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+        const size_t xs = sizeof(TEMP_NAME) - 1 - strlen("XXXXXX"); /* where XXXXXX starts */
+        unsigned char bytes[6];
+
+        for (int attempt = 0; attempt < TEMP_ATTEMPTS; attempt++) {
+                int fd;
+
+                if (getrandom(bytes, sizeof(bytes), 0) != (ssize_t)sizeof(bytes))
+                        return errno ? -errno : -EIO;
+                memcpy(name, TEMP_NAME, sizeof(TEMP_NAME));
+                for (size_t i = 0; i < sizeof(bytes); i++)
+                        name[xs + i] = letters[bytes[i] % (sizeof(letters) - 1)];
+                fd = openat(dir, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_NOCTTY |
+                            O_CLOEXEC, 0600);
+                if (fd >= 0 || errno != EEXIST)
+                        return fd >= 0 ? fd : -errno;
+        }
+        return -EEXIST;
 }
 
 static int copy_through_buffer(struct copier *c, int in, int out, const char *source)
@@ -292,36 +381,33 @@ static int finish_file(struct copier *c, int out, const char *dest, const struct
         return r;
 }
 
+/* The copy of in named name in the directory open as dir; dest names it
+ * in messages. */
 static int copy_file(struct copier *c, int in, const struct stat *st, const char *source,
-                     const char *dest)
+                     int dir, const char *name, const char *dest)
 {
-        char dir[PATH_MAX], temp[PATH_MAX];
+        char where[PATH_MAX], temp[sizeof(TEMP_NAME)];
         struct stat existing;
         int out, r;
 
-        parent_of(dest, dir);
-        r = make_directories(c, dir);
-        if (r < 0)
-                return r;
-        if (lstat(dest, &existing) == 0 && S_ISDIR(existing.st_mode))
+        if (fstatat(dir, name, &existing, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(existing.st_mode))
                 return fail(c, -EISDIR, "dest %s is a directory; end dest with '/' to copy into it",
                             dest);
-        r = join(c, temp, dir, TEMP_NAME);
-        if (r < 0)
-                return r;
-        out = mkostemp(temp, O_CLOEXEC);
-        if (out < 0)
-                return fail(c, -errno, "cannot create a file in %s: %s", dir, strerror(errno));
+        out = create_temp(dir, temp);
+        if (out < 0) {
+                parent_of(dest, where);
+                return fail(c, out, "cannot create a file in %s: %s", where, strerror(-out));
+        }
         r = copy_data(c, in, out, source);
         if (r == 0)
                 r = finish_file(c, out, dest, st);
         if (close(out) < 0 && r == 0)
                 r = fail(c, -errno, "cannot write %s: %s", dest, strerror(errno));
-        if (r == 0 && rename(temp, dest) < 0)
+        if (r == 0 && renameat(dir, temp, dir, name) < 0)
                 r = fail(c, -errno, "cannot put the copy in place as %s: %s", dest,
                          strerror(errno));
         if (r < 0)
-                (void)unlink(temp);
+                (void)unlinkat(dir, temp, 0);
         else
                 c->files++;
         return r;
@@ -329,67 +415,114 @@ static int copy_file(struct copier *c, int in, const struct stat *st, const char
 
 /* ---- directories ----------------------------------------------------------- */
 
-/* nftw gives its callbacks no context: this one, for one walk at a time. */
-static struct copier *walking;
-static int walk_result;
+typedef int each_entry_fn(struct copier *c, int dir, const char *name, const char *path,
+                          unsigned depth);
 
-static int remove_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
+/* each() for every entry of the directory open as dir (path, at depth),
+ * with the entry's path for messages; stops at the first error. */
+static int for_each_entry(struct copier *c, int dir, const char *path, unsigned depth,
+                          each_entry_fn *each)
 {
-        (void)st;
-        if (ftw->level == 0)
-                return 0;
-        if ((type == FTW_DP ? rmdir(path) : unlink(path)) < 0) {
-                walk_result = fail(walking, -errno, "cannot remove %s from dest: %s", path,
-                                   strerror(errno));
-                return 1;
+        char child[PATH_MAX];
+        struct dirent *e;
+        DIR *d = NULL;
+        int fd, r = 0;
+
+        if (depth > KOLLA_MAX_TREE_DEPTH)
+                return fail(c, -E2BIG, "%s: directories nested deeper than %d", path,
+                            KOLLA_MAX_TREE_DEPTH);
+        fd = openat(dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0 || !(d = fdopendir(fd))) {
+                r = fail(c, -errno, "cannot read %s: %s", path, strerror(errno));
+                if (fd >= 0)
+                        close(fd);
+                return r;
         }
-        return 0;
-}
-
-/* Without merge, dest ends up holding what the source holds: its old
- * contents go, the directory itself stays (it may be a mount point). */
-static int empty_directory(struct copier *c, const char *dest)
-{
-        if (strspn(dest, "/") == strlen(dest))
-                return fail(c, -EINVAL, "dest / cannot be replaced; set merge: true to copy into "
-                            "it");
-        walking = c;
-        walk_result = 0;
-        if (nftw(dest, remove_one, WALK_OPEN_FDS, FTW_DEPTH | FTW_PHYS) < 0 && !walk_result)
-                walk_result = fail(c, -errno, "cannot empty dest %s: %s", dest, strerror(errno));
-        walking = NULL;
-        return walk_result;
-}
-
-static int copy_path(struct copier *c, const char *source, const char *dest, unsigned depth);
-
-/* Makes dest a directory to copy into: emptied (no merge, top level),
- * kept (merge), or created. */
-static int prepare_directory(struct copier *c, const char *dest, unsigned depth)
-{
-        char dir[PATH_MAX];
-        struct stat st;
-        int r;
-
-        if (lstat(dest, &st) < 0) {
-                if (errno != ENOENT)
-                        return fail(c, -errno, "dest %s: %s", dest, strerror(errno));
-        } else if (S_ISDIR(st.st_mode)) {
-                return !c->merge && depth == 0 ? empty_directory(c, dest) : 0;
-        } else if (c->merge) {
-                return fail(c, -ENOTDIR, "dest %s exists and is not a directory (merge keeps "
-                            "what dest holds)", dest);
-        } else if (unlink(dest) < 0) {
-                return fail(c, -errno, "cannot replace dest %s: %s", dest, strerror(errno));
+        for (errno = 0; r == 0 && (e = readdir(d)); errno = 0) {
+                if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+                        continue;
+                r = join(c, child, path, e->d_name);
+                if (r == 0)
+                        r = each(c, dirfd(d), e->d_name, child, depth);
         }
-        parent_of(dest, dir);
-        r = make_directories(c, dir);
-        if (r == 0 && mkdir(dest, 0700) < 0)
-                r = fail(c, -errno, "cannot create directory %s: %s", dest, strerror(errno));
+        if (r == 0 && errno)
+                r = fail(c, -errno, "cannot read %s: %s", path, strerror(errno));
+        closedir(d);
         return r;
 }
 
-static int copy_entries(struct copier *c, const char *source, const char *dest, unsigned depth)
+/* name in dir, whatever it is: a link or file is unlinked itself, a
+ * directory emptied through a descriptor of its own, then removed. */
+static int remove_entry(struct copier *c, int dir, const char *name, const char *path,
+                        unsigned depth)
+{
+        int fd, r;
+
+        if (unlinkat(dir, name, 0) == 0)
+                return 0;
+        if (errno != EISDIR)
+                return fail(c, -errno, "cannot remove %s from dest: %s", path, strerror(errno));
+        fd = openat(dir, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return fail(c, -errno, "cannot remove %s from dest: %s", path, strerror(errno));
+        r = for_each_entry(c, fd, path, depth + 1, remove_entry);
+        close(fd);
+        if (r == 0 && unlinkat(dir, name, AT_REMOVEDIR) < 0)
+                r = fail(c, -errno, "cannot remove %s from dest: %s", path, strerror(errno));
+        return r;
+}
+
+/* Opens the directory name in parent; without merge, dest ends up holding
+ * what the source holds: its old contents go, the directory itself stays
+ * (it may be a mount point). */
+static int open_dest(struct copier *c, int parent, const char *name, const char *dest,
+                     bool empty, int *ret_fd)
+{
+        int fd, r = 0;
+
+        if (empty && strspn(dest, "/") == strlen(dest))
+                return fail(c, -EINVAL, "dest / cannot be replaced; set merge: true to copy into "
+                            "it");
+        fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return fail(c, -errno, "dest %s: %s", dest, strerror(errno));
+        if (empty)
+                r = for_each_entry(c, fd, dest, 0, remove_entry);
+        if (r < 0)
+                close(fd);
+        else
+                *ret_fd = fd;
+        return r;
+}
+
+/* Opens dest (name in parent) as a directory to copy into: emptied (no
+ * merge, top level), kept (merge), or created. */
+static int prepare_directory(struct copier *c, int parent, const char *name, const char *dest,
+                             unsigned depth, int *ret_fd)
+{
+        struct stat st;
+
+        if (fstatat(parent, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+                if (errno != ENOENT)
+                        return fail(c, -errno, "dest %s: %s", dest, strerror(errno));
+        } else if (S_ISDIR(st.st_mode)) {
+                return open_dest(c, parent, name, dest, !c->merge && depth == 0, ret_fd);
+        } else if (c->merge) {
+                return fail(c, -ENOTDIR, "dest %s exists and is not a directory (merge keeps "
+                            "what dest holds)", dest);
+        } else if (unlinkat(parent, name, 0) < 0) {
+                return fail(c, -errno, "cannot replace dest %s: %s", dest, strerror(errno));
+        }
+        if (mkdirat(parent, name, 0700) < 0)
+                return fail(c, -errno, "cannot create directory %s: %s", dest, strerror(errno));
+        return open_dest(c, parent, name, dest, false, ret_fd);
+}
+
+static int copy_path(struct copier *c, const char *source, int dir, const char *name,
+                     const char *dest, unsigned depth);
+
+static int copy_entries(struct copier *c, const char *source, int dir, const char *dest,
+                        unsigned depth)
 {
         char from[PATH_MAX], to[PATH_MAX];
         struct dirent *e;
@@ -405,7 +538,7 @@ static int copy_entries(struct copier *c, const char *source, const char *dest, 
                 if (r == 0)
                         r = join(c, to, dest, e->d_name);
                 if (r == 0)
-                        r = copy_path(c, from, to, depth + 1);
+                        r = copy_path(c, from, dir, e->d_name, to, depth + 1);
         }
         closedir(d);
         return r;
@@ -413,8 +546,8 @@ static int copy_entries(struct copier *c, const char *source, const char *dest, 
 
 /* The directory's own owner and mode come last: a mode without w for us
  * would stop the copy of its contents. */
-static int copy_tree(struct copier *c, const struct stat *st, const char *source,
-                     const char *dest, unsigned depth)
+static int copy_tree(struct copier *c, const struct stat *st, const char *source, int parent,
+                     const char *name, const char *dest, unsigned depth)
 {
         struct stat target;
         int fd, r;
@@ -422,15 +555,11 @@ static int copy_tree(struct copier *c, const struct stat *st, const char *source
         if (depth > KOLLA_MAX_TREE_DEPTH)
                 return fail(c, -E2BIG, "source %s: directories nested deeper than %d (a link "
                             "loop?)", source, KOLLA_MAX_TREE_DEPTH);
-        r = prepare_directory(c, dest, depth);
-        if (r == 0)
-                r = copy_entries(c, source, dest, depth);
+        r = prepare_directory(c, parent, name, dest, depth, &fd);
         if (r < 0)
                 return r;
-        fd = open(dest, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd < 0)
-                return fail(c, -errno, "dest %s: %s", dest, strerror(errno));
-        if (fstat(fd, &target) < 0)
+        r = copy_entries(c, source, fd, dest, depth);
+        if (r == 0 && fstat(fd, &target) < 0)
                 r = fail(c, -errno, "dest %s: %s", dest, strerror(errno));
         if (r == 0)
                 r = apply_owner(c, fd, dest, &target, st);
@@ -441,29 +570,47 @@ static int copy_tree(struct copier *c, const struct stat *st, const char *source
         return r;
 }
 
-static int copy_path(struct copier *c, const char *source, const char *dest, unsigned depth)
+/* O_NONBLOCK: a FIFO among the sources must not hang the start. */
+static int open_source(struct copier *c, const char *source, struct stat *st)
 {
-        struct stat st;
-        int fd, r;
+        int fd = open(source, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 
-        /* O_NONBLOCK: a FIFO among the sources must not hang the start. */
-        fd = open(source, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
         if (fd < 0)
                 return fail(c, -errno, "source %s: %s", source, strerror(errno));
-        if (fstat(fd, &st) < 0) {
-                r = fail(c, -errno, "source %s: %s", source, strerror(errno));
-        } else if (S_ISDIR(st.st_mode)) {
-                r = copy_tree(c, &st, source, dest, depth);
-        } else if (S_ISREG(st.st_mode)) {
-                r = copy_file(c, fd, &st, source, dest);
-        } else if (depth > 0) {
-                log_warn("%s: %s: %s is not a regular file or directory; skipped", c->path,
-                         c->label, source);
-                c->skipped++;
-                r = 0;
-        } else {
-                r = fail(c, -EINVAL, "source %s is not a regular file or directory", source);
+        if (fstat(fd, st) < 0) {
+                int r = fail(c, -errno, "source %s: %s", source, strerror(errno));
+
+                close(fd);
+                return r;
         }
+        return fd;
+}
+
+/* The source open as fd copied to name in the directory open as dir. */
+static int copy_opened(struct copier *c, int fd, const struct stat *st, const char *source,
+                       int dir, const char *name, const char *dest, unsigned depth)
+{
+        if (S_ISDIR(st->st_mode))
+                return copy_tree(c, st, source, dir, name, dest, depth);
+        if (S_ISREG(st->st_mode))
+                return copy_file(c, fd, st, source, dir, name, dest);
+        if (depth == 0)
+                return fail(c, -EINVAL, "source %s is not a regular file or directory", source);
+        log_warn("%s: %s: %s is not a regular file or directory; skipped", c->path, c->label,
+                 source);
+        c->skipped++;
+        return 0;
+}
+
+static int copy_path(struct copier *c, const char *source, int dir, const char *name,
+                     const char *dest, unsigned depth)
+{
+        struct stat st;
+        int fd = open_source(c, source, &st), r;
+
+        if (fd < 0)
+                return fd;
+        r = copy_opened(c, fd, &st, source, dir, name, dest, depth);
         close(fd);
         return r;
 }
@@ -481,6 +628,26 @@ static void log_copied(const struct copier *c, const char *source, const char *t
                          c->path, c->label, source, target, c->files, c->directories,
                          c->merge ? "; merged with what was there" : "",
                          c->set_owner ? "; owner " : "", c->set_owner ? c->owner_text : "");
+}
+
+/* source to target: the source opened first, so a source that cannot be
+ * read leaves no directories made for it. */
+static int copy_to(struct copier *c, const char *source, const char *target)
+{
+        char name[PATH_MAX];
+        struct stat st;
+        int fd, dir, r;
+
+        fd = open_source(c, source, &st);
+        if (fd < 0)
+                return fd;
+        r = open_parent(c, target, &dir, name);
+        if (r == 0) {
+                r = copy_opened(c, fd, &st, source, dir, name, target, 0);
+                close(dir);
+        }
+        close(fd);
+        return r;
 }
 
 /* One source (a glob match or the source itself) to dest, or into dest
@@ -503,7 +670,7 @@ static int copy_match(struct copier *c, const struct kolla_file *f, const char *
                 snprintf(target, sizeof(target), "%s", f->dest);
         }
         c->files = c->directories = c->skipped = 0;
-        r = copy_path(c, source, target, 0);
+        r = copy_to(c, source, target);
         if (r == 0)
                 log_copied(c, source, target, stat(target, &st) == 0 && S_ISDIR(st.st_mode));
         return r;
@@ -583,77 +750,112 @@ int kolla_copy_files(const struct kolla_config *k, char *error, size_t size)
 
 /* ---- permissions ------------------------------------------------------------ */
 
-static int change_mode(struct copier *c, const char *path, const struct stat *st)
+/* The mode of what the O_PATH descriptor fd holds open. fchmod refuses
+ * such a descriptor, so through its /proc/self/fd link, which names the
+ * very file opened, not a path that could have been swapped since. Never
+ * called on a link. 0 or -errno. */
+static int chmod_descriptor(int fd, mode_t mode)
+{
+        char proc[64];
+
+        snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+        if (chmod(proc, mode) == 0)
+                return 0;
+        return errno == ENOENT ? -EOPNOTSUPP : -errno;
+}
+
+static int change_mode(struct copier *c, int fd, const char *path, const struct stat *st)
 {
         mode_t mode = S_ISDIR(st->st_mode) ? directory_mode(c->perm) : (mode_t)c->perm;
         int r;
 
         if (c->perm == KOLLA_PERM_UNSET || S_ISLNK(st->st_mode) || (st->st_mode & 07777) == mode)
                 return 0;
-        r = fchmodat(AT_FDCWD, path, mode, AT_SYMLINK_NOFOLLOW);
-        if (r < 0 && (errno == ENOTSUP || errno == EOPNOTSUPP))
-                r = chmod(path, mode); /* no /proc for the C library: not a link, seen above */
+        r = chmod_descriptor(fd, mode);
         if (r == 0)
                 return 0;
-        if (errno == EPERM)
-                return fail(c, -EPERM, "cannot set mode %04o on %s: the container user (uid %u) "
+        if (r == -EPERM)
+                return fail(c, r, "cannot set mode %04o on %s: the container user (uid %u) "
                             "does not own it; run as root, or give it to the container user "
                             "first", (unsigned)mode, path, (unsigned)geteuid());
-        return fail(c, -errno, "cannot set mode %04o on %s: %s", (unsigned)mode, path,
-                    strerror(errno));
+        if (r == -EOPNOTSUPP)
+                return fail(c, r, "cannot set mode %04o on %s: /proc is not mounted, and "
+                            "without it a mode is not set without following links",
+                            (unsigned)mode, path);
+        return fail(c, r, "cannot set mode %04o on %s: %s", (unsigned)mode, path, strerror(-r));
 }
 
-static int set_attributes(struct copier *c, const char *path, const struct stat *st)
+/* Owner, then mode, on what fd holds open (st: what fstat saw of it). */
+static int set_attributes(struct copier *c, int fd, const char *path, const struct stat *st)
 {
         int r = 0;
 
         if (c->set_owner)
-                r = change_owner(c, -1, path, st, c->uid, c->gid, c->owner_text);
+                r = change_owner(c, fd, path, st, c->uid, c->gid, c->owner_text);
         if (r == 0)
-                r = change_mode(c, path, st);
+                r = change_mode(c, fd, path, st);
         c->files++;
         return r;
 }
 
-static int permission_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
+static each_entry_fn permission_entry;
+
+/* What fd holds open, then, with recurse, what a directory holds: the
+ * directory first, as Kolla's walk does. */
+static int permission_opened(struct copier *c, int fd, const char *path, bool recurse,
+                             unsigned depth)
 {
-        (void)ftw;
-        if (type == FTW_DNR || type == FTW_NS) {
-                walk_result = fail(walking, -EACCES, "cannot read %s", path);
-                return 1;
-        }
-        walk_result = set_attributes(walking, path, st);
-        return walk_result < 0;
+        struct stat st;
+        int r;
+
+        if (fstat(fd, &st) < 0)
+                return fail(c, -errno, "cannot read %s: %s", path, strerror(errno));
+        r = set_attributes(c, fd, path, &st);
+        if (r == 0 && recurse && S_ISDIR(st.st_mode))
+                r = for_each_entry(c, fd, path, depth, permission_entry);
+        return r;
+}
+
+/* An entry met in a recursive walk, opened where it is as it is: a link
+ * is the link itself (its owner set, not its mode), never its target. */
+static int permission_entry(struct copier *c, int dir, const char *name, const char *path,
+                            unsigned depth)
+{
+        int fd = openat(dir, name, O_PATH | O_NOFOLLOW | O_CLOEXEC), r;
+
+        if (fd < 0)
+                return fail(c, -errno, "cannot read %s: %s", path, strerror(errno));
+        r = permission_opened(c, fd, path, true, depth + 1);
+        close(fd);
+        return r;
 }
 
 static int permission_match(struct copier *c, const struct kolla_permission *p,
                             const char *path)
 {
         struct stat st;
+        int fd, r;
 
-        if (lstat(path, &st) < 0)
+        fd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
                 return fail(c, -errno, "path %s: %s", path, strerror(errno));
-        if (S_ISLNK(st.st_mode)) {
+        if (fstat(fd, &st) < 0) {
+                r = fail(c, -errno, "path %s: %s", path, strerror(errno));
+        } else if (S_ISLNK(st.st_mode)) {
                 log_warn("%s: %s: path %s is a symbolic link; not followed, nothing changed",
                          c->path, c->label, path);
-                return 0;
-        }
-        c->files = 0;
-        if (!p->recurse || !S_ISDIR(st.st_mode)) {
-                walk_result = set_attributes(c, path, &st);
+                r = 0;
         } else {
-                walking = c;
-                walk_result = 0;
-                if (nftw(path, permission_one, WALK_OPEN_FDS, FTW_PHYS) < 0 && !walk_result)
-                        walk_result = fail(c, -errno, "path %s: %s", path, strerror(errno));
-                walking = NULL;
+                c->files = 0;
+                r = permission_opened(c, fd, path, p->recurse, 0);
+                if (r == 0)
+                        log_info("%s: %s: %s: %u entries given%s%s%s", c->path, c->label,
+                                 path, c->files, c->set_owner ? " owner " : "",
+                                 c->set_owner ? c->owner_text : "",
+                                 p->perm != KOLLA_PERM_UNSET ? " and their mode" : "");
         }
-        if (walk_result == 0)
-                log_info("%s: %s: %s: %u entries given%s%s%s", c->path, c->label, path,
-                         c->files, c->set_owner ? " owner " : "",
-                         c->set_owner ? c->owner_text : "",
-                         p->perm != KOLLA_PERM_UNSET ? " and their mode" : "");
-        return walk_result;
+        close(fd);
+        return r;
 }
 
 static int apply_permission(struct copier *c, const struct kolla_permission *p)
@@ -710,17 +912,18 @@ int kolla_set_permissions(const struct kolla_config *k, char *error, size_t size
 int kolla_mark_configured(const char *marker, char *error, size_t size)
 {
         struct copier c = {.path = "COPY_ONCE", .error = error, .size = size};
-        char dir[PATH_MAX];
-        int fd, r;
+        char name[PATH_MAX];
+        int dir, fd, r;
 
-        parent_of(marker, dir);
-        r = make_directories(&c, dir);
+        r = open_parent(&c, marker, &dir, name);
         if (r < 0)
                 return r;
-        fd = open(marker, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0644);
-        if (fd < 0)
-                return fail(&c, -errno, "cannot create the marker %s: %s (its directory must be "
-                            "writable by uid %u; or use COPY_ALWAYS)", marker, strerror(errno),
+        fd = openat(dir, name, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0644);
+        r = fd < 0 ? -errno : 0;
+        close(dir);
+        if (r < 0)
+                return fail(&c, r, "cannot create the marker %s: %s (its directory must be "
+                            "writable by uid %u; or use COPY_ALWAYS)", marker, strerror(-r),
                             (unsigned)geteuid());
         close(fd);
         return 0;

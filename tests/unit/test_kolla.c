@@ -474,6 +474,28 @@ TEST(kolla_copy_directory_replaces_dest)
         kolla_config_free(k);
 }
 
+/* Links in dest are removed, never followed: what they point to stays. */
+TEST(kolla_copy_directory_removes_links_in_dest)
+{
+        const char *dir = unit_tmpdir();
+        struct kolla_config *k;
+
+        REQUIRE(mkdir(at(dir, "src"), 0755) == 0 && mkdir(at(dir, "src/sub"), 0755) == 0);
+        REQUIRE(write_text(at(dir, "src/sub/b"), "new b", 0644));
+        REQUIRE(mkdir(at(dir, "outside"), 0700) == 0);
+        REQUIRE(write_text(at(dir, "outside/b"), "outside b", 0600));
+        REQUIRE(mkdir(at(dir, "dest"), 0755) == 0);
+        REQUIRE(symlink(at(dir, "outside"), at(dir, "dest/sub")) == 0);
+        REQUIRE(symlink(at(dir, "outside/b"), at(dir, "dest/link")) == 0);
+        REQUIRE((k = config_for(dir, "{\"command\": \"x\", \"config_files\": [{\"source\": "
+                                     "\"%D/src\", \"dest\": \"%D/dest\", \"perm\": \"0666\"}]}")));
+        CHECK(copy(k) == 0);
+        CHECK(holds(at(dir, "dest/sub/b"), "new b") && !exists(at(dir, "dest/link")));
+        CHECK(holds(at(dir, "outside/b"), "outside b") && mode_of(at(dir, "outside/b")) == 0600);
+        CHECK(mode_of(at(dir, "outside")) == 0700);
+        kolla_config_free(k);
+}
+
 TEST(kolla_copy_directory_merge_keeps_dest)
 {
         const char *dir = unit_tmpdir();
@@ -698,6 +720,30 @@ TEST(kolla_permissions_recurse)
         CHECK(mode_of(at(dir, "log/a")) == 0640 && mode_of(at(dir, "log/sub/b")) == 0640);
         /* A link is not followed. */
         CHECK(mode_of(at(dir, "outside")) == 0600);
+        kolla_config_free(k);
+}
+
+/* A walk goes KOLLA_MAX_TREE_DEPTH levels down at most, and says where it
+ * stopped. */
+TEST(kolla_permissions_depth_limit)
+{
+        const char *dir = unit_tmpdir();
+        char path[PATH_MAX], want[2 * PATH_MAX];
+        struct kolla_config *k;
+        int n;
+
+        n = snprintf(path, sizeof(path), "%s/deep", dir);
+        REQUIRE(mkdir(path, 0700) == 0);
+        for (int i = 0; i <= KOLLA_MAX_TREE_DEPTH; i++) {
+                n += snprintf(path + n, sizeof(path) - (size_t)n, "/d");
+                REQUIRE(mkdir(path, 0700) == 0);
+        }
+        REQUIRE((k = config_for(dir, "{\"command\": \"x\", \"permissions\": [{\"path\": "
+                                     "\"%D/deep\", \"perm\": \"0640\", \"recurse\": true}]}")));
+        CHECK(set_permissions(k) == -E2BIG);
+        snprintf(want, sizeof(want), CONFIG_JSON ": permissions[0]: %s: directories nested "
+                 "deeper than %d", path, KOLLA_MAX_TREE_DEPTH);
+        CHECK(error_is(want));
         kolla_config_free(k);
 }
 
