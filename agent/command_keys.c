@@ -16,12 +16,13 @@
 #include "format.h"
 #include "keys.h"
 #include "keywrap.h"
+#include "lockcookie.h"
 #include "log.h"
 #include "luks.h"
 #include "rbd.h"
 
 #define HEADER_READ_MAX (64u << 20)
-#define LOCK_TRIES 10
+#define LOCK_TRIES 10 /* seconds a rewrap waits for a live holder of a record lock */
 
 const char command_keys_usage[] =
         "Usage: rbd-luks-agent -c FILE keys COMMAND\n"
@@ -40,6 +41,7 @@ struct session {
         const struct config *config;
         struct keys *keys;
         struct rbd_cluster *cluster;
+        struct lockcookie_owner lock_owner; /* cookies of the record locks rewrap takes */
 };
 
 static int session_open(const struct config *c, struct session *s)
@@ -50,6 +52,11 @@ static int session_open(const struct config *c, struct session *s)
         int r;
 
         *s = (struct session){.config = c};
+        r = lockcookie_owner_init(&s->lock_owner);
+        if (r < 0) {
+                log_error("cannot make lock cookies: %s", strerror(-r));
+                return r;
+        }
         r = keys_open(c, &s->keys, &why);
         if (r < 0) {
                 log_error("cannot set up the key provider: %s", why);
@@ -337,25 +344,54 @@ static int keys_audit(struct session *s, bool json)
 
 /* ---- rewrap ----------------------------------------------------------- */
 
-static int lock_for_rewrap(struct rbd_image *img, const char *cookie)
+/* The key record's own lock (rbd.h), not librbd's exclusive lock: the
+ * guest writing to the image keeps that one, and librbd has it make the
+ * metadata write for us. One rewrap at a time writes a record; a holder
+ * provably gone (lockcookie.h) is broken, a live one waited for. */
+static int lock_record(struct session *s, const char *id, struct rbd_image *img, char *cookie,
+                       size_t size)
 {
-        char holder[256];
-        int r;
+        char holder[LOCKCOOKIE_MAX] = "";
+        int r = -EBUSY;
 
-        for (int i = 0; i < LOCK_TRIES; i++) {
-                r = rbd_image_lock(img, cookie, holder, sizeof(holder));
-                if (r != -EBUSY)
-                        return r;
-                sleep(1);
+        lockcookie_make(&s->lock_owner, cookie, size);
+        for (int i = 0; i < LOCK_TRIES && r == -EBUSY; i++) {
+                if (i > 0)
+                        sleep(1);
+                r = rbd_image_record_lock(img, cookie, holder, sizeof(holder));
+                if (r != -EBUSY ||
+                    !lockcookie_is_stale(&s->lock_owner, holder, s->config->lock_stale_after_s))
+                        continue;
+                log_warn("volume %s: breaking the stale lock on its key record held by \"%s\"", id,
+                         holder);
+                r = rbd_image_break_record_lock(img, holder);
+                if (r >= 0 || r == -ENOENT)
+                        r = rbd_image_record_lock(img, cookie, holder, sizeof(holder));
         }
+        if (r == -EBUSY)
+                log_error("volume %s: key record locked for %d s by \"%s\" (another rewrap); not "
+                          "re-wrapped, run again",
+                          id, LOCK_TRIES, holder);
+        else if (r < 0)
+                log_error("volume %s: cannot lock its key record: %s", id, strerror(-r));
         return r;
+}
+
+static void unlock_record(const char *id, struct rbd_image *img, const char *cookie)
+{
+        int r = rbd_image_record_unlock(img, cookie);
+
+        if (r < 0)
+                log_warn("volume %s: cannot unlock its key record (broken as stale once this "
+                         "process has ended): %s",
+                         id, strerror(-r));
 }
 
 /* One volume; 0 done or nothing to do, 1 failed. */
 static int rewrap_one(struct session *s, const char *id, const char *name, bool dry_run,
                       unsigned *ret_changed)
 {
-        char cookie[96];
+        char cookie[LOCKCOOKIE_MAX];
         struct rbd_image *img;
         const char *why = NULL;
         bool changed = false;
@@ -366,15 +402,12 @@ static int rewrap_one(struct session *s, const char *id, const char *name, bool 
                 log_error("volume %s: cannot open: %s", id, strerror(-r));
                 return 1;
         }
-        snprintf(cookie, sizeof(cookie), "rbd-luks-agent rewrap pid=%d", (int)getpid());
-        r = lock_for_rewrap(img, cookie);
-        if (r < 0) {
-                log_error("volume %s: cannot lock for re-wrap: %s", id, strerror(-r));
+        if (lock_record(s, id, img, cookie, sizeof(cookie)) < 0) {
                 rbd_image_close(img);
                 return 1;
         }
         r = keys_rewrap(s->keys, id, img, dry_run, &changed, &why);
-        rbd_image_unlock(img, cookie);
+        unlock_record(id, img, cookie);
         rbd_image_close(img);
         if (r == -ENOENT)
                 return 0; /* not an agent-managed volume */

@@ -4,17 +4,14 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
+#include "lockcookie.h"
 #include "log.h"
 #include "luks.h"
 #include "rbd.h"
@@ -23,7 +20,6 @@
 
 #define FORMAT_FAST_KDF_MIN_KEY_BYTES 32u
 #define PHDR_BLOCK 4096u
-#define COOKIE_MAX 256
 #define STATE_MAX 256
 #define LOCK_WAIT_REPORT_S 2
 
@@ -43,11 +39,7 @@ struct format_context {
         struct luks_params luks;
         pthread_mutex_t connect_lock;
         struct client *client; /* current; NULL until needed or once retired */
-        char host[65];
-        uint64_t pid_namespace;
-        char boot_id[33];
-        char instance[17];
-        uint64_t lock_counter;
+        struct lockcookie_owner lock_owner; /* the advisory locks' cookies */
         int keyslot_self_test; /* luks_self_test's result, 0 if not run */
 };
 
@@ -94,37 +86,9 @@ static void end_ceph_error(struct job *j, const char *what, int r)
             j->ctx->config->pool, j->image_name, strerror(-r));
 }
 
-/* This kernel's boot id, without dashes: one per host and boot, shared by
- * its containers (hostnames and the initial pid namespace's inode are
- * not unique across hosts). "" when it cannot be read. */
-static void read_boot_id(char out[33])
-{
-        char text[64] = "";
-        size_t n = 0;
-        FILE *f = fopen("/proc/sys/kernel/random/boot_id", "re");
-
-        out[0] = '\0';
-        if (!f)
-                return;
-        if (fgets(text, sizeof(text), f))
-                for (const char *p = text; *p && n < 32; p++)
-                        if ((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f'))
-                                out[n++] = *p;
-        fclose(f);
-        out[n == 32 ? n : 0] = '\0';
-}
-
-static uint64_t pid_namespace_id(void)
-{
-        struct stat st;
-
-        return stat("/proc/self/ns/pid", &st) == 0 ? (uint64_t)st.st_ino : 0;
-}
-
 int format_context_new(const struct config *c, struct keys *keys, struct format_context **ret)
 {
         struct format_context *ctx;
-        unsigned char random[8];
         int r;
 
         ctx = calloc(1, sizeof(*ctx));
@@ -155,17 +119,12 @@ int format_context_new(const struct config *c, struct keys *keys, struct format_
                 ctx->keyslot_self_test = luks_self_test();
                 ctx->luks.own_keyslot = ctx->keyslot_self_test == 0;
         }
-        pthread_mutex_init(&ctx->connect_lock, NULL);
-        if (gethostname(ctx->host, sizeof(ctx->host) - 1) < 0)
-                strcpy(ctx->host, "unknown");
-        ctx->pid_namespace = pid_namespace_id();
-        read_boot_id(ctx->boot_id);
-        if (getrandom(random, sizeof(random), 0) != sizeof(random)) {
+        r = lockcookie_owner_init(&ctx->lock_owner);
+        if (r < 0) {
                 free(ctx);
-                return -EIO;
+                return r;
         }
-        for (size_t i = 0; i < sizeof(random); i++)
-                snprintf(ctx->instance + 2 * i, 3, "%02x", random[i]);
+        pthread_mutex_init(&ctx->connect_lock, NULL);
         *ret = ctx;
         return 0;
 }
@@ -243,75 +202,13 @@ static void release_client(struct format_context *ctx, struct client *client, bo
 
 /* ---- the advisory lock ------------------------------------------------ */
 
-static void make_cookie(struct format_context *ctx, char *cookie, size_t size)
-{
-        uint64_t n = __atomic_add_fetch(&ctx->lock_counter, 1, __ATOMIC_RELAXED);
-
-        snprintf(cookie, size,
-                 "rbd-luks-agent host=%s boot=%s pidns=%" PRIu64 " pid=%d instance=%s n=%" PRIu64
-                 " time=%lld",
-                 ctx->host, ctx->boot_id[0] ? ctx->boot_id : "-", ctx->pid_namespace,
-                 (int)getpid(), ctx->instance, n, (long long)time(NULL));
-}
-
-struct cookie_fields {
-        char host[65];
-        char boot[33]; /* "" in cookies of earlier releases */
-        uint64_t pidns;
-        int pid;
-        char instance[17];
-        long long time;
-};
-
-static bool parse_cookie(const char *cookie, struct cookie_fields *f)
-{
-        unsigned long long n;
-
-        f->boot[0] = '\0';
-        if (sscanf(cookie,
-                   "rbd-luks-agent host=%64s boot=%32s pidns=%" SCNu64 " pid=%d instance=%16s "
-                   "n=%llu time=%lld",
-                   f->host, f->boot, &f->pidns, &f->pid, f->instance, &n, &f->time) == 7) {
-                if (strcmp(f->boot, "-") == 0)
-                        f->boot[0] = '\0';
-                return true;
-        }
-        /* A cookie without boot=: only its age can make it stale. */
-        f->boot[0] = '\0';
-        return sscanf(cookie,
-                      "rbd-luks-agent host=%64s pidns=%" SCNu64 " pid=%d instance=%16s n=%llu "
-                      "time=%lld",
-                      f->host, &f->pidns, &f->pid, f->instance, &n, &f->time) == 6;
-}
-
-/* A lock is stale when its holder is provably dead (same boot of the same
- * host, same pid namespace, process gone or pid reused by a newer us) or
- * older than lock_stale_after_s. Locks that are not ours are never judged
- * stale. The boot id, not the hostname, says "same host": two hosts may
- * share a name, and every host's initial pid namespace has the same inode. */
-static bool lock_is_stale(const struct format_context *ctx, const char *holder)
-{
-        struct cookie_fields f;
-
-        if (!parse_cookie(holder, &f))
-                return false;
-        /* Our own instance's lock is either a live worker's or one we
-         * failed to release; only its age can tell those apart. */
-        if (f.boot[0] && ctx->boot_id[0] && strcmp(f.boot, ctx->boot_id) == 0 &&
-            strcmp(f.host, ctx->host) == 0 && f.pidns == ctx->pid_namespace &&
-            strcmp(f.instance, ctx->instance) != 0 &&
-            (f.pid == (int)getpid() || (kill(f.pid, 0) < 0 && errno == ESRCH)))
-                return true;
-        return time(NULL) - f.time > (long long)ctx->config->lock_stale_after_s;
-}
-
 static int take_lock(struct job *j, char *cookie, size_t size)
 {
-        char holder[COOKIE_MAX];
+        char holder[LOCKCOOKIE_MAX];
         time_t started;
         int r;
 
-        make_cookie(j->ctx, cookie, size);
+        lockcookie_make(&j->ctx->lock_owner, cookie, size);
         started = time(NULL);
         r = rbd_image_lock(j->image, cookie, holder, sizeof(holder));
         /* librbd waits, inside the call, for a dead holder's watch to time
@@ -321,7 +218,8 @@ static int take_lock(struct job *j, char *cookie, size_t size)
                          "died; its lock went when its watch timed out)",
                          j->volume_id, (long long)(time(NULL) - started), j->ctx->config->pool,
                          j->image_name);
-        if (r == -EBUSY && lock_is_stale(j->ctx, holder)) {
+        if (r == -EBUSY &&
+            lockcookie_is_stale(&j->ctx->lock_owner, holder, j->ctx->config->lock_stale_after_s)) {
                 log_warn("volume %s: breaking stale lock on %s/%s held by \"%s\"", j->volume_id,
                          j->ctx->config->pool, j->image_name, holder);
                 r = rbd_image_break_lock(j->image, holder);
@@ -721,7 +619,7 @@ out:
 static void format_open_image(struct job *j, struct rbd_cluster *cluster, uint64_t size_bytes)
 {
         const struct config *c = j->ctx->config;
-        char cookie[COOKIE_MAX];
+        char cookie[LOCKCOOKIE_MAX];
         bool locked = false;
         int r;
 

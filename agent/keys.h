@@ -61,8 +61,10 @@ int keys_store(struct keys *k, const char *volume_id, struct rbd_image *image,
 
 /* Metadata provider: re-wraps the image's key record with the current KEK
  * when another KEK wrapped it (*ret_changed), in one metadata write, then
- * reads it back to check it opens. dry_run only reports. -ENOENT: no record;
- * -EOPNOTSUPP: not the metadata provider. */
+ * reads it back to check it opens. dry_run only reports. The caller holds
+ * the image's record lock (rbd_image_record_lock), so that no other writer
+ * comes between the read and the write. -ENOENT: no record; -EOPNOTSUPP:
+ * not the metadata provider. */
 int keys_rewrap(struct keys *k, const char *volume_id, struct rbd_image *image, bool dry_run,
                 bool *ret_changed, const char **ret_reason);
 

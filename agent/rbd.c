@@ -213,16 +213,57 @@ int rbd_image_resize(struct rbd_image *img, uint64_t size)
         return rbd_resize2(img->image, size, false, NULL, NULL);
 }
 
-/* Lists lockers into caller buffers; returns their number. */
-static ssize_t list_lockers(struct rbd_image *img, char *clients, size_t *clients_len,
-                            char *cookies, size_t *cookies_len)
+/* The holders of one lock, as librados lists them: NUL-separated clients
+ * and cookies, in the same order. */
+struct lockers {
+        char clients[LOCKER_LIST_MAX], cookies[LOCKER_LIST_MAX];
+        ssize_t n;
+};
+
+/* The lockers of librbd's own lock (oid NULL) or of the record lock on the
+ * header object oid; returns their number. */
+static ssize_t list_lockers(struct rbd_image *img, const char *oid, struct lockers *l)
 {
         char tag[256], addrs[LOCKER_LIST_MAX];
         size_t tag_len = sizeof(tag), addrs_len = sizeof(addrs);
+        size_t clients_len = sizeof(l->clients), cookies_len = sizeof(l->cookies);
         int exclusive;
 
-        return rbd_list_lockers(img->image, &exclusive, tag, &tag_len, clients, clients_len,
-                                cookies, cookies_len, addrs, &addrs_len);
+        if (oid)
+                l->n = rados_list_lockers(img->io, oid, RBD_RECORD_LOCK, &exclusive, tag, &tag_len,
+                                          l->clients, &clients_len, l->cookies, &cookies_len,
+                                          addrs, &addrs_len);
+        else
+                l->n = rbd_list_lockers(img->image, &exclusive, tag, &tag_len, l->clients,
+                                        &clients_len, l->cookies, &cookies_len, addrs, &addrs_len);
+        return l->n;
+}
+
+/* The client that holds the lock under cookie, or NULL. */
+static const char *locker_with_cookie(const struct lockers *l, const char *cookie)
+{
+        const char *client = l->clients, *c = l->cookies;
+
+        for (ssize_t i = 0; i < l->n; i++) {
+                if (strcmp(c, cookie) == 0)
+                        return client;
+                client += strlen(client) + 1;
+                c += strlen(c) + 1;
+        }
+        return NULL;
+}
+
+/* The first holder's cookie into ret_holder ("" when none is listed). */
+static void first_holder(struct rbd_image *img, const char *oid, char *ret_holder,
+                         size_t holder_size)
+{
+        struct lockers l;
+
+        if (!ret_holder || !holder_size)
+                return;
+        ret_holder[0] = '\0';
+        if (list_lockers(img, oid, &l) > 0)
+                snprintf(ret_holder, holder_size, "%s", l.cookies);
 }
 
 /* librbd's managed exclusive lock and legacy advisory locks share one
@@ -230,8 +271,7 @@ static ssize_t list_lockers(struct rbd_image *img, char *clients, size_t *client
  * would stop librbd itself from writing (EROFS). */
 static int managed_lock(struct rbd_image *img, char *ret_holder, size_t holder_size)
 {
-        char clients[LOCKER_LIST_MAX], cookies[LOCKER_LIST_MAX];
-        size_t clients_len = sizeof(clients), cookies_len = sizeof(cookies);
+        struct lockers l;
         rbd_lock_mode_t mode;
         char *owners[4];
         size_t n = 4;
@@ -239,10 +279,9 @@ static int managed_lock(struct rbd_image *img, char *ret_holder, size_t holder_s
 
         /* librbd waits, without end, on a lock taken with `rbd lock add`
          * (its cookie is not librbd's "auto <id>"): report it as busy. */
-        if (list_lockers(img, clients, &clients_len, cookies, &cookies_len) > 0 &&
-            strncmp(cookies, "auto ", 5) != 0) {
+        if (list_lockers(img, NULL, &l) > 0 && strncmp(l.cookies, "auto ", 5) != 0) {
                 if (ret_holder && holder_size)
-                        snprintf(ret_holder, holder_size, "%s (advisory lock)", cookies);
+                        snprintf(ret_holder, holder_size, "%s (advisory lock)", l.cookies);
                 return -EBUSY;
         }
         r = rbd_lock_acquire(img->image, RBD_LOCK_MODE_EXCLUSIVE);
@@ -266,8 +305,6 @@ static int managed_lock(struct rbd_image *img, char *ret_holder, size_t holder_s
 int rbd_image_lock(struct rbd_image *img, const char *cookie, char *ret_holder,
                    size_t holder_size)
 {
-        char clients[LOCKER_LIST_MAX], cookies[LOCKER_LIST_MAX];
-        size_t clients_len = sizeof(clients), cookies_len = sizeof(cookies);
         uint64_t features;
         int r = rbd_get_features(img->image, &features);
 
@@ -276,14 +313,9 @@ int rbd_image_lock(struct rbd_image *img, const char *cookie, char *ret_holder,
         if (features & RBD_FEATURE_EXCLUSIVE_LOCK)
                 return managed_lock(img, ret_holder, holder_size);
         r = rbd_lock_exclusive(img->image, cookie);
-        if (r != -EBUSY)
-                return r;
-        if (ret_holder && holder_size) {
-                ret_holder[0] = '\0';
-                if (list_lockers(img, clients, &clients_len, cookies, &cookies_len) > 0)
-                        snprintf(ret_holder, holder_size, "%s", cookies);
-        }
-        return -EBUSY;
+        if (r == -EBUSY)
+                first_holder(img, NULL, ret_holder, holder_size);
+        return r;
 }
 
 int rbd_image_unlock(struct rbd_image *img, const char *cookie)
@@ -295,23 +327,73 @@ int rbd_image_unlock(struct rbd_image *img, const char *cookie)
         return rbd_unlock(img->image, cookie);
 }
 
+/* Breaks the lock held under stale_cookie: librbd's own (oid NULL) or the
+ * record lock on the header object oid. */
+static int break_locker(struct rbd_image *img, const char *oid, const char *stale_cookie)
+{
+        struct lockers l;
+        const char *client;
+
+        if (list_lockers(img, oid, &l) < 0)
+                return (int)l.n;
+        client = locker_with_cookie(&l, stale_cookie);
+        if (!client)
+                return -ENOENT;
+        return oid ? rados_break_lock(img->io, oid, RBD_RECORD_LOCK, client, stale_cookie)
+                   : rbd_break_lock(img->image, client, stale_cookie);
+}
+
 int rbd_image_break_lock(struct rbd_image *img, const char *stale_cookie)
 {
-        char clients[LOCKER_LIST_MAX], cookies[LOCKER_LIST_MAX];
-        size_t clients_len = sizeof(clients), cookies_len = sizeof(cookies);
-        const char *client = clients, *cookie = cookies;
-        ssize_t n = list_lockers(img, clients, &clients_len, cookies, &cookies_len);
+        return break_locker(img, NULL, stale_cookie);
+}
 
-        if (n < 0)
-                return (int)n;
-        /* Both lists are NUL-separated, in the same order. */
-        for (ssize_t i = 0; i < n; i++) {
-                if (strcmp(cookie, stale_cookie) == 0)
-                        return rbd_break_lock(img->image, client, cookie);
-                client += strlen(client) + 1;
-                cookie += strlen(cookie) + 1;
-        }
-        return -ENOENT;
+/* ---- the key record's lock -------------------------------------------- */
+
+/* The image's header object, where librbd keeps its own lock and the
+ * image metadata. */
+static int header_object(struct rbd_image *img, char *oid, size_t size)
+{
+        char id[96];
+        int r = rbd_get_id(img->image, id, sizeof(id));
+
+        if (r < 0)
+                return r;
+        snprintf(oid, size, "rbd_header.%s", id);
+        return 0;
+}
+
+int rbd_image_record_lock(struct rbd_image *img, const char *cookie, char *ret_holder,
+                          size_t holder_size)
+{
+        char oid[128];
+        int r = header_object(img, oid, sizeof(oid));
+
+        if (r < 0)
+                return r;
+        /* No duration: like a legacy lock it stays until unlocked or
+         * broken, and its cookie says when a holder is gone. */
+        r = rados_lock_exclusive(img->io, oid, RBD_RECORD_LOCK, cookie,
+                                 "rbd-luks-agent: one writer of the key record", NULL, 0);
+        if (r == -EBUSY)
+                first_holder(img, oid, ret_holder, holder_size);
+        return r;
+}
+
+int rbd_image_record_unlock(struct rbd_image *img, const char *cookie)
+{
+        char oid[128];
+        int r = header_object(img, oid, sizeof(oid));
+
+        return r < 0 ? r : rados_unlock(img->io, oid, RBD_RECORD_LOCK, cookie);
+}
+
+int rbd_image_break_record_lock(struct rbd_image *img, const char *stale_cookie)
+{
+        char oid[128];
+        int r = header_object(img, oid, sizeof(oid));
+
+        return r < 0 ? r : break_locker(img, oid, stale_cookie);
 }
 
 /* The object map as RADOS stores it (Ceph's BitVector<2> encoding, the

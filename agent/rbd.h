@@ -50,6 +50,21 @@ int rbd_image_unlock(struct rbd_image *img, const char *cookie);
 /* Breaks the legacy lock whose cookie is stale_cookie, whoever holds it. */
 int rbd_image_break_lock(struct rbd_image *img, const char *stale_cookie);
 
+/* The agent's own advisory lock on an image's key record, for the writers
+ * that read a record and write it again (keys rewrap): a RADOS lock named
+ * RBD_RECORD_LOCK on the image's header object. librbd's exclusive lock
+ * (rbd_image_lock) is another lock on that object, so this one never takes
+ * the data path away from the image's writer (a guest's qemu). Like a
+ * legacy lock it outlives a holder that dies: break a stale one with
+ * rbd_image_break_record_lock. -EBUSY when another cookie holds it;
+ * *ret_holder then names that cookie. -EEXIST: this client holds it under
+ * this cookie already. */
+#define RBD_RECORD_LOCK "rbd-luks-agent.record"
+int rbd_image_record_lock(struct rbd_image *img, const char *cookie, char *ret_holder,
+                          size_t holder_size);
+int rbd_image_record_unlock(struct rbd_image *img, const char *cookie);
+int rbd_image_break_record_lock(struct rbd_image *img, const char *stale_cookie);
+
 /* True in *ret when any object of [from, size) is allocated, parent
  * included; *ret_offset (may be NULL) is where the first one starts.
  * From 0, an object map that says no object exists answers at once;
@@ -62,7 +77,11 @@ int rbd_image_write(struct rbd_image *img, uint64_t offset, size_t length,
 int rbd_image_flush(struct rbd_image *img);
 
 /* Image metadata (rbd image-meta). get: -ENOENT when absent; value is
- * NUL-terminated and truncated to value_size - 1 (-ERANGE if it did not fit). */
+ * NUL-terminated and truncated to value_size - 1 (-ERANGE if it did not fit).
+ * set and remove need no lock from the caller: on an image with the
+ * exclusive-lock feature librbd has the lock's owner (a running guest's
+ * qemu) make the change, or, when nobody holds the lock, takes it for
+ * itself and hands it over to the next client that asks. */
 int rbd_image_meta_get(struct rbd_image *img, const char *key, char *value, size_t value_size);
 int rbd_image_meta_set(struct rbd_image *img, const char *key, const char *value);
 int rbd_image_meta_remove(struct rbd_image *img, const char *key);

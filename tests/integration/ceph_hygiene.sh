@@ -17,7 +17,6 @@ wait_until() { # SECONDS COMMAND...: poll until COMMAND succeeds (run afresh eac
 }
 formatted_at_least() { [ "$(grep -c '"outcome":"formatted"' "$1/state/results.jsonl" 2>/dev/null)" -ge "$2" ]; }
 has_result() { grep -q "\"volume_id\":\"$2\"" "$1/state/results.jsonl" 2>/dev/null; }
-new_kek() { head -c 32 /dev/urandom >"$1" && chmod 600 "$1"; }
 use_metadata() { # DIR: switch the config to provider = metadata with DIR/kek-1.bin
     sed -i -e '/^directory = /d' \
         -e "s|^provider = .*|provider = metadata\nkek_id = kek-1\nkek_file = $1/kek-1.bin|" "$1/agent.ini"

@@ -5,21 +5,9 @@
 
 # A pool of its own: rewrap and audit walk the whole pool, and other tests
 # leave volumes there with records under KEKs of their own.
-POOL=keys-$$
-timeout -s KILL 60 ceph --conf "$CEPH_CONF" --id admin osd pool create "$POOL" 8 8 replicated >/dev/null 2>&1
-timeout -s KILL 60 rbd --conf "$CEPH_CONF" --id admin pool init "$POOL" >/dev/null 2>&1
-timeout -s KILL 60 ceph --conf "$CEPH_CONF" --id admin auth caps client.cinder mon 'profile rbd' \
-    osd "profile rbd pool=volumes, profile rbd pool=$POOL" >/dev/null 2>&1
+own_pool "keys-$$"
 
-meta_get() { rbd --conf "$CEPH_CONF" --id admin -p "$POOL" image-meta get "volume-$1" "$2" 2>/dev/null; }
 meta_set() { rbd --conf "$CEPH_CONF" --id admin -p "$POOL" image-meta set "volume-$1" "$2" "$3" >/dev/null; }
-new_kek() { head -c 32 /dev/urandom >"$1" && chmod 600 "$1"; }
-# use_keks DIR KEK_ID [OLD_KEKS]: switch the config to the metadata provider.
-use_keks() {
-    sed -i -e '/^directory = /d' -e '/^kek_id = /d' -e '/^kek_file = /d' -e '/^old_keks = /d' \
-        -e "s|^provider = .*|provider = metadata\nkek_id = $2\nkek_file = $1/$2.bin${3:+\nold_keks = $3}|" "$1/agent.ini"
-}
-keys_() { local d=$1; shift; timeout -s KILL 120 "$AGENT" -c "$d/agent.ini" keys "$@"; }
 blank_volume() { rbd_ create --size 1024 "volume-$1"; }
 
 dir=$T_TMP/agent

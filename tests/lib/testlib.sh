@@ -171,3 +171,33 @@ run_once() { # DIR: run the agent --once, exit code in $RUN_RC, log in DIR/agent
     timeout -s KILL 300 "$AGENT" -c "$1/agent.ini" run --once >>"$1/agent.log" 2>&1
     RUN_RC=$?
 }
+
+# own_pool NAME: a pool of the test's own (POOL=NAME from here on) that
+# client.cinder may use besides "volumes": commands that walk a whole pool
+# (keys rewrap, keys audit) then meet only this test's volumes. drop_pool
+# removes it and gives client.cinder back its caps on "volumes" alone.
+own_pool() {
+    POOL=$1
+    timeout -s KILL 60 ceph --conf "$CEPH_CONF" --id admin osd pool create "$POOL" 8 8 replicated >/dev/null 2>&1
+    timeout -s KILL 60 rbd --conf "$CEPH_CONF" --id admin pool init "$POOL" >/dev/null 2>&1
+    timeout -s KILL 60 ceph --conf "$CEPH_CONF" --id admin auth caps client.cinder mon 'profile rbd' \
+        osd "profile rbd pool=volumes, profile rbd pool=$POOL" >/dev/null 2>&1
+}
+drop_pool() {
+    timeout -s KILL 60 ceph --conf "$CEPH_CONF" --id admin auth caps client.cinder mon 'profile rbd' \
+        osd "profile rbd pool=volumes" >/dev/null 2>&1
+    timeout -s KILL 60 ceph --conf "$CEPH_CONF" --id admin osd pool rm "$POOL" "$POOL" \
+        --yes-i-really-really-mean-it >/dev/null 2>&1
+    POOL=volumes
+}
+
+# The metadata provider (provider = metadata): KEK files, the config, the
+# keys command, image metadata.
+meta_get() { rbd --conf "$CEPH_CONF" --id admin -p "$POOL" image-meta get "volume-$1" "$2" 2>/dev/null; }
+new_kek() { head -c 32 /dev/urandom >"$1" && chmod 600 "$1"; }
+# use_keks DIR KEK_ID [OLD_KEKS]: switch the config to the metadata provider.
+use_keks() {
+    sed -i -e '/^directory = /d' -e '/^kek_id = /d' -e '/^kek_file = /d' -e '/^old_keks = /d' \
+        -e "s|^provider = .*|provider = metadata\nkek_id = $2\nkek_file = $1/$2.bin${3:+\nold_keks = $3}|" "$1/agent.ini"
+}
+keys_() { local d=$1; shift; timeout -s KILL 120 "$AGENT" -c "$d/agent.ini" keys "$@"; }
