@@ -616,10 +616,25 @@ static void check_key_bits(struct load *l)
                        c->cipher, c->cipher_mode, xts ? "256 or 512" : "128, 192 or 256");
 }
 
+/* No kdf line: fast for the metadata provider, whose keys are 256 random
+ * bits the agent made itself (stretching them slows nothing an attacker
+ * could do, and costs about iter_time_ms on every attach and guest start),
+ * unless iter_time_ms or iterations asks for a count; standard for keys
+ * from files or commands, which may be weaker. */
+static void default_kdf(struct load *l)
+{
+        if (l->key_lines[KEY_KDF] || l->key_lines[KEY_ITER_TIME_MS] ||
+            l->key_lines[KEY_ITERATIONS])
+                return;
+        l->config->kdf_fast = l->config->key_provider == KEY_PROVIDER_METADATA;
+}
+
 static void check_luks(struct load *l)
 {
         unsigned time_line = l->key_lines[KEY_ITER_TIME_MS];
         unsigned count_line = l->key_lines[KEY_ITERATIONS];
+
+        default_kdf(l);
 
         if (l->config->kdf_fast && (time_line || count_line)) {
                 config_problem(

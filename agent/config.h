@@ -120,7 +120,9 @@ struct config {
         unsigned iter_time_ms; /* 0 when iterations is fixed */
         unsigned iterations;   /* 0 until calibrated */
         /* kdf = fast: the minimum count, for keys of 256 bits or more only
-         * (a random 256-bit key gains nothing from stretching). */
+         * (a random 256-bit key gains nothing from stretching). The default
+         * for provider = metadata when neither iter_time_ms nor iterations
+         * is set; standard otherwise. */
         bool kdf_fast;
         /* keyslot_writer = libcryptsetup: key slot 0 by libcryptsetup rather
          * than by the agent's keyslot.c (docs/decisions.md). */

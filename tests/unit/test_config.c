@@ -230,7 +230,8 @@ TEST(config_sample_file_loads)
         CHECK(strcmp(c->kek_file, "/etc/rbd-luks-agent/kek/kek-1.bin") == 0);
         CHECK(c->n_old_keks == 0);
         CHECK(c->key_directory == NULL && c->key_command == NULL);
-        CHECK(c->iter_time_ms == 2000 && c->iterations == 0);
+        /* The metadata provider's own keys: kdf = fast unless a count is set. */
+        CHECK(c->kdf_fast && c->iter_time_ms == 0 && c->iterations == 1000);
         CHECK(c->key_bits == 512 && strcmp(c->cipher_mode, "xts-plain64") == 0);
         CHECK(c->health_interval_s == 10);
         config_free(c);
@@ -2062,6 +2063,28 @@ TEST(config_kdf)
         REQUIRE(load_text(MINIMAL "[luks]\nkdf = standard\n", &c, &p) == 0);
         CHECK(!c->kdf_fast && c->iterations == 0 && c->iter_time_ms == 2000);
         CHECK(!c->keyslot_by_libcryptsetup);
+        config_free(c);
+        config_problems_clear(&p);
+        /* No kdf line: fast for the metadata provider's own 256-bit keys,
+         * unless a count or time is asked for; standard for file keys. */
+        REQUIRE(load_text(METADATA, &c, &p) == 0);
+        CHECK(c->kdf_fast && c->iterations == 1000 && c->iter_time_ms == 0);
+        config_free(c);
+        config_problems_clear(&p);
+        REQUIRE(load_text(METADATA "[luks]\niter_time_ms = 500\n", &c, &p) == 0);
+        CHECK(!c->kdf_fast && c->iterations == 0 && c->iter_time_ms == 500);
+        config_free(c);
+        config_problems_clear(&p);
+        REQUIRE(load_text(METADATA "[luks]\niterations = 5000\n", &c, &p) == 0);
+        CHECK(!c->kdf_fast && c->iterations == 5000);
+        config_free(c);
+        config_problems_clear(&p);
+        REQUIRE(load_text(METADATA "[luks]\nkdf = standard\n", &c, &p) == 0);
+        CHECK(!c->kdf_fast && c->iter_time_ms == 2000);
+        config_free(c);
+        config_problems_clear(&p);
+        REQUIRE(load_text(MINIMAL, &c, &p) == 0);
+        CHECK(!c->kdf_fast && c->iter_time_ms == 2000);
         config_free(c);
         config_problems_clear(&p);
         REQUIRE(load_text(MINIMAL "[luks]\nkeyslot_writer = libcryptsetup\n", &c, &p) == 0);
