@@ -295,8 +295,9 @@ static int inspect(struct job *j)
         return r;
 }
 
-/* Already LUKS: finish our own interrupted format or leave it alone. */
-static void decide_existing_header(struct job *j)
+/* Already LUKS (head: the image's first len bytes): finish our own
+ * interrupted format or leave it alone. */
+static void decide_existing_header(struct job *j, const unsigned char *head, size_t len)
 {
         uint64_t payload, offset;
         unsigned version = 0;
@@ -304,12 +305,12 @@ static void decide_existing_header(struct job *j)
         char state[STATE_MAX];
         int r;
 
-        luks_has_magic(j->probe, j->offset, &version);
+        luks_has_magic(head, len, &version);
         if (j->has_state && parse_state(j->state, "formatted", &payload, &offset)) {
                 end(j, OUTCOME_SKIPPED, false, "already formatted by rbd-luks-agent (%s)",
                     j->state);
                 j->result->header = FORMAT_HEADER_OURS;
-                (void)luks_header_uuid(j->probe, j->offset, j->result->luks_uuid);
+                (void)luks_header_uuid(head, len, j->result->luks_uuid);
                 return;
         }
         if (!(j->has_state && parse_state(j->state, "writing", &payload, &offset))) {
@@ -320,7 +321,7 @@ static void decide_existing_header(struct job *j)
                 return;
         }
         /* Our header went out, the final state did not: record it now. */
-        (void)luks_header_uuid(j->probe, j->offset, uuid);
+        (void)luks_header_uuid(head, len, uuid);
         snprintf(state, sizeof(state), "formatted payload=%" PRIu64 " offset=%" PRIu64
                  " uuid=%s time=%lld", payload, offset, uuid, (long long)time(NULL));
         r = rbd_image_meta_set(j->image, FORMAT_STATE_KEY, state);
@@ -616,6 +617,38 @@ out:
         secret_free(passphrase);
 }
 
+/* A header that is there for good (ours and finished, or not ours) is
+ * decided from reads alone, before any lock: a replayed event for a volume
+ * a guest is using must not take librbd's exclusive lock from its qemu,
+ * whose writes would fail (EROFS) until it got the lock back. Only an image
+ * that may still be written (blank, or our interrupted format) is locked.
+ * true when decided (or failed). */
+static bool decided_unlocked(struct job *j)
+{
+        unsigned char head[PHDR_BLOCK];
+        uint64_t size, payload, offset;
+        int r;
+
+        r = rbd_image_size(j->image, &size);
+        if (r >= 0 && size > 0)
+                r = rbd_image_read(j->image, 0, size < sizeof(head) ? size : sizeof(head), head);
+        if (r >= 0) {
+                r = rbd_image_meta_get(j->image, FORMAT_STATE_KEY, j->state, sizeof(j->state));
+                j->has_state = r >= 0;
+                if (r == -ENOENT)
+                        r = 0;
+        }
+        if (r < 0) {
+                end_ceph_error(j, "cannot read", r);
+                return true;
+        }
+        if (size < sizeof(head) || !luks_has_magic(head, sizeof(head), NULL) ||
+            (j->has_state && parse_state(j->state, "writing", &payload, &offset)))
+                return false;
+        decide_existing_header(j, head, sizeof(head));
+        return true;
+}
+
 static void format_open_image(struct job *j, struct rbd_cluster *cluster, uint64_t size_bytes)
 {
         const struct config *c = j->ctx->config;
@@ -633,6 +666,8 @@ static void format_open_image(struct job *j, struct rbd_cluster *cluster, uint64
                 end_ceph_error(j, "cannot open", r);
                 return;
         }
+        if (decided_unlocked(j))
+                goto out;
         if (take_lock(j, cookie, sizeof(cookie)) < 0)
                 goto out;
         locked = true;
@@ -642,7 +677,7 @@ static void format_open_image(struct job *j, struct rbd_cluster *cluster, uint64
                 goto out;
         }
         if (luks_has_magic(j->probe, j->offset, NULL))
-                decide_existing_header(j);
+                decide_existing_header(j, j->probe, j->offset);
         else if (decide_blank_image(j, size_bytes) == 0)
                 format_blank_image(j);
 out:

@@ -16,20 +16,8 @@ WRITE_S=20
 own_pool "rewrap-live-$$"
 
 dir=$T_TMP/agent
-make_agent_dir "$dir"
-new_kek "$dir/kek-1.bin"
-use_keks "$dir" kek-1
-ids=()
-for _ in $(seq 1 "$N"); do
-    id=$(new_uuid)
-    ids+=("$id")
-    # 4 KiB objects: memstore keeps a written object zero-filled up to the
-    # write, so random writes into 4 MiB objects would cost the OSD GiBs.
-    rbd_ create --size 1024 --object-size 4K "volume-$id"
-    event_json "$id" 1 >>"$dir/events.jsonl"
-done
-run_once "$dir"
-check_eq "$N volumes formatted" "$N" "$(grep -c '"outcome":"formatted"' "$dir/state/results.jsonl")"
+formatted_for_writers "$dir" "$N"
+ids=("${IDS[@]}")
 
 # rbd bench writes anywhere in the raw image, the LUKS header too, where a
 # guest behind qemu's LUKS driver never writes: each header is saved before
@@ -42,28 +30,9 @@ for id in "${ids[@]}"; do
         "bs=$(header_bytes "$id")" count=1 >/dev/null 2>&1
 done
 
-writers=()
-stop_writers() {
-    local pid
-    for pid in "${writers[@]}"; do kill "$pid" 2>/dev/null; done
-}
-trap stop_writers EXIT
-for id in "${ids[@]}"; do
-    timeout -s KILL $((WRITE_S + 120)) rbd --conf "$CEPH_CONF" --id admin -p "$POOL" \
-        --rbd_qos_iops_limit "$IOPS" bench --io-type write --io-size 4K --io-threads 1 \
-        --io-total $((IOPS * WRITE_S * 4096)) --io-pattern rand "volume-$id" \
-        >"$T_TMP/writer-$id.out" 2>&1 &
-    writers+=($!)
-done
-holds_lock() { rbd_ lock ls "volume-$1" 2>/dev/null | grep -q ' auto '; }
-held=0
-for id in "${ids[@]}"; do wait_for 60 holds_lock "$id" && held=$((held + 1)); done
+start_writers "$IOPS" "$WRITE_S" "${ids[@]}"
+held=$(writers_holding)
 check_eq "before the rewrap, every writer holds its image's exclusive lock" "$N" "$held"
-writers_alive() {
-    local pid n=0
-    for pid in "${writers[@]}"; do kill -0 "$pid" 2>/dev/null && n=$((n + 1)); done
-    echo "$n"
-}
 
 new_kek "$dir/kek-2.bin"
 use_keks "$dir" kek-2 "kek-1:$dir/kek-1.bin"
@@ -136,21 +105,7 @@ left=0
 for id in "${ids[@]}"; do [ -n "$(record_lockers "$id")" ] && left=$((left + 1)); done
 check_eq "no record lock is left behind" 0 "$left"
 
-ok=0 why=""
-for i in "${!writers[@]}"; do
-    id=${ids[$i]}
-    wait "${writers[$i]}"
-    rc=$?
-    if [ "$rc" -eq 0 ] && ! grep -qi error "$T_TMP/writer-$id.out"; then
-        ok=$((ok + 1))
-    elif [ -z "$why" ]; then
-        why="volume-$id: exit $rc: $(grep -i -m 1 error "$T_TMP/writer-$id.out")"
-    fi
-done
-writers=()
-if [ "$ok" -eq "$N" ]; then pass "every writer finished without an error"; else
-    fail "every writer finished without an error" "$ok of $N; $why"
-fi
+check_writers_ended "every writer finished without an error"
 
 use_keks "$dir" kek-3
 current=0 opens=0 verified=0

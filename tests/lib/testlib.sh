@@ -201,3 +201,78 @@ use_keks() {
         -e "s|^provider = .*|provider = metadata\nkek_id = $2\nkek_file = $1/$2.bin${3:+\nold_keks = $3}|" "$1/agent.ini"
 }
 keys_() { local d=$1; shift; timeout -s KILL 120 "$AGENT" -c "$d/agent.ini" keys "$@"; }
+
+# formatted_for_writers DIR N: a metadata-provider agent in DIR that has
+# formatted N new 1 GiB volumes, their ids in IDS. 4 KiB objects: memstore
+# keeps a written object zero-filled up to the write, so random writes into
+# 4 MiB objects would cost the OSD GiBs.
+formatted_for_writers() {
+    local dir=$1 n=$2 id
+    make_agent_dir "$dir"
+    new_kek "$dir/kek-1.bin"
+    use_keks "$dir" kek-1
+    IDS=()
+    for _ in $(seq 1 "$n"); do
+        id=$(new_uuid)
+        IDS+=("$id")
+        rbd_ create --size 1024 --object-size 4K "volume-$id"
+        event_json "$id" 1 >>"$dir/events.jsonl"
+    done
+    run_once "$dir"
+    check_eq "$n volumes formatted" "$n" "$(grep -c '"outcome":"formatted"' "$dir/state/results.jsonl")"
+}
+
+# Writers standing in for guests' qemu: `rbd bench` on each volume, holding
+# librbd's exclusive lock, at IOPS writes per second (librbd's QoS) for
+# SECONDS, so their length does not depend on the machine.
+# start_writers IOPS SECONDS ID...: sets WRITERS (pids, in ID order) and
+# WRITER_IDS; their output is $T_TMP/writer-ID.out; stopped on exit.
+WRITERS=() WRITER_IDS=()
+stop_writers() {
+    local pid
+    for pid in "${WRITERS[@]}"; do kill "$pid" 2>/dev/null; done
+}
+start_writers() {
+    local iops=$1 secs=$2 id
+    shift 2
+    trap stop_writers EXIT
+    for id in "$@"; do
+        timeout -s KILL $((secs + 120)) rbd --conf "$CEPH_CONF" --id admin -p "$POOL" \
+            --rbd_qos_iops_limit "$iops" bench --io-type write --io-size 4K --io-threads 1 \
+            --io-total $((iops * secs * 4096)) --io-pattern rand "volume-$id" \
+            >"$T_TMP/writer-$id.out" 2>&1 &
+        WRITERS+=($!)
+        WRITER_IDS+=("$id")
+    done
+}
+holds_lock() { rbd_ lock ls "volume-$1" 2>/dev/null | grep -q ' auto '; }
+# writers_holding: how many writers hold their image's lock (waits up to 60 s each).
+writers_holding() {
+    local id held=0
+    for id in "${WRITER_IDS[@]}"; do wait_for 60 holds_lock "$id" && held=$((held + 1)); done
+    echo "$held"
+}
+writers_alive() {
+    local pid n=0
+    for pid in "${WRITERS[@]}"; do kill -0 "$pid" 2>/dev/null && n=$((n + 1)); done
+    echo "$n"
+}
+# check_writers_ended NAME: waits for every writer; one check, passed when
+# each exited 0 with no error in its output (the first failure named).
+check_writers_ended() {
+    local i id rc ok=0 why=""
+    for i in "${!WRITERS[@]}"; do
+        id=${WRITER_IDS[$i]}
+        wait "${WRITERS[$i]}"
+        rc=$?
+        if [ "$rc" -eq 0 ] && ! grep -qi error "$T_TMP/writer-$id.out"; then
+            ok=$((ok + 1))
+        elif [ -z "$why" ]; then
+            why="volume-$id: exit $rc: $(grep -i -m 1 error "$T_TMP/writer-$id.out")"
+        fi
+    done
+    if [ "$ok" -eq "${#WRITERS[@]}" ]; then pass "$1"; else
+        fail "$1" "$ok of ${#WRITERS[@]}; $why"
+    fi
+    WRITERS=() WRITER_IDS=()
+}
