@@ -4,20 +4,30 @@
  * The contract with the command: exit 0 and print the key (16..64 raw
  * bytes, nothing added, not even a newline) on stdout; exit 0 printing
  * nothing when the volume has no key yet; any other exit is a failure
- * whose first stderr line is reported.
+ * whose first stderr line is reported. What it leaves running in its
+ * process group is killed once it has exited (or timed out).
  *
  * The command runs with no shell, stdin from /dev/null, no other open
- * descriptors, "/" as working directory, default signal handling, an
- * empty signal mask, in its own process group (a timeout kills all it
- * started), and an environment of only PATH and LANG=C: what the agent was
- * started with (credentials for other systems, say) is none of the
- * command's business, and a command must not work only when started from
- * a particular shell. posix_spawn() starts it where glibc can close the
- * other descriptors (safe in a threaded process, where workers may call
- * this at once, and cheap); elsewhere fork() and exec.
+ * descriptors, "/" as working directory, every signal's disposition the
+ * default (1 to 64, whatever the agent inherited), an empty signal mask, in
+ * its own process group, and an environment of only PATH and LANG=C: what
+ * the agent was started with (credentials for other systems, ignored
+ * signals from a container runtime) is none of the command's business, and
+ * a command must not work only when started from a particular shell.
  *
- * The agent must not ignore SIGCHLD or reap with waitpid(-1): the child is
- * reaped here, by pid. */
+ * fork() and exec, not posix_spawn(): glibc's spawn child sets its internal
+ * signals 32 and 33 to SIG_IGN, which exec keeps, and POSIX_SPAWN_SETSIGDEF
+ * cannot name them (sigfillset leaves them out). The child calls only
+ * async-signal-safe functions (the agent has other threads) and resets the
+ * dispositions with the raw rt_sigaction system call, which libc's
+ * sigaction() refuses for its reserved numbers. Key memory (secret.c) is
+ * MADV_WIPEONFORK: the child's copy of it is zeros, not shared pages.
+ *
+ * The child is reaped here, by pid, and only after its group was killed,
+ * so the group's id cannot belong to anyone else by then: the agent must
+ * not reap with waitpid(-1), and SIGCHLD must not be ignored (the kernel
+ * would reap the child itself), which command_open() sees to when the agent
+ * inherited it ignored. */
 #include "keys.h"
 
 #include <errno.h>
@@ -25,28 +35,17 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "event.h"
 #include "reason.h"
-
-/* With glibc 2.34 or later, posix_spawn() does it all, closing the agent's
- * other descriptors with posix_spawn_file_actions_addclosefrom_np(). Other C
- * libraries (musl) have no such action; there, fork() and a child that calls
- * only async-signal-safe functions do the same (USE_POSIX_SPAWN unset). */
-#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34)) && \
-        !defined(KEYS_COMMAND_FORK)
-#define USE_POSIX_SPAWN 1
-#else
-#include <sys/syscall.h>
-#endif
 
 #define STDERR_LINE_MAX 200 /* of the first stderr line, in a reason */
 
@@ -109,83 +108,33 @@ static void close_fd(int *fd)
         *fd = -1;
 }
 
-#ifdef USE_POSIX_SPAWN
-static int spawn_actions(posix_spawn_file_actions_t *actions, const int out[2], const int err[2])
-{
-        int r;
+/* The kernel's sigset_t (64 signals on most architectures, 128 on MIPS),
+ * which rt_sigaction checks its last argument against. */
+#define KERNEL_SIGSET_BYTES ((_NSIG - 1) / 8)
 
-        r = posix_spawn_file_actions_init(actions);
-        if (r != 0)
-                return -r;
-        if ((r = posix_spawn_file_actions_addopen(actions, STDIN_FILENO, "/dev/null", O_RDONLY,
-                                                  0)) != 0 ||
-            (r = posix_spawn_file_actions_adddup2(actions, out[1], STDOUT_FILENO)) != 0 ||
-            (r = posix_spawn_file_actions_adddup2(actions, err[1], STDERR_FILENO)) != 0 ||
-            (r = posix_spawn_file_actions_addclosefrom_np(actions, STDERR_FILENO + 1)) != 0 ||
-            (r = posix_spawn_file_actions_addchdir_np(actions, "/")) != 0) {
-                posix_spawn_file_actions_destroy(actions);
-                return -r;
-        }
-        return 0;
+/* Every signal to SIG_DFL, those libc reserves for itself (glibc: 32, 33;
+ * musl: 32 to 34) too. An all-zero kernel struct sigaction is SIG_DFL, no
+ * flags and an empty mask whatever the architecture's field order; the
+ * array is larger than any of them. */
+static void child_default_signals(void)
+{
+        static const unsigned long dfl[8];
+
+        for (int sig = 1; sig < _NSIG; sig++)
+                if (sig != SIGKILL && sig != SIGSTOP)
+                        (void)syscall(SYS_rt_sigaction, sig, dfl, NULL, KERNEL_SIGSET_BYTES);
 }
 
-static int spawn_attributes(posix_spawnattr_t *attr)
-{
-        sigset_t none, all;
-        int r;
-
-        sigemptyset(&none);
-        sigfillset(&all);
-        r = posix_spawnattr_init(attr);
-        if (r != 0)
-                return -r;
-        /* Signals the agent ignores or blocks (SIGPIPE, the workers' mask)
-         * are not the command's business either. */
-        if ((r = posix_spawnattr_setflags(attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-                                                        POSIX_SPAWN_SETSIGDEF)) != 0 ||
-            (r = posix_spawnattr_setpgroup(attr, 0)) != 0 ||
-            (r = posix_spawnattr_setsigmask(attr, &none)) != 0 ||
-            (r = posix_spawnattr_setsigdefault(attr, &all)) != 0) {
-                posix_spawnattr_destroy(attr);
-                return -r;
-        }
-        return 0;
-}
-
-static int spawn_child(pid_t *ret_pid, const char *command, char *const argv[], const int out[2],
-                       const int err[2])
-{
-        posix_spawn_file_actions_t actions;
-        posix_spawnattr_t attr;
-        int r;
-
-        r = spawn_actions(&actions, out, err);
-        if (r < 0)
-                return r;
-        r = spawn_attributes(&attr);
-        if (r < 0) {
-                posix_spawn_file_actions_destroy(&actions);
-                return r;
-        }
-        r = -posix_spawn(ret_pid, command, &actions, &attr, argv, child_environment);
-        posix_spawnattr_destroy(&attr);
-        posix_spawn_file_actions_destroy(&actions);
-        return r;
-}
-#else
 /* The child between fork() and exec: async-signal-safe calls only (the
  * agent has other threads). An exec failure's errno goes back on `report`,
  * which exec closes on success. */
 static void child_exec(const char *command, char *const argv[], const int out[2], const int err[2],
                        int report, int max_fd)
 {
-        struct sigaction dfl = {.sa_handler = SIG_DFL};
         sigset_t none;
         int e, fd;
 
-        for (int sig = 1; sig < NSIG; sig++)
-                if (sig != SIGKILL && sig != SIGSTOP)
-                        sigaction(sig, &dfl, NULL); /* unknown numbers fail harmlessly */
+        child_default_signals();
         fd = open("/dev/null", O_RDONLY);
         if (fd < 0 || dup2(fd, STDIN_FILENO) < 0 || dup2(out[1], STDOUT_FILENO) < 0 ||
             dup2(err[1], STDERR_FILENO) < 0 || chdir("/") < 0 || setpgid(0, 0) < 0)
@@ -251,7 +200,6 @@ static int spawn_child(pid_t *ret_pid, const char *command, char *const argv[], 
         close(report[0]);
         return r;
 }
-#endif
 
 /* Starts the command with its stdout and stderr on pipes. */
 static int run_start(struct run *run, const char *command, const char *volume_id)
@@ -349,19 +297,23 @@ static int read_output(struct run *run)
         return 0;
 }
 
-/* The pipes can close a moment before the child is a zombie, and a command
- * can close them and go on running: poll its exit until the deadline. */
+/* The pipes can close a moment before the child has exited, and a command
+ * can close them and go on running: poll its exit until the deadline.
+ * WNOWAIT leaves it a zombie, so its pid, and with it the id of the
+ * process group it leads, stays taken until kill_and_reap(). */
 static int wait_exit(struct run *run)
 {
         struct timespec pause = {0, 1000000};
-        pid_t p;
+        siginfo_t info;
 
         for (;;) {
-                p = waitpid(run->pid, &run->status, WNOHANG);
-                if (p == run->pid)
-                        return 0;
-                if (p < 0 && errno != EINTR)
+                info.si_pid = 0;
+                if (waitid(P_PID, (id_t)run->pid, &info, WEXITED | WNOHANG | WNOWAIT) == 0) {
+                        if (info.si_pid == run->pid)
+                                return 0;
+                } else if (errno != EINTR) {
                         return -errno;
+                }
                 if (ms_left(run) == 0)
                         return -ETIMEDOUT;
                 nanosleep(&pause, NULL);
@@ -370,8 +322,10 @@ static int wait_exit(struct run *run)
         }
 }
 
-/* The group first: the child leads it and is not reaped yet, so its pgid
- * cannot have been reused. */
+/* Every started run ends here, exit 0 or not: the group first (what the
+ * command left behind), while the child that leads it is not reaped yet,
+ * so the pgid cannot have been reused; then the child, whose status is its
+ * own exit's when it had already exited. */
 static void kill_and_reap(struct run *run)
 {
         kill(-run->pid, SIGKILL);
@@ -434,8 +388,10 @@ static int run_finish(struct run *run, unsigned timeout_ms, const char **ret_rea
         r = read_output(run);
         if (r == 0)
                 r = wait_exit(run);
-        if (r < 0) {
+        /* ECHILD: reaped behind our back (see above); its pid may be anyone's now. */
+        if (r != -ECHILD)
                 kill_and_reap(run);
+        if (r < 0) {
                 if (r == -ETIMEDOUT)
                         return reason_format(r, ret_reason, "key command timed out after %u ms",
                                      timeout_ms);
@@ -480,8 +436,29 @@ out:
         return r;
 }
 
+/* SIGCHLD ignored (SIG_IGN, or SA_NOCLDWAIT), as a parent may leave it
+ * across exec: every child would be reaped by the kernel before its status
+ * is read, and every lookup would fail. The agent installs no handler of
+ * its own for it, so the default is what it should have. */
+static int command_open(struct keys *k, const char **ret_reason)
+{
+        const struct sigaction dfl = {.sa_handler = SIG_DFL};
+        struct sigaction current;
+        int r;
+
+        (void)k;
+        if (sigaction(SIGCHLD, NULL, &current) == 0 &&
+            current.sa_handler != SIG_IGN && !(current.sa_flags & SA_NOCLDWAIT))
+                return 0;
+        if (sigaction(SIGCHLD, &dfl, NULL) == 0)
+                return 0;
+        r = -errno;
+        return reason_format(r, ret_reason, "cannot set SIGCHLD to its default: %s", strerror(-r));
+}
+
 const struct keys_provider keys_provider_command = {
         .name = "command",
         .lookup = command_lookup,
         .generate = NULL,
+        .open = command_open,
 };
