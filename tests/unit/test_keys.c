@@ -707,7 +707,10 @@ static void *run_concurrent(void *arg)
 /* Workers run commands at once. A slow command started while a fast one's
  * pipes are open must not inherit them, or the fast lookup would wait for
  * the slow command to end. (The window is short: six slow starts catch
- * a leak most of the time, not always.) */
+ * a leak most of the time, not always.) The slow command sleeps 3 s and a
+ * fast lookup may take 2: a leak costs most of the 3 s, and a loaded
+ * machine (one fast lookup once took 0.99 s under a benchmark) stays far
+ * below 2. */
 TEST(keys_command_concurrent)
 {
         enum { FAST = 2, SLOW = 6 };
@@ -717,7 +720,7 @@ TEST(keys_command_concurrent)
         pthread_t threads[FAST + SLOW];
 
         snprintf(slow, sizeof(slow), "%s",
-                 write_script(dir, "slow", "sleep 1\nprintf '" KEY32 "'"));
+                 write_script(dir, "slow", "sleep 3\nprintf '" KEY32 "'"));
         snprintf(fast, sizeof(fast), "%s", write_script(dir, "fast", "printf '" KEY32 KEY32 "'"));
         for (int i = 0; i < FAST; i++) {
                 runs[i] = (struct concurrent){fast, OTHER_VOLUME, 40, 64, 0, 0};
@@ -733,9 +736,9 @@ TEST(keys_command_concurrent)
         for (int i = 0; i < FAST + SLOW; i++)
                 CHECK(runs[i].failures == 0);
         for (int i = 0; i < FAST; i++) {
-                if (runs[i].slowest >= 0.8)
+                if (runs[i].slowest >= 2.0)
                         fprintf(stderr, "  a fast lookup took %.3f s\n", runs[i].slowest);
-                CHECK(runs[i].slowest < 0.8);
+                CHECK(runs[i].slowest < 2.0);
         }
 }
 
