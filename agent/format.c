@@ -263,6 +263,16 @@ static const unsigned char *first_nonzero(const unsigned char *buf, size_t len)
 }
 
 /* Reads size, state and the first bytes; computes offset. */
+/* j->state and j->has_state from the image's metadata; a missing state
+ * is no error. */
+static int read_state(struct job *j)
+{
+        int r = rbd_image_meta_get(j->image, FORMAT_STATE_KEY, j->state, sizeof(j->state));
+
+        j->has_state = r >= 0;
+        return r == -ENOENT ? 0 : r;
+}
+
 static int inspect(struct job *j)
 {
         struct format_context *ctx = j->ctx;
@@ -284,12 +294,8 @@ static int inspect(struct job *j)
         if (!j->probe)
                 return -ENOMEM;
         r = rbd_image_read(j->image, 0, j->size < j->offset ? j->size : j->offset, j->probe);
-        if (r >= 0) {
-                r = rbd_image_meta_get(j->image, FORMAT_STATE_KEY, j->state, sizeof(j->state));
-                j->has_state = r >= 0;
-                if (r == -ENOENT)
-                        r = 0;
-        }
+        if (r >= 0)
+                r = read_state(j);
         if (r < 0)
                 end_ceph_error(j, "cannot read", r);
         return r;
@@ -617,6 +623,21 @@ out:
         secret_free(passphrase);
 }
 
+/* j->size, the state, and the first PHDR_BLOCK bytes into head when the
+ * image has that many; reads only, no lock. false (ended) on an error. */
+static bool peek(struct job *j, unsigned char head[PHDR_BLOCK])
+{
+        int r = rbd_image_size(j->image, &j->size);
+
+        if (r >= 0 && j->size >= PHDR_BLOCK)
+                r = rbd_image_read(j->image, 0, PHDR_BLOCK, head);
+        if (r >= 0)
+                r = read_state(j);
+        if (r < 0)
+                end_ceph_error(j, "cannot read", r);
+        return r >= 0;
+}
+
 /* A header that is there for good (ours and finished, or not ours) is
  * decided from reads alone, before any lock: a replayed event for a volume
  * a guest is using must not take librbd's exclusive lock from its qemu,
@@ -626,27 +647,29 @@ out:
 static bool decided_unlocked(struct job *j)
 {
         unsigned char head[PHDR_BLOCK];
-        uint64_t size, payload, offset;
-        int r;
+        uint64_t payload, offset;
 
-        r = rbd_image_size(j->image, &size);
-        if (r >= 0 && size > 0)
-                r = rbd_image_read(j->image, 0, size < sizeof(head) ? size : sizeof(head), head);
-        if (r >= 0) {
-                r = rbd_image_meta_get(j->image, FORMAT_STATE_KEY, j->state, sizeof(j->state));
-                j->has_state = r >= 0;
-                if (r == -ENOENT)
-                        r = 0;
-        }
-        if (r < 0) {
-                end_ceph_error(j, "cannot read", r);
+        if (!peek(j, head))
                 return true;
-        }
-        if (size < sizeof(head) || !luks_has_magic(head, sizeof(head), NULL) ||
+        if (j->size < sizeof(head) || !luks_has_magic(head, sizeof(head), NULL) ||
             (j->has_state && parse_state(j->state, "writing", &payload, &offset)))
                 return false;
         decide_existing_header(j, head, sizeof(head));
         return true;
+}
+
+/* j->image opened; false (ended) when it cannot be. */
+static bool open_image(struct job *j, struct rbd_cluster *cluster)
+{
+        const struct config *c = j->ctx->config;
+        int r = rbd_image_open(cluster, c->pool, j->image_name, &j->image);
+
+        if (r == -ENOENT)
+                end(j, OUTCOME_FAILED, false, "image %s/%s does not exist", c->pool,
+                    j->image_name);
+        else if (r < 0)
+                end_ceph_error(j, "cannot open", r);
+        return r >= 0;
 }
 
 static void format_open_image(struct job *j, struct rbd_cluster *cluster, uint64_t size_bytes)
@@ -656,16 +679,8 @@ static void format_open_image(struct job *j, struct rbd_cluster *cluster, uint64
         bool locked = false;
         int r;
 
-        r = rbd_image_open(cluster, c->pool, j->image_name, &j->image);
-        if (r == -ENOENT) {
-                end(j, OUTCOME_FAILED, false, "image %s/%s does not exist", c->pool,
-                    j->image_name);
+        if (!open_image(j, cluster))
                 return;
-        }
-        if (r < 0) {
-                end_ceph_error(j, "cannot open", r);
-                return;
-        }
         if (decided_unlocked(j))
                 goto out;
         if (take_lock(j, cookie, sizeof(cookie)) < 0)
@@ -707,6 +722,98 @@ void format_volume(struct format_context *ctx, const char *volume_id, uint64_t s
                 return;
         }
         format_open_image(&j, client->cluster, size_bytes);
+        release_client(ctx, client, j.retire_client);
+}
+
+/* ---- extend ------------------------------------------------------------ */
+
+/* The image's first 4 KiB and the state, read (no lock, as for
+ * decided_unlocked): true when the header is ours and finished, with its
+ * payload offset and UUID; false (ended) otherwise. */
+static bool extendable(struct job *j, uint64_t *ret_offset, char ret_uuid[40])
+{
+        unsigned char head[PHDR_BLOCK];
+        uint64_t payload, offset;
+
+        if (!peek(j, head))
+                return false;
+        if (j->has_state && parse_state(j->state, "writing", &payload, &offset)) {
+                end(j, OUTCOME_SKIPPED, false, "its format has not finished (%s); that format "
+                    "sizes the image from its own event", j->state);
+                return false;
+        }
+        if (!j->has_state || !parse_state(j->state, "formatted", &payload, ret_offset)) {
+                end(j, OUTCOME_SKIPPED, false,
+                    "not formatted by rbd-luks-agent: nothing to grow");
+                return false;
+        }
+        if (j->size < sizeof(head) || !luks_has_magic(head, sizeof(head), NULL)) {
+                end(j, OUTCOME_FAILED, false, "state says formatted (%s) but the image does not "
+                    "start with a LUKS header; not resized", j->state);
+                return false;
+        }
+        (void)luks_header_uuid(head, sizeof(head), ret_uuid);
+        return true;
+}
+
+/* To size_bytes + offset, never smaller; the state's payload= follows. */
+static void grow_to(struct job *j, uint64_t size_bytes, uint64_t offset, const char *uuid)
+{
+        uint64_t target = size_bytes + offset, was = j->size;
+        uint64_t payload = 0, state_offset = 0;
+        int r;
+
+        if (was > target) {
+                end(j, OUTCOME_SKIPPED, false, "image is %" PRIu64 " bytes, more than the %" PRIu64
+                    " of this size and the payload offset: never shrunk", was, target);
+                return;
+        }
+        (void)parse_state(j->state, "formatted", &payload, &state_offset);
+        if (was == target && payload == size_bytes) {
+                end(j, OUTCOME_SKIPPED, false, "image is already %" PRIu64 " bytes (%" PRIu64
+                    " for the guest, payload offset %" PRIu64 ")", target, size_bytes, offset);
+                return;
+        }
+        if (was < target && (r = rbd_image_resize(j->image, target)) < 0) {
+                end_ceph_error(j, "cannot grow", r);
+                return;
+        }
+        j->payload = size_bytes;
+        j->offset = offset;
+        if (set_state(j, "formatted", uuid) < 0)
+                return;
+        end(j, OUTCOME_RESIZED, false, "image grown from %" PRIu64 " to %" PRIu64 " bytes: qemu "
+            "shows exactly %" PRIu64 " bytes (payload offset %" PRIu64 ")", was, target,
+            size_bytes, offset);
+}
+
+void format_extend(struct format_context *ctx, const char *volume_id, uint64_t size_bytes,
+                   struct format_result *ret)
+{
+        struct job j = {.ctx = ctx, .volume_id = volume_id, .result = ret};
+        struct client *client;
+        uint64_t offset;
+        char uuid[40] = "";
+        int r;
+
+        *ret = (struct format_result){.outcome = OUTCOME_FAILED};
+        snprintf(j.image_name, sizeof(j.image_name), "%s%s", ctx->config->image_prefix,
+                 volume_id);
+        if (size_bytes == 0) {
+                end(&j, OUTCOME_FAILED, false, "the event gives no new size");
+                return;
+        }
+        r = acquire_client(ctx, &client);
+        if (r < 0) {
+                end(&j, OUTCOME_FAILED, true, "cannot connect to Ceph as client.%s: %s",
+                    ctx->config->ceph_client, strerror(-r));
+                return;
+        }
+        if (open_image(&j, client->cluster)) {
+                if (extendable(&j, &offset, uuid))
+                        grow_to(&j, size_bytes, offset, uuid);
+                rbd_image_close(j.image);
+        }
         release_client(ctx, client, j.retire_client);
 }
 

@@ -69,3 +69,14 @@ int format_index_remove(struct format_context *ctx, const char *volume_id);
  * have; 0 (by hand) takes the image's current size. */
 void format_volume(struct format_context *ctx, const char *volume_id, uint64_t size_bytes,
                    struct format_result *ret);
+
+/* volume.resize.end: Cinder's RBD driver resizes the raw image to exactly
+ * the new size (its extend_volume), which would leave the guest the new
+ * size minus the payload offset. The image is grown back to size_bytes +
+ * the payload offset, never shrunk, for a header the agent finished
+ * (state formatted); the state's payload= follows. Outcome resized, or
+ * skipped (already that size, not the agent's header, a format still in
+ * progress). No lock: librbd hands a resize to the exclusive lock's owner
+ * (a guest's qemu), and taking that lock would fail the guest's writes. */
+void format_extend(struct format_context *ctx, const char *volume_id, uint64_t size_bytes,
+                   struct format_result *ret);

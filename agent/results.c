@@ -50,6 +50,8 @@ const char *outcome_to_string(enum outcome o)
                 return "restored";
         case OUTCOME_EXPOSED:
                 return "exposed";
+        case OUTCOME_RESIZED:
+                return "resized";
         }
         return "unknown";
 }

@@ -35,6 +35,7 @@ enum outcome {
         OUTCOME_PLACEHOLDER, /* compute: a secret that opens nothing, until the value is known */
         OUTCOME_RESTORED,    /* compute: put back after someone else undefined it */
         OUTCOME_EXPOSED,     /* compute: a running domain has the volume without <encryption> */
+        OUTCOME_RESIZED,     /* volume: grown back to the new size + the payload offset */
 };
 
 const char *outcome_to_string(enum outcome o);

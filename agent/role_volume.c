@@ -32,6 +32,7 @@ struct slot {
         struct hookfile_position next; /* where the stretch ends */
         bool done;
         bool is_job;
+        bool taken; /* a worker has it */
         uint64_t line;
         struct event event;
 };
@@ -46,7 +47,6 @@ struct pipeline {
         pthread_cond_t work_ended; /* a slot done */
         struct slot *slots;
         size_t capacity, head, count; /* ring of slots */
-        size_t queue_next;            /* next ring index a worker may take */
         unsigned jobs_pending;
         bool stopping;
         /* Jobs between a failure that may pass and their ending, and the
@@ -55,13 +55,14 @@ struct pipeline {
         char retry_detail[HEALTH_DETAIL_MAX];
         struct health *health; /* NULL: not a daemon (--once, format) */
         /* counters, under lock */
-        uint64_t formatted, skipped, refused, failed, removed, rejected, ignored;
+        uint64_t formatted, resized, skipped, refused, failed, removed, rejected, ignored;
 };
 
 static void count_outcome(struct pipeline *p, enum outcome o)
 {
         switch (o) {
         case OUTCOME_FORMATTED: p->formatted++; break;
+        case OUTCOME_RESIZED: p->resized++; break;
         case OUTCOME_SKIPPED: p->skipped++; break;
         case OUTCOME_REFUSED: p->refused++; break;
         case OUTCOME_FAILED: p->failed++; break;
@@ -159,12 +160,16 @@ static void index_ending(struct pipeline *p, const struct event *ev, struct form
 }
 
 /* One attempt at the job of an event: a create.end's format, a
- * delete.end's index entry removed. */
+ * resize.end's image size, a delete.end's index entry removed. */
 static void attempt(struct pipeline *p, const struct event *ev, uint64_t size,
                     struct format_result *res)
 {
         int r;
 
+        if (strcmp(ev->event_type, "volume.resize.end") == 0) {
+                format_extend(p->format, ev->volume_id, size, res);
+                return;
+        }
         if (strcmp(ev->event_type, "volume.delete.end") != 0) {
                 format_volume(p->format, ev->volume_id, size, res);
                 if (!(res->outcome == OUTCOME_FAILED && res->transient))
@@ -275,18 +280,40 @@ static void run_job(struct pipeline *p, struct slot *s)
         s->done = true;
         p->jobs_pending--;
         pthread_cond_broadcast(&p->work_ended);
+        /* A later job of the same volume may run now. */
+        pthread_cond_broadcast(&p->work_ready);
         pthread_mutex_unlock(&p->lock);
 }
 
-/* Next queued job in ring order, or NULL. Called with p->lock held. */
+/* Whether an earlier job in the ring, not ended, is for the same volume as
+ * the one at index: one volume's jobs run one at a time, in hook-file order
+ * (an extend must not overtake the format before it, nor a delete's index
+ * removal the format's index entry). Called with p->lock held. */
+static bool waits_for_earlier(const struct pipeline *p, size_t index)
+{
+        const char *volume_id = p->slots[index].event.volume_id;
+
+        for (size_t i = p->head; i != index; i = (i + 1) % p->capacity) {
+                const struct slot *e = &p->slots[i];
+
+                if (e->is_job && !e->done && strcmp(e->event.volume_id, volume_id) == 0)
+                        return true;
+        }
+        return false;
+}
+
+/* The first queued job, in ring order, that may run now, or NULL. Called
+ * with p->lock held. */
 static struct slot *take_job(struct pipeline *p)
 {
-        while (p->queue_next != (p->head + p->count) % p->capacity) {
-                struct slot *s = &p->slots[p->queue_next];
+        for (size_t k = 0; k < p->count; k++) {
+                size_t i = (p->head + k) % p->capacity;
+                struct slot *s = &p->slots[i];
 
-                p->queue_next = (p->queue_next + 1) % p->capacity;
-                if (s->is_job && !s->done)
+                if (s->is_job && !s->done && !s->taken && !waits_for_earlier(p, i)) {
+                        s->taken = true;
                         return s;
+                }
         }
         return NULL;
 }
@@ -352,8 +379,9 @@ static void skip_event(struct pipeline *p, const struct event *ev, const char *r
 }
 
 /* The event types this role acts on, for intake_classify(): a create's
- * format, and a delete's entry in the volume index. */
-static const char *const handled_types[] = {"volume.create.end", "volume.delete.end", NULL};
+ * format, a delete's entry in the volume index, an extend's image size. */
+static const char *const handled_types[] = {"volume.create.end", "volume.delete.end",
+                                            "volume.resize.end", NULL};
 
 static void handle_line(struct pipeline *p, const struct hookfile_line *l)
 {
@@ -375,7 +403,8 @@ static void handle_line(struct pipeline *p, const struct hookfile_line *l)
                         queue_job(p, l, &ev);
                         pthread_mutex_unlock(&p->lock);
                         return;
-                } else if (strcmp(ev.event_type, handled_types[0]) != 0) {
+                } else if (strcmp(ev.event_type, handled_types[0]) != 0 &&
+                           strcmp(ev.event_type, handled_types[2]) != 0) {
                         p->ignored++;
                 } else if (!config_wants_type(p->config,
                                               ev.has_volume_type ? ev.volume_type : NULL)) {
@@ -393,7 +422,8 @@ static void handle_line(struct pipeline *p, const struct hookfile_line *l)
                                          "the event names no volume host; [volume] backends is "
                                          "set");
                         skip_event(p, &ev, why);
-                } else if (ev.status[0] && strcmp(ev.status, "available") != 0) {
+                } else if (strcmp(ev.event_type, handled_types[0]) == 0 && ev.status[0] &&
+                           strcmp(ev.status, "available") != 0) {
                         snprintf(why, sizeof(why), "volume status is '%s', not 'available'",
                                  ev.status);
                         skip_event(p, &ev, why);
@@ -428,8 +458,6 @@ static bool pop_ended(struct pipeline *p, struct hookfile_position *ret, bool *r
                 *ret = s->next;
                 *ret_had_job |= s->is_job;
                 moved = true;
-                if (p->queue_next == p->head)
-                        p->queue_next = (p->head + 1) % p->capacity;
                 p->head = (p->head + 1) % p->capacity;
                 p->count--;
         }
@@ -673,10 +701,11 @@ int role_volume_run(const struct config *c, bool once)
         stop_workers(&p, threads, started);
         started = 0;
         checkpoint_progress(&p, &cp, true);
-        log_info("done: %" PRIu64 " formatted, %" PRIu64 " skipped, %" PRIu64 " refused, %" PRIu64
-                 " failed, %" PRIu64 " index entries removed, %" PRIu64 " lines rejected, %" PRIu64
-                 " lines ignored%s",
-                 p.formatted, p.skipped, p.refused, p.failed, p.removed, p.rejected, p.ignored,
+        log_info("done: %" PRIu64 " formatted, %" PRIu64 " resized, %" PRIu64 " skipped, %" PRIu64
+                 " refused, %" PRIu64 " failed, %" PRIu64 " index entries removed, %" PRIu64
+                 " lines rejected, %" PRIu64 " lines ignored%s",
+                 p.formatted, p.resized, p.skipped, p.refused, p.failed, p.removed, p.rejected,
+                 p.ignored,
                  intake_stop_requested ? " (stopped by signal)" : "");
         if (once)
                 code = (p.refused || p.failed || p.rejected || intake_stop_requested || cp.has_pending)

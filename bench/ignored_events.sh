@@ -59,7 +59,7 @@ for ((i = 1; i <= REPEAT; i++)); do
     python3 "$here/agent_events.py" drain "$CPU" "$HOOK" "$T/run$i/state" "$T/run$i/agent.log" \
         "$AGENT" -c "$T/run$i/agent.ini" run >>"$T/runs.jsonl" ||
         { tail -n 5 "$T/run$i/agent.log" >&2; die "run $i failed"; }
-    grep -q "done: 0 formatted, 0 skipped, 0 refused, 0 failed, 0 index entries removed, 0 lines rejected, $LINES lines ignored" \
+    grep -q "done: 0 formatted, 0 resized, 0 skipped, 0 refused, 0 failed, 0 index entries removed, 0 lines rejected, $LINES lines ignored" \
         "$T/run$i/agent.log" || { tail -n 3 "$T/run$i/agent.log" >&2; die "run $i: not $LINES lines ignored"; }
     [[ ! -s $T/run$i/state/results.jsonl ]] || die "run $i wrote results"
 done

@@ -5,8 +5,9 @@
 # a private RabbitMQ broker; the agent's feeder appends them to the hook file and its
 # volume role formats the volume Cinder made. Checked: the image Cinder creates, the
 # create, attach and delete notifications as they arrive in the hook file, the format
-# (results.jsonl, and qemu's LUKS driver shows exactly the volume's size), the
-# connection_info Cinder returns to Nova's attach sequence, and the delete.
+# (results.jsonl, and qemu's LUKS driver shows exactly the volume's size), Cinder's
+# extend (the agent grows the image back by the payload offset: exactly the new size, the
+# data kept), the connection_info Cinder returns to Nova's attach sequence, and the delete.
 . "$(dirname "$0")/../lib/testlib.sh"
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -171,6 +172,27 @@ vsize=$(timeout -s KILL 60 qemu-img info --output=json --object "secret,id=s0,fi
     python3 -c 'import json,sys; print(json.load(sys.stdin)["virtual-size"])' 2>/dev/null)
 check_eq "qemu's LUKS driver: virtual size exactly $SIZE GiB" "$((SIZE * GIB))" "$vsize"
 
+# --- extend ----------------------------------------------------------------------------
+# Cinder's RBD driver resizes the image to exactly the new size (extend_volume ->
+# _resize, cinder/volume/drivers/rbd.py); the agent grows it back by the payload offset on
+# volume.resize.end, so qemu shows exactly the new size. Data written before reads back.
+lio() { timeout -s KILL 60 qemu-io --object "secret,id=s0,file=$pass_file" --image-opts "$(luks_opts "$vid")" "$@"; }
+check "qemu writes through LUKS at the start and the end of the $SIZE GiB" \
+    lio -c "write -P 0x61 0 64k" -c "write -P 0x62 $((SIZE * GIB - 65536)) 64k"
+NEW=$((SIZE + 1))
+check "Cinder extends the volume to $NEW GiB (os-extend)" api volume-extend "$vid" "$NEW"
+check "the volume is available after the extend" api wait "$vid" available --timeout 120
+check "hook file: volume.resize.end" wait_for 30 has_event "$vid" "volume.resize.end -"
+resized() { [ "$(result_count "$dir/state" "$vid" resized)" -ge 1 ]; }
+check "the agent grows the image (results.jsonl: resized)" wait_for 60 resized
+vsize=$(timeout -s KILL 60 qemu-img info --output=json --object "secret,id=s0,file=$pass_file" \
+    --image-opts "$(luks_opts "$vid")" 2>>"$T_TMP/qemu-info.err" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["virtual-size"])' 2>/dev/null)
+check_eq "qemu's LUKS driver: virtual size exactly $NEW GiB" "$((NEW * GIB))" "$vsize"
+check "the data written before the extend reads back" \
+    lio -c "read -P 0x61 0 64k" -c "read -P 0x62 $((SIZE * GIB - 65536)) 64k"
+check "the new GiB is there for the guest, up to its last byte" \
+    lio -c "write -P 0x63 $((NEW * GIB - 65536)) 64k" -c "read -P 0x63 $((NEW * GIB - 65536)) 64k"
 # --- attach, as Nova does it ------------------------------------------------------------
 instance=$(new_uuid)
 att=$(api attachment-create "$vid" "$instance")

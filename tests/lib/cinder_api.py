@@ -13,6 +13,8 @@ user and the project, and is not checked.
     volume-show ID                      prints the volume as Cinder returns it (JSON)
     wait ID STATUS [--timeout S]        until the volume has STATUS (default 120 s); fails
                                         at once when it lands in error instead
+    volume-extend ID GIB                POST /volumes/ID/action os-extend: Cinder's extend of
+                                        an available volume (its RBD driver resizes the image)
     volume-delete ID
     wait-deleted ID [--timeout S]       until the volume is gone (404)
 
@@ -147,6 +149,8 @@ def run(a):
         print(json.dumps(c.call("GET", "/volumes/" + a.volume_id)["volume"]))
     elif a.command == "wait":
         return cmd_wait(c, a)
+    elif a.command == "volume-extend":
+        c.call("POST", "/volumes/%s/action" % a.volume_id, {"os-extend": {"new_size": a.size}})
     elif a.command == "volume-delete":
         c.call("DELETE", "/volumes/" + a.volume_id)
     elif a.command == "wait-deleted":
@@ -189,6 +193,9 @@ def parse(argv):
     s.add_argument("volume_id")
     s.add_argument("status")
     s.add_argument("--timeout", type=float, default=120)
+    s = sub.add_parser("volume-extend")
+    s.add_argument("volume_id")
+    s.add_argument("size", type=int)
     s = sub.add_parser("volume-delete")
     s.add_argument("volume_id")
     s = sub.add_parser("wait-deleted")
