@@ -678,7 +678,8 @@ def cmd_wipe(conf, host):
     healthy_early = []
     overflow = False
     next_health = 0
-    while rec is None or t_restart is None or t_healthy is None:
+    def read_log():
+        nonlocal connected, cpu_away, overflow, rec, cpu, lv_cpu
         for l in log.new():
             if connected is None and "connected to libvirt at" in l:
                 connected = log_time(l)
@@ -690,6 +691,10 @@ def cmd_wipe(conf, host):
                 rec = p
                 cpu = cpu_ms(h["pid"]) - c0
                 lv_cpu = cpu_ms(libvirtd_pid(h))  # the new libvirtd's whole life
+
+    cpu_away = cpu = lv_cpu = None
+    while rec is None or t_restart is None or t_healthy is None:
+        read_log()
         if t_restart is None and restart.poll() is not None:
             t_restart = time.time()
             if restart.returncode != 0:
@@ -700,7 +705,12 @@ def cmd_wipe(conf, host):
             if not ok and first_unhealthy is None:
                 first_unhealthy = now
             if ok and first_unhealthy is not None:
-                healthy_early.append(now - t_kill)
+                # The agent logs the reconcile's line before it writes
+                # health: a line that landed since the log was read makes
+                # this no early "healthy".
+                read_log()
+                if rec is None:
+                    healthy_early.append(now - t_kill)
             next_health = now + 0.2
         elif rec is not None and t_healthy is None and healthy(conf, h):
             t_healthy = time.time()
@@ -979,6 +989,19 @@ def cmd_report(conf):
         *(f"VmRSS {m['VmRSS'] / 1024:.1f} = anon {m['RssAnon'] / 1024:.1f} + file "
           f"{m['RssFile'] / 1024:.1f}; VmHWM {m['VmHWM'] / 1024:.1f}"
           for m in (rec[x]["mem"] for x in names)))
+    floor_path = os.path.join(d, "floor.json")
+    if os.path.exists(floor_path):
+        fl = load(floor_path)
+        f0, f1 = fl["start"], fl["connected"]
+        row("   floor: bench/rss_floor.c, the agent's libraries, MiB: at main() / "
+            "connected to RADOS + libvirt",
+            f"VmRSS {f0['VmRSS'] / 1024:.1f} (anon {f0['RssAnon'] / 1024:.1f} + file "
+            f"{f0['RssFile'] / 1024:.1f}) / {f1['VmRSS'] / 1024:.1f} (anon "
+            f"{f1['RssAnon'] / 1024:.1f} + file {f1['RssFile'] / 1024:.1f})")
+        row("   agent over that floor (connected), MiB",
+            *(f"VmRSS +{(m['VmRSS'] - f1['VmRSS']) / 1024:.1f}, VmHWM "
+              f"+{(m['VmHWM'] - f1['VmRSS']) / 1024:.1f} ({m['VmHWM'] / f1['VmRSS']:.2f}x)"
+              for m in (rec[x]["mem"] for x in names)))
     cells = []
     for x in names:
         s = start[x]

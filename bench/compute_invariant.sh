@@ -20,7 +20,9 @@
 # Phases, after the agents' start-up reconcile has defined N secrets in each
 # (empty) libvirtd, timed from the agents' logs:
 #   3. SIGHUP -> the agent's "reconcile: ..." line, nothing to change: its own
-#      "in X ms", RADOS reads, CPU of agent and libvirtd; the agents' VmRSS.
+#      "in X ms", RADOS reads, CPU of agent and libvirtd; the agents' VmRSS,
+#      against the floor measured in the same run: bench/rss_floor.c, linked
+#      with the agent's libraries, connected to RADOS and libvirt, idle.
 #   5. libvirtd start with N secrets on disk vs with 100, and
 #   6. Nova's Host.find_secret (median of 20) at N vs 100: both on a third
 #      libvirtd without an agent, whose store is a copy of host 1's secrets
@@ -177,6 +179,12 @@ helper verify bench-cmp-2 >/dev/null
 say "phase 3: $RECONCILES no-change reconciles per host (SIGHUP)"
 helper reconcile bench-cmp-1 "$RECONCILES" >"$T/reconcile-bench-cmp-1.json"
 helper reconcile bench-cmp-2 "$RECONCILES" >"$T/reconcile-bench-cmp-2.json"
+
+say "the floor: a program linked like the agent, connected to RADOS and libvirt, idle"
+cc -O2 -Wall -Wextra -o "$T/rss_floor" "$here/rss_floor.c" -Wl,--no-as-needed \
+    -lrbd -lrados -lcryptsetup -ljson-c -linih -lssl -lcrypto -lvirt -lrabbitmq ||
+    die "cannot build bench/rss_floor.c"
+"$T/rss_floor" "$CONF" cinder "${URI[c]}" >"$T/floor.json" || die "bench/rss_floor.c failed"
 
 say "phases 5 and 6: libvirtd start and Nova's find_secret, $N vs $BASE secrets, $ROUNDS rounds"
 helper store "$ROUNDS" "$BASE" >"$T/store.json"
