@@ -437,7 +437,11 @@ static int parse_payload(struct json_object *root, struct event *e, const char *
         r = parse_attachments(payload, e, ret_reason);
         if (r < 0)
                 return r;
-        return parse_size(payload, strcmp(e->event_type, "volume.create.end") == 0, e, ret_reason);
+        /* A create's size decides the image's, a resize's the new one. */
+        return parse_size(payload,
+                          strcmp(e->event_type, "volume.create.end") == 0 ||
+                                  strcmp(e->event_type, "volume.resize.end") == 0,
+                          e, ret_reason);
 }
 
 /* ---- the whole line ---- */
