@@ -450,6 +450,15 @@ static unsigned next_wait_ms(const struct compute *cp)
 {
         uint64_t now = intake_now_ms(), until = now + intake_wait_ms(cp->config);
 
+        /* Away from libvirt only the reconnect can be due: the values
+         * waited for and the reconcile need libvirt, and run_timers() leaves
+         * them alone, so their times, once past, would end every wait at
+         * once (a spin until the reconnect). */
+        if (!cp->libvirt) {
+                if (cp->next_connect_ms > now && cp->next_connect_ms < until)
+                        until = cp->next_connect_ms;
+                return (unsigned)(until - now);
+        }
         for (size_t i = 0; i < cp->n_pending; i++)
                 if (cp->pending[i].next_ms < until)
                         until = cp->pending[i].next_ms;
