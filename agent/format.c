@@ -262,7 +262,6 @@ static const unsigned char *first_nonzero(const unsigned char *buf, size_t len)
         return NULL;
 }
 
-/* Reads size, state and the first bytes; computes offset. */
 /* j->state and j->has_state from the image's metadata; a missing state
  * is no error. */
 static int read_state(struct job *j)
@@ -273,6 +272,7 @@ static int read_state(struct job *j)
         return r == -ENOENT ? 0 : r;
 }
 
+/* Reads size, state and the first bytes; computes offset. */
 static int inspect(struct job *j)
 {
         struct format_context *ctx = j->ctx;
@@ -728,9 +728,10 @@ void format_volume(struct format_context *ctx, const char *volume_id, uint64_t s
 /* ---- extend ------------------------------------------------------------ */
 
 /* The image's first 4 KiB and the state, read (no lock, as for
- * decided_unlocked): true when the header is ours and finished, with its
- * payload offset and UUID; false (ended) otherwise. */
-static bool extendable(struct job *j, uint64_t *ret_offset, char ret_uuid[40])
+ * decided_unlocked): true when the header is ours and finished, with the
+ * state's payload and offset (into j) and the header's UUID; false (ended)
+ * otherwise. */
+static bool extendable(struct job *j, char ret_uuid[40])
 {
         unsigned char head[PHDR_BLOCK];
         uint64_t payload, offset;
@@ -742,7 +743,7 @@ static bool extendable(struct job *j, uint64_t *ret_offset, char ret_uuid[40])
                     "sizes the image from its own event", j->state);
                 return false;
         }
-        if (!j->has_state || !parse_state(j->state, "formatted", &payload, ret_offset)) {
+        if (!j->has_state || !parse_state(j->state, "formatted", &j->payload, &j->offset)) {
                 end(j, OUTCOME_SKIPPED, false,
                     "not formatted by rbd-luks-agent: nothing to grow");
                 return false;
@@ -756,11 +757,11 @@ static bool extendable(struct job *j, uint64_t *ret_offset, char ret_uuid[40])
         return true;
 }
 
-/* To size_bytes + offset, never smaller; the state's payload= follows. */
-static void grow_to(struct job *j, uint64_t size_bytes, uint64_t offset, const char *uuid)
+/* To size_bytes + the payload offset, never smaller; the state's payload=
+ * follows. */
+static void grow_to(struct job *j, uint64_t size_bytes, const char *uuid)
 {
-        uint64_t target = size_bytes + offset, was = j->size;
-        uint64_t payload = 0, state_offset = 0;
+        uint64_t offset = j->offset, target = size_bytes + offset, was = j->size;
         int r;
 
         if (was > target) {
@@ -768,8 +769,7 @@ static void grow_to(struct job *j, uint64_t size_bytes, uint64_t offset, const c
                     " of this size and the payload offset: never shrunk", was, target);
                 return;
         }
-        (void)parse_state(j->state, "formatted", &payload, &state_offset);
-        if (was == target && payload == size_bytes) {
+        if (was == target && j->payload == size_bytes) {
                 end(j, OUTCOME_SKIPPED, false, "image is already %" PRIu64 " bytes (%" PRIu64
                     " for the guest, payload offset %" PRIu64 ")", target, size_bytes, offset);
                 return;
@@ -779,7 +779,6 @@ static void grow_to(struct job *j, uint64_t size_bytes, uint64_t offset, const c
                 return;
         }
         j->payload = size_bytes;
-        j->offset = offset;
         if (set_state(j, "formatted", uuid) < 0)
                 return;
         end(j, OUTCOME_RESIZED, false, "image grown from %" PRIu64 " to %" PRIu64 " bytes: qemu "
@@ -792,17 +791,12 @@ void format_extend(struct format_context *ctx, const char *volume_id, uint64_t s
 {
         struct job j = {.ctx = ctx, .volume_id = volume_id, .result = ret};
         struct client *client;
-        uint64_t offset;
         char uuid[40] = "";
         int r;
 
         *ret = (struct format_result){.outcome = OUTCOME_FAILED};
         snprintf(j.image_name, sizeof(j.image_name), "%s%s", ctx->config->image_prefix,
                  volume_id);
-        if (size_bytes == 0) {
-                end(&j, OUTCOME_FAILED, false, "the event gives no new size");
-                return;
-        }
         r = acquire_client(ctx, &client);
         if (r < 0) {
                 end(&j, OUTCOME_FAILED, true, "cannot connect to Ceph as client.%s: %s",
@@ -810,8 +804,8 @@ void format_extend(struct format_context *ctx, const char *volume_id, uint64_t s
                 return;
         }
         if (open_image(&j, client->cluster)) {
-                if (extendable(&j, &offset, uuid))
-                        grow_to(&j, size_bytes, offset, uuid);
+                if (extendable(&j, uuid))
+                        grow_to(&j, size_bytes, uuid);
                 rbd_image_close(j.image);
         }
         release_client(ctx, client, j.retire_client);

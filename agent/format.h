@@ -70,7 +70,8 @@ int format_index_remove(struct format_context *ctx, const char *volume_id);
 void format_volume(struct format_context *ctx, const char *volume_id, uint64_t size_bytes,
                    struct format_result *ret);
 
-/* volume.resize.end: Cinder's RBD driver resizes the raw image to exactly
+/* volume.resize.end (size_bytes from its payload, which event_parse
+ * requires): Cinder's RBD driver resizes the raw image to exactly
  * the new size (its extend_volume), which would leave the guest the new
  * size minus the payload offset. The image is grown back to size_bytes +
  * the payload offset, never shrunk, for a header the agent finished

@@ -285,32 +285,40 @@ static void run_job(struct pipeline *p, struct slot *s)
         pthread_mutex_unlock(&p->lock);
 }
 
-/* Whether an earlier job in the ring, not ended, is for the same volume as
- * the one at index: one volume's jobs run one at a time, in hook-file order
- * (an extend must not overtake the format before it, nor a delete's index
- * removal the format's index entry). Called with p->lock held. */
-static bool waits_for_earlier(const struct pipeline *p, size_t index)
+/* Whether a running job (taken, not ended) is for volume_id; running holds
+ * the n running jobs' volume ids. */
+static bool running_for(const char *const *running, size_t n, const char *volume_id)
 {
-        const char *volume_id = p->slots[index].event.volume_id;
-
-        for (size_t i = p->head; i != index; i = (i + 1) % p->capacity) {
-                const struct slot *e = &p->slots[i];
-
-                if (e->is_job && !e->done && strcmp(e->event.volume_id, volume_id) == 0)
+        for (size_t i = 0; i < n; i++)
+                if (strcmp(running[i], volume_id) == 0)
                         return true;
-        }
         return false;
 }
 
-/* The first queued job, in ring order, that may run now, or NULL. Called
- * with p->lock held. */
+/* The first queued job, in ring order, that may run now, or NULL: one
+ * volume's jobs run one at a time, in hook-file order (an extend must not
+ * overtake the format before it, nor a delete's index removal the format's
+ * index entry). A job waits only for a running one of its volume: an
+ * earlier queued one that may run is found first, and one that may not
+ * waits for the same running job. At most one job per worker runs, so the
+ * list is short. Called with p->lock held. */
 static struct slot *take_job(struct pipeline *p)
 {
-        for (size_t k = 0; k < p->count; k++) {
-                size_t i = (p->head + k) % p->capacity;
-                struct slot *s = &p->slots[i];
+        const char *running[p->config->workers ? p->config->workers : 1];
+        size_t n_running = 0;
 
-                if (s->is_job && !s->done && !s->taken && !waits_for_earlier(p, i)) {
+        for (size_t k = 0; k < p->count; k++) {
+                const struct slot *s = &p->slots[(p->head + k) % p->capacity];
+
+                if (s->is_job && s->taken && !s->done &&
+                    n_running < sizeof(running) / sizeof(running[0]))
+                        running[n_running++] = s->event.volume_id;
+        }
+        for (size_t k = 0; k < p->count; k++) {
+                struct slot *s = &p->slots[(p->head + k) % p->capacity];
+
+                if (s->is_job && !s->done && !s->taken &&
+                    !running_for(running, n_running, s->event.volume_id)) {
                         s->taken = true;
                         return s;
                 }
