@@ -21,6 +21,8 @@
 #include "array.h"
 #include "event.h"
 #include "format.h"
+#include "header_map.h"
+#include "keys.h"
 #include "log.h"
 #include "luks.h"
 #include "rbd.h"
@@ -115,7 +117,7 @@ static const struct volume_index_entry *find_entry(const struct entries *all, co
 /* What the image says: 1 with *ret set, 0 when it says nothing (no header,
  * or a format in progress), or a negative errno. */
 static int probe_image(struct rbd_cluster *cluster, const char *pool, const char *name,
-                       struct volume_index_entry *ret)
+                       struct volume_index_entry *ret, struct header_map_entry *ret_header)
 {
         unsigned char probe[PROBE_BYTES];
         char state[STATE_MAX];
@@ -133,7 +135,10 @@ static int probe_image(struct rbd_cluster *cluster, const char *pool, const char
                 if (uuid)
                         snprintf(ret->uuid, sizeof(ret->uuid), "%.*s",
                                  (int)strcspn(uuid + 6, " "), uuid + 6);
-                r = 1;
+                /* The record as the image holds it, for the header map. */
+                r = keys_read_record(img, ret_header->record, sizeof(ret_header->record));
+                ret_header->kind = r >= 0 ? HEADER_MAP_RECORD : HEADER_MAP_NONE;
+                r = r >= 0 || r == -ENOENT ? 1 : r;
         } else if (r >= 0) {
                 r = 0; /* writing: the volume agent finishes it */
         } else if (r == -ENOENT) {
@@ -153,6 +158,38 @@ static void say(const char *volume_id, const char *what, bool dry_run)
         fflush(stdout);
 }
 
+/* A formatted image's entry in the header map, added when missing (a
+ * volume formatted before the map existed, or its entry lost). A clone not
+ * yet re-bound adds its parent's record under its own id: the volume role
+ * tries every candidate, and the clone's re-bind replaces it. 1, or a
+ * negative errno. */
+static int rebuild_header(const struct config *c, struct rbd_cluster *cluster,
+                          const char *volume_id, const struct volume_index_entry *e,
+                          struct header_map_entry *h, bool dry_run, unsigned *changed)
+{
+        struct header_map_entry was;
+        int r;
+
+        snprintf(h->uuid, sizeof(h->uuid), "%s", e->uuid);
+        snprintf(h->volume_id, sizeof(h->volume_id), "%s", volume_id);
+        h->created = e->time;
+        r = header_map_get(cluster, c->pool, h->uuid, volume_id, &was);
+        if (r >= 0)
+                return 1;
+        if (r == -ENOENT && !dry_run)
+                r = header_map_put(cluster, c->pool, h);
+        else if (r == -ENOENT)
+                r = 0;
+        if (r < 0) {
+                log_error("volume %s: cannot write its entry in the header map %s: %s", volume_id,
+                          RBD_HEADERS_OBJECT, strerror(-r));
+                return r;
+        }
+        say(volume_id, "added to the header map", dry_run);
+        (*changed)++;
+        return 1;
+}
+
 /* One image against the index; counts what it changed. */
 static int rebuild_one(const struct config *c, struct rbd_cluster *cluster,
                        const struct entries *all, const char *volume_id, const char *name,
@@ -160,15 +197,19 @@ static int rebuild_one(const struct config *c, struct rbd_cluster *cluster,
 {
         const struct volume_index_entry *old = find_entry(all, volume_id);
         struct volume_index_entry e = {.time = (int64_t)time(NULL)};
+        struct header_map_entry h = {.kind = HEADER_MAP_NONE};
         char what[160];
         int r;
 
-        r = probe_image(cluster, c->pool, name, &e);
+        r = probe_image(cluster, c->pool, name, &e, &h);
         if (r < 0) {
                 log_error("volume %s: cannot read %s/%s: %s", volume_id, c->pool, name,
                           strerror(-r));
                 return r;
         }
+        if (r == 1 && e.state == VOLUME_INDEX_FORMATTED && e.uuid[0] &&
+            (r = rebuild_header(c, cluster, volume_id, &e, &h, dry_run, changed)) < 0)
+                return r;
         if (r == 0 || (old && old->state == e.state &&
                        (e.state != VOLUME_INDEX_FORMATTED || strcmp(old->uuid, e.uuid) == 0)))
                 return 0;

@@ -82,6 +82,8 @@ const struct key_def config_keys[N_KEYS] = {
         [KEY_BACKENDS] = KEY(VOLUME, "backends", config_parse_backends, backends, OPTIONAL),
         [KEY_LOCK_STALE_AFTER_S] = NUMBER(VOLUME, "lock_stale_after_s", lock_stale_after_s, 10,
                                           86400),
+        [KEY_DELETED_KEYS] = KEY(VOLUME, "deleted_keys", config_parse_deleted_keys,
+                                 shred_deleted_keys, OPTIONAL),
 
         [KEY_PROVIDER] = KEY(KEYS, "provider", config_parse_provider, key_provider, REQUIRED),
         [KEY_KEY_DIRECTORY] = KEY(KEYS, "directory", config_parse_path, key_directory, OPTIONAL),

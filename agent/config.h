@@ -82,6 +82,9 @@ struct config {
         char *backends[CONFIG_MAX_BACKENDS];
         size_t n_backends;
         unsigned lock_stale_after_s;
+        /* deleted_keys = shred: a deleted volume's record leaves the header
+         * map (header_map.h) with it; keep (default) marks it deleted. */
+        bool shred_deleted_keys;
 
         /* [compute] */
         char *libvirt_uri;

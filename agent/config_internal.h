@@ -35,7 +35,7 @@ enum key_id {
         KEY_HEALTH_INTERVAL,
         KEY_CEPH_CONF, KEY_CEPH_CLIENT, KEY_CEPH_KEYRING, KEY_POOL, KEY_IMAGE_PREFIX,
         KEY_CEPH_TIMEOUT_S,
-        KEY_TYPES, KEY_BACKENDS, KEY_LOCK_STALE_AFTER_S,
+        KEY_TYPES, KEY_BACKENDS, KEY_LOCK_STALE_AFTER_S, KEY_DELETED_KEYS,
         KEY_PROVIDER, KEY_KEY_DIRECTORY, KEY_KEY_COMMAND, KEY_COMMAND_TIMEOUT_MS, KEY_KEK_ID,
         KEY_KEK_FILE, KEY_OLD_KEKS,
         KEY_CIPHER, KEY_KEY_BITS, KEY_HASH, KEY_ITER_TIME_MS, KEY_ITERATIONS, KEY_KDF,
@@ -162,6 +162,7 @@ int config_parse_old_keks(struct load *l, const struct key_def *k, const char *v
 int config_parse_cipher(struct load *l, const struct key_def *k, const char *value);
 int config_parse_hash(struct load *l, const struct key_def *k, const char *value);
 int config_parse_kdf(struct load *l, const struct key_def *k, const char *value);
+int config_parse_deleted_keys(struct load *l, const struct key_def *k, const char *value);
 int config_parse_keyslot_writer(struct load *l, const struct key_def *k, const char *value);
 int config_parse_bool(struct load *l, const struct key_def *k, const char *value);
 

@@ -244,6 +244,12 @@ int config_parse_kdf(struct load *l, const struct key_def *k, const char *value)
         return parse_two_words(l, k, value, "standard", false, "fast");
 }
 
+/* deleted_keys = shred (bool shred_deleted_keys). */
+int config_parse_deleted_keys(struct load *l, const struct key_def *k, const char *value)
+{
+        return parse_two_words(l, k, value, "keep", false, "shred");
+}
+
 /* keyslot_writer = libcryptsetup (bool keyslot_by_libcryptsetup). */
 int config_parse_keyslot_writer(struct load *l, const struct key_def *k, const char *value)
 {

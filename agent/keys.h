@@ -68,6 +68,13 @@ int keys_store(struct keys *k, const char *volume_id, struct rbd_image *image,
 int keys_rewrap(struct keys *k, const char *volume_id, struct rbd_image *image, bool dry_run,
                 bool *ret_changed, const char **ret_reason);
 
+/* Metadata provider: the key that record (as stored for from_volume_id)
+ * wraps, sealed again for volume_id with the current KEK into
+ * *ret_record; nothing stored (keys_store does). For a header copied from
+ * another volume (header_map.h). -EOPNOTSUPP: not the metadata provider;
+ * record errors as keywrap_open's. */
+int keys_rebind(struct keys *k, const char *from_volume_id, const char *record,
+                const char *volume_id, struct keys_record *ret_record, const char **ret_reason);
 /* The image's key record as stored (metadata provider); -ENOENT if none. */
 int keys_read_record(struct rbd_image *image, char *record, size_t size);
 

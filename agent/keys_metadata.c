@@ -125,6 +125,22 @@ out:
         return r;
 }
 
+int keys_rebind(struct keys *k, const char *from_volume_id, const char *record,
+                const char *volume_id, struct keys_record *ret_record, const char **ret_reason)
+{
+        struct secret *key = NULL;
+        int r;
+
+        if (k->provider != &keys_provider_metadata)
+                return reason_set(-EOPNOTSUPP, ret_reason, "only the metadata provider wraps keys");
+        r = keywrap_open(k->keks, k->n_keks, from_volume_id, record, &key, ret_reason);
+        if (r >= 0)
+                r = keywrap_seal(k->keks[0], volume_id, key, ret_record->text,
+                                 sizeof(ret_record->text), ret_reason);
+        secret_free(key);
+        return r;
+}
+
 /* The current KEK first: it wraps; all of them unwrap. */
 static int metadata_open(struct keys *k, const char **ret_reason)
 {

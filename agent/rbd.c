@@ -575,21 +575,23 @@ static int index_io(struct rbd_cluster *c, const char *pool, rados_ioctx_t *ret)
         return rados_ioctx_create(c->rados, pool, ret);
 }
 
-/* Runs op (and releases it) on the index object. */
-static int index_write(struct rbd_cluster *c, const char *pool, rados_write_op_t op)
+/* Runs op (and releases it) on object. */
+static int index_write(struct rbd_cluster *c, const char *pool, const char *object,
+                       rados_write_op_t op)
 {
         rados_ioctx_t io;
         int r = index_io(c, pool, &io);
 
         if (r >= 0) {
-                r = rados_write_op_operate(op, io, RBD_INDEX_OBJECT, NULL, 0);
+                r = rados_write_op_operate(op, io, object, NULL, 0);
                 rados_ioctx_destroy(io);
         }
         rados_release_write_op(op);
         return r;
 }
 
-int rbd_index_set(struct rbd_cluster *c, const char *pool, const char *key, const char *value)
+int rbd_omap_set(struct rbd_cluster *c, const char *pool, const char *object, const char *key,
+                 const char *value)
 {
         size_t key_len = strlen(key), value_len = strlen(value);
         rados_write_op_t op;
@@ -601,10 +603,10 @@ int rbd_index_set(struct rbd_cluster *c, const char *pool, const char *key, cons
                 return -ENOMEM;
         rados_write_op_create(op, LIBRADOS_CREATE_IDEMPOTENT, NULL);
         rados_write_op_omap_set2(op, &key, &value, &key_len, &value_len, 1);
-        return index_write(c, pool, op);
+        return index_write(c, pool, object, op);
 }
 
-int rbd_index_remove(struct rbd_cluster *c, const char *pool, const char *key)
+int rbd_omap_remove(struct rbd_cluster *c, const char *pool, const char *object, const char *key)
 {
         size_t key_len = strlen(key);
         rados_write_op_t op;
@@ -616,8 +618,8 @@ int rbd_index_remove(struct rbd_cluster *c, const char *pool, const char *key)
         if (!op)
                 return -ENOMEM;
         rados_write_op_omap_rm_keys2(op, &key, &key_len, 1);
-        r = index_write(c, pool, op);
-        return r == -ENOENT ? 0 : r; /* no index object: nothing to remove */
+        r = index_write(c, pool, object, op);
+        return r == -ENOENT ? 0 : r; /* no such object: nothing to remove */
 }
 
 /* Copies one omap value out, NUL-terminated; -ERANGE when it is too long. */
@@ -630,8 +632,8 @@ static int copy_value(const char *val, size_t val_len, char *value, size_t size)
         return 0;
 }
 
-int rbd_index_get(struct rbd_cluster *c, const char *pool, const char *key, char *value,
-                  size_t size)
+int rbd_omap_get(struct rbd_cluster *c, const char *pool, const char *object, const char *key,
+                 char *value, size_t size)
 {
         size_t key_len = strlen(key), k_len = 0, v_len = 0;
         rados_omap_iter_t iter = NULL;
@@ -651,7 +653,7 @@ int rbd_index_get(struct rbd_cluster *c, const char *pool, const char *key, char
                 return -ENOMEM;
         }
         rados_read_op_omap_get_vals_by_keys2(op, &key, 1, &key_len, &iter, &prval);
-        r = rados_read_op_operate(op, io, RBD_INDEX_OBJECT, 0);
+        r = rados_read_op_operate(op, io, object, 0);
         if (r >= 0)
                 r = prval;
         if (r >= 0)
@@ -665,10 +667,11 @@ int rbd_index_get(struct rbd_cluster *c, const char *pool, const char *key, char
         return r;
 }
 
-/* One page of the map after `after` ("" from the start); *ret_more when
- * there is more. */
-static int index_page(rados_ioctx_t io, const char *after, rbd_index_fn fn, void *opaque,
-                      char *ret_last, bool *ret_more, size_t *ret_count)
+/* One page of object's map after `after` ("" from the start), keys
+ * starting with prefix; *ret_more when there is more. */
+static int index_page(rados_ioctx_t io, const char *object, const char *prefix, const char *after,
+                      rbd_index_fn fn, void *opaque, char *ret_last, bool *ret_more,
+                      size_t *ret_count)
 {
         rados_omap_iter_t iter = NULL;
         unsigned char more = 0;
@@ -677,8 +680,8 @@ static int index_page(rados_ioctx_t io, const char *after, rbd_index_fn fn, void
 
         if (!op)
                 return -ENOMEM;
-        rados_read_op_omap_get_vals2(op, after, "", RBD_INDEX_PAGE, &iter, &more, &prval);
-        r = rados_read_op_operate(op, io, RBD_INDEX_OBJECT, 0);
+        rados_read_op_omap_get_vals2(op, after, prefix, RBD_INDEX_PAGE, &iter, &more, &prval);
+        r = rados_read_op_operate(op, io, object, 0);
         if (r >= 0)
                 r = prval;
         *ret_count = 0;
@@ -708,8 +711,8 @@ static int index_page(rados_ioctx_t io, const char *after, rbd_index_fn fn, void
         return r;
 }
 
-int rbd_index_each(struct rbd_cluster *c, const char *pool, rbd_index_fn fn, void *opaque,
-                   size_t *ret_reads)
+int rbd_omap_each(struct rbd_cluster *c, const char *pool, const char *object, const char *prefix,
+                  rbd_index_fn fn, void *opaque, size_t *ret_reads)
 {
         char last[RBD_INDEX_KEY_MAX + 1] = "";
         size_t reads = 0, count;
@@ -721,9 +724,9 @@ int rbd_index_each(struct rbd_cluster *c, const char *pool, rbd_index_fn fn, voi
         if (r < 0)
                 return r;
         while (more) {
-                r = index_page(io, last, fn, opaque, last, &more, &count);
+                r = index_page(io, object, prefix, last, fn, opaque, last, &more, &count);
                 reads++;
-                if (r == -ENOENT && reads == 1) /* no index object yet: empty */
+                if (r == -ENOENT && reads == 1) /* no such object yet: empty */
                         r = 0;
                 if (r != 0 || count == 0)
                         break;

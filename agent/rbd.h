@@ -88,23 +88,28 @@ int rbd_image_meta_remove(struct rbd_image *img, const char *key);
 
 bool rbd_error_is_transient(int r);
 
-/* The pool's volume index: the omap of one RADOS object, RBD_INDEX_OBJECT,
- * in the pool, one entry per key (volume id) with a short text value.
- * set and remove are one RADOS write each (set creates the object; remove
- * of an absent key or object is 0); get is -ENOENT for an absent key, and
- * -ERANGE when the value does not fit. each() calls fn for every entry in
- * key order, RBD_INDEX_PAGE per RADOS read, an empty value for one longer
- * than RBD_INDEX_VALUE_MAX; a non-zero return from fn stops the walk and
- * is returned. *ret_reads (may be NULL) counts the RADOS reads. A missing
- * object is an empty index. -EINVAL: key empty or too long. */
+/* Small maps kept in the omap of one RADOS object in the pool: the volume
+ * index (RBD_INDEX_OBJECT, volume_index.h) and the header map
+ * (RBD_HEADERS_OBJECT, header_map.h). One entry per key with a short text
+ * value. set and remove are one RADOS write each (set creates the object;
+ * remove of an absent key or object is 0); get is -ENOENT for an absent
+ * key, and -ERANGE when the value does not fit. each() calls fn for every
+ * entry whose key starts with prefix ("" for all), in key order,
+ * RBD_INDEX_PAGE per RADOS read, with an empty value for one longer than
+ * RBD_INDEX_VALUE_MAX; a non-zero return from fn stops the walk and is
+ * returned. *ret_reads (may be NULL) counts the RADOS reads. A missing
+ * object is an empty map. -EINVAL: key empty or too long. */
 #define RBD_INDEX_OBJECT "rbd-luks-agent.index"
-#define RBD_INDEX_KEY_MAX 64
+#define RBD_HEADERS_OBJECT "rbd-luks-agent.headers"
+#define RBD_INDEX_KEY_MAX 128
 #define RBD_INDEX_VALUE_MAX 2048
 #define RBD_INDEX_PAGE 1024
 typedef int (*rbd_index_fn)(void *opaque, const char *key, const char *value);
-int rbd_index_set(struct rbd_cluster *c, const char *pool, const char *key, const char *value);
-int rbd_index_remove(struct rbd_cluster *c, const char *pool, const char *key);
-int rbd_index_get(struct rbd_cluster *c, const char *pool, const char *key, char *value,
-                  size_t size);
-int rbd_index_each(struct rbd_cluster *c, const char *pool, rbd_index_fn fn, void *opaque,
-                   size_t *ret_reads);
+int rbd_omap_set(struct rbd_cluster *c, const char *pool, const char *object, const char *key,
+                 const char *value);
+int rbd_omap_remove(struct rbd_cluster *c, const char *pool, const char *object,
+                    const char *key);
+int rbd_omap_get(struct rbd_cluster *c, const char *pool, const char *object, const char *key,
+                 char *value, size_t size);
+int rbd_omap_each(struct rbd_cluster *c, const char *pool, const char *object, const char *prefix,
+                  rbd_index_fn fn, void *opaque, size_t *ret_reads);

@@ -52,6 +52,8 @@ const char *outcome_to_string(enum outcome o)
                 return "exposed";
         case OUTCOME_RESIZED:
                 return "resized";
+        case OUTCOME_INHERITED:
+                return "inherited";
         }
         return "unknown";
 }

@@ -36,6 +36,7 @@ enum outcome {
         OUTCOME_RESTORED,    /* compute: put back after someone else undefined it */
         OUTCOME_EXPOSED,     /* compute: a running domain has the volume without <encryption> */
         OUTCOME_RESIZED,     /* volume: grown back to the new size + the payload offset */
+        OUTCOME_INHERITED,   /* volume: another volume's header, its key re-bound to this one */
 };
 
 const char *outcome_to_string(enum outcome o);

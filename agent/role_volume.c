@@ -55,7 +55,7 @@ struct pipeline {
         char retry_detail[HEALTH_DETAIL_MAX];
         struct health *health; /* NULL: not a daemon (--once, format) */
         /* counters, under lock */
-        uint64_t formatted, resized, skipped, refused, failed, removed, rejected, ignored;
+        uint64_t formatted, inherited, resized, skipped, refused, failed, removed, rejected, ignored;
 };
 
 static void count_outcome(struct pipeline *p, enum outcome o)
@@ -63,6 +63,7 @@ static void count_outcome(struct pipeline *p, enum outcome o)
         switch (o) {
         case OUTCOME_FORMATTED: p->formatted++; break;
         case OUTCOME_RESIZED: p->resized++; break;
+        case OUTCOME_INHERITED: p->inherited++; break;
         case OUTCOME_SKIPPED: p->skipped++; break;
         case OUTCOME_REFUSED: p->refused++; break;
         case OUTCOME_FAILED: p->failed++; break;
@@ -179,15 +180,18 @@ static void attempt(struct pipeline *p, const struct event *ev, uint64_t size,
         *res = (struct format_result){.outcome = OUTCOME_REMOVED};
         r = format_index_remove(p->format, ev->volume_id);
         if (r >= 0) {
-                snprintf(res->reason, sizeof(res->reason), "volume deleted: its entry in %s/%s "
-                         "is gone", p->config->pool, RBD_INDEX_OBJECT);
+                snprintf(res->reason, sizeof(res->reason),
+                         "volume deleted: its entry in %s/%s is gone; its key record in %s %s",
+                         p->config->pool, RBD_INDEX_OBJECT, RBD_HEADERS_OBJECT,
+                         p->config->shred_deleted_keys ? "shredded (deleted_keys = shred)"
+                                                       : "kept, marked deleted (deleted_keys = keep)");
                 return;
         }
         res->outcome = OUTCOME_FAILED;
         res->transient = rbd_error_is_transient(r);
         snprintf(res->reason, sizeof(res->reason),
-                 "volume deleted, but its entry in %s/%s cannot be removed: %s",
-                 p->config->pool, RBD_INDEX_OBJECT, strerror(-r));
+                 "volume deleted, but its entries in %s/%s and %s cannot be updated: %s",
+                 p->config->pool, RBD_INDEX_OBJECT, RBD_HEADERS_OBJECT, strerror(-r));
 }
 
 /* attempt() with the retry policy of [retry]. False when stopped before
@@ -709,10 +713,11 @@ int role_volume_run(const struct config *c, bool once)
         stop_workers(&p, threads, started);
         started = 0;
         checkpoint_progress(&p, &cp, true);
-        log_info("done: %" PRIu64 " formatted, %" PRIu64 " resized, %" PRIu64 " skipped, %" PRIu64
+        log_info("done: %" PRIu64 " formatted, %" PRIu64 " inherited, %" PRIu64 " resized, %" PRIu64
+                 " skipped, %" PRIu64
                  " refused, %" PRIu64 " failed, %" PRIu64 " index entries removed, %" PRIu64
                  " lines rejected, %" PRIu64 " lines ignored%s",
-                 p.formatted, p.resized, p.skipped, p.refused, p.failed, p.removed, p.rejected,
+                 p.formatted, p.inherited, p.resized, p.skipped, p.refused, p.failed, p.removed, p.rejected,
                  p.ignored,
                  intake_stop_requested ? " (stopped by signal)" : "");
         if (once)
@@ -752,7 +757,10 @@ int role_volume_format_one(const struct config *c, const char *volume_id)
         if (!record_result(&p, &ev, &res, ms))
                 goto out;
         printf("%s %s: %s\n", volume_id, outcome_to_string(res.outcome), res.reason);
-        code = res.outcome == OUTCOME_FORMATTED || res.outcome == OUTCOME_SKIPPED ? 0 : 1;
+        code = res.outcome == OUTCOME_FORMATTED || res.outcome == OUTCOME_INHERITED ||
+                       res.outcome == OUTCOME_SKIPPED
+                       ? 0
+                       : 1;
 out:
         pipeline_destroy(&p);
         return code;

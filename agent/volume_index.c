@@ -181,14 +181,14 @@ int volume_index_put(struct rbd_cluster *c, const char *pool, const struct volum
 
         if (r < 0)
                 return r == -E2BIG ? -EINVAL : r;
-        return rbd_index_set(c, pool, e->volume_id, value);
+        return rbd_omap_set(c, pool, RBD_INDEX_OBJECT, e->volume_id, value);
 }
 
 int volume_index_remove(struct rbd_cluster *c, const char *pool, const char *volume_id)
 {
         if (!event_is_uuid(volume_id))
                 return -EINVAL;
-        return rbd_index_remove(c, pool, volume_id);
+        return rbd_omap_remove(c, pool, RBD_INDEX_OBJECT, volume_id);
 }
 
 int volume_index_get(struct rbd_cluster *c, const char *pool, const char *volume_id,
@@ -199,7 +199,7 @@ int volume_index_get(struct rbd_cluster *c, const char *pool, const char *volume
 
         if (!event_is_uuid(volume_id))
                 return -EINVAL;
-        r = rbd_index_get(c, pool, volume_id, value, sizeof(value));
+        r = rbd_omap_get(c, pool, RBD_INDEX_OBJECT, volume_id, value, sizeof(value));
         if (r < 0)
                 return r == -ERANGE ? -EINVAL : r;
         return volume_index_decode(volume_id, value, ret);
@@ -225,5 +225,5 @@ int volume_index_each(struct rbd_cluster *c, const char *pool, volume_index_fn f
 {
         struct each_state st = {fn, opaque};
 
-        return rbd_index_each(c, pool, each_entry, &st, ret_reads);
+        return rbd_omap_each(c, pool, RBD_INDEX_OBJECT, "", each_entry, &st, ret_reads);
 }

@@ -153,6 +153,7 @@ TEST(config_minimal_has_every_default)
         CHECK(c->iter_time_ms == 2000);
         CHECK(c->iterations == 0);
         CHECK(!c->kdf_fast);
+        CHECK(!c->shred_deleted_keys);
         CHECK(c->retry_initial_ms == 1000);
         CHECK(c->retry_max_ms == 60000);
         CHECK(c->retry_give_up_s == 3600);
@@ -758,6 +759,8 @@ static const struct bad_case bad_cases[] = {
         {"kdf = fast with iter_time_ms", MINIMAL "[luks]\niter_time_ms = 100\nkdf = fast\n",
          ":15: kdf = fast sets the iteration count itself (the minimum, 1000); remove "
          "iter_time_ms"},
+        {"unknown deleted_keys", AGENT CEPH VOLUME "deleted_keys = forget\n" KEYS,
+         ":11: deleted_keys = 'forget': allowed: keep, shred"},
         {"unknown kdf", MINIMAL "[luks]\nkdf = none\n",
          ":15: kdf = 'none': allowed: standard, fast"},
         {"unknown keyslot writer", MINIMAL "[luks]\nkeyslot_writer = cryptsetup\n",
@@ -2045,6 +2048,21 @@ TEST(config_sample_files_amqp_defaults)
 {
         check_sample_amqp("config/rbd-luks-agent.ini");
         check_sample_amqp("config/rbd-luks-agent-compute.ini");
+}
+
+TEST(config_deleted_keys)
+{
+        struct config_problems p = {0};
+        struct config *c;
+
+        REQUIRE(load_text(AGENT CEPH VOLUME "deleted_keys = shred\n" KEYS, &c, &p) == 0);
+        CHECK(c->shred_deleted_keys);
+        config_free(c);
+        config_problems_clear(&p);
+        REQUIRE(load_text(AGENT CEPH VOLUME "deleted_keys = keep\n" KEYS, &c, &p) == 0);
+        CHECK(!c->shred_deleted_keys);
+        config_free(c);
+        config_problems_clear(&p);
 }
 
 TEST(config_kdf)
