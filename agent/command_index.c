@@ -159,17 +159,28 @@ static void say(const char *volume_id, const char *what, bool dry_run)
 }
 
 /* A formatted image's entry in the header map, added when missing (a
- * volume formatted before the map existed, or its entry lost). A clone not
- * yet re-bound adds its parent's record under its own id: the volume role
- * tries every candidate, and the clone's re-bind replaces it. 1, or a
- * negative errno. */
-static int rebuild_header(const struct config *c, struct rbd_cluster *cluster,
+ * volume formatted before the map existed, or its entry lost), with its
+ * record only when that opens for it (keys: the metadata provider's).
+ * 1, or a negative errno. */
+static int rebuild_header(const struct config *c, struct rbd_cluster *cluster, struct keys *keys,
                           const char *volume_id, const struct volume_index_entry *e,
                           struct header_map_entry *h, bool dry_run, unsigned *changed)
 {
         struct header_map_entry was;
+        const char *why = NULL;
         int r;
 
+        if (!keys) {
+                h->kind = HEADER_MAP_NONE; /* the provider keeps the keys */
+        } else if (h->kind == HEADER_MAP_RECORD &&
+                   keys_record_opens(keys, volume_id, h->record, &why) < 0) {
+                /* A clone not re-bound yet: its parent's record, which is in
+                 * the map under the parent's id. */
+                printf("volume %s: not added to the header map: its key record does not open "
+                       "for it (%s); a copy not re-bound yet: run `rbd-luks-agent format %s`\n",
+                       volume_id, why ? why : "?", volume_id);
+                return 1;
+        }
         snprintf(h->uuid, sizeof(h->uuid), "%s", e->uuid);
         snprintf(h->volume_id, sizeof(h->volume_id), "%s", volume_id);
         h->created = e->time;
@@ -191,7 +202,7 @@ static int rebuild_header(const struct config *c, struct rbd_cluster *cluster,
 }
 
 /* One image against the index; counts what it changed. */
-static int rebuild_one(const struct config *c, struct rbd_cluster *cluster,
+static int rebuild_one(const struct config *c, struct rbd_cluster *cluster, struct keys *keys,
                        const struct entries *all, const char *volume_id, const char *name,
                        bool dry_run, unsigned *changed)
 {
@@ -208,7 +219,7 @@ static int rebuild_one(const struct config *c, struct rbd_cluster *cluster,
                 return r;
         }
         if (r == 1 && e.state == VOLUME_INDEX_FORMATTED && e.uuid[0] &&
-            (r = rebuild_header(c, cluster, volume_id, &e, &h, dry_run, changed)) < 0)
+            (r = rebuild_header(c, cluster, keys, volume_id, &e, &h, dry_run, changed)) < 0)
                 return r;
         if (r == 0 || (old && old->state == e.state &&
                        (e.state != VOLUME_INDEX_FORMATTED || strcmp(old->uuid, e.uuid) == 0)))
@@ -284,9 +295,17 @@ static int index_rebuild(const struct config *c, struct rbd_cluster *cluster, bo
         size_t n = 0, prefix = strlen(c->image_prefix);
         struct entries all = {0};
         unsigned changed = 0, failed = 0, volumes = 0;
+        struct keys *keys = NULL;
+        const char *why = NULL;
         char **names = NULL;
         int r;
 
+        /* The metadata provider's KEKs tell a volume's own record from a
+         * copied one. */
+        if (c->key_provider == KEY_PROVIDER_METADATA && (r = keys_open(c, &keys, &why)) < 0) {
+                log_error("cannot load the KEKs: %s", why ? why : strerror(-r));
+                return r;
+        }
         r = volume_index_each(cluster, c->pool, collect, &all, NULL);
         if (r >= 0)
                 r = rbd_pool_list_images(cluster, c->pool, &names, &n);
@@ -300,13 +319,14 @@ static int index_rebuild(const struct config *c, struct rbd_cluster *cluster, bo
                 if (strncmp(names[i], c->image_prefix, prefix) != 0 || !event_is_uuid(id))
                         continue;
                 volumes++;
-                failed += rebuild_one(c, cluster, &all, id, names[i], dry_run, &changed) < 0;
+                failed += rebuild_one(c, cluster, keys, &all, id, names[i], dry_run, &changed) < 0;
         }
         failed += remove_gone(c, cluster, &all, names, n, dry_run, &changed) < 0;
         printf("%u volume images, %zu index entries: %u %s, %u failed\n", volumes,
                all.n + all.n_unreadable, changed, dry_run ? "would change" : "changed", failed);
         r = failed ? -EIO : 0;
 out:
+        keys_close(keys);
         rbd_names_free(names, n);
         free(all.items);
         free(all.unreadable);

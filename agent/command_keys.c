@@ -14,6 +14,7 @@
 #include "event.h"
 #include "fdio.h"
 #include "format.h"
+#include "header_map.h"
 #include "keys.h"
 #include "keywrap.h"
 #include "lockcookie.h"
@@ -425,8 +426,56 @@ static int rewrap_one(struct session *s, const char *id, const char *name, bool 
         return 0;
 }
 
+/* The header map's copies of the records (header_map.h), deleted volumes'
+ * too: a backup restored after the old KEK is gone must still open. */
+struct map_rewrap {
+        struct session *session;
+        bool dry_run;
+        unsigned changed, failed;
+};
+
+static int rewrap_map_entry(void *opaque, const char *key, const struct header_map_entry *e)
+{
+        struct map_rewrap *m = opaque;
+        struct header_map_entry fresh;
+        struct keys_record record;
+        const char *why = NULL;
+        bool changed = false;
+        int r;
+
+        if (!e) {
+                log_error("header map %s: entry \"%s\" does not decode; not re-wrapped",
+                          RBD_HEADERS_OBJECT, key);
+                m->failed++;
+                return 0;
+        }
+        if (e->kind != HEADER_MAP_RECORD)
+                return 0;
+        r = keys_rewrap_record(m->session->keys, e->volume_id, e->record, m->dry_run, &record,
+                               &changed, &why);
+        if (r >= 0 && changed && !m->dry_run) {
+                fresh = *e;
+                snprintf(fresh.record, sizeof(fresh.record), "%s", record.text);
+                r = header_map_put(m->session->cluster, m->session->config->pool, &fresh);
+                why = r < 0 ? strerror(-r) : NULL;
+        }
+        if (r < 0) {
+                log_error("header map %s: the record of volume %s (header %s) cannot be "
+                          "re-wrapped: %s",
+                          RBD_HEADERS_OBJECT, e->volume_id, e->uuid, why ? why : strerror(-r));
+                m->failed++;
+        } else if (changed) {
+                printf("header map: volume %s%s (header %s): %s with KEK %s\n", e->volume_id,
+                       e->deleted ? " (deleted)" : "", e->uuid,
+                       m->dry_run ? "would re-wrap" : "re-wrapped", m->session->config->kek_id);
+                m->changed++;
+        }
+        return 0;
+}
+
 static int keys_rewrap_all(struct session *s, bool dry_run)
 {
+        struct map_rewrap map = {.session = s, .dry_run = dry_run};
         unsigned failed = 0, changed = 0, volumes = 0;
         char **names = NULL;
         size_t n = 0;
@@ -455,10 +504,17 @@ static int keys_rewrap_all(struct session *s, bool dry_run)
                 volumes++;
                 failed += (unsigned)rewrap_one(s, id, names[i], dry_run, &changed);
         }
-        printf("%u volumes: %u %s, %u failed\n", volumes, changed,
-               dry_run ? "would be re-wrapped" : "re-wrapped", failed);
+        r = header_map_each(s->cluster, s->config->pool, "", rewrap_map_entry, &map);
+        if (r < 0) {
+                log_error("cannot read the header map %s/%s: %s", s->config->pool,
+                          RBD_HEADERS_OBJECT, strerror(-r));
+                map.failed++;
+        }
+        printf("%u volumes: %u %s, %u failed; header map: %u %s, %u failed\n", volumes, changed,
+               dry_run ? "would be re-wrapped" : "re-wrapped", failed, map.changed,
+               dry_run ? "would be re-wrapped" : "re-wrapped", map.failed);
         rbd_names_free(names, n);
-        return failed ? 1 : 0;
+        return failed || map.failed ? 1 : 0;
 }
 
 /* ---- dispatch --------------------------------------------------------- */

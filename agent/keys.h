@@ -68,6 +68,16 @@ int keys_store(struct keys *k, const char *volume_id, struct rbd_image *image,
 int keys_rewrap(struct keys *k, const char *volume_id, struct rbd_image *image, bool dry_run,
                 bool *ret_changed, const char **ret_reason);
 
+/* Metadata provider: record (sealed for volume_id) sealed again with the
+ * current KEK into *ret_record when another KEK wrapped it (*ret_changed;
+ * with dry_run only reported). Nothing stored: for the copies the header
+ * map keeps (header_map.h). */
+int keys_rewrap_record(struct keys *k, const char *volume_id, const char *record, bool dry_run,
+                       struct keys_record *ret_record, bool *ret_changed, const char **ret_reason);
+/* Metadata provider: 0 when record opens for volume_id; keywrap_open's
+ * errors otherwise. */
+int keys_record_opens(struct keys *k, const char *volume_id, const char *record,
+                      const char **ret_reason);
 /* Metadata provider: the key that record (as stored for from_volume_id)
  * wraps, sealed again for volume_id with the current KEK into
  * *ret_record; nothing stored (keys_store does). For a header copied from

@@ -90,11 +90,33 @@ static int metadata_store(struct keys *k, const char *volume_id, struct rbd_imag
         return store_record(image, volume_id, record->text, ret_reason);
 }
 
+int keys_rewrap_record(struct keys *k, const char *volume_id, const char *record, bool dry_run,
+                       struct keys_record *ret_record, bool *ret_changed, const char **ret_reason)
+{
+        struct keywrap_info info;
+        struct secret *key = NULL;
+        int r;
+
+        if (k->provider != &keys_provider_metadata)
+                return reason_set(-EOPNOTSUPP, ret_reason, "only the metadata provider wraps keys");
+        r = keywrap_parse(record, &info, ret_reason);
+        if (r >= 0)
+                r = keywrap_open(k->keks, k->n_keks, volume_id, record, &key, ret_reason);
+        if (r < 0)
+                return r;
+        *ret_changed = strcmp(info.kek_id, k->keks[0]->id) != 0;
+        if (*ret_changed && !dry_run)
+                r = keywrap_seal(k->keks[0], volume_id, key, ret_record->text,
+                                 sizeof(ret_record->text), ret_reason);
+        secret_free(key);
+        return r;
+}
+
 int keys_rewrap(struct keys *k, const char *volume_id, struct rbd_image *image, bool dry_run,
                 bool *ret_changed, const char **ret_reason)
 {
-        char record[KEYWRAP_RECORD_MAX], fresh[KEYWRAP_RECORD_MAX];
-        struct keywrap_info info;
+        char record[KEYWRAP_RECORD_MAX];
+        struct keys_record fresh;
         struct secret *key = NULL, *again = NULL;
         int r;
 
@@ -102,25 +124,33 @@ int keys_rewrap(struct keys *k, const char *volume_id, struct rbd_image *image, 
                 return reason_set(-EOPNOTSUPP, ret_reason, "only the metadata provider wraps keys");
         r = read_record(image, volume_id, record, sizeof(record), ret_reason);
         if (r >= 0)
-                r = keywrap_parse(record, &info, ret_reason);
-        if (r >= 0)
-                r = keywrap_open(k->keks, k->n_keks, volume_id, record, &key, ret_reason);
-        if (r < 0)
+                r = keys_rewrap_record(k, volume_id, record, dry_run, &fresh, ret_changed,
+                                       ret_reason);
+        if (r < 0 || !*ret_changed || dry_run)
                 return r;
-        *ret_changed = strcmp(info.kek_id, k->keks[0]->id) != 0;
-        if (!*ret_changed || dry_run)
-                goto out;
-        r = keywrap_seal(k->keks[0], volume_id, key, fresh, sizeof(fresh), ret_reason);
+        r = keywrap_open(k->keks, k->n_keks, volume_id, record, &key, ret_reason);
         if (r >= 0)
-                r = store_record(image, volume_id, fresh, ret_reason);
+                r = store_record(image, volume_id, fresh.text, ret_reason);
         /* Read back what Ceph holds now: it must give the same key. */
         if (r >= 0)
                 r = metadata_lookup(k, volume_id, image, &again, ret_reason);
         if (r >= 0 && !secret_equal(key, again))
                 r = reason_format(-EIO, ret_reason, "re-wrapped key of volume %s reads back wrong",
                                   volume_id);
-out:
         secret_free(again);
+        secret_free(key);
+        return r;
+}
+
+int keys_record_opens(struct keys *k, const char *volume_id, const char *record,
+                      const char **ret_reason)
+{
+        struct secret *key = NULL;
+        int r;
+
+        if (k->provider != &keys_provider_metadata)
+                return reason_set(-EOPNOTSUPP, ret_reason, "only the metadata provider wraps keys");
+        r = keywrap_open(k->keks, k->n_keks, volume_id, record, &key, ret_reason);
         secret_free(key);
         return r;
 }

@@ -166,6 +166,9 @@ event_json "$fclone" 1 "$TYPE" >>"$fdir/events.jsonl"
 run_once "$fdir"
 check "file provider, a clone of an agent volume: failed, the provider cannot re-bind" \
     bash -c "grep -h '\"volume_id\": *\"$fclone\"' '$fdir/state/results.jsonl' | grep '\"outcome\": *\"failed\"' | grep -q 'the file provider cannot re-bind its key to this volume'"
+# (Gone again: its image carries the parent's record, which keys rewrap below
+# would rightly report as another volume's.)
+rbd_ rm "volume-$fclone" >/dev/null 2>&1
 
 # --- a header from before the header map: index rebuild finds it ------------------------
 old=$(new_uuid)
@@ -187,5 +190,29 @@ check "index rebuild puts the old volume back in the header map" \
     grep -q '^v1 created=[0-9]* deleted=- record={' <<<"$(map_value "$ouuid" "$old")"
 timeout -s KILL 120 "$AGENT" -c "$dir/agent.ini" format "$oclone" >"$T_TMP/format.out" 2>&1
 check "then format CLONE: inherited" grep -q "^$oclone inherited: inherited from $old" "$T_TMP/format.out"
+
+# --- a KEK rotation re-wraps the header map too: a deleted volume's backup
+# opens after the old KEK is gone ----------------------------------------------------
+# The restore goes too: only deleted volumes' records are left for that header.
+rbd_ rm "volume-$restored" >/dev/null 2>&1
+delete_end "$restored" 1
+run_once "$dir"
+late2=$(new_uuid)
+rbd_ import "$T_TMP/$kept.raw" "volume-$late2" >/dev/null 2>&1
+new_kek "$dir/kek-2.bin"
+use_keks "$dir" kek-2 "kek-1:$dir/kek-1.bin"
+keys_ "$dir" rewrap >"$T_TMP/rewrap.out" 2>&1
+check_eq "keys rewrap with kek-2 exits 0" 0 $?
+check "it re-wraps the deleted volume's record in the header map" \
+    grep -q "^header map: volume $kept (deleted) (header [0-9a-f-]*): re-wrapped with KEK kek-2" "$T_TMP/rewrap.out"
+check "the summary counts the header map" grep -qE "; header map: [1-9][0-9]* re-wrapped, 0 failed$" "$T_TMP/rewrap.out"
+check "the header map holds no record under kek-1 any more" \
+    bash -c "! rados --conf '$CEPH_CONF' --id admin -p '$POOL' listomapvals rbd-luks-agent.headers | grep -q 'kek-1'"
+use_keks "$dir" kek-2
+create_end "$late2" 1
+run_once "$dir"
+check "kek-1 removed: a later restore of the deleted volume still inherits its key" \
+    grep -q "^inherited inherited from $kept" <<<"$(last_result "$late2")"
+check "... and reads its data" qemu_luks_io "$late2" "$(pass_of "$late2")" -c "read -P 0x61 0 64k"
 
 drop_pool

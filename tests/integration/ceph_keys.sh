@@ -169,8 +169,8 @@ kill -9 "$pid" 2>/dev/null
 wait "$pid" 2>/dev/null
 keys_ "$rot" rewrap >"$T_TMP/rewrap2.out" 2>&1
 check_eq "rerun after a killed rewrap exits 0" 0 $?
-first=$(grep -c "re-wrapped with" "$T_TMP/rewrap.out")
-second=$(grep -c "re-wrapped with" "$T_TMP/rewrap2.out")
+first=$(grep -c "^volume .*: re-wrapped with" "$T_TMP/rewrap.out")
+second=$(grep -c "^volume .*: re-wrapped with" "$T_TMP/rewrap2.out")
 check "the kill landed mid-rewrap (both runs re-wrapped some)" test "$first" -ge 1 -a "$second" -ge 1
 # 30 here, and a, c and the crashed and bare volumes from above: 34 records
 # under kek-1.

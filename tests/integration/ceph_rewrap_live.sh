@@ -42,7 +42,7 @@ rc=$?
 alive=$(writers_alive)
 echo "   rewrap of $N volumes in use took $((SECONDS - started)) s"
 check_eq "rewrap beside $N writers exits 0" 0 "$rc"
-check "rewrap reports every volume re-wrapped" grep -qx "$N volumes: $N re-wrapped, 0 failed" "$T_TMP/rewrap.out"
+check "rewrap reports every volume re-wrapped" grep -qx "$N volumes: $N re-wrapped, 0 failed; header map: $N re-wrapped, 0 failed" "$T_TMP/rewrap.out"
 check_eq "every writer was still writing when the rewrap ended" "$N" "$alive"
 
 # The record lock: a live holder (another rewrap, by its cookie) is waited
