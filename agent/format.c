@@ -11,65 +11,18 @@
 #include <string.h>
 #include <time.h>
 
-#include "header_map.h"
 #include "lockcookie.h"
 #include "log.h"
+#include "format_internal.h"
 #include "luks.h"
 #include "rbd.h"
 #include "volume_index.h"
 #include "secret.h"
 
 #define FORMAT_FAST_KDF_MIN_KEY_BYTES 32u
-#define PHDR_BLOCK 4096u
-#define STATE_MAX 256
 #define LOCK_WAIT_REPORT_S 2
 
-/* One Ceph client shared by the workers. A client Ceph has blocklisted, or
- * one holding a lock it could not release (an OSD outage), is retired:
- * workers still using it finish, the next format connects a fresh client —
- * a new entity, which librbd lets break the old one's lock once its watch
- * is gone (librbd will not let a client break its own). */
-struct client {
-        struct rbd_cluster *cluster;
-        unsigned users;
-};
-
-struct format_context {
-        const struct config *config;
-        struct keys *keys;
-        struct luks_params luks;
-        pthread_mutex_t connect_lock;
-        struct client *client; /* current; NULL until needed or once retired */
-        struct lockcookie_owner lock_owner; /* the advisory locks' cookies */
-        int keyslot_self_test; /* luks_self_test's result, 0 if not run */
-};
-
-/* Everything one format_volume call works on. */
-struct job {
-        struct format_context *ctx;
-        const char *volume_id;
-        char image_name[160];
-        struct rbd_cluster *cluster;
-        struct rbd_image *image;
-        uint64_t requested;   /* the volume's size from the event; 0 by hand */
-        uint64_t size;        /* current image size */
-        uint64_t payload;     /* bytes qemu will show */
-        uint64_t offset;      /* payload offset = header bytes on the image */
-        unsigned char *probe; /* the image's first `offset` bytes */
-        char state[STATE_MAX];
-        bool has_state;
-        uint64_t check_from; /* where the allocated-extent check starts */
-        /* Resuming a grown image: past the first 4 KiB, the header area may
-         * hold our partial write, but only where key slots go. */
-        bool resume_in_header;
-        bool retire_client; /* the client must not be used again */
-        struct format_result *result;
-};
-
-static void end(struct job *j, enum outcome o, bool transient, const char *fmt, ...)
-        __attribute__((format(printf, 4, 5)));
-
-static void end(struct job *j, enum outcome o, bool transient, const char *fmt, ...)
+void job_end(struct job *j, enum outcome o, bool transient, const char *fmt, ...)
 {
         va_list ap;
 
@@ -80,12 +33,12 @@ static void end(struct job *j, enum outcome o, bool transient, const char *fmt, 
         va_end(ap);
 }
 
-static void end_ceph_error(struct job *j, const char *what, int r)
+void job_end_ceph_error(struct job *j, const char *what, int r)
 {
         /* Blocklisted (e.g. after `rbd lock break`): only a new client helps. */
         if (r == -ESHUTDOWN)
                 j->retire_client = true;
-        end(j, OUTCOME_FAILED, rbd_error_is_transient(r), "%s %s/%s: %s", what,
+        job_end(j, OUTCOME_FAILED, rbd_error_is_transient(r), "%s %s/%s: %s", what,
             j->ctx->config->pool, j->image_name, strerror(-r));
 }
 
@@ -230,26 +183,26 @@ static int take_lock(struct job *j, char *cookie, size_t size)
                         r = rbd_image_lock(j->image, cookie, holder, sizeof(holder));
         }
         if (r == -EBUSY) {
-                end(j, OUTCOME_FAILED, true, "image %s/%s is locked by \"%s\"",
+                job_end(j, OUTCOME_FAILED, true, "image %s/%s is locked by \"%s\"",
                     j->ctx->config->pool, j->image_name, holder);
         } else if (r == -EINVAL || r == -EEXIST) {
                 /* librbd refuses to break a lock this very client holds,
                  * left from an attempt whose unlock failed. */
                 j->retire_client = true;
-                end(j, OUTCOME_FAILED, true,
+                job_end(j, OUTCOME_FAILED, true,
                     "image %s/%s is locked by this agent's own Ceph client (an earlier attempt "
                     "could not unlock it); retrying with a new client",
                     j->ctx->config->pool, j->image_name);
         } else if (r < 0) {
-                end_ceph_error(j, "cannot lock", r);
+                job_end_ceph_error(j, "cannot lock", r);
         }
         return r;
 }
 
 /* ---- deciding --------------------------------------------------------- */
 
-static bool parse_state(const char *state, const char *word, uint64_t *payload,
-                        uint64_t *offset)
+bool job_parse_state(const char *state, const char *word, uint64_t *payload,
+                     uint64_t *offset)
 {
         char fmt[64];
 
@@ -290,7 +243,7 @@ static int inspect(struct job *j)
                                                                                : object_size,
                                         &j->offset);
         if (r < 0) {
-                end_ceph_error(j, "cannot inspect", r);
+                job_end_ceph_error(j, "cannot inspect", r);
                 return r;
         }
         j->probe = calloc(1, j->offset);
@@ -300,7 +253,7 @@ static int inspect(struct job *j)
         if (r >= 0)
                 r = read_state(j);
         if (r < 0)
-                end_ceph_error(j, "cannot read", r);
+                job_end_ceph_error(j, "cannot read", r);
         return r;
 }
 
@@ -312,11 +265,11 @@ static int decide_blank_image(struct job *j, uint64_t requested)
         uint64_t payload, offset, from = 0;
         const unsigned char *nonzero;
 
-        if (j->has_state && parse_state(j->state, "writing", &payload, &offset)) {
+        if (j->has_state && job_parse_state(j->state, "writing", &payload, &offset)) {
                 /* Resuming our own format: the header area may hold our
                  * partial write; nothing else may. */
                 if (offset != j->offset || (j->size != payload && j->size != payload + offset)) {
-                        end(j, OUTCOME_REFUSED, false,
+                        job_end(j, OUTCOME_REFUSED, false,
                             "interrupted format state \"%s\" does not match the image (%" PRIu64
                             " bytes, header %" PRIu64 " bytes)",
                             j->state, j->size, j->offset);
@@ -334,7 +287,7 @@ static int decide_blank_image(struct job *j, uint64_t requested)
                 else
                         nonzero = first_nonzero(j->probe, PHDR_BLOCK);
                 if (nonzero) {
-                        end(j, OUTCOME_REFUSED, false,
+                        job_end(j, OUTCOME_REFUSED, false,
                             "interrupted format state \"%s\", but the image holds data at offset "
                             "%td, where this agent %s; not formatting",
                             j->state, nonzero - j->probe,
@@ -346,7 +299,7 @@ static int decide_blank_image(struct job *j, uint64_t requested)
         } else {
                 j->payload = requested ? requested : j->size;
                 if (j->size != j->payload) {
-                        end(j, OUTCOME_REFUSED, false,
+                        job_end(j, OUTCOME_REFUSED, false,
                             "image is %" PRIu64 " bytes but the volume is %" PRIu64
                             " bytes; not formatting",
                             j->size, j->payload);
@@ -354,7 +307,7 @@ static int decide_blank_image(struct job *j, uint64_t requested)
                 }
                 nonzero = first_nonzero(j->probe, j->size < j->offset ? j->size : j->offset);
                 if (nonzero) {
-                        end(j, OUTCOME_REFUSED, false,
+                        job_end(j, OUTCOME_REFUSED, false,
                             "image holds data (non-zero byte at offset %td where the header "
                             "goes); not formatting",
                             nonzero - j->probe);
@@ -363,7 +316,7 @@ static int decide_blank_image(struct job *j, uint64_t requested)
         }
         j->check_from = from;
         if (j->payload == 0) {
-                end(j, OUTCOME_REFUSED, false, "image is empty (0 bytes); not formatting");
+                job_end(j, OUTCOME_REFUSED, false, "image is empty (0 bytes); not formatting");
                 return -1;
         }
         return 0;
@@ -404,11 +357,11 @@ static int data_check_finish(struct job *j, struct data_check *c)
         if (c->threaded)
                 pthread_join(c->thread, NULL);
         if (c->r < 0) {
-                end_ceph_error(j, "cannot list allocated extents of", c->r);
+                job_end_ceph_error(j, "cannot list allocated extents of", c->r);
                 return -1;
         }
         if (c->data) {
-                end(j, OUTCOME_REFUSED, false,
+                job_end(j, OUTCOME_REFUSED, false,
                     "image holds data (allocated extent at offset %" PRIu64 "); not formatting",
                     c->at);
                 return -1;
@@ -421,7 +374,7 @@ static int data_check_finish(struct job *j, struct data_check *c)
 /* A key made elsewhere may not be there yet; a timed out or failed command,
  * or Ceph, may work next time. A bad key, a record that does not open or
  * an unknown KEK will not. */
-static void end_key_error(struct job *j, int r, const char *why)
+void job_end_key_error(struct job *j, int r, const char *why)
 {
         struct keys *keys = j->ctx->keys;
         bool generates = keys_can_generate(keys);
@@ -429,7 +382,7 @@ static void end_key_error(struct job *j, int r, const char *why)
                          r == -EAGAIN || r == -ENOMEM ||
                          (generates && rbd_error_is_transient(r));
 
-        end(j, OUTCOME_FAILED, transient, "no usable key (%s provider): %s",
+        job_end(j, OUTCOME_FAILED, transient, "no usable key (%s provider): %s",
             keys_provider_name(keys), why ? why : strerror(-r));
 }
 
@@ -451,13 +404,13 @@ static int get_passphrase(struct job *j, struct secret **ret, struct keys_record
                 *ret_new = r >= 0;
         }
         if (r < 0) {
-                end_key_error(j, r, why);
+                job_end_key_error(j, r, why);
                 return r;
         }
         /* Stretching is what makes a guessable passphrase costly; kdf = fast
          * skips it, which only a key too long to guess may do. */
         if (j->ctx->config->kdf_fast && key->len < FORMAT_FAST_KDF_MIN_KEY_BYTES) {
-                end(j, OUTCOME_FAILED, false,
+                job_end(j, OUTCOME_FAILED, false,
                     "kdf = fast needs a key of at least %u bits; this volume's key (%s provider) "
                     "has %zu: nothing written (use 32-byte keys, or kdf = standard)",
                     FORMAT_FAST_KDF_MIN_KEY_BYTES * 8, keys_provider_name(keys), key->len * 8);
@@ -467,11 +420,11 @@ static int get_passphrase(struct job *j, struct secret **ret, struct keys_record
         r = secret_to_hex(key, ret);
         secret_free(key);
         if (r < 0)
-                end(j, OUTCOME_FAILED, r == -ENOMEM, "cannot hold passphrase: %s", strerror(-r));
+                job_end(j, OUTCOME_FAILED, r == -ENOMEM, "cannot hold passphrase: %s", strerror(-r));
         return r;
 }
 
-static int set_state(struct job *j, const char *word, const char *uuid)
+int job_set_state(struct job *j, const char *word, const char *uuid)
 {
         char state[STATE_MAX];
         int r;
@@ -481,267 +434,8 @@ static int set_state(struct job *j, const char *word, const char *uuid)
                  (long long)time(NULL));
         r = rbd_image_meta_set(j->image, FORMAT_STATE_KEY, state);
         if (r < 0)
-                end_ceph_error(j, "cannot record state of", r);
+                job_end_ceph_error(j, "cannot record state of", r);
         return r;
-}
-
-/* ---- the header map: keys that follow the ciphertext ------------------- */
-
-/* This volume's entry for header uuid, with record (NULL: the record the
- * image holds now, for the metadata provider; none for the others). */
-static int map_put_own(struct job *j, const char *uuid, const char *record)
-{
-        struct header_map_entry e = {.created = (int64_t)time(NULL), .kind = HEADER_MAP_NONE};
-        int r = 0;
-
-        snprintf(e.uuid, sizeof(e.uuid), "%s", uuid);
-        snprintf(e.volume_id, sizeof(e.volume_id), "%s", j->volume_id);
-        if (record) {
-                e.kind = HEADER_MAP_RECORD;
-                snprintf(e.record, sizeof(e.record), "%s", record);
-        } else if (j->ctx->keys->provider == &keys_provider_metadata) {
-                r = keys_read_record(j->image, e.record, sizeof(e.record));
-                e.kind = r >= 0 ? HEADER_MAP_RECORD : HEADER_MAP_NONE;
-                r = r == -ENOENT ? 0 : r;
-        }
-        if (r >= 0)
-                r = header_map_put(j->cluster, j->ctx->config->pool, &e);
-        if (r < 0)
-                end(j, OUTCOME_FAILED, rbd_error_is_transient(r),
-                    "cannot record header %s of %s/%s in the header map %s: %s", uuid,
-                    j->ctx->config->pool, j->image_name, RBD_HEADERS_OBJECT, strerror(-r));
-        return r;
-}
-
-/* Other volumes' records tried for one header, at most. */
-#define MAX_SOURCES 8
-
-/* What the header map says of one header. */
-struct header_owners {
-        const char *volume_id; /* this job's volume */
-        bool own;              /* it has an entry */
-        bool has_other;
-        size_t n_sources;
-        /* other volumes' entries with their records, in source_before order */
-        struct header_map_entry sources[MAX_SOURCES];
-        struct header_map_entry other; /* another volume's, without one */
-};
-
-/* Live volumes' records first, then the oldest: the volume the header was
- * made for, where it is still there. */
-static bool source_before(const struct header_map_entry *a, const struct header_map_entry *b)
-{
-        if ((a->deleted != 0) != (b->deleted != 0))
-                return !a->deleted;
-        return a->created < b->created;
-}
-
-static int note_owner(void *opaque, const char *key, const struct header_map_entry *e)
-{
-        struct header_owners *o = opaque;
-        size_t at;
-
-        if (!e) {
-                log_warn("header map %s: entry \"%s\" does not decode; ignored", RBD_HEADERS_OBJECT,
-                         key);
-        } else if (strcmp(e->volume_id, o->volume_id) == 0) {
-                o->own = true;
-        } else if (e->kind == HEADER_MAP_RECORD && o->n_sources < MAX_SOURCES) {
-                at = o->n_sources++;
-                while (at > 0 && source_before(e, &o->sources[at - 1])) {
-                        o->sources[at] = o->sources[at - 1];
-                        at--;
-                }
-                o->sources[at] = *e;
-        } else if (e->kind != HEADER_MAP_RECORD && !o->has_other) {
-                o->other = *e;
-                o->has_other = true;
-        }
-        return 0;
-}
-
-/* The record lock (rbd.h) for a re-bind; false (ended) when held. */
-static bool lock_record(struct job *j, char *cookie, size_t size)
-{
-        char holder[LOCKCOOKIE_MAX] = "";
-        int r;
-
-        lockcookie_make(&j->ctx->lock_owner, cookie, size);
-        r = rbd_image_record_lock(j->image, cookie, holder, sizeof(holder));
-        if (r == -EBUSY &&
-            lockcookie_is_stale(&j->ctx->lock_owner, holder, j->ctx->config->lock_stale_after_s)) {
-                log_warn("volume %s: breaking the stale lock on its key record held by \"%s\"",
-                         j->volume_id, holder);
-                r = rbd_image_break_record_lock(j->image, holder);
-                if (r >= 0 || r == -ENOENT)
-                        r = rbd_image_record_lock(j->image, cookie, holder, sizeof(holder));
-        }
-        if (r == -EBUSY)
-                end(j, OUTCOME_FAILED, true, "key record of %s/%s is locked by \"%s\"",
-                    j->ctx->config->pool, j->image_name, holder);
-        else if (r < 0)
-                end_ceph_error(j, "cannot lock the key record of", r);
-        return r >= 0;
-}
-
-/* Another volume's header (a clone, copy or restore of it): its key is
- * sealed again for this volume, the image sized as an extend does (the
- * volume's size + the payload offset, never smaller), the state set, and
- * the new record stored last: until it is, a replay does all of it again. */
-static void inherit(struct job *j, const char *uuid, const struct header_owners *o,
-                    const unsigned char *head, size_t len)
-{
-        const struct header_map_entry *src = NULL;
-        struct keys *keys = j->ctx->keys;
-        char cookie[LOCKCOOKIE_MAX];
-        struct keys_record record;
-        uint64_t offset, payload;
-        const char *why = NULL;
-        bool grown = false;
-        int r;
-
-        if (luks1_payload_offset_of(head, len, &offset) < 0 || j->size < offset) {
-                end(j, OUTCOME_FAILED, false,
-                    "LUKS header %s of volume %s: its payload offset does not fit the image (%" PRIu64
-                    " bytes); not re-bound",
-                    uuid, src->volume_id, j->size);
-                return;
-        }
-        payload = j->requested > j->size - offset ? j->requested : j->size - offset;
-        /* The first record that opens for the volume it names (an entry
-         * `index rebuild` took from a clone not yet re-bound does not). */
-        r = -ENOENT;
-        for (size_t i = 0; i < o->n_sources && r < 0; i++) {
-                src = &o->sources[i];
-                r = keys_rebind(keys, src->volume_id, src->record, j->volume_id, &record, &why);
-        }
-        if (r < 0) {
-                end(j, OUTCOME_FAILED, false,
-                    "LUKS header %s made by rbd-luks-agent for volume %s: no record of it in the "
-                    "header map opens (%s)",
-                    uuid, src->volume_id, why ? why : strerror(-r));
-                return;
-        }
-        if (!lock_record(j, cookie, sizeof(cookie)))
-                return;
-        if (j->size < payload + offset) {
-                r = rbd_image_resize(j->image, payload + offset);
-                if (r < 0) {
-                        end_ceph_error(j, "cannot grow", r);
-                        goto out;
-                }
-                grown = true;
-        }
-        j->payload = payload;
-        j->offset = offset;
-        if (set_state(j, "formatted", uuid) < 0 || map_put_own(j, uuid, record.text) < 0)
-                goto out;
-        r = keys_store(keys, j->volume_id, j->image, &record, &why);
-        if (r < 0) {
-                end_key_error(j, r, why);
-                goto out;
-        }
-        end(j, OUTCOME_INHERITED, false,
-            "inherited from %s: LUKS header %s, its key re-bound to this volume; payload %" PRIu64
-            " bytes%s",
-            src->volume_id, uuid, payload, grown ? " (image grown)" : "");
-        j->result->header = FORMAT_HEADER_OURS;
-        snprintf(j->result->luks_uuid, sizeof(j->result->luks_uuid), "%s", uuid);
-out:
-        r = rbd_image_record_unlock(j->image, cookie);
-        if (r < 0)
-                log_warn("volume %s: cannot unlock its key record (broken as stale once this "
-                         "process has ended): %s",
-                         j->volume_id, strerror(-r));
-}
-
-/* The metadata provider's record on the image opens for this volume: 1;
- * it is another volume's, or there is none: 0; else ended (-1). */
-static int record_is_bound(struct job *j)
-{
-        struct secret *key = NULL;
-        const char *why = NULL;
-        int r = keys_lookup(j->ctx->keys, j->volume_id, j->image, &key, &why);
-
-        secret_free(key);
-        if (r >= 0)
-                return 1;
-        if (r == -ENOENT || r == -EBADMSG)
-                return 0;
-        end_key_error(j, r, why);
-        return -1;
-}
-
-/* A complete header, not ours in the middle of a format: ours (skipped),
- * another agent-made volume's (its key re-bound, or failed with why it
- * cannot be), or a header the agent did not make (skipped, foreign). */
-static void decide_finished_header(struct job *j, const unsigned char *head, size_t len,
-                                   unsigned version)
-{
-        struct header_owners o = {.volume_id = j->volume_id};
-        bool metadata = j->ctx->keys->provider == &keys_provider_metadata, formatted;
-        uint64_t payload, offset;
-        char uuid[40] = "";
-        int bound, r;
-
-        formatted = j->has_state && parse_state(j->state, "formatted", &payload, &offset);
-        if (luks_header_uuid(head, len, uuid) == 0) {
-                r = header_map_each(j->cluster, j->ctx->config->pool, uuid, note_owner, &o);
-                if (r < 0) {
-                        end(j, OUTCOME_FAILED, rbd_error_is_transient(r),
-                            "cannot read the header map %s/%s for %s: %s", j->ctx->config->pool,
-                            RBD_HEADERS_OBJECT, j->image_name, strerror(-r));
-                        return;
-                }
-        }
-        bound = metadata ? record_is_bound(j) : o.own || (formatted && !o.n_sources && !o.has_other);
-        if (bound < 0)
-                return;
-        if (bound && (formatted || o.own)) {
-                /* Made before the header map, or its entry lost: add it. */
-                if (uuid[0] && !o.own && map_put_own(j, uuid, NULL) < 0)
-                        return;
-                end(j, OUTCOME_SKIPPED, false, "already formatted by rbd-luks-agent (%s)",
-                    j->has_state ? j->state : "no state");
-                j->result->header = FORMAT_HEADER_OURS;
-                snprintf(j->result->luks_uuid, sizeof(j->result->luks_uuid), "%s", uuid);
-                return;
-        }
-        if (o.n_sources && metadata) {
-                inherit(j, uuid, &o, head, len);
-                return;
-        }
-        if (o.n_sources || o.has_other) {
-                const struct header_map_entry *e = o.n_sources ? &o.sources[0] : &o.other;
-
-                if (e->kind == HEADER_MAP_SHREDDED)
-                        end(j, OUTCOME_FAILED, false,
-                            "LUKS header %s of volume %s, whose key was shredded when it was "
-                            "deleted ([volume] deleted_keys = shred): nothing opens it",
-                            uuid, e->volume_id);
-                else if (!metadata)
-                        end(j, OUTCOME_FAILED, false,
-                            "LUKS header %s made by rbd-luks-agent for volume %s (a clone, copy or "
-                            "restore of it): the %s provider cannot re-bind its key to this volume",
-                            uuid, e->volume_id, keys_provider_name(j->ctx->keys));
-                else
-                        end(j, OUTCOME_FAILED, false,
-                            "LUKS header %s made by rbd-luks-agent for volume %s, whose key the "
-                            "header map does not hold (made under another provider)",
-                            uuid, e->volume_id);
-                return;
-        }
-        if (formatted) {
-                end(j, OUTCOME_FAILED, false,
-                    "LUKS header %s made by rbd-luks-agent for another volume (its state and key "
-                    "record came with the copy) that the header map %s/%s does not know: run "
-                    "`rbd-luks-agent index rebuild`, then `rbd-luks-agent format %s`",
-                    uuid[0] ? uuid : "?", j->ctx->config->pool, RBD_HEADERS_OBJECT, j->volume_id);
-                return;
-        }
-        end(j, OUTCOME_SKIPPED, false,
-            "image already starts with a LUKS%u header not written by this agent", version);
-        j->result->header = FORMAT_HEADER_FOREIGN;
 }
 
 /* Already LUKS (head: the image's first len bytes): finish our own
@@ -755,22 +449,22 @@ static void decide_existing_header(struct job *j, const unsigned char *head, siz
         int r;
 
         luks_has_magic(head, len, &version);
-        if (!(j->has_state && parse_state(j->state, "writing", &payload, &offset))) {
-                decide_finished_header(j, head, len, version);
+        if (!(j->has_state && job_parse_state(j->state, "writing", &payload, &offset))) {
+                format_decide_finished_header(j, head, len, version);
                 return;
         }
         /* Our header went out, the final state did not: record it now. */
         (void)luks_header_uuid(head, len, uuid);
-        if (uuid[0] && map_put_own(j, uuid, NULL) < 0)
+        if (uuid[0] && format_map_put_own(j, uuid, NULL) < 0)
                 return;
         snprintf(state, sizeof(state), "formatted payload=%" PRIu64 " offset=%" PRIu64
                  " uuid=%s time=%lld", payload, offset, uuid, (long long)time(NULL));
         r = rbd_image_meta_set(j->image, FORMAT_STATE_KEY, state);
         if (r < 0) {
-                end_ceph_error(j, "cannot record state of", r);
+                job_end_ceph_error(j, "cannot record state of", r);
                 return;
         }
-        end(j, OUTCOME_FORMATTED, false,
+        job_end(j, OUTCOME_FORMATTED, false,
             "LUKS1 header had been written before an interruption; state recorded");
         j->result->header = FORMAT_HEADER_OURS;
         memcpy(j->result->luks_uuid, uuid, sizeof(j->result->luks_uuid));
@@ -790,7 +484,7 @@ static int write_header(struct job *j, const unsigned char *header, size_t used)
         if (r >= 0)
                 r = rbd_image_flush(j->image);
         if (r < 0)
-                end_ceph_error(j, "cannot write header to", r);
+                job_end_ceph_error(j, "cannot write header to", r);
         return r;
 }
 
@@ -802,12 +496,12 @@ static void end_header_error(struct job *j, int r)
         size_t limit = secret_lock_limit();
 
         if (r == -ENOMEM && limit != SIZE_MAX)
-                end(j, OUTCOME_FAILED, true,
+                job_end(j, OUTCOME_FAILED, true,
                     "cannot build LUKS header: no locked memory left for key material "
                     "(RLIMIT_MEMLOCK %zu KiB, shared by all workers)",
                     limit / 1024);
         else
-                end(j, OUTCOME_FAILED, r == -ENOMEM, "cannot build LUKS header: %s",
+                job_end(j, OUTCOME_FAILED, r == -ENOMEM, "cannot build LUKS header: %s",
                     strerror(-r));
 }
 
@@ -838,7 +532,7 @@ static void format_blank_image(struct job *j)
                         used < j->offset ? first_nonzero(j->probe + used, j->offset - used) : NULL;
 
                 if (nonzero) {
-                        end(j, OUTCOME_REFUSED, false,
+                        job_end(j, OUTCOME_REFUSED, false,
                             "interrupted format state \"%s\", but the image holds data at offset "
                             "%td, past the key-slot areas this agent writes (they end at %zu); "
                             "not formatting",
@@ -850,26 +544,26 @@ static void format_blank_image(struct job *j)
                 goto out;
         /* The record goes out before any header byte (a replay finds it). */
         if (new_key && (r = keys_store(ctx->keys, j->volume_id, j->image, &record, &why)) < 0) {
-                end_key_error(j, r, why);
+                job_end_key_error(j, r, why);
                 goto out;
         }
         (void)luks_header_uuid(header, j->offset, uuid);
         /* In the header map before the header exists: every copy of it can
          * find its key (header_map.h). */
-        if (map_put_own(j, uuid, new_key ? record.text : NULL) < 0)
+        if (format_map_put_own(j, uuid, new_key ? record.text : NULL) < 0)
                 goto out;
-        if (!j->has_state && set_state(j, "writing", NULL) < 0)
+        if (!j->has_state && job_set_state(j, "writing", NULL) < 0)
                 goto out;
         if (j->size != j->payload + j->offset) {
                 r = rbd_image_resize(j->image, j->payload + j->offset);
                 if (r < 0) {
-                        end_ceph_error(j, "cannot grow", r);
+                        job_end_ceph_error(j, "cannot grow", r);
                         goto out;
                 }
         }
-        if (write_header(j, header, used) < 0 || set_state(j, "formatted", uuid) < 0)
+        if (write_header(j, header, used) < 0 || job_set_state(j, "formatted", uuid) < 0)
                 goto out;
-        end(j, OUTCOME_FORMATTED, false,
+        job_end(j, OUTCOME_FORMATTED, false,
             "LUKS1 %s-%s %u-bit key, %u PBKDF2 iterations, payload offset %" PRIu64
             ", image grown to %" PRIu64 " bytes",
             ctx->luks.cipher, ctx->luks.cipher_mode, ctx->luks.key_bytes * 8,
@@ -892,7 +586,7 @@ static bool peek(struct job *j, unsigned char head[PHDR_BLOCK])
         if (r >= 0)
                 r = read_state(j);
         if (r < 0)
-                end_ceph_error(j, "cannot read", r);
+                job_end_ceph_error(j, "cannot read", r);
         return r >= 0;
 }
 
@@ -910,7 +604,7 @@ static bool decided_unlocked(struct job *j)
         if (!peek(j, head))
                 return true;
         if (j->size < sizeof(head) || !luks_has_magic(head, sizeof(head), NULL) ||
-            (j->has_state && parse_state(j->state, "writing", &payload, &offset)))
+            (j->has_state && job_parse_state(j->state, "writing", &payload, &offset)))
                 return false;
         decide_existing_header(j, head, sizeof(head));
         return true;
@@ -923,10 +617,10 @@ static bool open_image(struct job *j, struct rbd_cluster *cluster)
         int r = rbd_image_open(cluster, c->pool, j->image_name, &j->image);
 
         if (r == -ENOENT)
-                end(j, OUTCOME_FAILED, false, "image %s/%s does not exist", c->pool,
+                job_end(j, OUTCOME_FAILED, false, "image %s/%s does not exist", c->pool,
                     j->image_name);
         else if (r < 0)
-                end_ceph_error(j, "cannot open", r);
+                job_end_ceph_error(j, "cannot open", r);
         return r >= 0;
 }
 
@@ -948,7 +642,7 @@ static void format_open_image(struct job *j, struct rbd_cluster *cluster, uint64
         locked = true;
         if (inspect(j) < 0) {
                 if (!j->result->reason[0])
-                        end(j, OUTCOME_FAILED, false, "out of memory");
+                        job_end(j, OUTCOME_FAILED, false, "out of memory");
                 goto out;
         }
         if (luks_has_magic(j->probe, j->offset, NULL))
@@ -977,7 +671,7 @@ void format_volume(struct format_context *ctx, const char *volume_id, uint64_t s
                  volume_id);
         r = acquire_client(ctx, &client);
         if (r < 0) {
-                end(&j, OUTCOME_FAILED, true, "cannot connect to Ceph as client.%s: %s",
+                job_end(&j, OUTCOME_FAILED, true, "cannot connect to Ceph as client.%s: %s",
                     ctx->config->ceph_client, strerror(-r));
                 return;
         }
@@ -998,18 +692,18 @@ static bool extendable(struct job *j, char ret_uuid[40])
 
         if (!peek(j, head))
                 return false;
-        if (j->has_state && parse_state(j->state, "writing", &payload, &offset)) {
-                end(j, OUTCOME_SKIPPED, false, "its format has not finished (%s); that format "
+        if (j->has_state && job_parse_state(j->state, "writing", &payload, &offset)) {
+                job_end(j, OUTCOME_SKIPPED, false, "its format has not finished (%s); that format "
                     "sizes the image from its own event", j->state);
                 return false;
         }
-        if (!j->has_state || !parse_state(j->state, "formatted", &j->payload, &j->offset)) {
-                end(j, OUTCOME_SKIPPED, false,
+        if (!j->has_state || !job_parse_state(j->state, "formatted", &j->payload, &j->offset)) {
+                job_end(j, OUTCOME_SKIPPED, false,
                     "not formatted by rbd-luks-agent: nothing to grow");
                 return false;
         }
         if (j->size < sizeof(head) || !luks_has_magic(head, sizeof(head), NULL)) {
-                end(j, OUTCOME_FAILED, false, "state says formatted (%s) but the image does not "
+                job_end(j, OUTCOME_FAILED, false, "state says formatted (%s) but the image does not "
                     "start with a LUKS header; not resized", j->state);
                 return false;
         }
@@ -1025,23 +719,23 @@ static void grow_to(struct job *j, uint64_t size_bytes, const char *uuid)
         int r;
 
         if (was > target) {
-                end(j, OUTCOME_SKIPPED, false, "image is %" PRIu64 " bytes, more than the %" PRIu64
+                job_end(j, OUTCOME_SKIPPED, false, "image is %" PRIu64 " bytes, more than the %" PRIu64
                     " of this size and the payload offset: never shrunk", was, target);
                 return;
         }
         if (was == target && j->payload == size_bytes) {
-                end(j, OUTCOME_SKIPPED, false, "image is already %" PRIu64 " bytes (%" PRIu64
+                job_end(j, OUTCOME_SKIPPED, false, "image is already %" PRIu64 " bytes (%" PRIu64
                     " for the guest, payload offset %" PRIu64 ")", target, size_bytes, offset);
                 return;
         }
         if (was < target && (r = rbd_image_resize(j->image, target)) < 0) {
-                end_ceph_error(j, "cannot grow", r);
+                job_end_ceph_error(j, "cannot grow", r);
                 return;
         }
         j->payload = size_bytes;
-        if (set_state(j, "formatted", uuid) < 0)
+        if (job_set_state(j, "formatted", uuid) < 0)
                 return;
-        end(j, OUTCOME_RESIZED, false, "image grown from %" PRIu64 " to %" PRIu64 " bytes: qemu "
+        job_end(j, OUTCOME_RESIZED, false, "image grown from %" PRIu64 " to %" PRIu64 " bytes: qemu "
             "shows exactly %" PRIu64 " bytes (payload offset %" PRIu64 ")", was, target,
             size_bytes, offset);
 }
@@ -1059,7 +753,7 @@ void format_extend(struct format_context *ctx, const char *volume_id, uint64_t s
                  volume_id);
         r = acquire_client(ctx, &client);
         if (r < 0) {
-                end(&j, OUTCOME_FAILED, true, "cannot connect to Ceph as client.%s: %s",
+                job_end(&j, OUTCOME_FAILED, true, "cannot connect to Ceph as client.%s: %s",
                     ctx->config->ceph_client, strerror(-r));
                 return;
         }
@@ -1085,27 +779,6 @@ int format_index_put(struct format_context *ctx, const struct volume_index_entry
         return r;
 }
 
-/* A deleted volume's entry in the header map: marked deleted, and under
- * deleted_keys = shred its record dropped (header_map.h). */
-static int forget_header(struct format_context *ctx, struct rbd_cluster *cluster,
-                         const char *uuid, const char *volume_id)
-{
-        struct header_map_entry e;
-        int r = header_map_get(cluster, ctx->config->pool, uuid, volume_id, &e);
-
-        if (r == -ENOENT || r == -EINVAL) /* none, or not one this agent can read */
-                return 0;
-        if (r < 0)
-                return r;
-        if (!e.deleted)
-                e.deleted = (int64_t)time(NULL);
-        if (ctx->config->shred_deleted_keys && e.kind == HEADER_MAP_RECORD) {
-                e.kind = HEADER_MAP_SHREDDED;
-                explicit_bzero(e.record, sizeof(e.record));
-        }
-        return header_map_put(cluster, ctx->config->pool, &e);
-}
-
 int format_index_remove(struct format_context *ctx, const char *volume_id)
 {
         struct volume_index_entry e;
@@ -1116,7 +789,7 @@ int format_index_remove(struct format_context *ctx, const char *volume_id)
                 return r;
         r = volume_index_get(client->cluster, ctx->config->pool, volume_id, &e);
         if (r >= 0 && e.uuid[0])
-                r = forget_header(ctx, client->cluster, e.uuid, volume_id);
+                r = format_forget_header(ctx, client->cluster, e.uuid, volume_id);
         else if (r == -ENOENT || r == -EINVAL)
                 r = 0;
         if (r >= 0)
