@@ -53,6 +53,10 @@ int event_parse(const char *data, size_t length, unsigned max_depth, struct even
 
 /* True for a canonical 8-4-4-4-12 hex UUID (either case). */
 bool event_is_uuid(const char *s);
+/* The event that ends a volume's making: volume.create.end, or
+ * volume.manage_existing.end (Cinder taking over an image it did not make,
+ * cinder/volume/flows/manager/manage_existing.py). */
+bool event_ends_creation(const char *event_type);
 
 /* A canonical UUID (event_is_uuid) copied in lowercase, the one spelling
  * volume ids are kept and compared in. */

@@ -265,14 +265,16 @@ static bool attached_here(const struct compute *cp, const struct event *ev)
 enum intent { INTENT_NONE, INTENT_PLACEHOLDER, INTENT_PROVISION, INTENT_REMOVE };
 
 /* The event types this role acts on, for intake_classify() and intent_of().
- * create.start: the secret at once, with a placeholder; create.end: its
+ * create.start (and manage_existing.start): the secret at once, with a
+ * placeholder; create.end (manage_existing.end): its
  * real value once the volume agent has recorded the format; attach events
  * naming this host: the same, a hint only (Nova builds the disk before
  * Cinder says so: docs/decisions.md); delete: removed. Detach events
  * change nothing: the secret stays until the volume is deleted. */
-static const char *const handled_types[] = {"volume.create.start", "volume.create.end",
-                                            "volume.attach.start", "volume.attach.end",
-                                            "volume.delete.start", "volume.delete.end", NULL};
+static const char *const handled_types[] = {
+        "volume.create.start",         "volume.create.end",  "volume.manage_existing.start",
+        "volume.manage_existing.end",  "volume.attach.start", "volume.attach.end",
+        "volume.delete.start",         "volume.delete.end",  NULL};
 
 static enum intent intent_of(const struct compute *cp, const struct event *ev)
 {
@@ -280,9 +282,10 @@ static enum intent intent_of(const struct compute *cp, const struct event *ev)
 
         if (!ev->is_volume)
                 return INTENT_NONE;
-        if (strcmp(t, "volume.create.start") == 0)
+        /* An image Cinder manages from now on is a new volume too. */
+        if (strcmp(t, "volume.create.start") == 0 || strcmp(t, "volume.manage_existing.start") == 0)
                 return INTENT_PLACEHOLDER;
-        if (strcmp(t, "volume.create.end") == 0)
+        if (event_ends_creation(t))
                 return INTENT_PROVISION;
         if (strncmp(t, "volume.attach.", strlen("volume.attach.")) == 0)
                 return attached_here(cp, ev) ? INTENT_PROVISION : INTENT_NONE;

@@ -393,7 +393,8 @@ static void skip_event(struct pipeline *p, const struct event *ev, const char *r
 /* The event types this role acts on, for intake_classify(): a create's
  * format, a delete's entry in the volume index, an extend's image size. */
 static const char *const handled_types[] = {"volume.create.end", "volume.delete.end",
-                                            "volume.resize.end", NULL};
+                                            "volume.resize.end", "volume.manage_existing.end",
+                                            NULL};
 
 static void handle_line(struct pipeline *p, const struct hookfile_line *l)
 {
@@ -415,7 +416,7 @@ static void handle_line(struct pipeline *p, const struct hookfile_line *l)
                         queue_job(p, l, &ev);
                         pthread_mutex_unlock(&p->lock);
                         return;
-                } else if (strcmp(ev.event_type, handled_types[0]) != 0 &&
+                } else if (!event_ends_creation(ev.event_type) &&
                            strcmp(ev.event_type, handled_types[2]) != 0) {
                         p->ignored++;
                 } else if (!config_wants_type(p->config,
@@ -434,7 +435,7 @@ static void handle_line(struct pipeline *p, const struct hookfile_line *l)
                                          "the event names no volume host; [volume] backends is "
                                          "set");
                         skip_event(p, &ev, why);
-                } else if (strcmp(ev.event_type, handled_types[0]) == 0 && ev.status[0] &&
+                } else if (event_ends_creation(ev.event_type) && ev.status[0] &&
                            strcmp(ev.status, "available") != 0) {
                         snprintf(why, sizeof(why), "volume status is '%s', not 'available'",
                                  ev.status);

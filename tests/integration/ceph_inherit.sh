@@ -128,6 +128,21 @@ restore_of() {
     echo "$new"
 }
 
+# --- Cinder's manage-existing (volume.manage_existing.end): an agent volume's
+# bytes re-bound, a plain image refused (fail closed) ------------------------------------
+managed=$(new_uuid) plain=$(new_uuid)
+rbd_ import "$T_TMP/p.raw" "volume-$managed" >/dev/null 2>&1
+rbd_ create --size 1024 "volume-$plain"
+timeout -s KILL 60 qemu-io -f raw "rbd:$POOL/volume-$plain:conf=$CEPH_CONF:id=admin" -c "write -P 0x71 0 64k" >/dev/null 2>&1
+for v in "$managed" "$plain"; do event_json "$v" 1 "$TYPE" volume.manage_existing.end >>"$dir/events.jsonl"; done
+run_once "$dir"
+check "manage_existing.end of an agent volume's bytes: inherited from the parent" \
+    grep -q "^inherited inherited from $p" <<<"$(last_result "$managed")"
+check "... and it reads the parent's data" qemu_luks_io "$managed" "$(pass_of "$managed")" -c "read -P 0x51 0 64k"
+check "manage_existing.end of a plain image: refused (it holds data)" \
+    grep -q "^refused image holds data" <<<"$(last_result "$plain")"
+check_eq "... its index entry: refused (compute hosts keep the placeholder)" refused "$(index_state "$plain")"
+
 # --- deleted_keys = keep: a deleted volume's backup still opens -------------------------
 kept=$(new_uuid)
 backed_up_then_deleted "$kept"

@@ -126,6 +126,17 @@ check "create.end before the format: placeholder, value pending" wait_for 5 is_s
 to_volume "$b" volume.create.end
 check "once the volume agent is done, the value follows by itself" wait_for 20 has_value "$b"
 
+# 2b. Cinder's manage-existing (cinder/volume/flows/manager/manage_existing.py:124-131
+# sends volume.manage_existing.start and .end): the same as a create.
+m=$(new_uuid)
+to_compute "$m" volume.manage_existing.start
+check "manage_existing.start: a placeholder secret is defined" wait_for 5 is_state "$m" placeholder
+rbd_ create --size 1024 "volume-$m"
+to_volume "$m" volume.manage_existing.end
+check "the volume agent formats a blank managed image and records it" wait_for 30 index_has "$m"
+to_compute "$m" volume.manage_existing.end
+check "manage_existing.end: the secret then holds the passphrase" wait_for 10 has_value "$m"
+
 # 3. Someone else (Nova's detach, rollback, shelve, migration) undefines it: back at once.
 sa=$(secret_of "$a")
 vsh secret-undefine "$sa" >/dev/null
