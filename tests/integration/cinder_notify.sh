@@ -8,6 +8,8 @@
 # (results.jsonl, and qemu's LUKS driver shows exactly the volume's size), Cinder's
 # extend (the agent grows the image back by the payload offset: exactly the new size, the
 # data kept), the connection_info Cinder returns to Nova's attach sequence, and the delete.
+# Then, with a second agent (provider = metadata): a snapshot, volumes from it (same size
+# and larger) and a clone of a volume, each with the source's key re-bound to it.
 . "$(dirname "$0")/../lib/testlib.sh"
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -19,6 +21,8 @@ SIZE=2
 HOST=compute-1
 FEED_PID=
 RUN_PID=
+FEED2_PID=
+RUN2_PID=
 OWN_CEPH=
 
 api() { timeout -s KILL 150 python3 "$LIB/cinder_api.py" "$@"; }
@@ -52,6 +56,8 @@ stop_pid() {
 cleanup() {
     stop_pid "$RUN_PID"
     stop_pid "$FEED_PID"
+    stop_pid "$RUN2_PID"
+    stop_pid "$FEED2_PID"
     "$LIB/cinder.sh" stop "$CINDER" >/dev/null 2>&1
     "$LIB/rabbitmq.sh" stop "$BROKER" >/dev/null 2>&1
     # A shared cluster goes back to how the tests after this one expect it: no mgr.
@@ -142,12 +148,16 @@ exchange = $AMQP_EXCHANGE
 queue = notifications_luks.info
 routing_keys = notifications_luks.info
 INI
-"$AGENT" -c "$dir/agent.ini" feed 2>"$dir/feed.log" &
-FEED_PID=$!
-"$AGENT" -c "$dir/agent.ini" run >>"$dir/agent.log" 2>&1 &
-RUN_PID=$!
-check "the feeder consumes notifications_luks.info" \
-    wait_for 20 grep -q "consuming queue 'notifications_luks.info'" "$dir/feed.log"
+# start_agent DIR FEEDVAR RUNVAR: the agent's feeder and volume role, their pids in
+# FEEDVAR and RUNVAR; then waits (20 s at most) until the feeder consumes its queue.
+start_agent() {
+    "$AGENT" -c "$1/agent.ini" feed 2>"$1/feed.log" &
+    printf -v "$2" %s $!
+    "$AGENT" -c "$1/agent.ini" run >>"$1/agent.log" 2>&1 &
+    printf -v "$3" %s $!
+    wait_for 20 grep -q "consuming queue '$(sed -n 's/^queue = //p' "$1/agent.ini")'" "$1/feed.log"
+}
+check "the feeder consumes notifications_luks.info" start_agent "$dir" FEED_PID RUN_PID
 
 # --- create ----------------------------------------------------------------------------
 vid=$(api volume-create --type "$type_id" --size "$SIZE" --name cinder-notify)
@@ -237,6 +247,80 @@ check "its RBD image is gone" image_gone
 echo "   hook file, volume $vid:"
 events "$vid" | sed 's/^/     /'
 
+# --- snapshots and clones, through Cinder: keys follow the ciphertext -------------------
+# A second volume agent, provider = metadata (it re-binds keys), for a type of its own,
+# fed from its own durable queue. Cinder makes a volume from a snapshot by an RBD clone
+# of it, resized to exactly the new size when larger (cinder/volume/drivers/rbd.py:1239-1266),
+# and a clone of a volume by a snapshot of it and an RBD clone of that (:857-872); each
+# child carries its parent's header, the agent re-binds the parent's key to it.
+mdir="$T_TMP/agent-meta"
+mtype=$(api type-create "luks-by-agent-metadata")
+check "Cinder creates a second volume type" test -n "$mtype"
+make_agent_dir "$mdir" "volume.types = $mtype"
+new_kek "$mdir/kek-1.bin"
+use_keks "$mdir" kek-1
+sed -n '/^\[amqp\]/,$p' "$dir/agent.ini" | sed 's/^queue = .*/queue = notifications_luks_meta/' >>"$mdir/agent.ini"
+check "the second feeder consumes its own queue" start_agent "$mdir" FEED2_PID RUN2_PID
+# outcome_of ID: outcome and reason of the second agent's last result for ID.
+outcome_of() {
+    grep -h "\"volume_id\":\"$1\"" "$mdir/state/results.jsonl" 2>/dev/null | tail -n1 |
+        python3 -c 'import json,sys; r = json.loads(sys.stdin.read()); print(r["outcome"], r["reason"])' 2>/dev/null
+}
+ended_as() { grep -q "^$2" <<<"$(outcome_of "$1")"; } # ID REGEX
+mpass() { timeout -s KILL 30 "$AGENT" -c "$mdir/agent.ini" keys passphrase "$1" >"$T_TMP/mpass-$1" 2>/dev/null && echo "$T_TMP/mpass-$1"; }
+mio() { local id=$1 p; p=$(mpass "$id") || return 1; shift; qemu_luks_io "$id" "$p" "$@"; }
+msize() {
+    local p
+    p=$(mpass "$1") || return 1
+    timeout -s KILL 60 qemu-img info --output=json --object "secret,id=s0,file=$p" \
+        --image-opts "$(luks_opts "$1")" 2>/dev/null |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)["virtual-size"])' 2>/dev/null
+}
+src=$(api volume-create --type "$mtype" --size 1 --name lifecycle-source)
+check "the source volume becomes available" api wait "$src" available --timeout 120
+check "the metadata agent formats it" wait_for 60 ended_as "$src" formatted
+check "qemu writes the source's data (start, last 64 KiB)" mio "$src" \
+    -c "write -P 0x81 0 64k" -c "write -P 0x82 $((GIB - 65536)) 64k"
+snap=$(api snapshot-create "$src" --name lifecycle-snap)
+check "Cinder takes a snapshot" api wait "$snap" available --snapshot --timeout 120
+fsame=$(api volume-create --type "$mtype" --size 1 --snapshot-id "$snap" --name from-snap-1)
+fbig=$(api volume-create --type "$mtype" --size 2 --snapshot-id "$snap" --name from-snap-2)
+clone=$(api volume-create --type "$mtype" --size 1 --source-volid "$src" --name clone-of-source)
+for v in "$fsame" "$fbig" "$clone"; do
+    api wait "$v" available --timeout 120 >/dev/null || fail "volume $v becomes available"
+done
+parent_of() { rbd_ info --format json "volume-$1" | python3 -c 'import json,sys; p = json.load(sys.stdin).get("parent") or {}; print(p.get("image", ""), p.get("snapshot", ""))'; }
+check_eq "volume from snapshot: an RBD clone of volume-SRC@snapshot-SNAP" \
+    "volume-$src snapshot-$snap" "$(parent_of "$fsame")"
+check_eq "clone of a volume: an RBD clone of volume-SRC@volume-NEW.clone_snap" \
+    "volume-$src volume-$clone.clone_snap" "$(parent_of "$clone")"
+declare -A label=(["$fsame"]="from the snapshot, 1 GiB" ["$fbig"]="from the snapshot, 2 GiB" ["$clone"]="the clone")
+for v in "$fsame" "$fbig" "$clone"; do
+    check "${label[$v]}: inherited from the source" wait_for 60 ended_as "$v" "inherited inherited from $src"
+done
+check_eq "from the snapshot, 1 GiB: qemu shows exactly 1 GiB" "$GIB" "$(msize "$fsame")"
+check_eq "from the snapshot, 2 GiB: qemu shows exactly 2 GiB" "$((2 * GIB))" "$(msize "$fbig")"
+check_eq "the clone: qemu shows exactly 1 GiB" "$GIB" "$(msize "$clone")"
+for v in "$fsame" "$fbig" "$clone"; do
+    check "${label[$v]}: reads the source's data with its own passphrase" mio "$v" \
+        -c "read -P 0x81 0 64k" -c "read -P 0x82 $((GIB - 65536)) 64k"
+done
+check "the 2 GiB one takes data up to its last byte" mio "$fbig" \
+    -c "write -P 0x83 $((2 * GIB - 65536)) 64k" -c "read -P 0x83 $((2 * GIB - 65536)) 64k"
+mio "$clone" -c "write -P 0x84 0 64k" >/dev/null 2>&1
+check "a write to the clone leaves the source as it was" mio "$src" -c "read -P 0x81 0 64k"
+# Cinder's delete order: children, the snapshot, then the source.
+for v in "$fsame" "$fbig" "$clone"; do api volume-delete "$v"; done
+for v in "$fsame" "$fbig" "$clone"; do
+    api wait-deleted "$v" --timeout 120 >/dev/null || fail "volume $v deleted"
+done
+api snapshot-delete "$snap"
+check "the snapshot is deleted" api wait-deleted "$snap" --snapshot --timeout 120
+api volume-delete "$src"
+check "the source is deleted" api wait-deleted "$src" --timeout 120
+check "delete.end of the source: its record kept, marked deleted (deleted_keys = keep)" \
+    wait_for 30 ended_as "$src" "removed .*kept, marked deleted"
+
 # --- everything stops by PID ------------------------------------------------------------
 stop_pid "$RUN_PID"
 check "the volume role stopped" gone "$RUN_PID"
@@ -244,6 +328,10 @@ RUN_PID=
 stop_pid "$FEED_PID"
 check "the feeder stopped" gone "$FEED_PID"
 FEED_PID=
+stop_pid "$RUN2_PID"
+stop_pid "$FEED2_PID"
+check "the second agent and feeder stopped" bash -c "$(declare -f gone); gone $RUN2_PID && gone $FEED2_PID"
+RUN2_PID= FEED2_PID=
 # Processes whose arguments name this Cinder's conf: the three services and the workers
 # they forked.
 cinder_procs() {

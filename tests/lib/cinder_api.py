@@ -96,26 +96,27 @@ def nova_rbd_connector(host):
     }
 
 
-def volume_status(client, volume_id):
-    got = client.call("GET", "/volumes/" + volume_id, ok_404=True)
-    return None if got is None else got["volume"]["status"]
+def volume_status(client, volume_id, kind="volume"):
+    """The status of a volume (or, kind "snapshot", of a snapshot); None if gone."""
+    got = client.call("GET", "/%ss/%s" % (kind, volume_id), ok_404=True)
+    return None if got is None else got[kind]["status"]
 
 
 def cmd_wait(client, a):
     deadline = time.monotonic() + a.timeout
     status = None
     while True:
-        status = volume_status(client, a.volume_id)
+        status = volume_status(client, a.volume_id, a.kind)
         if status == a.status:
             print(status)
             return 0
         if status is None:
-            raise ApiError("volume %s does not exist" % a.volume_id)
+            raise ApiError(a.kind + " %s does not exist" % a.volume_id)
         if status.startswith("error") and not a.status.startswith("error"):
-            raise ApiError("volume %s is in status %s, not %s" % (a.volume_id, status,
+            raise ApiError(a.kind + " %s is in status %s, not %s" % (a.volume_id, status,
                                                                   a.status))
         if time.monotonic() >= deadline:
-            raise ApiError("volume %s still %s after %g s (wanted %s)" % (
+            raise ApiError(a.kind + " %s still %s after %g s (wanted %s)" % (
                 a.volume_id, status, a.timeout, a.status))
         time.sleep(0.25)
 
@@ -123,13 +124,13 @@ def cmd_wait(client, a):
 def cmd_wait_deleted(client, a):
     deadline = time.monotonic() + a.timeout
     while True:
-        status = volume_status(client, a.volume_id)
+        status = volume_status(client, a.volume_id, a.kind)
         if status is None:
             return 0
         if status == "error_deleting":
-            raise ApiError("volume %s is in status error_deleting" % a.volume_id)
+            raise ApiError(a.kind + " %s is in status error_deleting" % a.volume_id)
         if time.monotonic() >= deadline:
-            raise ApiError("volume %s still %s after %g s" % (a.volume_id, status,
+            raise ApiError(a.kind + " %s still %s after %g s" % (a.volume_id, status,
                                                             a.timeout))
         time.sleep(0.25)
 
@@ -143,6 +144,10 @@ def run(a):
         volume = {"size": a.size, "volume_type": a.type}
         if a.name is not None:
             volume["name"] = a.name
+        if a.snapshot_id is not None:
+            volume["snapshot_id"] = a.snapshot_id
+        if a.source_volid is not None:
+            volume["source_volid"] = a.source_volid
         got = c.call("POST", "/volumes", {"volume": volume})
         print(got["volume"]["id"])
     elif a.command == "volume-show":
@@ -153,6 +158,12 @@ def run(a):
         c.call("POST", "/volumes/%s/action" % a.volume_id, {"os-extend": {"new_size": a.size}})
     elif a.command == "volume-delete":
         c.call("DELETE", "/volumes/" + a.volume_id)
+    elif a.command == "snapshot-create":
+        got = c.call("POST", "/snapshots", {"snapshot": {"volume_id": a.volume_id,
+                                                         "name": a.name}})
+        print(got["snapshot"]["id"])
+    elif a.command == "snapshot-delete":
+        c.call("DELETE", "/snapshots/" + a.snapshot_id)
     elif a.command == "wait-deleted":
         return cmd_wait_deleted(c, a)
     elif a.command == "attachment-create":
@@ -187,12 +198,16 @@ def parse(argv):
     s.add_argument("--type", required=True)
     s.add_argument("--size", required=True, type=int)
     s.add_argument("--name")
+    s.add_argument("--snapshot-id", help="a volume from this snapshot")
+    s.add_argument("--source-volid", help="a clone of this volume")
     s = sub.add_parser("volume-show")
     s.add_argument("volume_id")
     s = sub.add_parser("wait")
     s.add_argument("volume_id")
     s.add_argument("status")
     s.add_argument("--timeout", type=float, default=120)
+    s.add_argument("--snapshot", dest="kind", action="store_const", const="snapshot",
+                   default="volume", help="the id is a snapshot's")
     s = sub.add_parser("volume-extend")
     s.add_argument("volume_id")
     s.add_argument("size", type=int)
@@ -201,6 +216,13 @@ def parse(argv):
     s = sub.add_parser("wait-deleted")
     s.add_argument("volume_id")
     s.add_argument("--timeout", type=float, default=120)
+    s.add_argument("--snapshot", dest="kind", action="store_const", const="snapshot",
+                   default="volume", help="the id is a snapshot's")
+    s = sub.add_parser("snapshot-create")
+    s.add_argument("volume_id")
+    s.add_argument("--name", default="snap")
+    s = sub.add_parser("snapshot-delete")
+    s.add_argument("snapshot_id")
     s = sub.add_parser("attachment-create")
     s.add_argument("volume_id")
     s.add_argument("instance_uuid")
