@@ -1,4 +1,5 @@
-/* command_index: `index list | rebuild [--dry-run]` (command_index.h).
+/* command_index: `index list | rebuild [--dry-run] | headers |
+ * shred-deleted DAYS [--dry-run]` (command_index.h).
  *
  * rebuild derives the index again from the images themselves, for an index
  * object lost or damaged: an image whose rbd-luks-agent.state says
@@ -38,7 +39,16 @@ const char command_index_usage[] =
         "                      state, type, host, zone, LUKS UUID\n"
         "  rebuild [--dry-run] derive the index again from the images: add or correct\n"
         "                      formatted and foreign volumes, remove entries of images\n"
-        "                      that are gone; --dry-run only prints what would change\n";
+        "                      that are gone, add formatted headers missing from the\n"
+        "                      header map; --dry-run only prints what would change\n"
+        "  headers             every entry of the header map (rbd-luks-agent.headers):\n"
+        "                      LUKS UUID, volume id, created, deleted, record\n"
+        "  shred-deleted DAYS [--dry-run]\n"
+        "                      drop the key records of volumes deleted at least DAYS\n"
+        "                      days ago (0: every deleted one) from the header map:\n"
+        "                      their backups and images can never be opened again\n";
+
+static void say(const char *volume_id, const char *what, bool dry_run);
 
 static const char *or_dash(const char *s)
 {
@@ -57,6 +67,105 @@ static int print_entry(void *opaque, const char *volume_id, const struct volume_
         printf("%-36s  %-9s  %-36s  %-30s  %-12s  %s\n", volume_id, volume_index_state_name(e->state),
                or_dash(e->type), or_dash(e->host), or_dash(e->zone), or_dash(e->uuid));
         return 0;
+}
+
+static void utc(int64_t t, char *buf, size_t size)
+{
+        time_t tt = (time_t)t;
+        struct tm tm;
+
+        if (!t || !gmtime_r(&tt, &tm) || !strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm))
+                snprintf(buf, size, "-");
+}
+
+static int print_header(void *opaque, const char *key, const struct header_map_entry *e)
+{
+        static const char *const kinds[] = {
+                [HEADER_MAP_RECORD] = "kept",
+                [HEADER_MAP_NONE] = "none",
+                [HEADER_MAP_SHREDDED] = "shredded",
+        };
+        unsigned *bad = opaque;
+        char created[32], deleted[32];
+
+        if (!e) {
+                printf("%-36s  unreadable\n", key);
+                (*bad)++;
+                return 0;
+        }
+        utc(e->created, created, sizeof(created));
+        utc(e->deleted, deleted, sizeof(deleted));
+        printf("%-36s  %-36s  %-20s  %-20s  %s\n", e->uuid, e->volume_id, created, deleted,
+               kinds[e->kind]);
+        return 0;
+}
+
+static int index_headers(const struct config *c, struct rbd_cluster *cluster)
+{
+        unsigned bad = 0;
+        int r;
+
+        printf("%-36s  %-36s  %-20s  %-20s  %s\n", "LUKS UUID", "VOLUME", "CREATED", "DELETED",
+               "RECORD");
+        r = header_map_each(cluster, c->pool, "", print_header, &bad);
+        if (r < 0) {
+                log_error("cannot read the header map %s/%s: %s", c->pool, RBD_HEADERS_OBJECT,
+                          strerror(-r));
+                return 1;
+        }
+        if (bad)
+                log_warn("%u entries of %s/%s do not parse", bad, c->pool, RBD_HEADERS_OBJECT);
+        return bad ? 1 : 0;
+}
+
+struct shred {
+        const struct config *config;
+        struct rbd_cluster *cluster;
+        int64_t before;
+        bool dry_run;
+        unsigned shredded, failed;
+};
+
+static int shred_entry(void *opaque, const char *key, const struct header_map_entry *e)
+{
+        struct shred *sh = opaque;
+        struct header_map_entry gone;
+        int r = 0;
+
+        (void)key;
+        if (!e || e->kind != HEADER_MAP_RECORD || !e->deleted || e->deleted > sh->before)
+                return 0;
+        gone = *e;
+        gone.kind = HEADER_MAP_SHREDDED;
+        explicit_bzero(gone.record, sizeof(gone.record));
+        if (!sh->dry_run)
+                r = header_map_put(sh->cluster, sh->config->pool, &gone);
+        if (r < 0) {
+                log_error("volume %s (header %s): cannot shred its record: %s", e->volume_id,
+                          e->uuid, strerror(-r));
+                sh->failed++;
+                return 0;
+        }
+        say(e->volume_id, "shredded (its record left the header map)", sh->dry_run);
+        sh->shredded++;
+        return 0;
+}
+
+static int index_shred_deleted(const struct config *c, struct rbd_cluster *cluster, long days,
+                               bool dry_run)
+{
+        struct shred sh = {.config = c, .cluster = cluster, .dry_run = dry_run,
+                           .before = (int64_t)time(NULL) - (int64_t)days * 86400};
+        int r = header_map_each(cluster, c->pool, "", shred_entry, &sh);
+
+        if (r < 0) {
+                log_error("cannot read the header map %s/%s: %s", c->pool, RBD_HEADERS_OBJECT,
+                          strerror(-r));
+                return 1;
+        }
+        printf("%u records %s, %u failed\n", sh.shredded, dry_run ? "would be shredded" : "shredded",
+               sh.failed);
+        return sh.failed ? 1 : 0;
 }
 
 static int index_list(const struct config *c, struct rbd_cluster *cluster)
@@ -338,31 +447,49 @@ int command_index(const struct config *c, int argc, char **argv)
         struct rbd_connect_params p = {c->ceph_conf, c->ceph_client, c->ceph_keyring,
                                        c->ceph_timeout_s};
         struct rbd_cluster *cluster = NULL;
-        bool dry_run;
+        const char *cmd = argc >= 2 ? argv[1] : "";
+        bool dry_run = false, ok, writes;
+        long days = 0;
+        char *end = NULL;
         int r, code;
 
         /* argv[0] is "index". */
-        if (argc < 2 || !(strcmp(argv[1], "list") == 0 || strcmp(argv[1], "rebuild") == 0) ||
-            (strcmp(argv[1], "list") == 0 && argc != 2) ||
-            (strcmp(argv[1], "rebuild") == 0 &&
-             !(argc == 2 || (argc == 3 && strcmp(argv[2], "--dry-run") == 0)))) {
+        if (strcmp(cmd, "list") == 0 || strcmp(cmd, "headers") == 0) {
+                ok = argc == 2;
+        } else if (strcmp(cmd, "rebuild") == 0) {
+                dry_run = argc == 3;
+                ok = argc == 2 || (argc == 3 && strcmp(argv[2], "--dry-run") == 0);
+        } else if (strcmp(cmd, "shred-deleted") == 0 && (argc == 3 || argc == 4)) {
+                errno = 0;
+                days = strtol(argv[2], &end, 10);
+                dry_run = argc == 4;
+                ok = argv[2][0] >= '0' && argv[2][0] <= '9' && !*end && !errno && days <= 36500 &&
+                     (argc == 3 || strcmp(argv[3], "--dry-run") == 0);
+        } else {
+                ok = false;
+        }
+        if (!ok) {
                 fprintf(stderr, "rbd-luks-agent index: %s\n\n%s",
                         argc < 2 ? "no index command given" : "unknown index command or argument",
                         command_index_usage);
                 return 2;
         }
-        if (c->role != ROLE_VOLUME && strcmp(argv[1], "rebuild") == 0) {
-                log_error("index rebuild runs with the volume role's config (it writes the index)");
+        writes = strcmp(cmd, "rebuild") == 0 || strcmp(cmd, "shred-deleted") == 0;
+        if (c->role != ROLE_VOLUME && writes) {
+                log_error("index %s runs with the volume role's config (it writes the index)", cmd);
                 return 1;
         }
-        dry_run = argc == 3;
         r = rbd_cluster_connect(&p, &cluster);
         if (r < 0) {
                 log_error("cannot connect to Ceph as client.%s: %s", c->ceph_client, strerror(-r));
                 return 1;
         }
-        if (strcmp(argv[1], "list") == 0)
+        if (strcmp(cmd, "list") == 0)
                 code = index_list(c, cluster);
+        else if (strcmp(cmd, "headers") == 0)
+                code = index_headers(c, cluster);
+        else if (strcmp(cmd, "shred-deleted") == 0)
+                code = index_shred_deleted(c, cluster, days, dry_run);
         else
                 code = index_rebuild(c, cluster, dry_run) < 0 ? 1 : 0;
         rbd_cluster_disconnect(cluster);

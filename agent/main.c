@@ -40,7 +40,7 @@ static const char main_usage[] =
         "  format VOLUME_ID   format one volume now, as for its create event\n"
         "  keys ...           show, verify, audit, re-wrap volume keys; recovery\n"
         "  secrets ...        list, provision, reconcile, remove, gc libvirt secrets (role compute)\n"
-        "  index ...          list or rebuild the pool's volume index\n"
+        "  index ...          the pool's volume index and header map: list, rebuild, shred\n"
         "  health [--feed]    container health check: is run (feed) alive and well\n"
         "  kolla-start        Kolla container start: copy config.json's files, then\n"
         "                     exec its command\n";

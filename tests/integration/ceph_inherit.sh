@@ -146,6 +146,7 @@ check_eq "... its index entry: refused (compute hosts keep the placeholder)" ref
 # --- deleted_keys = keep: a deleted volume's backup still opens -------------------------
 kept=$(new_uuid)
 backed_up_then_deleted "$kept"
+kuuid_all=$DUUID
 check "delete.end: the reason says the record is kept" grep -q "kept, marked deleted (deleted_keys = keep)" <<<"$(last_result "$kept")"
 check "the header map marks it deleted and keeps the record" \
     grep -q '^v1 created=[0-9]* deleted=[0-9]* record={' <<<"$(map_value "$DUUID" "$kept")"
@@ -229,5 +230,21 @@ run_once "$dir"
 check "kek-1 removed: a later restore of the deleted volume still inherits its key" \
     grep -q "^inherited inherited from $kept" <<<"$(last_result "$late2")"
 check "... and reads its data" qemu_luks_io "$late2" "$(pass_of "$late2")" -c "read -P 0x61 0 64k"
+
+# --- a retention period: index headers, index shred-deleted DAYS --------------------------
+timeout -s KILL 60 "$AGENT" -c "$dir/agent.ini" index headers >"$T_TMP/headers.out" 2>&1
+check "index headers lists the kept record of a deleted volume" \
+    grep -qE "^[0-9a-f-]{36}  $kept  [0-9T:Z-]{20}  [0-9T:Z-]{20}  kept$" "$T_TMP/headers.out"
+check "and the shredded one" grep -qE "  $gone  .*  shredded$" "$T_TMP/headers.out"
+timeout -s KILL 60 "$AGENT" -c "$dir/agent.ini" index shred-deleted 1 >"$T_TMP/shred1.out" 2>&1
+check "shred-deleted 1: nothing deleted a day ago yet" grep -qx "0 records shredded, 0 failed" "$T_TMP/shred1.out"
+timeout -s KILL 60 "$AGENT" -c "$dir/agent.ini" index shred-deleted 0 --dry-run >"$T_TMP/shred0d.out" 2>&1
+check "shred-deleted 0 --dry-run names the deleted volume" grep -q "^volume $kept: would be shredded" "$T_TMP/shred0d.out"
+check "... and changes nothing" grep -q '^v1 created=[0-9]* deleted=[0-9]* record={' <<<"$(map_value "$kuuid_all" "$kept")"
+timeout -s KILL 60 "$AGENT" -c "$dir/agent.ini" index shred-deleted 0 >"$T_TMP/shred0.out" 2>&1
+check "shred-deleted 0: the deleted volumes' records are gone" \
+    grep -q '^v1 created=[0-9]* deleted=[0-9]* record=shredded$' <<<"$(map_value "$kuuid_all" "$kept")"
+check "a live volume's record stays" grep -q 'record={' <<<"$(map_value "$puuid" "$p")"
+check_eq "shred-deleted with a bad DAYS: usage, exit 2" 2 "$(timeout -s KILL 60 "$AGENT" -c "$dir/agent.ini" index shred-deleted -3 >/dev/null 2>&1; echo $?)"
 
 drop_pool
