@@ -282,7 +282,7 @@ check "the metadata agent formats it" wait_for 60 ended_as "$src" formatted
 check "qemu writes the source's data (start, last 64 KiB)" mio "$src" \
     -c "write -P 0x81 0 64k" -c "write -P 0x82 $((GIB - 65536)) 64k"
 snap=$(api snapshot-create "$src" --name lifecycle-snap)
-check "Cinder takes a snapshot" api wait "$snap" available --snapshot --timeout 120
+check "Cinder takes a snapshot" api snapshot-wait "$snap" available --timeout 120
 fsame=$(api volume-create --type "$mtype" --size 1 --snapshot-id "$snap" --name from-snap-1)
 fbig=$(api volume-create --type "$mtype" --size 2 --snapshot-id "$snap" --name from-snap-2)
 clone=$(api volume-create --type "$mtype" --size 1 --source-volid "$src" --name clone-of-source)
@@ -315,7 +315,7 @@ for v in "$fsame" "$fbig" "$clone"; do
     api wait-deleted "$v" --timeout 120 >/dev/null || fail "volume $v deleted"
 done
 api snapshot-delete "$snap"
-check "the snapshot is deleted" api wait-deleted "$snap" --snapshot --timeout 120
+check "the snapshot is deleted" api wait-snapshot-deleted "$snap" --timeout 120
 api volume-delete "$src"
 check "the source is deleted" api wait-deleted "$src" --timeout 120
 check "delete.end of the source: its record kept, marked deleted (deleted_keys = keep)" \

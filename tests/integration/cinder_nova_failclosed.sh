@@ -28,6 +28,10 @@
 #   9  libvirtd of B killed, store wiped: all back before health says healthy
 #  10  agent A stopped while Cinder creates and deletes: its start-up reconcile
 #  11  a raw disk forced on B: reported `exposed` and paused
+#  12  snapshots and clones through Cinder: S1 written through a guest; F1 (1 GiB) and
+#      F2 (2 GiB) from a snapshot of it, CL1 a clone of it; each an RBD clone, its key
+#      re-bound by the volume agent (result inherited), both hosts hold it, and the
+#      guest sees its size and S1's data; deleted through Cinder, clones first
 . "$(dirname "$0")/../lib/testlib.sh"
 . "$(dirname "$0")/../lib/libvirt.sh"
 
@@ -90,8 +94,15 @@ cleanup() {
     libvirt_stop "$LVB" >/dev/null 2>&1
     "$LIB/cinder.sh" stop "$CINDER" >/dev/null 2>&1
     "$LIB/rabbitmq.sh" stop "$BROKER" >/dev/null 2>&1
-    # What a run that ended early left in the shared pool: images and index entries.
-    for v in "${vols[@]}"; do
+    # What a run that ended early left in the shared pool: images (clones before their
+    # parents, the parents' snapshots with them) and index entries.
+    local i s
+    for ((i = ${#vols[@]} - 1; i >= 0; i--)); do
+        v=${vols[i]}
+        for s in $(snaps_of "$v" 2>/dev/null); do
+            rbd_ snap unprotect "volume-$v@$s" >/dev/null 2>&1
+        done
+        rbd_ snap purge --no-progress "volume-$v" >/dev/null 2>&1
         rbd_ rm --no-progress "volume-$v" >/dev/null 2>&1
         timeout -s KILL 30 rados --conf "$CEPH_CONF" --id admin -p "$POOL" \
             rmomapkey rbd-luks-agent.index "$v" >/dev/null 2>&1
@@ -295,13 +306,21 @@ index_lacks() { ! timeout -s KILL 30 rados --conf "$CEPH_CONF" --id admin -p "$P
 all_indexed() { local v; for v in "$@"; do index_has "$v" || return 1; done; }
 all_unindexed() { local v; for v in "$@"; do index_lacks "$v" || return 1; done; }
 image_gone() { ! rbd_ info "volume-$1" >/dev/null 2>&1; }
+image_bytes() { rbd_ info --format json "volume-$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["size"])'; }
+snaps_of() { # VOLUME: the names of its image's RBD snapshots, sorted
+    rbd_ snap ls --format json "volume-$1" | python3 -c 'import json,sys; print(" ".join(sorted(s["name"] for s in json.load(sys.stdin))))'
+}
 inst_uuid() { python3 -c 'import sys, uuid; print(uuid.uuid5(uuid.UUID("3d0c5e8a-7f41-4f0e-9b57-0c6b1b0e2a94"), sys.argv[1]))' "$1"; }
 
-mkvol() { # VAR NAME: a 1 GiB volume of the agent's type through Cinder; its id in VAR
-    local id
-    id=$(api volume-create --type "$TYPE" --size 1 --name "$2") || return 1
+# mkvol VAR NAME [VOLUME-CREATE OPTIONS]: a volume through Cinder, by default of 1 GiB
+# and the agent's type; its id in VAR.
+mkvol() {
+    local id var=$1 name=$2
+    shift 2
+    [ $# -gt 0 ] || set -- --type "$TYPE" --size 1
+    id=$(api volume-create "$@" --name "$name") || return 1
     vols+=("$id")
-    printf -v "$1" %s "$id"
+    printf -v "$var" %s "$id"
 }
 # att_new VOLUME GUEST: Cinder attachment-create (reserve), as Nova does first.
 att_new() {
@@ -413,6 +432,22 @@ PY
 no_domain() { ! vsh "$1" dominfo "$2" >/dev/null 2>&1; }
 dom_state() { vsh "$1" domstate "$2" 2>/dev/null | head -n1; }
 has_no_disk() { ! vsh "$1" dumpxml "$2" | grep -q "volume-$3"; } # A|B GUEST VOLUME
+# attach_steps GUEST DEV VOLUME KEY P1 P2 write|read [SUFFIX]: batch lines (step names
+# ending in SUFFIX): Nova's hot attach of VOLUME ($CI/KEY.json) to GUEST as DEV on the
+# scsi bus, its capacity and first bytes, then pattern P1 in its first MiB and P2 in the
+# last 64 KiB of its first GiB read back (with write: written first).
+attach_steps() {
+    local s=${8:-}
+    echo "attach$s attach --name $1 --connection-info $CI/$4.json --volume $3 --dev $2 --bus scsi"
+    echo "cap$s guest-capacity --name $1 --dev $2"
+    echo "first$s guest-read --name $1 --dev $2 --offset 0 --length 512 --show 6"
+    if [ "$7" = write ]; then
+        echo "w1$s guest-write --name $1 --dev $2 --offset 0 --length 1M --pattern $5"
+        echo "w2$s guest-write --name $1 --dev $2 --offset $LAST --length 64k --pattern $6"
+    fi
+    echo "r1$s guest-read --name $1 --dev $2 --offset 0 --length 1M --expect $5"
+    echo "r2$s guest-read --name $1 --dev $2 --offset $LAST --length 64k --expect $6"
+}
 NOVA_LOG_A=$T_TMP/nova-a/nova-harness.log
 NOVA_LOG_B=$T_TMP/nova-b/nova-harness.log
 
@@ -484,17 +519,11 @@ FEED_A=
 n_d1=$(results A | grep -c "\"volume_id\":\"$D1\"")
 check "1: before Nova's attach (cmp-a's feeder stopped) cmp-a already holds D1's passphrase" has_value A "$D1"
 att_new "$D1" ga && att_update "$D1" cmp-a D1-a1
-batch A s1 <<EOF
-t translate-ci --cinder $CI/D1-a1.cinder --out $CI/D1-a1.json
-dx disk-xml --connection-info $CI/D1-a1.json --dev sdb
-attach attach --name ga --connection-info $CI/D1-a1.json --volume $D1 --dev sdb --bus scsi
-cap guest-capacity --name ga --dev sdb
-first guest-read --name ga --dev sdb --offset 0 --length 512 --show 6
-w1 guest-write --name ga --dev sdb --offset 0 --length 1M --pattern 0xb1
-w2 guest-write --name ga --dev sdb --offset $LAST --length 64k --pattern 0xb2
-r1 guest-read --name ga --dev sdb --offset 0 --length 1M --expect 0xb1
-r2 guest-read --name ga --dev sdb --offset $LAST --length 64k --expect 0xb2
-EOF
+{
+    echo "t translate-ci --cinder $CI/D1-a1.cinder --out $CI/D1-a1.json"
+    echo "dx disk-xml --connection-info $CI/D1-a1.json --dev sdb"
+    attach_steps ga sdb "$D1" D1-a1 0xb1 0xb2 write
+} | batch A s1
 att_complete "$D1"
 sD1A=$(secret_of A "$D1")
 check "1: Nova's disk for D1 has <encryption format='luks'> naming cmp-a's secret" \
@@ -835,7 +864,7 @@ cap guest-capacity --name gw --dev vda
 first guest-read --name gw --dev vda --offset 0 --length 512 --show 6
 EOF
 att_complete "$W1"
-raw_size=$(rbd_ info --format json "volume-$W1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["size"])')
+raw_size=$(image_bytes "$W1")
 check "11: Nova's find_secret finds none" ok s11 fs
 check_eq "11: (it printed nothing)" "" "$(out s11 fs)"
 check "11: so Nova's disk has no <encryption> (its fail-open path)" \
@@ -861,6 +890,112 @@ api attachment-delete "${ATT[$W1]}"
 kill -HUP "$RUN_B"
 check "11: health recovers once gw is gone" wait_for 20 healthy_from B "$RUN_B"
 
+# --- 12. snapshots and clones through Cinder ---------------------------------------------
+# S1 written through a guest; then Cinder's own paths to new volumes holding its bytes.
+# Its RBD driver makes a volume from a snapshot an RBD clone of that snapshot
+# (create_volume_from_snapshot -> _clone: cinder/volume/drivers/rbd.py:1244-1245,
+# 1193-1222) and resizes a larger one to exactly its size in GiB (rbd.py:1259-1266 with
+# _resize 1224-1230: this type has no encryption_key_id); a clone of a volume is an RBD
+# clone of a snapshot volume-NEW.clone_snap it takes of the source (create_cloned_volume,
+# rbd.py:848, 858-872; a full copy only with rbd_max_clone_depth <= 0, rbd.py:851-855, its
+# default 5, rbd.py:85-86), resized only when the sizes differ (rbd.py:819-830).
+# Without a type in the request Cinder gives the new volume the source's
+# (cinder/volume/flows/api/create_volume.py:398-416). Each new image starts with S1's
+# header: the volume agent re-binds S1's key to the new volume (result inherited) and
+# grows an image smaller than size + payload offset (F2). CL1 is "C1" of the plan:
+# scenario 10 has a C1.
+on_both() { has_value A "$1" && has_value B "$1"; } # VOLUME: both hosts hold its passphrase
+mkvol S1 snap-src
+check "12: Cinder makes S1 available" api wait "$S1" available --timeout 120
+check "12: the volume agent formats S1" wait_for 60 index_has "$S1"
+check "12: both hosts hold S1's passphrase" wait_for 30 on_both "$S1"
+att_new "$S1" ga && att_update "$S1" cmp-b S1-b
+{
+    echo "t translate-ci --cinder $CI/S1-b.cinder --out $CI/S1-b.json"
+    attach_steps ga sdd "$S1" S1-b 0xf1 0xf2 write
+} | batch B s12
+att_complete "$S1"
+batch B s12d <<EOF
+detach detach --name ga --connection-info $CI/S1-b.json --volume $S1 --dev sdd
+EOF
+api attachment-delete "${ATT[$S1]}"
+check "12: Nova attaches S1 to ga on cmp-b" ok s12 attach
+check_eq "12: the guest sees exactly 1 GiB" "$GIB" "$(out s12 cap)"
+check "12: not raw" not_raw s12 first
+check "12: a pattern written through the guest at S1's start and in its last 64 KiB reads back" ok s12 w1 w2 r1 r2
+check "12: Nova's detach of S1 works" ok s12d detach
+check "12: S1 is available again" api wait "$S1" available --timeout 30
+s1_state=$(rbd_ image-meta get "volume-$S1" rbd-luks-agent.state 2>/dev/null)
+U1=$(sed -n 's/.* uuid=\([0-9a-f-]*\).*/\1/p' <<<"$s1_state")
+OFF1=$(sed -n 's/.* offset=\([0-9]*\) .*/\1/p' <<<"$s1_state")
+check "12: S1's state names its LUKS header's UUID and payload offset" test -n "$U1" -a -n "$OFF1"
+SNAP=$(api snapshot-create "$S1" --name snap-src-1 2>>"$T_TMP/api.err")
+check "12: Cinder snapshots S1" api snapshot-wait "$SNAP" available --timeout 120
+check_eq "12: as the RBD snapshot snapshot-ID of S1's image (cinder/db/api.py:54-56, rbd.py:1460-1465)" \
+    "snapshot-$SNAP" "$(snaps_of "$S1")"
+mkvol F1 from-snap-1 --snapshot-id "$SNAP" --size 1
+mkvol F2 from-snap-2 --snapshot-id "$SNAP" --size 2
+mkvol CL1 clone-1 --source-volid "$S1" --size 1
+check "12: Cinder accepts F1 and F2 from the snapshot and CL1 cloned from S1" test -n "$F1" -a -n "$F2" -a -n "$CL1"
+# inherited_from_s1 VOLUME BYTES [" (image grown)"]: the volume agent's result for VOLUME
+# is inherited from S1's header, with that payload (and growth, or not).
+inherited_from_s1() {
+    grep -F "\"volume_id\":\"$1\"," "$VOL/state/results.jsonl" | grep -qF \
+        "\"outcome\":\"inherited\",\"reason\":\"inherited from $S1: LUKS header $U1, its key re-bound to this volume; payload $2 bytes$3\""
+}
+same_pass() { local p; p=$(keys_pass "$S1") && [ -n "$p" ] && [ "$(keys_pass "$1")" = "$p" ]; } # VOLUME
+parent_of() { # VOLUME: the RBD parent of its image, POOL/IMAGE@SNAPSHOT
+    rbd_ info --format json "volume-$1" |
+        python3 -c 'import json,sys; p = json.load(sys.stdin).get("parent") or {}; print("%s/%s@%s" % (p.get("pool"), p.get("image"), p.get("snapshot")))'
+}
+type_of() { api volume-show "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["volume_type"])'; }
+for n in F1 F2 CL1; do
+    v=${!n} g=1 grown=
+    [ "$n" = F2 ] && g=2 grown=" (image grown)"
+    check "12: $n: Cinder makes it available ($g GiB)" api wait "$v" available --timeout 120
+    check_eq "12: $n: of the agent's type, the source's" luks-by-agent "$(type_of "$v")"
+    check "12: $n: the volume agent re-bound S1's key to it (result inherited from S1, payload $g GiB$grown)" \
+        wait_for 60 inherited_from_s1 "$v" $((g * GIB)) "$grown"
+    check "12: $n: volume index formatted" wait_for 10 index_has "$v"
+    check "12: $n: its passphrase is S1's (one header, one key)" same_pass "$v"
+    check "12: $n: cmp-a and cmp-b hold it" wait_for 30 on_both "$v"
+    check_eq "12: $n: its image is $g GiB + S1's payload offset" $((g * GIB + OFF1)) "$(image_bytes "$v")"
+done
+check_eq "12: F1 is an RBD clone of Cinder's snapshot of S1" "$POOL/volume-$S1@snapshot-$SNAP" "$(parent_of "$F1")"
+check_eq "12: so is F2" "$POOL/volume-$S1@snapshot-$SNAP" "$(parent_of "$F2")"
+check_eq "12: CL1 is an RBD clone of S1's snapshot volume-CL1.clone_snap" \
+    "$POOL/volume-$S1@volume-$CL1.clone_snap" "$(parent_of "$CL1")"
+steps12() { # NAME DEV: Nova attaches volume NAME to ga as DEV; its size, first bytes, S1's data
+    echo "t$1 translate-ci --cinder $CI/$1-b.cinder --out $CI/$1-b.json"
+    attach_steps ga "$2" "${!1}" "$1-b" 0xf1 0xf2 read "$1"
+}
+for n in F1 F2 CL1; do att_new "${!n}" ga && att_update "${!n}" cmp-b "$n-b"; done
+END2=$((2 * GIB - 65536))
+{
+    steps12 F1 sde
+    steps12 F2 sdf
+    steps12 CL1 sdg
+    echo "w3F2 guest-write --name ga --dev sdf --offset $END2 --length 64k --pattern 0xf3"
+    echo "r3F2 guest-read --name ga --dev sdf --offset $END2 --length 64k --expect 0xf3"
+} | batch B s12b
+att_complete "$F1" "$F2" "$CL1"
+nova_found_all() { # A|B VOLUMES...: Nova's log says it found the agent's secret of each
+    local log=$NOVA_LOG_A v
+    [ "$1" = B ] && log=$NOVA_LOG_B
+    shift
+    for v in "$@"; do grep -q "A libvirt secret for volume $v has been found on the host" "$log" || return 1; done
+}
+check "12: Nova attaches F1, F2 and CL1 to the running ga on cmp-b" ok s12b attachF1 attachF2 attachCL1
+check "12: each live disk has <encryption> naming cmp-b's secret" live_encrypted B ga "$F1" "$F2" "$CL1"
+check "12: Nova found the agent's secret of each (it skipped the key manager)" nova_found_all B "$F1" "$F2" "$CL1"
+check_eq "12: the guest sees exactly 1 GiB (F1), 2 GiB (F2), 1 GiB (CL1)" "$GIB $((2 * GIB)) $GIB " "$(caps s12b capF1 capF2 capCL1)"
+all_not_raw() { local b=$1 st; shift; for st in "$@"; do not_raw "$b" "$st" || return 1; done; } # BATCH STEPS...
+check "12: none of them raw" all_not_raw s12b firstF1 firstF2 firstCL1
+check "12: S1's pattern reads back on each, at the start and at S1's last 64 KiB" \
+    ok s12b r1F1 r2F1 r1F2 r2F2 r1CL1 r2CL1
+check "12: F2: the last 64 KiB of its 2 GiB written and read back" ok s12b w3F2 r3F2
+LIVE+=("$S1" "$F1" "$F2" "$CL1")
+
 # --- the end: everything deleted through Cinder; agents and services stopped by PID -------
 for v in "${LIVE[@]}"; do keys_pass "$v"; echo; done | grep . >"$T_TMP/passphrases"
 for h in A B; do
@@ -870,10 +1005,36 @@ for h in A B; do
     done
 done
 for a in "${atts[@]}"; do api attachment-delete "$a" >/dev/null 2>&1; done
-for v in "${LIVE[@]}"; do api volume-delete "$v" 2>>"$T_TMP/api.err" || fail "delete volume $v"; done
 deleted=0
-for v in "${LIVE[@]}"; do api wait-deleted "$v" --timeout 120 2>>"$T_TMP/api.err" && deleted=$((deleted + 1)); done
+delete_vols() { # VOLUME...: each deleted through Cinder (all asked, then waited for); counted in deleted
+    local v
+    for v in "$@"; do api volume-delete "$v" 2>>"$T_TMP/api.err" || fail "delete volume $v"; done
+    for v in "$@"; do api wait-deleted "$v" --timeout 120 2>>"$T_TMP/api.err" && deleted=$((deleted + 1)); done
+}
+# 12's clones before what they were made from. Cinder refuses to delete a volume that has
+# snapshots (cinder/volume/api.py:497-516); its RBD driver refuses a snapshot with clones
+# (rbd.py:1484-1495: SnapshotIsBusy; the snapshot, "deleting" as the API answered
+# (cinder/volume/api.py:1240-1252), is available again: cinder/volume/manager.py:1351-1355). A volume with clones of its own (S1 while CL1
+# lives) it would only rename to volume-S1.deleted (rbd.py:1388-1396, 1453-1458);
+# deleting CL1 first removes S1's volume-CL1.clone_snap (rbd.py:1447-1452, 1343-1345), so
+# that S1's own delete removes its image.
+snapshot_busy() { # the snapshot's delete fails in the driver: available again, still on S1
+    api snapshot-delete "$SNAP" && api snapshot-wait "$SNAP" available --timeout 60 &&
+        [ "$(snaps_of "$S1")" = "snapshot-$SNAP volume-$CL1.clone_snap" ]
+}
+check "12: Cinder cannot delete the snapshot while F1 and F2 are its clones" snapshot_busy
+delete_vols "$F1" "$F2" "$CL1"
+check_eq "12: Cinder deletes F1, F2 and CL1" 3 "$deleted"
+check_eq "12: S1's image keeps only Cinder's snapshot (CL1's clone_snap went with CL1)" "snapshot-$SNAP" "$(snaps_of "$S1")"
+snapshot_gone() { api snapshot-delete "$SNAP" && api wait-snapshot-deleted "$SNAP" --timeout 120; }
+check "12: then Cinder deletes the snapshot" snapshot_gone
+check_eq "12: and its RBD snapshot with it" "" "$(snaps_of "$S1" 2>&1)"
+rest=()
+for v in "${LIVE[@]}"; do case " $F1 $F2 $CL1 " in *" $v "*) ;; *) rest+=("$v") ;; esac; done
+delete_vols "${rest[@]}"
 check_eq "Cinder deletes all ${#LIVE[@]} volumes" "${#LIVE[@]}" "$deleted"
+images12_gone() { image_gone "$S1" && image_gone "$F1" && image_gone "$F2" && image_gone "$CL1" && ! rbd_ ls | grep -q "^volume-$S1"; }
+check "12: the images of S1, F1, F2 and CL1 are gone (no volume-S1.deleted left)" images12_gone
 check "which leave the volume index" wait_for 30 all_unindexed "${LIVE[@]}"
 all_unindexed "${LIVE[@]}" && vols=() # nothing left for the cleanup to remove
 no_volume_secrets() { [ -z "$(volume_secrets A)$(volume_secrets B)" ]; }

@@ -42,7 +42,7 @@
 # - Key manager: Cinder's ConfKeyManager with a fixed key made for DIR, so that Cinder's own
 #   encrypted volume types work without Barbican.
 # - sqlite database, state, locks, logs (DIR/log/cinder-*.log and *.out) all in DIR.
-#   One API worker. API on 127.0.0.1 only.
+#   One API worker. API on 127.0.0.1 only. No quotas (volumes, snapshots, gigabytes).
 # - The services run from python3-cinder's entry points through tests/lib/cinder_launch.py,
 #   which applies the Debian 12 read_deleted workaround (described there) first.
 # - Ready means: the API answers, os-services lists cinder-volume HOST@ceph as up, and
@@ -163,6 +163,11 @@ rootwrap_config = $dir/rootwrap.conf
 periodic_interval = 5
 periodic_fuzzy_delay = 0
 backend_stats_polling_interval = 10
+# No quotas: a test makes more than the default 10 volumes and 10 snapshots of project
+# admin (cinder/quota.py:36-41); a negative limit is none (cinder/db/sqlalchemy/api.py:1706-1712).
+quota_volumes = -1
+quota_snapshots = -1
+quota_gigabytes = -1
 
 [database]
 connection = sqlite:///$dir/cinder.sqlite

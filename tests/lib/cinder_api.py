@@ -8,8 +8,12 @@ prints it. Cinder runs with noauth_include_project_id: the token "admin:admin" n
 user and the project, and is not checked.
 
     type-create NAME                    prints the new volume type's id
-    volume-create --type ID --size GIB [--name N]
-                                        prints the new volume's id
+    volume-create --size GIB [--type ID] [--name N]
+                  [--snapshot-id ID | --source-volid ID]
+                                        prints the new volume's id; from a snapshot or a
+                                        clone of a volume when asked (without --type,
+                                        Cinder takes the source's type:
+                                        cinder/volume/flows/api/create_volume.py:398-416)
     volume-show ID                      prints the volume as Cinder returns it (JSON)
     wait ID STATUS [--timeout S]        until the volume has STATUS (default 120 s); fails
                                         at once when it lands in error instead
@@ -17,6 +21,16 @@ user and the project, and is not checked.
                                         an available volume (its RBD driver resizes the image)
     volume-delete ID
     wait-deleted ID [--timeout S]       until the volume is gone (404)
+
+    snapshot-create VOLUME_ID [--name N] [--force]
+                                        POST /snapshots; prints the snapshot's id. At the
+                                        default microversion (3.0) an in-use volume needs
+                                        --force (cinder/api/v3/snapshots.py:156-191)
+    snapshot-wait ID STATUS [--timeout S]
+                                        as wait, for a snapshot
+    snapshot-delete ID
+    wait-snapshot-deleted ID [--timeout S]
+                                        until the snapshot is gone (404)
 
 Nova's attach, one call per command so that a test can act between them, in the order
 nova/virt/block_device.py makes them (reserve, then update with the connector, the
@@ -96,42 +110,41 @@ def nova_rbd_connector(host):
     }
 
 
-def volume_status(client, volume_id, kind="volume"):
-    """The status of a volume (or, kind "snapshot", of a snapshot); None if gone."""
-    got = client.call("GET", "/%ss/%s" % (kind, volume_id), ok_404=True)
+def status_of(client, kind, rid):
+    """KIND (volume, snapshot) RID's status, None once it is gone (404)."""
+    got = client.call("GET", "/%ss/%s" % (kind, rid), ok_404=True)
     return None if got is None else got[kind]["status"]
 
 
-def cmd_wait(client, a):
-    deadline = time.monotonic() + a.timeout
-    status = None
+def wait_status(client, kind, rid, want, timeout):
+    """Until KIND RID has status WANT (printed); fails at once when it lands in an
+    error status instead, or when it is gone."""
+    deadline = time.monotonic() + timeout
     while True:
-        status = volume_status(client, a.volume_id, a.kind)
-        if status == a.status:
+        status = status_of(client, kind, rid)
+        if status == want:
             print(status)
             return 0
         if status is None:
-            raise ApiError(a.kind + " %s does not exist" % a.volume_id)
-        if status.startswith("error") and not a.status.startswith("error"):
-            raise ApiError(a.kind + " %s is in status %s, not %s" % (a.volume_id, status,
-                                                                  a.status))
+            raise ApiError("%s %s does not exist" % (kind, rid))
+        if status.startswith("error") and not want.startswith("error"):
+            raise ApiError("%s %s is in status %s, not %s" % (kind, rid, status, want))
         if time.monotonic() >= deadline:
-            raise ApiError(a.kind + " %s still %s after %g s (wanted %s)" % (
-                a.volume_id, status, a.timeout, a.status))
+            raise ApiError("%s %s still %s after %g s (wanted %s)" % (
+                kind, rid, status, timeout, want))
         time.sleep(0.25)
 
 
-def cmd_wait_deleted(client, a):
-    deadline = time.monotonic() + a.timeout
+def wait_gone(client, kind, rid, timeout):
+    deadline = time.monotonic() + timeout
     while True:
-        status = volume_status(client, a.volume_id, a.kind)
+        status = status_of(client, kind, rid)
         if status is None:
             return 0
         if status == "error_deleting":
-            raise ApiError(a.kind + " %s is in status error_deleting" % a.volume_id)
+            raise ApiError("%s %s is in status error_deleting" % (kind, rid))
         if time.monotonic() >= deadline:
-            raise ApiError(a.kind + " %s still %s after %g s" % (a.volume_id, status,
-                                                            a.timeout))
+            raise ApiError("%s %s still %s after %g s" % (kind, rid, status, timeout))
         time.sleep(0.25)
 
 
@@ -141,31 +154,38 @@ def run(a):
         got = c.call("POST", "/types", {"volume_type": {"name": a.name}})
         print(got["volume_type"]["id"])
     elif a.command == "volume-create":
-        volume = {"size": a.size, "volume_type": a.type}
-        if a.name is not None:
-            volume["name"] = a.name
-        if a.snapshot_id is not None:
-            volume["snapshot_id"] = a.snapshot_id
-        if a.source_volid is not None:
-            volume["source_volid"] = a.source_volid
+        volume = {"size": a.size}
+        for key, value in (("volume_type", a.type), ("name", a.name),
+                           ("snapshot_id", a.snapshot_id),
+                           ("source_volid", a.source_volid)):
+            if value is not None:
+                volume[key] = value
         got = c.call("POST", "/volumes", {"volume": volume})
         print(got["volume"]["id"])
     elif a.command == "volume-show":
         print(json.dumps(c.call("GET", "/volumes/" + a.volume_id)["volume"]))
     elif a.command == "wait":
-        return cmd_wait(c, a)
+        return wait_status(c, "volume", a.volume_id, a.status, a.timeout)
     elif a.command == "volume-extend":
         c.call("POST", "/volumes/%s/action" % a.volume_id, {"os-extend": {"new_size": a.size}})
     elif a.command == "volume-delete":
         c.call("DELETE", "/volumes/" + a.volume_id)
+    elif a.command == "wait-deleted":
+        return wait_gone(c, "volume", a.volume_id, a.timeout)
     elif a.command == "snapshot-create":
-        got = c.call("POST", "/snapshots", {"snapshot": {"volume_id": a.volume_id,
-                                                         "name": a.name}})
+        snapshot = {"volume_id": a.volume_id}
+        if a.name is not None:
+            snapshot["name"] = a.name
+        if a.force:
+            snapshot["force"] = True
+        got = c.call("POST", "/snapshots", {"snapshot": snapshot})
         print(got["snapshot"]["id"])
+    elif a.command == "snapshot-wait":
+        return wait_status(c, "snapshot", a.snapshot_id, a.status, a.timeout)
     elif a.command == "snapshot-delete":
         c.call("DELETE", "/snapshots/" + a.snapshot_id)
-    elif a.command == "wait-deleted":
-        return cmd_wait_deleted(c, a)
+    elif a.command == "wait-snapshot-deleted":
+        return wait_gone(c, "snapshot", a.snapshot_id, a.timeout)
     elif a.command == "attachment-create":
         got = c.call("POST", "/attachments",
                      {"attachment": {"volume_uuid": a.volume_id,
@@ -195,32 +215,32 @@ def parse(argv):
     s = sub.add_parser("type-create")
     s.add_argument("name")
     s = sub.add_parser("volume-create")
-    s.add_argument("--type", required=True)
+    s.add_argument("--type")
     s.add_argument("--size", required=True, type=int)
     s.add_argument("--name")
-    s.add_argument("--snapshot-id", help="a volume from this snapshot")
-    s.add_argument("--source-volid", help="a clone of this volume")
+    source = s.add_mutually_exclusive_group()
+    source.add_argument("--snapshot-id")
+    source.add_argument("--source-volid")
     s = sub.add_parser("volume-show")
     s.add_argument("volume_id")
-    s = sub.add_parser("wait")
-    s.add_argument("volume_id")
-    s.add_argument("status")
-    s.add_argument("--timeout", type=float, default=120)
-    s.add_argument("--snapshot", dest="kind", action="store_const", const="snapshot",
-                   default="volume", help="the id is a snapshot's")
+    for name, rid in (("wait", "volume_id"), ("snapshot-wait", "snapshot_id")):
+        s = sub.add_parser(name)
+        s.add_argument(rid)
+        s.add_argument("status")
+        s.add_argument("--timeout", type=float, default=120)
     s = sub.add_parser("volume-extend")
     s.add_argument("volume_id")
     s.add_argument("size", type=int)
     s = sub.add_parser("volume-delete")
     s.add_argument("volume_id")
-    s = sub.add_parser("wait-deleted")
-    s.add_argument("volume_id")
-    s.add_argument("--timeout", type=float, default=120)
-    s.add_argument("--snapshot", dest="kind", action="store_const", const="snapshot",
-                   default="volume", help="the id is a snapshot's")
+    for name, rid in (("wait-deleted", "volume_id"), ("wait-snapshot-deleted", "snapshot_id")):
+        s = sub.add_parser(name)
+        s.add_argument(rid)
+        s.add_argument("--timeout", type=float, default=120)
     s = sub.add_parser("snapshot-create")
     s.add_argument("volume_id")
-    s.add_argument("--name", default="snap")
+    s.add_argument("--name")
+    s.add_argument("--force", action="store_true")
     s = sub.add_parser("snapshot-delete")
     s.add_argument("snapshot_id")
     s = sub.add_parser("attachment-create")
