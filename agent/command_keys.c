@@ -353,21 +353,18 @@ static int lock_record(struct session *s, const char *id, struct rbd_image *img,
                        size_t size)
 {
         char holder[LOCKCOOKIE_MAX] = "";
+        bool broke;
         int r = -EBUSY;
 
-        lockcookie_make(&s->lock_owner, cookie, size);
         for (int i = 0; i < LOCK_TRIES && r == -EBUSY; i++) {
                 if (i > 0)
                         sleep(1);
-                r = rbd_image_record_lock(img, cookie, holder, sizeof(holder));
-                if (r != -EBUSY ||
-                    !lockcookie_is_stale(&s->lock_owner, holder, s->config->lock_stale_after_s))
-                        continue;
-                log_warn("volume %s: breaking the stale lock on its key record held by \"%s\"", id,
-                         holder);
-                r = rbd_image_break_record_lock(img, holder);
-                if (r >= 0 || r == -ENOENT)
-                        r = rbd_image_record_lock(img, cookie, holder, sizeof(holder));
+                r = lockcookie_take_record_lock(&s->lock_owner, s->config->lock_stale_after_s, img,
+                                                cookie, size, holder, sizeof(holder), &broke);
+                if (broke)
+                        log_warn("volume %s: breaking the stale lock on its key record held by "
+                                 "\"%s\"",
+                                 id, holder);
         }
         if (r == -EBUSY)
                 log_error("volume %s: key record locked for %d s by \"%s\" (another rewrap); not "

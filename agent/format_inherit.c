@@ -93,18 +93,14 @@ static int note_owner(void *opaque, const char *key, const struct header_map_ent
 static bool lock_record(struct job *j, char *cookie, size_t size)
 {
         char holder[LOCKCOOKIE_MAX] = "";
-        int r;
+        bool broke;
+        int r = lockcookie_take_record_lock(&j->ctx->lock_owner,
+                                            j->ctx->config->lock_stale_after_s, j->image, cookie,
+                                            size, holder, sizeof(holder), &broke);
 
-        lockcookie_make(&j->ctx->lock_owner, cookie, size);
-        r = rbd_image_record_lock(j->image, cookie, holder, sizeof(holder));
-        if (r == -EBUSY &&
-            lockcookie_is_stale(&j->ctx->lock_owner, holder, j->ctx->config->lock_stale_after_s)) {
+        if (broke)
                 log_warn("volume %s: breaking the stale lock on its key record held by \"%s\"",
                          j->volume_id, holder);
-                r = rbd_image_break_record_lock(j->image, holder);
-                if (r >= 0 || r == -ENOENT)
-                        r = rbd_image_record_lock(j->image, cookie, holder, sizeof(holder));
-        }
         if (r == -EBUSY)
                 job_end(j, OUTCOME_FAILED, true, "key record of %s/%s is locked by \"%s\"",
                     j->ctx->config->pool, j->image_name, holder);
@@ -133,7 +129,7 @@ static void inherit(struct job *j, const char *uuid, const struct header_owners 
                 job_end(j, OUTCOME_FAILED, false,
                     "LUKS header %s of volume %s: its payload offset does not fit the image (%" PRIu64
                     " bytes); not re-bound",
-                    uuid, src->volume_id, j->size);
+                    uuid, o->sources[0].volume_id, j->size);
                 return;
         }
         payload = j->requested > j->size - offset ? j->requested : j->size - offset;

@@ -11,6 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "rbd.h"
+
 /* This kernel's boot id, without dashes: one per host and boot, shared by
  * its containers (hostnames and the initial pid namespace's inode are
  * not unique across hosts). "" when it cannot be read. */
@@ -110,4 +112,22 @@ bool lockcookie_is_stale(const struct lockcookie_owner *o, const char *holder,
             (f.pid == (int)getpid() || (kill(f.pid, 0) < 0 && errno == ESRCH)))
                 return true;
         return time(NULL) - f.time > (long long)stale_after_s;
+}
+
+int lockcookie_take_record_lock(struct lockcookie_owner *o, unsigned stale_after_s,
+                                struct rbd_image *img, char *cookie, size_t cookie_size,
+                                char *holder, size_t holder_size, bool *ret_broke)
+{
+        int r;
+
+        *ret_broke = false;
+        lockcookie_make(o, cookie, cookie_size);
+        r = rbd_image_record_lock(img, cookie, holder, holder_size);
+        if (r != -EBUSY || !lockcookie_is_stale(o, holder, stale_after_s))
+                return r;
+        *ret_broke = true; /* tried: the caller says so, whatever came of it */
+        r = rbd_image_break_record_lock(img, holder);
+        if (r < 0 && r != -ENOENT)
+                return r;
+        return rbd_image_record_lock(img, cookie, holder, holder_size);
 }

@@ -37,3 +37,12 @@ void lockcookie_make(struct lockcookie_owner *o, char *cookie, size_t size);
  * initial pid namespace has the same inode. */
 bool lockcookie_is_stale(const struct lockcookie_owner *o, const char *holder,
                          unsigned stale_after_s);
+
+/* One try at img's key-record lock (rbd_image_record_lock) under a new
+ * cookie of o's (into cookie), breaking it first when its holder is stale
+ * (*ret_broke then true, the break tried; the caller logs it). -EBUSY: held by a live
+ * holder, named in holder; else rbd.h's errors. */
+struct rbd_image;
+int lockcookie_take_record_lock(struct lockcookie_owner *o, unsigned stale_after_s,
+                                struct rbd_image *img, char *cookie, size_t cookie_size,
+                                char *holder, size_t holder_size, bool *ret_broke);
