@@ -44,7 +44,8 @@
 # - sqlite database, state, locks, logs (DIR/log/cinder-*.log and *.out) all in DIR.
 #   One API worker. API on 127.0.0.1 only. No quotas (volumes, snapshots, gigabytes).
 # - The services run from python3-cinder's entry points through tests/lib/cinder_launch.py,
-#   which applies the Debian 12 read_deleted workaround (described there) first.
+#   which applies the Debian 12 read_deleted workaround and makes sqlite transactions wait
+#   for the write lock rather than fail (both described there) first.
 # - Ready means: the API answers, os-services lists cinder-volume HOST@ceph as up, and
 #   the scheduler knows the pool HOST@ceph#ceph (scheduler-stats/get_pools); before that
 #   a new volume would end in error. About 10 s here (4 s of it the database creation).
