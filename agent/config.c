@@ -84,6 +84,7 @@ const struct key_def config_keys[N_KEYS] = {
                                           86400),
         [KEY_DELETED_KEYS] = KEY(VOLUME, "deleted_keys", config_parse_deleted_keys,
                                  shred_deleted_keys, OPTIONAL),
+        [KEY_MAX_CONVERT_GIB] = NUMBER(VOLUME, "max_convert_gib", max_convert_gib, 0, 4096),
 
         [KEY_PROVIDER] = KEY(KEYS, "provider", config_parse_provider, key_provider, REQUIRED),
         [KEY_KEY_DIRECTORY] = KEY(KEYS, "directory", config_parse_path, key_directory, OPTIONAL),
@@ -691,6 +692,7 @@ static int config_new(const char *path, struct config **ret)
                 .health_interval_s = 10,
                 .ceph_timeout_s = 30,
                 .lock_stale_after_s = 600,
+                .max_convert_gib = 64,
                 .compute_private = true,
                 .reconcile_interval_s = 300,
                 .gc_interval_s = 3600,

@@ -85,6 +85,9 @@ struct config {
         /* deleted_keys = shred: a deleted volume's record leaves the header
          * map (header_map.h) with it; keep (default) marks it deleted. */
         bool shred_deleted_keys;
+        /* max_convert_gib: the largest image holding data that is converted
+         * into LUKS (format_convert.c); 0: none, such images are refused. */
+        unsigned max_convert_gib;
 
         /* [compute] */
         char *libvirt_uri;

@@ -306,12 +306,18 @@ static int decide_blank_image(struct job *j, uint64_t requested)
                         return -1;
                 }
                 nonzero = first_nonzero(j->probe, j->size < j->offset ? j->size : j->offset);
-                if (nonzero) {
+                if (nonzero && !j->ctx->config->max_convert_gib) {
                         job_end(j, OUTCOME_REFUSED, false,
                             "image holds data (non-zero byte at offset %td where the header "
-                            "goes); not formatting",
+                            "goes); not formatting (conversion is off: [volume] max_convert_gib "
+                            "= 0)",
                             nonzero - j->probe);
                         return -1;
+                }
+                if (nonzero) {
+                        j->convert = true;
+                        snprintf(j->convert_where, sizeof(j->convert_where),
+                                 "a non-zero byte at offset %td", nonzero - j->probe);
                 }
         }
         j->check_from = from;
@@ -350,8 +356,9 @@ static void data_check_start(struct data_check *c)
                 data_check_run(c);
 }
 
-/* 0: no allocated extent. -1: refused or failed, which overrides whatever
- * the key or header step ended with (data found is what matters most). */
+/* 0: no allocated extent, or one and conversion is on (j->convert).
+ * -1: refused or failed, which overrides whatever the key or header step
+ * ended with (data found is what matters most). */
 static int data_check_finish(struct job *j, struct data_check *c)
 {
         if (c->threaded)
@@ -360,11 +367,17 @@ static int data_check_finish(struct job *j, struct data_check *c)
                 job_end_ceph_error(j, "cannot list allocated extents of", c->r);
                 return -1;
         }
-        if (c->data) {
+        if (c->data && !j->ctx->config->max_convert_gib) {
                 job_end(j, OUTCOME_REFUSED, false,
-                    "image holds data (allocated extent at offset %" PRIu64 "); not formatting",
+                    "image holds data (allocated extent at offset %" PRIu64 "); not formatting "
+                    "(conversion is off: [volume] max_convert_gib = 0)",
                     c->at);
                 return -1;
+        }
+        if (c->data) {
+                j->convert = true;
+                snprintf(j->convert_where, sizeof(j->convert_where),
+                         "an allocated extent at offset %" PRIu64, c->at);
         }
         return 0;
 }
@@ -472,7 +485,7 @@ static void decide_existing_header(struct job *j, const unsigned char *head, siz
 
 /* Keyslots first, then the 4 KiB holding the magic: until the last write
  * lands, the image does not look like LUKS to anyone. */
-static int write_header(struct job *j, const unsigned char *header, size_t used)
+int format_write_header(struct job *j, const unsigned char *header, size_t used)
 {
         int r;
 
@@ -520,7 +533,8 @@ static void format_blank_image(struct job *j)
         size_t used = 0;
         int r;
 
-        data_check_start(&check);
+        if (!j->convert)
+                data_check_start(&check);
         r = get_passphrase(j, &passphrase, &record, &new_key);
         if (r >= 0) {
                 r = luks_build_header(&ctx->luks, j->offset, passphrase, &header, &used);
@@ -540,8 +554,16 @@ static void format_blank_image(struct job *j)
                         r = -EEXIST;
                 }
         }
-        if (data_check_finish(j, &check) < 0 || r < 0)
+        if ((!j->convert && data_check_finish(j, &check) < 0) || r < 0)
                 goto out;
+        if (j->convert) {
+                struct format_convert_key key = {passphrase, &record, new_key, header, used,
+                                                 uuid, j->convert_where};
+
+                (void)luks_header_uuid(header, j->offset, uuid);
+                format_convert(j, &key);
+                goto out;
+        }
         /* The record goes out before any header byte (a replay finds it). */
         if (new_key && (r = keys_store(ctx->keys, j->volume_id, j->image, &record, &why)) < 0) {
                 job_end_key_error(j, r, why);
@@ -561,7 +583,7 @@ static void format_blank_image(struct job *j)
                         goto out;
                 }
         }
-        if (write_header(j, header, used) < 0 || job_set_state(j, "formatted", uuid) < 0)
+        if (format_write_header(j, header, used) < 0 || job_set_state(j, "formatted", uuid) < 0)
                 goto out;
         job_end(j, OUTCOME_FORMATTED, false,
             "LUKS1 %s-%s %u-bit key, %u PBKDF2 iterations, payload offset %" PRIu64
@@ -610,17 +632,23 @@ static bool decided_unlocked(struct job *j)
         return true;
 }
 
+/* The ending when the image cannot be opened (r). */
+static void open_failed(struct job *j, int r)
+{
+        if (r == -ENOENT)
+                job_end(j, OUTCOME_FAILED, false, "image %s/%s does not exist",
+                    j->ctx->config->pool, j->image_name);
+        else
+                job_end_ceph_error(j, "cannot open", r);
+}
+
 /* j->image opened; false (ended) when it cannot be. */
 static bool open_image(struct job *j, struct rbd_cluster *cluster)
 {
-        const struct config *c = j->ctx->config;
-        int r = rbd_image_open(cluster, c->pool, j->image_name, &j->image);
+        int r = rbd_image_open(cluster, j->ctx->config->pool, j->image_name, &j->image);
 
-        if (r == -ENOENT)
-                job_end(j, OUTCOME_FAILED, false, "image %s/%s does not exist", c->pool,
-                    j->image_name);
-        else if (r < 0)
-                job_end_ceph_error(j, "cannot open", r);
+        if (r < 0)
+                open_failed(j, r);
         return r >= 0;
 }
 
@@ -633,10 +661,21 @@ static void format_open_image(struct job *j, struct rbd_cluster *cluster, uint64
 
         j->cluster = cluster;
         j->requested = size_bytes;
-        if (!open_image(j, cluster))
+        r = rbd_image_open(cluster, c->pool, j->image_name, &j->image);
+        /* No image: perhaps a conversion stopped between its renames. */
+        if (r == -ENOENT && format_convert_finish(j))
+                goto plain;
+        if (r < 0) {
+                open_failed(j, r);
                 return;
-        if (decided_unlocked(j))
+        }
+        if (decided_unlocked(j)) {
+                /* Ours, finished, and converted: its plain image may be left. */
+                j->remove_plain = j->result->header == FORMAT_HEADER_OURS &&
+                                  j->result->outcome == OUTCOME_SKIPPED &&
+                                  strstr(j->state, " " FORMAT_CONVERTED_MARK "=");
                 goto out;
+        }
         if (take_lock(j, cookie, sizeof(cookie)) < 0)
                 goto out;
         locked = true;
@@ -657,6 +696,9 @@ out:
         }
         free(j->probe);
         rbd_image_close(j->image);
+plain:
+        if (j->remove_plain)
+                format_convert_remove_plain(j);
 }
 
 void format_volume(struct format_context *ctx, const char *volume_id, uint64_t size_bytes,

@@ -13,6 +13,9 @@
 
 #define PHDR_BLOCK 4096u
 #define STATE_MAX 256
+#define FORMAT_IMAGE_NAME_MAX 200
+/* In the state of a converted volume: "formatted ... converted=TIME". */
+#define FORMAT_CONVERTED_MARK "converted"
 
 struct rbd_cluster;
 struct rbd_image;
@@ -41,7 +44,7 @@ struct format_context {
 struct job {
         struct format_context *ctx;
         const char *volume_id;
-        char image_name[160];
+        char image_name[FORMAT_IMAGE_NAME_MAX];
         struct rbd_cluster *cluster;
         struct rbd_image *image;
         uint64_t requested;   /* the volume's size from the event; 0 by hand */
@@ -56,6 +59,11 @@ struct job {
          * hold our partial write, but only where key slots go. */
         bool resume_in_header;
         bool retire_client; /* the client must not be used again */
+        /* The image holds data: convert it (format_convert.c); where the
+         * first data was seen, for the reason. */
+        bool convert;
+        char convert_where[96];
+        bool remove_plain; /* a finished conversion's plain image is to go */
         struct format_result *result;
 };
 
@@ -69,6 +77,33 @@ void job_end_key_error(struct job *j, int r, const char *why);
 /* The state metadata: "WORD payload=P offset=O[ uuid=U] time=T" from the job. */
 int job_set_state(struct job *j, const char *word, const char *uuid);
 bool job_parse_state(const char *state, const char *word, uint64_t *payload, uint64_t *offset);
+
+/* Writes a built header (keyslots first, the first 4 KiB last). */
+int format_write_header(struct job *j, const unsigned char *header, size_t used);
+
+/* format_convert.c. What format_blank_image made for the volume, handed
+ * to the conversion: the passphrase, the key's record (new_key: not stored
+ * yet), the header and its UUID. */
+struct format_convert_key {
+        struct secret *passphrase;
+        struct keys_record *record;
+        bool new_key;
+        const unsigned char *header;
+        size_t used;
+        const char *uuid;
+        const char *where; /* where the image holds data, for reasons */
+};
+/* The image (j->image, locked) holds data: copy it into a new LUKS image
+ * that takes the volume's name once it reads back, or refuse (larger than
+ * [volume] max_convert_gib) or fail with the reason; the plain image stays
+ * until the end (j->remove_plain then). */
+void format_convert(struct job *j, const struct format_convert_key *key);
+/* The volume's image does not exist: a conversion interrupted between its
+ * two renames is finished. false when there is nothing of one. */
+bool format_convert_finish(struct job *j);
+/* After the volume's image is closed: remove the plain image a finished
+ * conversion left (none: nothing). */
+void format_convert_remove_plain(struct job *j);
 
 /* format_inherit.c. This volume's entry in the header map for header uuid,
  * with record (NULL: the image's own, metadata provider); ends the job on

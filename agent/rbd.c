@@ -213,6 +213,65 @@ int rbd_image_resize(struct rbd_image *img, uint64_t size)
         return rbd_resize2(img->image, size, false, NULL, NULL);
 }
 
+int rbd_image_create_like(struct rbd_image *model, const char *name, uint64_t size)
+{
+        rbd_image_options_t opts;
+        uint64_t features = 0;
+        uint8_t order = 0;
+        rbd_image_info_t info;
+        int r;
+
+        r = rbd_get_features(model->image, &features);
+        if (r >= 0)
+                r = rbd_stat(model->image, &info, sizeof(info));
+        if (r < 0)
+                return r;
+        order = (uint8_t)info.order;
+        rbd_image_options_create(&opts);
+        r = rbd_image_options_set_uint64(opts, RBD_IMAGE_OPTION_FEATURES, features);
+        if (r >= 0)
+                r = rbd_image_options_set_uint64(opts, RBD_IMAGE_OPTION_ORDER, order);
+        if (r >= 0)
+                r = rbd_create4(model->io, name, size, opts);
+        rbd_image_options_destroy(opts);
+        return r;
+}
+
+int rbd_pool_rename(struct rbd_cluster *c, const char *pool, const char *from, const char *to)
+{
+        rados_ioctx_t io;
+        int r = rados_ioctx_create(c->rados, pool, &io);
+
+        if (r < 0)
+                return r;
+        r = rbd_rename(io, from, to);
+        rados_ioctx_destroy(io);
+        return r;
+}
+
+int rbd_pool_remove(struct rbd_cluster *c, const char *pool, const char *name)
+{
+        rados_ioctx_t io;
+        int r = rados_ioctx_create(c->rados, pool, &io);
+
+        if (r < 0)
+                return r;
+        r = rbd_remove(io, name);
+        rados_ioctx_destroy(io);
+        return r;
+}
+
+int rbd_image_load_luks(struct rbd_image *img, const char *passphrase, size_t len)
+{
+        rbd_encryption_luks1_format_options_t opts = {
+                .alg = RBD_ENCRYPTION_ALGORITHM_AES256,
+                .passphrase = passphrase,
+                .passphrase_size = len,
+        };
+
+        return rbd_encryption_load(img->image, RBD_ENCRYPTION_FORMAT_LUKS1, &opts, sizeof(opts));
+}
+
 /* The holders of one lock, as librados lists them: NUL-separated clients
  * and cookies, in the same order. */
 struct lockers {

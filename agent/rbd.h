@@ -37,6 +37,18 @@ void rbd_image_close(struct rbd_image *img);
 int rbd_image_size(struct rbd_image *img, uint64_t *ret_size);
 int rbd_image_object_size(struct rbd_image *img, uint64_t *ret_object_size);
 int rbd_image_resize(struct rbd_image *img, uint64_t size);
+/* A new image NAME of size bytes in model's pool, with model's features
+ * and object size. -EEXIST when there is one. */
+int rbd_image_create_like(struct rbd_image *model, const char *name, uint64_t size);
+/* Rename or remove an image (not open here); -ENOENT when there is none,
+ * -EBUSY while a client has it open, -ENOTEMPTY while it has snapshots. */
+int rbd_pool_rename(struct rbd_cluster *c, const char *pool, const char *from, const char *to);
+int rbd_pool_remove(struct rbd_cluster *c, const char *pool, const char *name);
+/* librbd's own LUKS1 layer on img with this passphrase (len bytes, not
+ * NUL-terminated): from then on img's size is the payload and reads and
+ * writes go through the cipher. librbd keeps its own copy of the
+ * passphrase while it loads the header. */
+int rbd_image_load_luks(struct rbd_image *img, const char *passphrase, size_t len);
 
 /* Exclusive lock for the time of a format. With the exclusive-lock image
  * feature (Cinder's default) this is librbd's managed lock: a client that

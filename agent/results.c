@@ -54,6 +54,8 @@ const char *outcome_to_string(enum outcome o)
                 return "resized";
         case OUTCOME_INHERITED:
                 return "inherited";
+        case OUTCOME_CONVERTED:
+                return "converted";
         }
         return "unknown";
 }

@@ -37,6 +37,7 @@ enum outcome {
         OUTCOME_EXPOSED,     /* compute: a running domain has the volume without <encryption> */
         OUTCOME_RESIZED,     /* volume: grown back to the new size + the payload offset */
         OUTCOME_INHERITED,   /* volume: another volume's header, its key re-bound to this one */
+        OUTCOME_CONVERTED,   /* volume: its plain data copied into a new LUKS image of its name */
 };
 
 const char *outcome_to_string(enum outcome o);

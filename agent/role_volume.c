@@ -55,7 +55,7 @@ struct pipeline {
         char retry_detail[HEALTH_DETAIL_MAX];
         struct health *health; /* NULL: not a daemon (--once, format) */
         /* counters, under lock */
-        uint64_t formatted, inherited, resized, skipped, refused, failed, removed, rejected, ignored;
+        uint64_t formatted, inherited, converted, resized, skipped, refused, failed, removed, rejected, ignored;
 };
 
 static void count_outcome(struct pipeline *p, enum outcome o)
@@ -64,6 +64,7 @@ static void count_outcome(struct pipeline *p, enum outcome o)
         case OUTCOME_FORMATTED: p->formatted++; break;
         case OUTCOME_RESIZED: p->resized++; break;
         case OUTCOME_INHERITED: p->inherited++; break;
+        case OUTCOME_CONVERTED: p->converted++; break;
         case OUTCOME_SKIPPED: p->skipped++; break;
         case OUTCOME_REFUSED: p->refused++; break;
         case OUTCOME_FAILED: p->failed++; break;
@@ -714,11 +715,12 @@ int role_volume_run(const struct config *c, bool once)
         stop_workers(&p, threads, started);
         started = 0;
         checkpoint_progress(&p, &cp, true);
-        log_info("done: %" PRIu64 " formatted, %" PRIu64 " inherited, %" PRIu64 " resized, %" PRIu64
+        log_info("done: %" PRIu64 " formatted, %" PRIu64 " inherited, %" PRIu64 " converted, %" PRIu64
+                 " resized, %" PRIu64
                  " skipped, %" PRIu64
                  " refused, %" PRIu64 " failed, %" PRIu64 " index entries removed, %" PRIu64
                  " lines rejected, %" PRIu64 " lines ignored%s",
-                 p.formatted, p.inherited, p.resized, p.skipped, p.refused, p.failed, p.removed, p.rejected,
+                 p.formatted, p.inherited, p.converted, p.resized, p.skipped, p.refused, p.failed, p.removed, p.rejected,
                  p.ignored,
                  intake_stop_requested ? " (stopped by signal)" : "");
         if (once)
@@ -759,6 +761,7 @@ int role_volume_format_one(const struct config *c, const char *volume_id)
                 goto out;
         printf("%s %s: %s\n", volume_id, outcome_to_string(res.outcome), res.reason);
         code = res.outcome == OUTCOME_FORMATTED || res.outcome == OUTCOME_INHERITED ||
+                       res.outcome == OUTCOME_CONVERTED ||
                        res.outcome == OUTCOME_SKIPPED
                        ? 0
                        : 1;

@@ -5,7 +5,8 @@
 . "$(dirname "$0")/../lib/testlib.sh"
 
 dir=$T_TMP/agent
-make_agent_dir "$dir"
+# Conversion off: the volume with data is refused (its index entry says so).
+make_agent_dir "$dir" "volume.max_convert_gib = 0"
 idx() { "$AGENT" -c "$dir/agent.ini" index list 2>/dev/null | awk -v v="$1" '$1 == v { print $2 }'; }
 good=$(new_uuid) data=$(new_uuid) foreign=$(new_uuid) gone=$(new_uuid)
 for v in "$good" "$data" "$gone"; do new_volume "$dir" "$v" 1; done

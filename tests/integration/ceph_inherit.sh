@@ -129,7 +129,7 @@ restore_of() {
 }
 
 # --- Cinder's manage-existing (volume.manage_existing.end): an agent volume's
-# bytes re-bound, a plain image refused (fail closed) ------------------------------------
+# bytes re-bound, a plain image converted (ceph_convert.sh) -------------------------------
 managed=$(new_uuid) plain=$(new_uuid)
 rbd_ import "$T_TMP/p.raw" "volume-$managed" >/dev/null 2>&1
 rbd_ create --size 1024 "volume-$plain"
@@ -139,9 +139,10 @@ run_once "$dir"
 check "manage_existing.end of an agent volume's bytes: inherited from the parent" \
     grep -q "^inherited inherited from $p" <<<"$(last_result "$managed")"
 check "... and it reads the parent's data" qemu_luks_io "$managed" "$(pass_of "$managed")" -c "read -P 0x51 0 64k"
-check "manage_existing.end of a plain image: refused (it holds data)" \
-    grep -q "^refused image holds data" <<<"$(last_result "$plain")"
-check_eq "... its index entry: refused (compute hosts keep the placeholder)" refused "$(index_state "$plain")"
+check "manage_existing.end of a plain image: converted (it holds data)" \
+    grep -q "^converted converted: 1073741824 bytes of data copied" <<<"$(last_result "$plain")"
+check "... it reads its data through qemu's LUKS driver" qemu_luks_io "$plain" "$(pass_of "$plain")" -c "read -P 0x71 0 64k"
+check_eq "... its index entry: formatted" formatted "$(index_state "$plain")"
 
 # --- deleted_keys = keep: a deleted volume's backup still opens -------------------------
 kept=$(new_uuid)

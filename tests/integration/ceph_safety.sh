@@ -3,7 +3,8 @@
 . "$(dirname "$0")/../lib/testlib.sh"
 
 dir=$T_TMP/agent
-make_agent_dir "$dir"
+# Conversion off: images holding data are refused (ceph_convert.sh converts them).
+make_agent_dir "$dir" "volume.max_convert_gib = 0"
 fresh=$(new_uuid) cinder=$(new_uuid) data=$(new_uuid) hdrdata=$(new_uuid) wrongsize=$(new_uuid)
 for id in "$fresh" "$cinder" "$data" "$hdrdata" "$wrongsize"; do new_volume "$dir" "$id" 1; done
 

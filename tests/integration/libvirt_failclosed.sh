@@ -36,7 +36,8 @@ index_lacks() { ! timeout -s KILL 30 rados --conf "$CEPH_CONF" --id admin -p "$P
 
 # The volume side: metadata provider, its own hook file, running as a daemon.
 vol=$T_TMP/volume
-make_agent_dir "$vol"
+# Conversion off, so that an image holding data is refused (case 4).
+make_agent_dir "$vol" "volume.max_convert_gib = 0"
 head -c 32 /dev/urandom >"$T_TMP/kek-1.bin" && chmod 600 "$T_TMP/kek-1.bin"
 sed -i -e '/^directory = /d' -e "s|^provider = .*|provider = metadata\nkek_id = kek-1\nkek_file = $T_TMP/kek-1.bin|" \
     -e "s|^types = .*|types = $TYPE|" "$vol/agent.ini"

@@ -154,6 +154,7 @@ TEST(config_minimal_has_every_default)
         CHECK(c->iterations == 0);
         CHECK(!c->kdf_fast);
         CHECK(!c->shred_deleted_keys);
+        CHECK(c->max_convert_gib == 64);
         CHECK(c->retry_initial_ms == 1000);
         CHECK(c->retry_max_ms == 60000);
         CHECK(c->retry_give_up_s == 3600);
@@ -759,6 +760,8 @@ static const struct bad_case bad_cases[] = {
         {"kdf = fast with iter_time_ms", MINIMAL "[luks]\niter_time_ms = 100\nkdf = fast\n",
          ":15: kdf = fast sets the iteration count itself (the minimum, 1000); remove "
          "iter_time_ms"},
+        {"max_convert_gib too large", AGENT CEPH VOLUME "max_convert_gib = 4097\n" KEYS,
+         ":11: max_convert_gib = '4097': out of range (allowed: 0..4096)"},
         {"unknown deleted_keys", AGENT CEPH VOLUME "deleted_keys = forget\n" KEYS,
          ":11: deleted_keys = 'forget': allowed: keep, shred"},
         {"unknown kdf", MINIMAL "[luks]\nkdf = none\n",
