@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # The real Cinder (python3-cinder, Debian 12: 21.3.1, Zed) for tests, with all of its state
 # in one dir: cinder-api, cinder-scheduler and cinder-volume with the RBD driver on a
-# private Ceph cluster, RPC and notifications over a private RabbitMQ broker.
+# private Ceph cluster (and, when asked, cinder-backup), RPC and notifications over a
+# private RabbitMQ broker.
 #
 #   tests/lib/cinder.sh start DIR    write DIR/cinder.conf, create the database, start the
-#                                    three services and wait until a volume can be placed;
-#                                    prints CINDER_* lines for eval
+#                                    three services (four with CINDER_BACKUP) and wait until
+#                                    a volume can be placed; prints CINDER_* lines for eval
 #   tests/lib/cinder.sh stop DIR     stop the services listed in DIR/*.pid, by PID; idempotent
 #
 #   . tests/lib/cinder.sh            defines cinder_start DIR and cinder_stop DIR; runs nothing
@@ -20,6 +21,10 @@
 #   CINDER_DEBUG       yes: debug logging (default no)
 #   CINDER_PYTHON      the interpreter python3-cinder is installed for (default /usr/bin/python3)
 #   CINDER_START_TIMEOUT  seconds start waits for the services (default 120)
+#   CINDER_BACKUP      posix: also start cinder-backup with the posix driver
+#                      (cinder.backup.drivers.posix.PosixBackupDriver), its backups under
+#                      DIR/backup; unset (the default): no backup service, nothing about
+#                      backups in cinder.conf
 #
 # Printed, one per line, for eval:
 #   CINDER_URL=http://127.0.0.1:PORT/v3/admin   the API, project "admin" in the path
@@ -27,6 +32,7 @@
 #   CINDER_HOST=HOST                            the volume service is HOST@ceph, its pool
 #                                               HOST@ceph#ceph
 #   CINDER_RBD_SECRET_UUID=UUID                 the rbd_secret_uuid Cinder hands to Nova
+#   CINDER_BACKUP_DIR=DIR/backup                with CINDER_BACKUP=posix: where backups go
 #
 # What it sets up, and why:
 # - No authentication, project id in the URL (auth_strategy noauth_include_project_id,
@@ -50,6 +56,15 @@
 #   the scheduler knows the pool HOST@ceph#ceph (scheduler-stats/get_pools); before that
 #   a new volume would end in error. About 10 s here (4 s of it the database creation).
 #   HOST is the fixed name rbd-luks-test (publisher_id volume.rbd-luks-test@ceph...).
+#   With CINDER_BACKUP, also os-services lists cinder-backup HOST as up (before that
+#   POST /backups answers "Service cinder-backup could not be found").
+# - cinder-backup reads and writes volumes through os-brick's RBD connector without a
+#   local attach (a librbd image wrapped as a file, os_brick/initiator/linuxrbd.py), which
+#   takes the Ceph key from /etc/ceph/<cluster>.client.<user>.keyring
+#   (os_brick/initiator/connectors/rbd.py:77-93): Cinder has passed no keyring in the
+#   connection since Victoria. The launcher points that one lookup at the test
+#   cluster's directory (CINDER_LAUNCH_KEYRING_DIR, the directory of CEPH_CONF), so that
+#   nothing is written to /etc/ceph.
 # - Each service runs under setsid: its pid file holds a session leader. The API and the
 #   volume service fork workers (oslo.service's process launcher); stop sends SIGTERM to the
 #   leader, which stops its workers, and after 20 s SIGKILL to whatever is left of its
@@ -130,6 +145,14 @@ _ci_group_pids() {
     done
 }
 
+# cinder-backup's [DEFAULT] options, none without CINDER_BACKUP. The posix driver's
+# defaults otherwise: 1999994880-byte files (one per chunk), zlib.
+_ci_backup_conf() {
+    [[ -n ${CINDER_BACKUP:-} ]] || return 0
+    echo "backup_driver = cinder.backup.drivers.posix.PosixBackupDriver"
+    echo "backup_posix_path = $1/backup"
+}
+
 _ci_write_conf() {
     local dir=$1 password url fixed_key
     password=$(cat "$AMQP_PASSWORD_FILE") || return 1
@@ -169,6 +192,7 @@ backend_stats_polling_interval = 10
 quota_volumes = -1
 quota_snapshots = -1
 quota_gigabytes = -1
+$(_ci_backup_conf "$dir")
 
 [database]
 connection = sqlite:///$dir/cinder.sqlite
@@ -238,7 +262,8 @@ paste.app_factory = cinder.api.versions:Versions.factory
 EOF
 }
 
-# Start SERVICE (api, scheduler, volume) in its own session, without our descriptors.
+# Start SERVICE (api, scheduler, volume, backup) in its own session, without our
+# descriptors.
 _ci_spawn() {
     local dir=$1 service=$2
     (
@@ -247,6 +272,10 @@ _ci_spawn() {
             if ((fd > 2)); then exec {fd}>&-; fi
         done
         cd "$dir" || exit 1
+        if [[ $service == backup ]]; then
+            CINDER_LAUNCH_KEYRING_DIR=$(dirname -- "$CEPH_CONF") || exit 1
+            export CINDER_LAUNCH_KEYRING_DIR
+        fi
         exec setsid "$_ci_python" "$_ci_lib/cinder_launch.py" "$service" \
             --config-file "$dir/cinder.conf" --log-file "$dir/log/cinder-$service.log" \
             < /dev/null >> "$dir/log/$service.out" 2>&1
@@ -274,21 +303,31 @@ with urllib.request.urlopen(req, timeout=10) as r:
 EOF
 }
 
-# Ready: the API answers, cinder-volume HOST@ceph is up, and the scheduler has heard of
-# its pool (before that a new volume would be refused by the scheduler).
-_ci_ready() {
-    local services pools
-    services=$(_ci_get /v3/admin/os-services?binary=cinder-volume 2>/dev/null) || return 1
+# True if os-services lists BINARY on HOST as up.
+_ci_service_up() {
+    local services
+    services=$(_ci_get "/v3/admin/os-services?binary=$1" 2>/dev/null) || return 1
     python3 -c 'import json, sys
 s = [x for x in json.loads(sys.argv[1])["services"]
-     if x["host"] == sys.argv[2] + "@ceph" and x["state"] == "up"]
-sys.exit(0 if s else 1)' "$services" "$CI_HOST" || return 1
+     if x["host"] == sys.argv[2] and x["state"] == "up"]
+sys.exit(0 if s else 1)' "$services" "$2"
+}
+
+# Ready: the API answers, cinder-volume HOST@ceph is up (and cinder-backup HOST, when it
+# runs), and the scheduler has heard of its pool (before that a new volume would be
+# refused by the scheduler).
+_ci_ready() {
+    local pools
+    _ci_service_up cinder-volume "$CI_HOST@ceph" || return 1
+    if [[ -n ${CINDER_BACKUP:-} ]]; then
+        _ci_service_up cinder-backup "$CI_HOST" || return 1
+    fi
     pools=$(_ci_get /v3/admin/scheduler-stats/get_pools 2>/dev/null) || return 1
     [[ $pools == *"\"$CI_HOST@ceph#ceph\""* ]]
 }
 
 _ci_start() {
-    local dir i s deadline started
+    local dir i s deadline started services
     dir=$(_ci_absdir "${1:-}") || return 2
     local v
     for v in CEPH_CONF AMQP_HOST AMQP_PORT AMQP_USER AMQP_PASSWORD_FILE; do
@@ -296,6 +335,10 @@ _ci_start() {
     done
     [[ -f $CEPH_CONF ]] || { _ci_log "no ceph conf at $CEPH_CONF"; return 2; }
     [[ -r $AMQP_PASSWORD_FILE ]] || { _ci_log "cannot read $AMQP_PASSWORD_FILE"; return 2; }
+    case ${CINDER_BACKUP:-} in
+        '' | posix) ;;
+        *) _ci_log "CINDER_BACKUP=$CINDER_BACKUP: only posix is known"; return 2 ;;
+    esac
     if [[ -d $dir && -n $(ls -A -- "$dir") ]]; then _ci_log "$dir is not empty"; return 2; fi
     if ! "$_ci_python" -c 'import cinder.volume.drivers.rbd' 2>/dev/null; then
         _ci_log "python3-cinder (with python3-rbd) is not installed for $_ci_python"
@@ -303,6 +346,11 @@ _ci_start() {
     fi
     started=$(date +%s)
     mkdir -p -- "$dir/log" "$dir/state/conversion" "$dir/lock" "$dir/coordination" || return 1
+    services="scheduler volume api"
+    if [[ -n ${CINDER_BACKUP:-} ]]; then
+        mkdir -p -- "$dir/backup" || return 1
+        services="$services backup"
+    fi
     chmod 700 "$dir" || return 1
     CI_HOST=rbd-luks-test
     _ci_pick_port || return 1
@@ -322,10 +370,10 @@ _ci_start() {
         return 1
     fi
     # The scheduler first: it then usually hears the volume service's first announcement.
-    for s in scheduler volume api; do _ci_spawn "$dir" "$s"; done
+    for s in $services; do _ci_spawn "$dir" "$s"; done
     deadline=$(($(date +%s) + ${CINDER_START_TIMEOUT:-120}))
     until _ci_ready; do
-        for s in api scheduler volume; do
+        for s in $services; do
             _ci_pid_running "$(cat "$dir/$s.pid")" || { _ci_log "cinder-$s exited"; return 1; }
         done
         if (($(date +%s) >= deadline)); then
@@ -340,19 +388,21 @@ _ci_start() {
     echo "CINDER_DIR=$dir"
     echo "CINDER_HOST=$CI_HOST"
     echo "CINDER_RBD_SECRET_UUID=$_ci_secret_uuid"
+    if [[ -n ${CINDER_BACKUP:-} ]]; then echo "CINDER_BACKUP_DIR=$dir/backup"; fi
 }
 
-# SIGTERM to each leader; SIGKILL to what is left of its group after 20 s.
+# SIGTERM to each leader; SIGKILL to what is left of its group after 20 s. A service
+# that has no pid file (cinder-backup when it was not asked for) is passed over.
 _ci_stop() {
     local dir s pid i left
     dir=$(_ci_absdir "${1:-}") || return 2
     [[ -d $dir ]] || return 0
-    for s in api scheduler volume; do
+    for s in api scheduler volume backup; do
         pid=$(cat "$dir/$s.pid" 2>/dev/null || true)
         [[ -n $pid ]] || continue
         _ci_pid_is_ours "$pid" "$dir" && kill -TERM "$pid" 2>/dev/null
     done
-    for s in api scheduler volume; do
+    for s in api scheduler volume backup; do
         pid=$(cat "$dir/$s.pid" 2>/dev/null || true)
         [[ $pid =~ ^[0-9]+$ ]] || { rm -f -- "$dir/$s.pid"; continue; }
         for ((i = 0; i < 200; i++)); do

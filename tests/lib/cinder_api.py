@@ -32,6 +32,24 @@ user and the project, and is not checked.
     wait-snapshot-deleted ID [--timeout S]
                                         until the snapshot is gone (404)
 
+Backups (a cinder-backup service must run: tests/lib/cinder.sh with CINDER_BACKUP):
+
+    backup-create VOLUME_ID [--name N] [--force]
+                                        POST /backups; prints the backup's id (an in-use
+                                        volume needs --force)
+    backup-wait ID STATUS [--timeout S] as wait, for a backup
+    backup-show ID                      prints the backup as Cinder returns it (JSON)
+    backup-restore ID [--volume-id VOLUME_ID] [--name N]
+                                        POST /backups/ID/restore; prints the id of the
+                                        volume restored into. Without --volume-id Cinder
+                                        creates that volume itself, of the backup's size
+                                        and the default volume type
+                                        (cinder/backup/api.py:390-412); with it the volume
+                                        must be available and at least as large (:413-426)
+    backup-delete ID
+    wait-backup-deleted ID [--timeout S]
+                                        until the backup is gone (404)
+
 Nova's attach, one call per command so that a test can act between them, in the order
 nova/virt/block_device.py makes them (reserve, then update with the connector, the
 driver's attach, then complete):
@@ -111,7 +129,7 @@ def nova_rbd_connector(host):
 
 
 def status_of(client, kind, rid):
-    """KIND (volume, snapshot) RID's status, None once it is gone (404)."""
+    """KIND (volume, snapshot, backup) RID's status, None once it is gone (404)."""
     got = client.call("GET", "/%ss/%s" % (kind, rid), ok_404=True)
     return None if got is None else got[kind]["status"]
 
@@ -186,6 +204,29 @@ def run(a):
         c.call("DELETE", "/snapshots/" + a.snapshot_id)
     elif a.command == "wait-snapshot-deleted":
         return wait_gone(c, "snapshot", a.snapshot_id, a.timeout)
+    elif a.command == "backup-create":
+        backup = {"volume_id": a.volume_id}
+        if a.name is not None:
+            backup["name"] = a.name
+        if a.force:
+            backup["force"] = True
+        got = c.call("POST", "/backups", {"backup": backup})
+        print(got["backup"]["id"])
+    elif a.command == "backup-wait":
+        return wait_status(c, "backup", a.backup_id, a.status, a.timeout)
+    elif a.command == "backup-show":
+        print(json.dumps(c.call("GET", "/backups/" + a.backup_id)["backup"]))
+    elif a.command == "backup-restore":
+        restore = {}
+        for key, value in (("volume_id", a.volume_id), ("name", a.name)):
+            if value is not None:
+                restore[key] = value
+        got = c.call("POST", "/backups/%s/restore" % a.backup_id, {"restore": restore})
+        print(got["restore"]["volume_id"])
+    elif a.command == "backup-delete":
+        c.call("DELETE", "/backups/" + a.backup_id)
+    elif a.command == "wait-backup-deleted":
+        return wait_gone(c, "backup", a.backup_id, a.timeout)
     elif a.command == "attachment-create":
         got = c.call("POST", "/attachments",
                      {"attachment": {"volume_uuid": a.volume_id,
@@ -223,7 +264,8 @@ def parse(argv):
     source.add_argument("--source-volid")
     s = sub.add_parser("volume-show")
     s.add_argument("volume_id")
-    for name, rid in (("wait", "volume_id"), ("snapshot-wait", "snapshot_id")):
+    for name, rid in (("wait", "volume_id"), ("snapshot-wait", "snapshot_id"),
+                      ("backup-wait", "backup_id")):
         s = sub.add_parser(name)
         s.add_argument(rid)
         s.add_argument("status")
@@ -233,7 +275,8 @@ def parse(argv):
     s.add_argument("size", type=int)
     s = sub.add_parser("volume-delete")
     s.add_argument("volume_id")
-    for name, rid in (("wait-deleted", "volume_id"), ("wait-snapshot-deleted", "snapshot_id")):
+    for name, rid in (("wait-deleted", "volume_id"), ("wait-snapshot-deleted", "snapshot_id"),
+                      ("wait-backup-deleted", "backup_id")):
         s = sub.add_parser(name)
         s.add_argument(rid)
         s.add_argument("--timeout", type=float, default=120)
@@ -243,6 +286,17 @@ def parse(argv):
     s.add_argument("--force", action="store_true")
     s = sub.add_parser("snapshot-delete")
     s.add_argument("snapshot_id")
+    s = sub.add_parser("backup-create")
+    s.add_argument("volume_id")
+    s.add_argument("--name")
+    s.add_argument("--force", action="store_true")
+    for name in ("backup-show", "backup-delete"):
+        s = sub.add_parser(name)
+        s.add_argument("backup_id")
+    s = sub.add_parser("backup-restore")
+    s.add_argument("backup_id")
+    s.add_argument("--volume-id")
+    s.add_argument("--name")
     s = sub.add_parser("attachment-create")
     s.add_argument("volume_id")
     s.add_argument("instance_uuid")

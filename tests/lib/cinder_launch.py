@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Start one real Cinder service from python3-cinder's own entry points.
 
-    cinder_launch.py api|scheduler|volume|manage [cinder arguments...]
+    cinder_launch.py api|scheduler|volume|backup|manage [cinder arguments...]
 
 runs cinder.cmd.<service>.main() with argv[0] set to cinder-<service> and the remaining
 arguments passed on (e.g. --config-file DIR/cinder.conf, or for manage: db sync). The
@@ -10,7 +10,8 @@ units) are not needed: tests/lib/cinder.sh runs this file under setsid, one proc
 per service, and stops each by its PID.
 
 Two adjustments are made before the service starts (CINDER_LAUNCH_WORKAROUND=0 turns
-both off); each is described below.
+both off); each is described below. cinder-backup gets two of its own (the last
+section).
 
 The Debian 12 workaround
 ------------------------
@@ -60,13 +61,38 @@ volumes made at once (three from a snapshot, one a clone), then deleted; with th
 BEGIN one of the 40 POSTs answered 500 and cinder-api's log had 13 "database is locked";
 with BEGIN IMMEDIATE, none of either. CINDER_LAUNCH_SQLITE=deferred leaves
 oslo.db's plain BEGIN, to see the failure again.
+
+cinder-backup: os-brick without sudo, its Ceph key from the test cluster
+-----------------------------------------------------------------------
+cinder-backup reads and writes a volume through os-brick's RBD connector without a local
+attach: librbd, with a temporary ceph.conf that os-brick writes from the connection
+(monitors, user) and the keyring. Two things in that path assume a deployed host:
+
+- Before it attaches, the backup manager asks os-brick for the host's connector
+  properties (cinder/backup/manager.py:464, volume_utils.brick_get_connector_properties),
+  and os-brick's iSCSI part reads /etc/iscsi/initiatorname.iscsi as root through its
+  privsep daemon, started with "sudo cinder-rootwrap ROOTWRAP_CONF privsep-helper"
+  (os_brick/initiator/connectors/iscsi.py:990-1003; cinder/cmd/backup.py:109). Seen here:
+  "FailedToDropPrivileges: privsep helper command exited non-zero (1)" from
+  continue_backup, and the backup stayed "creating". The tests run as root, so when the
+  launcher runs as root it turns client mode off in os-brick's privsep context
+  (oslo_privsep/priv_context.py, set_client_mode): privileged calls run in the
+  service's own process, with no helper process and no sudo. A missing initiator file
+  is then the warning os-brick expects.
+- Since Victoria Cinder's RBD driver puts no keyring in the connection (OSSN-0085), so
+  os-brick reads /etc/ceph/<cluster>.client.<user>.keyring
+  (os_brick/initiator/connectors/rbd.py:77-93, _check_or_get_keyring_contents). With
+  CINDER_LAUNCH_KEYRING_DIR=DIR the backup service reads
+  DIR/<cluster>.client.<user>.keyring instead (tests/lib/cinder.sh passes the directory
+  of the test cluster's ceph.conf), so a test writes nothing to /etc/ceph; a keyring
+  handed in the connection is used as before.
 """
 
 import importlib
 import os
 import sys
 
-SERVICES = ("api", "scheduler", "volume", "manage")
+SERVICES = ("api", "scheduler", "volume", "backup", "manage")
 
 
 def apply_read_deleted_default():
@@ -107,6 +133,28 @@ def apply_sqlite_immediate():
                             before_execute, retval=True)
 
 
+def apply_brick_keyring_dir(directory):
+    from os_brick.initiator.connectors import rbd as brick_rbd
+
+    cls = brick_rbd.RBDConnector
+    shipped = cls.__dict__["_check_or_get_keyring_contents"].__func__
+
+    def check_or_get_keyring_contents(keyring, cluster_name, user):
+        if keyring is None and user:
+            path = os.path.join(directory, "%s.client.%s.keyring" % (cluster_name, user))
+            with open(path) as f:
+                return f.read()
+        return shipped(keyring, cluster_name, user)
+
+    cls._check_or_get_keyring_contents = staticmethod(check_or_get_keyring_contents)
+
+
+def apply_brick_privsep_in_process():
+    from os_brick import privileged
+
+    privileged.default.set_client_mode(False)
+
+
 def main():
     if len(sys.argv) < 2 or sys.argv[1] not in SERVICES:
         sys.stderr.write("usage: cinder_launch.py %s [cinder arguments...]\n"
@@ -120,6 +168,10 @@ def main():
         apply_read_deleted_default()
         if os.environ.get("CINDER_LAUNCH_SQLITE") != "deferred":
             apply_sqlite_immediate()
+    if service == "backup" and os.geteuid() == 0:
+        apply_brick_privsep_in_process()
+    if service == "backup" and os.environ.get("CINDER_LAUNCH_KEYRING_DIR"):
+        apply_brick_keyring_dir(os.environ["CINDER_LAUNCH_KEYRING_DIR"])
     sys.argv = ["cinder-" + service] + sys.argv[2:]
     return module.main()
 
