@@ -201,6 +201,22 @@ static int take_lock(struct job *j, char *cookie, size_t size)
 
 /* ---- deciding --------------------------------------------------------- */
 
+bool job_state_uuid(const char *state, char ret[40])
+{
+        const char *at = strstr(state, " uuid=");
+        size_t n;
+
+        if (!at)
+                return false;
+        at += strlen(" uuid=");
+        n = strcspn(at, " ");
+        if (n == 0 || n >= 40)
+                return false;
+        memcpy(ret, at, n);
+        ret[n] = '\0';
+        return true;
+}
+
 bool job_parse_state(const char *state, const char *word, uint64_t *payload,
                      uint64_t *offset)
 {

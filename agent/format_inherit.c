@@ -197,6 +197,17 @@ static int record_is_bound(struct job *j)
         return -1;
 }
 
+/* Our state names another header than the image now holds, and the header
+ * map knows the new one as another volume's only: cinder-backup restored a
+ * backup of that volume over this one (docs/decisions.md, "Backups"). */
+static bool header_replaced(struct job *j, const char *uuid, const struct header_owners *o)
+{
+        char state_uuid[40];
+
+        return uuid[0] && !o->own && o->n_sources && j->has_state &&
+               job_state_uuid(j->state, state_uuid) && strcmp(state_uuid, uuid) != 0;
+}
+
 /* A complete header, not ours in the middle of a format: ours (skipped),
  * another agent-made volume's (its key re-bound, or failed with why it
  * cannot be), or a header the agent did not make (skipped, foreign). */
@@ -222,6 +233,10 @@ void format_decide_finished_header(struct job *j, const unsigned char *head, siz
         bound = metadata ? record_is_bound(j) : o.own || (formatted && !o.n_sources && !o.has_other);
         if (bound < 0)
                 return;
+        /* Another volume's header written over ours (a backup restored into
+         * this volume): the record opens, but for a header that is gone. */
+        if (bound && header_replaced(j, uuid, &o))
+                bound = 0;
         if (bound && (formatted || o.own)) {
                 /* Made before the header map, or its entry lost: add it. */
                 if (uuid[0] && !o.own && format_map_put_own(j, uuid, NULL) < 0)

@@ -77,6 +77,9 @@ void job_end_key_error(struct job *j, int r, const char *why);
 /* The state metadata: "WORD payload=P offset=O[ uuid=U] time=T" from the job. */
 int job_set_state(struct job *j, const char *word, const char *uuid);
 bool job_parse_state(const char *state, const char *word, uint64_t *payload, uint64_t *offset);
+/* The header UUID a state names (its " uuid=" field, at most 39 characters)
+ * into ret; false when it names none. */
+bool job_state_uuid(const char *state, char ret[40]);
 
 /* Writes a built header (keyslots first, the first 4 KiB last). */
 int format_write_header(struct job *j, const unsigned char *header, size_t used);
