@@ -369,7 +369,6 @@ bool format_convert_finish(struct job *j)
         char state[STATE_MAX] = "";
         struct rbd_image *img = NULL;
         uint64_t payload, offset;
-        const char *uuid;
         int r;
 
         names(j, new_name, sizeof(new_name), plain_name, sizeof(plain_name));
@@ -396,13 +395,11 @@ bool format_convert_finish(struct job *j)
                 return true;
         }
         j->remove_plain = true;
-        uuid = strstr(state, "uuid=");
         job_end(j, OUTCOME_CONVERTED, false,
             "converted before an interruption: %s/%s, read back in full, renamed to %s; payload "
             "%" PRIu64 " bytes",
             pool_of(j), new_name, j->image_name, payload);
         j->result->header = FORMAT_HEADER_OURS;
-        if (uuid)
-                sscanf(uuid + 5, "%39[0-9a-fA-F-]", j->result->luks_uuid);
+        (void)job_state_uuid(state, j->result->luks_uuid);
         return true;
 }
