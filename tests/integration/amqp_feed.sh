@@ -34,13 +34,6 @@ wait_for() {
     done
 }
 
-# gone PID: not running (a zombie counts as gone: PID 1 here may not reap).
-gone() {
-    local s
-    s=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
-    s=${s##*) }
-    [ "${s%% *}" = Z ]
-}
 
 write_ini() { # [EXTRA [amqp] LINES]
     cat >"$INI" <<INI

@@ -24,22 +24,6 @@ api() { timeout -s KILL 150 python3 "$LIB/cinder_api.py" "$@"; }
 delete_volume() { api volume-delete "$1" && api wait-deleted "$1" --timeout 120; }
 delete_backup() { api backup-delete "$1" && api wait-backup-deleted "$1" --timeout 120; }
 
-# gone PID: not running (a zombie counts as gone).
-gone() {
-    local s
-    s=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
-    s=${s##*) }
-    [ "${s%% *}" = Z ]
-}
-
-# stop_pid PID: SIGTERM, SIGKILL after 10 s.
-stop_pid() {
-    [ -n "$1" ] || return 0
-    kill -TERM "$1" 2>/dev/null
-    wait_for 10 gone "$1" || kill -KILL "$1" 2>/dev/null
-    wait_for 5 gone "$1"
-}
-
 cleanup() {
     stop_pid "$RUN_PID"
     stop_pid "$FEED_PID"
@@ -53,24 +37,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# events ID: "EVENT_TYPE" of each notification in the hook file whose payload names
-# volume ID (payload.volume_id), in file order; bare or in an oslo envelope.
-events() {
-    python3 - "$dir/events.jsonl" "$1" <<'EOF'
-import json, sys
-for raw in open(sys.argv[1]):
-    try:
-        n = json.loads(raw)
-        if "oslo.message" in n:
-            n = json.loads(n["oslo.message"])
-    except ValueError:
-        continue
-    p = n.get("payload") or {}
-    if isinstance(p, dict) and p.get("volume_id") == sys.argv[2]:
-        print(n.get("event_type"))
-EOF
-}
-has_event() { events "$1" | grep -qxF "$2"; } # ID EVENT_TYPE
 # backup_events ID: "EVENT_TYPE volume_id=V status=S" of each backup.* notification about
 # backup ID.
 backup_events() {

@@ -69,18 +69,6 @@ wait_for() {
         sleep 0.1
     done
 }
-gone() {
-    local s
-    s=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
-    s=${s##*) }
-    [ "${s%% *}" = Z ]
-}
-stop_pid() { # PID: SIGTERM, SIGKILL after 10 s
-    [ -n "$1" ] || return 0
-    kill -TERM "$1" 2>/dev/null
-    wait_for 10 gone "$1" || kill -KILL "$1" 2>/dev/null
-    wait_for 5 gone "$1"
-}
 
 cleanup() {
     local v

@@ -40,6 +40,22 @@ wait_for() {
     done
 }
 
+# gone PID: not running (a zombie counts as gone: PID 1 here may not reap).
+gone() {
+    local s
+    s=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
+    s=${s##*) }
+    [ "${s%% *}" = Z ]
+}
+
+# stop_pid PID: SIGTERM, SIGKILL after 10 s; nothing for an empty PID.
+stop_pid() {
+    [ -n "$1" ] || return 0
+    kill -TERM "$1" 2>/dev/null
+    wait_for 10 gone "$1" || kill -KILL "$1" 2>/dev/null
+    wait_for 5 gone "$1"
+}
+
 # index_forget ID...: drop these volumes from the pool's volume index. A
 # volume formatted by hand (`format ID`) has an entry of no type, which every
 # compute agent counts in; compute tests later in the run must not meet
