@@ -273,6 +273,22 @@ static int inspect(struct job *j)
         return r;
 }
 
+/* The image holds data (what, for reasons): converted (j->convert, 0),
+ * or refused when conversion is off (-1, ended). */
+static int data_found(struct job *j, const char *article, const char *what)
+{
+        if (!j->ctx->config->max_convert_gib) {
+                job_end(j, OUTCOME_REFUSED, false,
+                    "image holds data (%s); not formatting (conversion is off: [volume] "
+                    "max_convert_gib = 0)",
+                    what);
+                return -1;
+        }
+        j->convert = true;
+        snprintf(j->convert_where, sizeof(j->convert_where), "%s %s", article, what);
+        return 0;
+}
+
 /* No header yet: may we write one? Sets j->payload and j->check_from.
  * 0 yes, as far as sizes, state and the header area tell (the allocated
  * extents are checked by format_blank_image); -1 decided. */
@@ -322,18 +338,13 @@ static int decide_blank_image(struct job *j, uint64_t requested)
                         return -1;
                 }
                 nonzero = first_nonzero(j->probe, j->size < j->offset ? j->size : j->offset);
-                if (nonzero && !j->ctx->config->max_convert_gib) {
-                        job_end(j, OUTCOME_REFUSED, false,
-                            "image holds data (non-zero byte at offset %td where the header "
-                            "goes); not formatting (conversion is off: [volume] max_convert_gib "
-                            "= 0)",
-                            nonzero - j->probe);
-                        return -1;
-                }
                 if (nonzero) {
-                        j->convert = true;
-                        snprintf(j->convert_where, sizeof(j->convert_where),
-                                 "a non-zero byte at offset %td", nonzero - j->probe);
+                        char what[80];
+
+                        snprintf(what, sizeof(what), "non-zero byte at offset %td where the header goes",
+                                 nonzero - j->probe);
+                        if (data_found(j, "a", what) < 0)
+                                return -1;
                 }
         }
         j->check_from = from;
@@ -383,17 +394,11 @@ static int data_check_finish(struct job *j, struct data_check *c)
                 job_end_ceph_error(j, "cannot list allocated extents of", c->r);
                 return -1;
         }
-        if (c->data && !j->ctx->config->max_convert_gib) {
-                job_end(j, OUTCOME_REFUSED, false,
-                    "image holds data (allocated extent at offset %" PRIu64 "); not formatting "
-                    "(conversion is off: [volume] max_convert_gib = 0)",
-                    c->at);
-                return -1;
-        }
         if (c->data) {
-                j->convert = true;
-                snprintf(j->convert_where, sizeof(j->convert_where),
-                         "an allocated extent at offset %" PRIu64, c->at);
+                char what[64];
+
+                snprintf(what, sizeof(what), "allocated extent at offset %" PRIu64, c->at);
+                return data_found(j, "an", what);
         }
         return 0;
 }
