@@ -32,6 +32,10 @@
 #      F2 (2 GiB) from a snapshot of it, CL1 a clone of it; each an RBD clone, its key
 #      re-bound by the volume agent (result inherited), both hosts hold it, and the
 #      guest sees its size and S1's data; deleted through Cinder, clones first
+#  13  extend of attached volumes through Cinder (3.42): the agent grows each image on
+#      volume.resize.end; G1 with Nova's extend_volume: the running guest sees exactly
+#      2 GiB, the image 2 GiB + the offset once; G2 without it (Nova's event lost): 2 GiB
+#      once plugged again; data written before reads back, the new end writable
 . "$(dirname "$0")/../lib/testlib.sh"
 . "$(dirname "$0")/../lib/libvirt.sh"
 
@@ -983,6 +987,90 @@ check "12: S1's pattern reads back on each, at the start and at S1's last 64 KiB
     ok s12b r1F1 r2F1 r1F2 r2F2 r1CL1 r2CL1
 check "12: F2: the last 64 KiB of its 2 GiB written and read back" ok s12b w3F2 r3F2
 LIVE+=("$S1" "$F1" "$F2" "$CL1")
+
+# --- 13. extend of an attached volume ------------------------------------------------------
+# At microversion 3.42 Cinder extends an in-use volume (cinder/api/contrib/volume_actions.py:
+# 277-279): its RBD driver resizes the image to exactly the new size (extend_volume ->
+# _resize, cinder/volume/drivers/rbd.py), Cinder tells Nova (the volume-extended event,
+# cinder/volume/manager.py:2985-2989; no Nova listens here, so that fails and is logged:
+# cinder/compute/nova.py:152-162) and sends volume.resize.end (manager.py:3004-3006). On
+# that event Nova's compute runs LibvirtDriver.extend_volume with the new size in bytes
+# (nova/compute/manager.py:10752-10761); the agent's type has no Cinder encryption
+# metadata, so Nova resizes the guest's disk to exactly that (nova/virt/libvirt/driver.py:
+# 2812-2822), and qemu's LUKS layer below it adds the header's payload offset. G1: Nova's
+# part played by the harness: its resize and the agent's meet at one image size. G2:
+# Nova's event lost: the agent's resize alone, and the guest sees the new size once the
+# disk is plugged again.
+mkvol G1 grow-1
+mkvol G2 grow-2
+for n in G1 G2; do
+    check "13: Cinder makes $n available" api wait "${!n}" available --timeout 120
+    check "13: the volume agent formats $n" wait_for 60 index_has "${!n}"
+    check "13: cmp-b holds $n's passphrase" wait_for 30 has_value B "${!n}"
+    att_new "${!n}" ga && att_update "${!n}" cmp-b "$n-b"
+done
+{
+    echo "tG1 translate-ci --cinder $CI/G1-b.cinder --out $CI/G1-b.json"
+    echo "tG2 translate-ci --cinder $CI/G2-b.cinder --out $CI/G2-b.json"
+    attach_steps ga sdh "$G1" G1-b 0xe1 0xe2 write G1
+    attach_steps ga sdi "$G2" G2-b 0xe4 0xe5 write G2
+} | batch B s13
+att_complete "$G1" "$G2"
+check "13: Nova attaches G1 and G2 to ga on cmp-b" ok s13 attachG1 attachG2
+check_eq "13: 1 GiB each in the guest" "$GIB $GIB " "$(caps s13 capG1 capG2)"
+check "13: patterns written through the guest read back" ok s13 w1G1 w2G1 r1G1 r2G1 w1G2 w2G2 r1G2 r2G2
+n_nova_fail=$(grep -c "Failed to notify nova on events" "$CINDER/log/cinder-volume.log" 2>/dev/null)
+check "13: Cinder extends the attached G1 to 2 GiB (os-extend at 3.42)" api volume-extend "$G1" 2 --in-use
+check "13: and G2" api volume-extend "$G2" 2 --in-use
+size_of() { api volume-show "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["size"])'; }
+grew() { grep -q "\"volume_id\":\"$1\",\"event_type\":\"volume.resize.end\",.*\"outcome\":\"resized\"" "$VOL/state/results.jsonl"; }
+for n in G1 G2; do
+    check "13: $n is in-use again after the extend" api wait "${!n}" in-use --timeout 120
+    check_eq "13: Cinder says $n is 2 GiB" 2 "$(size_of "${!n}")"
+    check "13: the volume agent grows $n's image on volume.resize.end (result resized)" wait_for 60 grew "${!n}"
+done
+nova_told() { [ "$(grep -c "Failed to notify nova on events" "$CINDER/log/cinder-volume.log")" -ge $((${n_nova_fail:-0} + 2)) ]; }
+check "13: Cinder tried to tell Nova of both (its log: it could not)" nova_told
+offset_of() { rbd_ image-meta get "volume-$1" rbd-luks-agent.state 2>/dev/null | sed -n 's/.* offset=\([0-9]*\) .*/\1/p'; }
+OFFG1=$(offset_of "$G1")
+OFFG2=$(offset_of "$G2")
+check "13: the state names the payload offsets" test -n "$OFFG1" -a -n "$OFFG2"
+check_eq "13: G1's image is 2 GiB + its payload offset" $((2 * GIB + OFFG1)) "$(image_bytes "$G1")"
+check_eq "13: G2's image is 2 GiB + its payload offset" $((2 * GIB + OFFG2)) "$(image_bytes "$G2")"
+batch B s13x <<STEPS
+before guest-capacity --name ga --dev sdh
+ext extend-volume --name ga --connection-info $CI/G1-b.json --volume $G1 --size $((2 * GIB))
+cap guest-capacity --name ga --dev sdh
+w3 guest-write --name ga --dev sdh --offset $END2 --length 64k --pattern 0xe3
+r3 guest-read --name ga --dev sdh --offset $END2 --length 64k --expect 0xe3
+r1 guest-read --name ga --dev sdh --offset 0 --length 1M --expect 0xe1
+r2 guest-read --name ga --dev sdh --offset $LAST --length 64k --expect 0xe2
+STEPS
+check_eq "13: before Nova's part the running guest still sees 1 GiB (qemu was not told)" "$GIB" "$(out s13x before)"
+check "13: Nova's extend_volume of G1 works" ok s13x ext
+check_eq "13: then the guest sees exactly 2 GiB, live" $((2 * GIB)) "$(out s13x cap)"
+check "13: the last 64 KiB of the 2 GiB written and read back; the old data reads back" ok s13x w3 r3 r1 r2
+check_eq "13: qemu's resize and the agent's are one: G1's image still 2 GiB + the offset" \
+    $((2 * GIB + OFFG1)) "$(image_bytes "$G1")"
+batch B s13d <<STEPS
+detach detach --name ga --connection-info $CI/G2-b.json --volume $G2 --dev sdi
+back wait-secret --volume $G2 --timeout 2
+STEPS
+api attachment-delete "${ATT[$G2]}"
+check "13: G2 (Nova never told): Nova detaches it; the agent puts its secret back" ok s13d detach back
+att_new "$G2" ga && att_update "$G2" cmp-b G2-b2
+{
+    echo "t translate-ci --cinder $CI/G2-b2.cinder --out $CI/G2-b2.json"
+    attach_steps ga sdi "$G2" G2-b2 0xe4 0xe5 read
+    echo "w3 guest-write --name ga --dev sdi --offset $END2 --length 64k --pattern 0xe6"
+    echo "r3 guest-read --name ga --dev sdi --offset $END2 --length 64k --expect 0xe6"
+} | batch B s13r
+att_complete "$G2"
+check "13: G2 plugged again" ok s13r attach
+check_eq "13: G2 plugged again: exactly 2 GiB in the guest" $((2 * GIB)) "$(out s13r cap)"
+check "13: not raw" not_raw s13r first
+check "13: the last 64 KiB of its 2 GiB written and read back; the old data reads back" ok s13r w3 r3 r1 r2
+LIVE+=("$G1" "$G2")
 
 # --- the end: everything deleted through Cinder; agents and services stopped by PID -------
 for v in "${LIVE[@]}"; do keys_pass "$v"; echo; done | grep . >"$T_TMP/passphrases"

@@ -17,8 +17,14 @@ user and the project, and is not checked.
     volume-show ID                      prints the volume as Cinder returns it (JSON)
     wait ID STATUS [--timeout S]        until the volume has STATUS (default 120 s); fails
                                         at once when it lands in error instead
-    volume-extend ID GIB                POST /volumes/ID/action os-extend: Cinder's extend of
-                                        an available volume (its RBD driver resizes the image)
+    volume-extend ID GIB [--in-use]     POST /volumes/ID/action os-extend: Cinder's extend of
+                                        an available volume (its RBD driver resizes the image);
+                                        --in-use: at microversion 3.42, which extends an
+                                        attached one too (cinder/api/contrib/volume_actions.py:
+                                        277-279; cinder/api/microversions.py:124)
+    volume-retype ID TYPE_ID [--migration-policy never|on-demand]
+                                        POST /volumes/ID/action os-retype (default policy
+                                        never: a retype that needs a migration fails)
     volume-delete ID
     wait-deleted ID [--timeout S]       until the volume is gone (404)
 
@@ -79,6 +85,7 @@ import urllib.error
 import urllib.request
 
 ATTACH_VERSION = "volume 3.44"
+EXTEND_INUSE_VERSION = "volume 3.42"
 
 
 class ApiError(Exception):
@@ -185,7 +192,11 @@ def run(a):
     elif a.command == "wait":
         return wait_status(c, "volume", a.volume_id, a.status, a.timeout)
     elif a.command == "volume-extend":
-        c.call("POST", "/volumes/%s/action" % a.volume_id, {"os-extend": {"new_size": a.size}})
+        c.call("POST", "/volumes/%s/action" % a.volume_id, {"os-extend": {"new_size": a.size}},
+               version=EXTEND_INUSE_VERSION if a.in_use else None)
+    elif a.command == "volume-retype":
+        c.call("POST", "/volumes/%s/action" % a.volume_id,
+               {"os-retype": {"new_type": a.type_id, "migration_policy": a.migration_policy}})
     elif a.command == "volume-delete":
         c.call("DELETE", "/volumes/" + a.volume_id)
     elif a.command == "wait-deleted":
@@ -273,6 +284,11 @@ def parse(argv):
     s = sub.add_parser("volume-extend")
     s.add_argument("volume_id")
     s.add_argument("size", type=int)
+    s.add_argument("--in-use", action="store_true")
+    s = sub.add_parser("volume-retype")
+    s.add_argument("volume_id")
+    s.add_argument("type_id")
+    s.add_argument("--migration-policy", choices=("never", "on-demand"), default="never")
     s = sub.add_parser("volume-delete")
     s.add_argument("volume_id")
     for name, rid in (("wait-deleted", "volume_id"), ("wait-snapshot-deleted", "snapshot_id"),

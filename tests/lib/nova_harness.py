@@ -31,6 +31,12 @@ subcommand is one short-lived process (or a step of a batch, below):
         '/dev/DEV', disk_bus=B, device_type='disk', encryption=...), with
         encryption from os_brick's get_encryption_metadata and 'serial' set,
         as nova/virt/block_device.py _volume_attach passes them.
+  extend-volume --name N --connection-info FILE --volume ID --size BYTES
+        LibvirtDriver.extend_volume(context, connection_info, instance,
+        BYTES), what ComputeManager.extend_volume runs on Cinder's
+        volume-extended event (nova/compute/manager.py:10752-10761, BYTES the
+        volume's new size in GiB times 2**30): for a running guest it
+        resizes the disk's block device (virDomainBlockResize).
   detach --name N --connection-info FILE --volume ID [--dev vdb]
         LibvirtDriver.detach_volume(..., encryption=...) as
         DriverVolumeBlockDevice.driver_detach calls it; it ends in
@@ -243,6 +249,12 @@ def parse_args(argv):
     s.add_argument('--volume', required=True)
     s.add_argument('--dev', default='vdb')
     s.add_argument('--bus', default=None, help='disk_bus (virtio, scsi)')
+
+    s = sub.add_parser('extend-volume', allow_abbrev=False)
+    s.add_argument('--name', required=True)
+    s.add_argument('--connection-info', required=True)
+    s.add_argument('--volume', required=True)
+    s.add_argument('--size', type=int, required=True, help='bytes')
 
     s = sub.add_parser('detach', allow_abbrev=False)
     s.add_argument('--name', required=True)
@@ -1022,6 +1034,13 @@ def cmd_attach(nova, args):
     return 0
 
 
+def cmd_extend_volume(nova, args):
+    ci = volume_connection_info(args.connection_info, args.volume)
+    inst = nova.instance(args.name)
+    nova.driver.extend_volume(nova.context, ci, inst, args.size)
+    return 0
+
+
 def cmd_detach(nova, args):
     from os_brick import encryptors
     ci = volume_connection_info(args.connection_info, args.volume)
@@ -1200,6 +1219,7 @@ COMMANDS = {
     'disk-xml': cmd_disk_xml,
     'boot': cmd_boot,
     'attach': cmd_attach,
+    'extend-volume': cmd_extend_volume,
     'detach': cmd_detach,
     'disconnect': cmd_disconnect,
     'destroy': cmd_destroy,
