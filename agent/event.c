@@ -439,15 +439,16 @@ static int parse_payload(struct json_object *root, struct event *e, const char *
                 return r;
         /* A create's size decides the image's, a resize's the new one. */
         return parse_size(payload,
-                          event_ends_creation(e->event_type) ||
+                          event_sets_type(e->event_type) ||
                                   strcmp(e->event_type, "volume.resize.end") == 0,
                           e, ret_reason);
 }
 
-bool event_ends_creation(const char *event_type)
+bool event_sets_type(const char *event_type)
 {
         return strcmp(event_type, "volume.create.end") == 0 ||
-               strcmp(event_type, "volume.manage_existing.end") == 0;
+               strcmp(event_type, "volume.manage_existing.end") == 0 ||
+               strcmp(event_type, "volume.retype") == 0;
 }
 
 /* ---- the whole line ---- */

@@ -53,10 +53,13 @@ int event_parse(const char *data, size_t length, unsigned max_depth, struct even
 
 /* True for a canonical 8-4-4-4-12 hex UUID (either case). */
 bool event_is_uuid(const char *s);
-/* The event that ends a volume's making: volume.create.end, or
- * volume.manage_existing.end (Cinder taking over an image it did not make,
- * cinder/volume/flows/manager/manage_existing.py). */
-bool event_ends_creation(const char *event_type);
+/* An event after which the volume is whole and of the type its payload
+ * names, so a volume of a managed type is the agent's to format:
+ * volume.create.end, volume.manage_existing.end (Cinder taking over an image
+ * it did not make, cinder/volume/flows/manager/manage_existing.py) and
+ * volume.retype (sent once the type has changed, after the migration a
+ * retype may need: cinder/volume/manager.py:3166-3168). */
+bool event_sets_type(const char *event_type);
 
 /* A canonical UUID (event_is_uuid) copied in lowercase, the one spelling
  * volume ids are kept and compared in. */

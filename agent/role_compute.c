@@ -266,7 +266,9 @@ enum intent { INTENT_NONE, INTENT_PLACEHOLDER, INTENT_PROVISION, INTENT_REMOVE }
 
 /* The event types this role acts on, for intake_classify() and intent_of().
  * create.start (and manage_existing.start): the secret at once, with a
- * placeholder; create.end (manage_existing.end): its
+ * placeholder; create.end (manage_existing.end, and a retype of an
+ * available volume into a type in scope: the volume agent formats or
+ * converts it then): a placeholder if none is there, its
  * real value once the volume agent has recorded the format; attach events
  * naming this host: the same, a hint only (Nova builds the disk before
  * Cinder says so: docs/decisions.md); delete: removed. Detach events
@@ -274,7 +276,8 @@ enum intent { INTENT_NONE, INTENT_PLACEHOLDER, INTENT_PROVISION, INTENT_REMOVE }
 static const char *const handled_types[] = {
         "volume.create.start",         "volume.create.end",  "volume.manage_existing.start",
         "volume.manage_existing.end",  "volume.attach.start", "volume.attach.end",
-        "volume.delete.start",         "volume.delete.end",  NULL};
+        "volume.delete.start",         "volume.delete.end",  "volume.retype",
+        NULL};
 
 static enum intent intent_of(const struct compute *cp, const struct event *ev)
 {
@@ -285,7 +288,12 @@ static enum intent intent_of(const struct compute *cp, const struct event *ev)
         /* An image Cinder manages from now on is a new volume too. */
         if (strcmp(t, "volume.create.start") == 0 || strcmp(t, "volume.manage_existing.start") == 0)
                 return INTENT_PLACEHOLDER;
-        if (event_ends_creation(t))
+        /* A volume retyped while attached is left as it is by the volume
+         * agent: a placeholder would fail its next attach, and the
+         * raw-disk check would pause the guest that has its plain data. */
+        if (strcmp(t, "volume.retype") == 0 && ev->status[0] && strcmp(ev->status, "available") != 0)
+                return INTENT_NONE;
+        if (event_sets_type(t))
                 return INTENT_PROVISION;
         if (strncmp(t, "volume.attach.", strlen("volume.attach.")) == 0)
                 return attached_here(cp, ev) ? INTENT_PROVISION : INTENT_NONE;

@@ -392,14 +392,58 @@ static void skip_event(struct pipeline *p, const struct event *ev, const char *r
 }
 
 /* The event types this role acts on, for intake_classify(): a create's
- * format, a delete's entry in the volume index, an extend's image size. */
+ * format (a retype into a managed type is one too), a delete's entry in the
+ * volume index, an extend's image size. */
 static const char *const handled_types[] = {"volume.create.end", "volume.delete.end",
                                             "volume.resize.end", "volume.manage_existing.end",
-                                            NULL};
+                                            "volume.retype",     NULL};
+
+/* Why an event that passed intake is not acted on, into why; false when it
+ * is to be acted on. */
+static bool not_ours(const struct pipeline *p, const struct event *ev, char *why, size_t size)
+{
+        bool retype = strcmp(ev->event_type, "volume.retype") == 0;
+        const char *type = ev->has_volume_type ? ev->volume_type : NULL;
+
+        if (!config_wants_type(p->config, type)) {
+                if (retype)
+                        snprintf(why, size, "retyped to %s, which is not in [volume] types: the "
+                                 "image is left as it is (a volume rbd-luks-agent formatted stays "
+                                 "encrypted under its key, and its index entry keeps its "
+                                 "secrets on the compute hosts); its extends, snapshots and "
+                                 "clones are not handled from now on",
+                                 type ? type : "(none)");
+                else
+                        snprintf(why, size, "volume type %s is not in [volume] types",
+                                 type ? type : "(none)");
+                return true;
+        }
+        if (!config_wants_backend(p->config, ev->volume_host)) {
+                if (ev->volume_host[0])
+                        snprintf(why, size, "volume host %s is not on a backend in [volume] "
+                                 "backends", ev->volume_host);
+                else
+                        snprintf(why, size, "the event names no volume host; [volume] backends "
+                                 "is set");
+                return true;
+        }
+        if (event_sets_type(ev->event_type) && ev->status[0] &&
+            strcmp(ev->status, "available") != 0) {
+                if (retype)
+                        snprintf(why, size, "retyped while '%s': nothing is formatted or "
+                                 "converted under a guest; detach it and run `rbd-luks-agent "
+                                 "format %s`", ev->status, ev->volume_id);
+                else
+                        snprintf(why, size, "volume status is '%s', not 'available'",
+                                 ev->status);
+                return true;
+        }
+        return false;
+}
 
 static void handle_line(struct pipeline *p, const struct hookfile_line *l)
 {
-        char why[EVENT_HOST_MAX + 64];
+        char why[512];
         struct event ev;
 
         switch (intake_classify(p->config, p->results, l, handled_types, &ev)) {
@@ -417,29 +461,10 @@ static void handle_line(struct pipeline *p, const struct hookfile_line *l)
                         queue_job(p, l, &ev);
                         pthread_mutex_unlock(&p->lock);
                         return;
-                } else if (!event_ends_creation(ev.event_type) &&
+                } else if (!event_sets_type(ev.event_type) &&
                            strcmp(ev.event_type, handled_types[2]) != 0) {
                         p->ignored++;
-                } else if (!config_wants_type(p->config,
-                                              ev.has_volume_type ? ev.volume_type : NULL)) {
-                        snprintf(why, sizeof(why), "volume type %s is not in [volume] types",
-                                 ev.has_volume_type ? ev.volume_type : "(none)");
-                        skip_event(p, &ev, why);
-                } else if (!config_wants_backend(p->config, ev.volume_host)) {
-                        if (ev.volume_host[0])
-                                snprintf(why, sizeof(why),
-                                         "volume host %s is not on a backend in [volume] "
-                                         "backends",
-                                         ev.volume_host);
-                        else
-                                snprintf(why, sizeof(why),
-                                         "the event names no volume host; [volume] backends is "
-                                         "set");
-                        skip_event(p, &ev, why);
-                } else if (event_ends_creation(ev.event_type) && ev.status[0] &&
-                           strcmp(ev.status, "available") != 0) {
-                        snprintf(why, sizeof(why), "volume status is '%s', not 'available'",
-                                 ev.status);
+                } else if (not_ours(p, &ev, why, sizeof(why))) {
                         skip_event(p, &ev, why);
                 } else {
                         pthread_mutex_lock(&p->lock);

@@ -9,7 +9,9 @@
 # extend (the agent grows the image back by the payload offset: exactly the new size, the
 # data kept), the connection_info Cinder returns to Nova's attach sequence, and the delete.
 # Then, with a second agent (provider = metadata): a snapshot, volumes from it (same size
-# and larger) and a clone of a volume, each with the source's key re-bound to it.
+# and larger) and a clone of a volume, each with the source's key re-bound to it; and
+# retypes into the agent's type (plain data converted, blank formatted, attached left
+# alone with the reason) and out of it (left encrypted).
 . "$(dirname "$0")/../lib/testlib.sh"
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -304,6 +306,67 @@ api volume-delete "$src"
 check "the source is deleted" api wait-deleted "$src" --timeout 120
 check "delete.end of the source: its record kept, marked deleted (deleted_keys = keep)" \
     wait_for 30 ended_as "$src" "removed .*kept, marked deleted"
+
+# --- retype, through Cinder: into the agent's type and out of it ------------------------
+# Both types on the one RBD backend and neither a Cinder encrypted type, so Cinder's
+# retype needs no migration: the driver's retype (cinder/volume/drivers/rbd.py:1551)
+# leaves the image as it is (cinder/volume/manager.py:3079-3091), then the volume gets the
+# new type and volume.retype is sent (:3146-3168). Into the agent's type, an available
+# volume is the agent's to format (blank) or convert (plain data); out of it, the image
+# stays encrypted; an attached one is left alone, with the reason.
+ptype=$(api type-create "plain")
+check "Cinder creates a plain type (no agent, no encryption)" test -n "$ptype"
+raw_io() { timeout -s KILL 60 qemu-io -f raw "rbd:$POOL/volume-$1:conf=$CEPH_CONF:id=admin" "${@:2}"; } # ID ARGS...
+retyped() { api wait "$1" "$2" --timeout 120 >/dev/null && [ "$(api volume-show "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["volume_type"])')" = "$3" ]; } # ID STATUS TYPE_NAME
+pdata=$(api volume-create --type "$ptype" --size 1 --name retype-plain-data)
+pblank=$(api volume-create --type "$ptype" --size 1 --name retype-plain-blank)
+aenc=$(api volume-create --type "$mtype" --size 1 --name retype-agent)
+pinuse=$(api volume-create --type "$ptype" --size 1 --name retype-in-use)
+for v in "$pdata" "$pblank" "$aenc" "$pinuse"; do
+    api wait "$v" available --timeout 120 >/dev/null || fail "volume $v becomes available"
+done
+check "the agent formats the volume of its type" wait_for 60 ended_as "$aenc" formatted
+check "plain data written raw into a plain volume (start, last 64 KiB)" raw_io "$pdata" \
+    -c "write -P 0x91 0 64k" -c "write -P 0x92 $((GIB - 65536)) 64k"
+check "data written through the agent's volume" mio "$aenc" -c "write -P 0x93 0 64k"
+check "and plain data into the one to be attached" raw_io "$pinuse" -c "write -P 0x94 0 64k"
+inst=$(new_uuid)
+iatt=$(api attachment-create "$pinuse" "$inst")
+api attachment-update "$iatt" --host "$HOST" >/dev/null 2>>"$T_TMP/update.err"
+attached() { api attachment-complete "$iatt" && api wait "$pinuse" in-use --timeout 60; }
+check "the last one is attached (in-use)" attached
+check "Cinder retypes the plain volume with data into the agent's type" api volume-retype "$pdata" "$mtype"
+check "and the blank plain one" api volume-retype "$pblank" "$mtype"
+check "and the agent's volume into the plain type" api volume-retype "$aenc" "$ptype"
+check "and the attached plain one into the agent's type" api volume-retype "$pinuse" "$mtype"
+all_retyped() {
+    local m=luks-by-agent-metadata
+    retyped "$pdata" available $m && retyped "$pblank" available $m &&
+        retyped "$aenc" available plain && retyped "$pinuse" in-use $m
+}
+check "each has its new type" all_retyped
+check "hook file: volume.retype" wait_for 30 has_event "$pdata" "volume.retype -"
+check "plain data, retyped into the agent's type: converted" wait_for 120 ended_as "$pdata" converted
+check_eq "converted: qemu shows exactly 1 GiB" "$GIB" "$(msize "$pdata")"
+check "converted: the plain data reads back through LUKS" mio "$pdata" \
+    -c "read -P 0x91 0 64k" -c "read -P 0x92 $((GIB - 65536)) 64k"
+check "blank, retyped into the agent's type: formatted" wait_for 60 ended_as "$pblank" formatted
+check_eq "formatted: qemu shows exactly 1 GiB" "$GIB" "$(msize "$pblank")"
+check "the agent's volume retyped away: skipped, saying it stays encrypted" \
+    wait_for 30 ended_as "$aenc" "skipped retyped to $ptype, which is not in \[volume\] types: the image is left as it is"
+check "and it still opens with its key, its data there" mio "$aenc" -c "read -P 0x93 0 64k"
+check "the attached one: skipped, nothing done under a guest" \
+    wait_for 30 ended_as "$pinuse" "skipped retyped while 'in-use': nothing is formatted or converted under a guest"
+check "its plain data untouched" raw_io "$pinuse" -c "read -P 0x94 0 64k"
+api attachment-delete "$iatt" >/dev/null 2>&1
+check "detached, it is available" api wait "$pinuse" available --timeout 60
+mformat() { timeout -s KILL 300 "$AGENT" -c "$mdir/agent.ini" format "$1" >>"$mdir/agent.log" 2>&1; }
+check "then \`format ID\`, as the reason says, converts it" mformat "$pinuse"
+check "its plain data reads back through LUKS" mio "$pinuse" -c "read -P 0x94 0 64k"
+for v in "$pdata" "$pblank" "$aenc" "$pinuse"; do api volume-delete "$v"; done
+for v in "$pdata" "$pblank" "$aenc" "$pinuse"; do
+    api wait-deleted "$v" --timeout 120 >/dev/null || fail "volume $v deleted"
+done
 
 # --- everything stops by PID ------------------------------------------------------------
 stop_pid "$RUN_PID"

@@ -112,6 +112,8 @@ static const struct event_row event_rows[] = {
         {"{\"event_type\": \"volume.manage_existing.end\", \"payload\": {\"volume_id\": \"" VID
          "\"}}",
          0, 0, -EINVAL, "payload.size is missing"},
+        {"{\"event_type\": \"volume.retype\", \"payload\": {\"volume_id\": \"" VID "\"}}", 0, 0,
+         -EINVAL, "payload.size is missing"},
         {"{\"event_type\": \"volume.resize.end\", \"payload\": {\"volume_id\": \"" VID "\", "
          "\"size\": 0}}", 0, 0, -EINVAL, "payload.size is not an integer between 1 and 1048576"},
         {CREATE_START GOOD_PAYLOAD ", \"host\": [\"cinder@rbd#p\"]}}", 0, 0, -EINVAL,
