@@ -74,14 +74,7 @@ EOF
 }
 
 # --- Ceph with a mgr, RabbitMQ, Cinder with cinder-backup -------------------------------
-if [ ! -f "$CEPH_DIR/mon.pid" ]; then
-    OWN_CEPH=yes
-    if ! "$LIB/ceph-cluster.sh" start "$CEPH_DIR" >/dev/null 2>"$T_TMP/ceph-start.log"; then
-        fail "the Ceph cluster starts" "$(tail -c 600 "$T_TMP/ceph-start.log" | tr '\n' ' ')"
-        exit 0
-    fi
-fi
-check "ceph-mgr starts on the running cluster" "$LIB/ceph-cluster.sh" start-mgr "$CEPH_DIR"
+ceph_with_mgr || exit 0
 if ! broker_env=$("$LIB/rabbitmq.sh" start "$BROKER" 2>"$T_TMP/broker-start.log"); then
     fail "broker starts" "$(tail -c 600 "$T_TMP/broker-start.log" | tr '\n' ' ')"
     exit 0
@@ -107,17 +100,7 @@ check "Cinder creates a volume type" test -n "$type_id"
 make_agent_dir "$dir"
 new_kek "$dir/kek-1.bin"
 use_keks "$dir" kek-1
-cat >>"$dir/agent.ini" <<INI
-[amqp]
-host = $AMQP_HOST
-port = $AMQP_PORT
-vhost = $AMQP_VHOST
-user = $AMQP_USER
-password_file = $AMQP_PASSWORD_FILE
-exchange = $AMQP_EXCHANGE
-queue = notifications_luks.info
-routing_keys = notifications_luks.info
-INI
+amqp_ini notifications_luks.info >>"$dir/agent.ini"
 "$AGENT" -c "$dir/agent.ini" feed 2>"$dir/feed.log" &
 FEED_PID=$!
 "$AGENT" -c "$dir/agent.ini" run >>"$dir/agent.log" 2>&1 &

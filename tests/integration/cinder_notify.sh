@@ -82,14 +82,7 @@ has_event() { events "$1" | grep -qxF "$2"; } # ID "EVENT_TYPE HOSTS"
 # --- Ceph with a mgr -------------------------------------------------------------------
 # run.sh boots the shared cluster for ceph_*, libvirt_* and container_* tests; when it
 # did not (this test alone), boot it here, and stop it at the end.
-if [ ! -f "$CEPH_DIR/mon.pid" ]; then
-    OWN_CEPH=yes
-    if ! "$LIB/ceph-cluster.sh" start "$CEPH_DIR" >/dev/null 2>"$T_TMP/ceph-start.log"; then
-        fail "the Ceph cluster starts" "$(tail -c 600 "$T_TMP/ceph-start.log" | tr '\n' ' ')"
-        exit 0
-    fi
-fi
-check "ceph-mgr starts on the running cluster" "$LIB/ceph-cluster.sh" start-mgr "$CEPH_DIR"
+ceph_with_mgr || exit 0
 # Without a mgr, ceph df lists no pools and Cinder reports the capacity as unknown.
 pool_stats() {
     timeout -s KILL 30 ceph --conf "$CEPH_CONF" --id cinder df -f json |
@@ -123,17 +116,7 @@ export CINDER_URL
 type_id=$(api type-create "luks-by-agent")
 check "Cinder creates a volume type" test -n "$type_id"
 make_agent_dir "$dir" "volume.types = $type_id"
-cat >>"$dir/agent.ini" <<INI
-[amqp]
-host = $AMQP_HOST
-port = $AMQP_PORT
-vhost = $AMQP_VHOST
-user = $AMQP_USER
-password_file = $AMQP_PASSWORD_FILE
-exchange = $AMQP_EXCHANGE
-queue = notifications_luks.info
-routing_keys = notifications_luks.info
-INI
+amqp_ini notifications_luks.info >>"$dir/agent.ini"
 # start_agent DIR FEEDVAR RUNVAR: the agent's feeder and volume role, their pids in
 # FEEDVAR and RUNVAR; then waits (20 s at most) until the feeder consumes its queue.
 start_agent() {

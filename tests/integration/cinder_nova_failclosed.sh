@@ -126,17 +126,7 @@ libvirt_start "$LVA" >"$T_TMP/lva.out" 2>"$T_TMP/lva.err" &
 LVA_START=$!
 libvirt_start "$LVB" >"$T_TMP/lvb.out" 2>"$T_TMP/lvb.err" &
 LVB_START=$!
-if [ ! -f "$CEPH_DIR/mon.pid" ]; then
-    OWN_CEPH=yes
-    if ! "$LIB/ceph-cluster.sh" start "$CEPH_DIR" >/dev/null 2>"$T_TMP/ceph-start.log"; then
-        fail "the Ceph cluster starts" "$(tail -c 600 "$T_TMP/ceph-start.log" | tr '\n' ' ')"
-        exit 0
-    fi
-fi
-if ! "$LIB/ceph-cluster.sh" start-mgr "$CEPH_DIR" >"$T_TMP/mgr.log" 2>&1; then
-    fail "ceph-mgr starts (Cinder's RBD driver reads pool stats)" "$(tail -c 600 "$T_TMP/mgr.log" | tr '\n' ' ')"
-    exit 0
-fi
+ceph_with_mgr || exit 0
 if ! broker_env=$("$LIB/rabbitmq.sh" start "$BROKER" 2>"$T_TMP/broker-start.log"); then
     fail "broker starts" "$(tail -c 600 "$T_TMP/broker-start.log" | tr '\n' ' ')"
     exit 0
@@ -177,19 +167,6 @@ TYPE=$(api type-create luks-by-agent)
 check "Cinder creates the agent's volume type" test -n "$TYPE"
 head -c 32 /dev/urandom >"$T_TMP/kek-1.bin" && chmod 600 "$T_TMP/kek-1.bin"
 KEYRING=$CEPH_DIR/ceph.client.cinder.keyring
-amqp_ini() { # QUEUE
-    cat <<INI
-[amqp]
-host = $AMQP_HOST
-port = $AMQP_PORT
-vhost = $AMQP_VHOST
-user = $AMQP_USER
-password_file = $AMQP_PASSWORD_FILE
-exchange = $AMQP_EXCHANGE
-queue = $1
-routing_keys = notifications_luks.info
-INI
-}
 make_agent_dir "$VOL" "volume.types = $TYPE"
 sed -i -e '/^directory = /d' \
     -e "s|^provider = .*|provider = metadata\nkek_id = kek-1\nkek_file = $T_TMP/kek-1.bin|" "$VOL/agent.ini"

@@ -21,6 +21,9 @@
 #   CINDER_DEBUG       yes: debug logging (default no)
 #   CINDER_PYTHON      the interpreter python3-cinder is installed for (default /usr/bin/python3)
 #   CINDER_START_TIMEOUT  seconds start waits for the services (default 120)
+#   CINDER_SECOND_POOL POOL: a second RBD backend "ceph2" on that pool of the same cluster
+#                      (client.cinder must have caps on it), for migrations between
+#                      backends; unset (the default): one backend
 #   CINDER_BACKUP      posix: also start cinder-backup with the posix driver
 #                      (cinder.backup.drivers.posix.PosixBackupDriver), its backups under
 #                      DIR/backup; unset (the default): no backup service, nothing about
@@ -59,7 +62,7 @@
 #   HOST is the fixed name rbd-luks-test (publisher_id volume.rbd-luks-test@ceph...).
 #   With CINDER_BACKUP, also os-services lists cinder-backup HOST as up (before that
 #   POST /backups answers "Service cinder-backup could not be found").
-# - cinder-backup reads and writes volumes through os-brick's RBD connector without a
+# - cinder-backup (and cinder-volume, for a generic migration's copy) reads and writes volumes through os-brick's RBD connector without a
 #   local attach (a librbd image wrapped as a file, os_brick/initiator/linuxrbd.py), which
 #   takes the Ceph key from /etc/ceph/<cluster>.client.<user>.keyring
 #   (os_brick/initiator/connectors/rbd.py:77-93): Cinder has passed no keyring in the
@@ -154,6 +157,24 @@ _ci_backup_conf() {
     echo "backup_posix_path = $1/backup"
 }
 
+# The [ceph2] section when CINDER_SECOND_POOL is set: the [ceph] backend's settings on
+# another pool.
+_ci_second_backend() {
+    [[ -n ${CINDER_SECOND_POOL:-} ]] || return 0
+    cat <<EOF2
+
+[ceph2]
+volume_driver = cinder.volume.drivers.rbd.RBDDriver
+volume_backend_name = ceph2
+rbd_pool = $CINDER_SECOND_POOL
+rbd_user = cinder
+rbd_ceph_conf = $CEPH_CONF
+rbd_secret_uuid = $_ci_secret_uuid
+rados_connect_timeout = 20
+image_conversion_dir = $dir/state/conversion
+EOF2
+}
+
 _ci_write_conf() {
     local dir=$1 password url fixed_key
     password=$(cat "$AMQP_PASSWORD_FILE") || return 1
@@ -179,7 +200,7 @@ osapi_volume_listen = 127.0.0.1
 osapi_volume_listen_port = $CI_PORT
 osapi_volume_workers = 1
 transport_url = $url
-enabled_backends = ceph
+enabled_backends = ceph${CINDER_SECOND_POOL:+,ceph2}
 rootwrap_config = $dir/rootwrap.conf
 # The scheduler places volumes only on backends whose capabilities it has heard. The
 # volume service announces them once at start-up, before it listens, and the scheduler
@@ -235,6 +256,7 @@ rbd_ceph_conf = $CEPH_CONF
 rbd_secret_uuid = $_ci_secret_uuid
 rados_connect_timeout = 20
 image_conversion_dir = $dir/state/conversion
+$(_ci_second_backend)
 EOF
 }
 
@@ -282,7 +304,7 @@ _ci_spawn() {
             if ((fd > 2)); then exec {fd}>&-; fi
         done
         cd "$dir" || exit 1
-        if [[ $service == backup ]]; then
+        if [[ $service == backup || $service == volume ]]; then
             CINDER_LAUNCH_KEYRING_DIR=$(dirname -- "$CEPH_CONF") || exit 1
             export CINDER_LAUNCH_KEYRING_DIR
         fi
@@ -332,8 +354,12 @@ _ci_ready() {
     if [[ -n ${CINDER_BACKUP:-} ]]; then
         _ci_service_up cinder-backup "$CI_HOST" || return 1
     fi
+    if [[ -n ${CINDER_SECOND_POOL:-} ]]; then
+        _ci_service_up cinder-volume "$CI_HOST@ceph2" || return 1
+    fi
     pools=$(_ci_get /v3/admin/scheduler-stats/get_pools 2>/dev/null) || return 1
-    [[ $pools == *"\"$CI_HOST@ceph#ceph\""* ]]
+    [[ $pools == *"\"$CI_HOST@ceph#ceph\""* ]] || return 1
+    [[ -z ${CINDER_SECOND_POOL:-} || $pools == *"\"$CI_HOST@ceph2#ceph2\""* ]]
 }
 
 _ci_start() {

@@ -7,7 +7,9 @@ URL defaults to $CINDER_URL, e.g. http://127.0.0.1:PORT/v3/admin as tests/lib/ci
 prints it. Cinder runs with noauth_include_project_id: the token "admin:admin" names the
 user and the project, and is not checked.
 
-    type-create NAME                    prints the new volume type's id
+    type-create NAME [--backend B]      prints the new volume type's id; --backend: extra
+                                        spec volume_backend_name=B (the scheduler places its
+                                        volumes on that backend only)
     volume-create --size GIB [--type ID] [--name N]
                   [--snapshot-id ID | --source-volid ID]
                                         prints the new volume's id; from a snapshot or a
@@ -25,6 +27,12 @@ user and the project, and is not checked.
     volume-retype ID TYPE_ID [--migration-policy never|on-demand]
                                         POST /volumes/ID/action os-retype (default policy
                                         never: a retype that needs a migration fails)
+    volume-migrate ID HOST [--force-host-copy]
+                                        POST /volumes/ID/action os-migrate_volume to HOST
+                                        (host@backend#pool); --force-host-copy: Cinder's
+                                        generic migration even where the driver could move it
+    wait-migrated ID [--timeout S]      until migration_status is success (fails at once on
+                                        error)
     volume-delete ID
     wait-deleted ID [--timeout S]       until the volume is gone (404)
 
@@ -160,6 +168,24 @@ def wait_status(client, kind, rid, want, timeout):
         time.sleep(0.25)
 
 
+def wait_migrated(client, rid, timeout):
+    """Until the volume's migration_status is success and its status available or in-use
+    (printed: the volume's host); fails at once when the migration ends in error."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = client.call("GET", "/volumes/" + rid, version="volume 3.0")["volume"]
+        ms = v.get("migration_status")
+        if ms == "success" and v["status"] in ("available", "in-use"):
+            print(v.get("os-vol-host-attr:host"))
+            return 0
+        if ms == "error":
+            raise ApiError("volume %s: migration_status error (status %s)" % (rid, v["status"]))
+        if time.monotonic() >= deadline:
+            raise ApiError("volume %s: migration_status %s, status %s after %g s" % (
+                rid, ms, v["status"], timeout))
+        time.sleep(0.25)
+
+
 def wait_gone(client, kind, rid, timeout):
     deadline = time.monotonic() + timeout
     while True:
@@ -176,7 +202,10 @@ def wait_gone(client, kind, rid, timeout):
 def run(a):
     c = Client(a.url)
     if a.command == "type-create":
-        got = c.call("POST", "/types", {"volume_type": {"name": a.name}})
+        vt = {"name": a.name}
+        if a.backend:
+            vt["extra_specs"] = {"volume_backend_name": a.backend}
+        got = c.call("POST", "/types", {"volume_type": vt})
         print(got["volume_type"]["id"])
     elif a.command == "volume-create":
         volume = {"size": a.size}
@@ -197,6 +226,11 @@ def run(a):
     elif a.command == "volume-retype":
         c.call("POST", "/volumes/%s/action" % a.volume_id,
                {"os-retype": {"new_type": a.type_id, "migration_policy": a.migration_policy}})
+    elif a.command == "volume-migrate":
+        c.call("POST", "/volumes/%s/action" % a.volume_id,
+               {"os-migrate_volume": {"host": a.host, "force_host_copy": a.force_host_copy}})
+    elif a.command == "wait-migrated":
+        return wait_migrated(c, a.volume_id, a.timeout)
     elif a.command == "volume-delete":
         c.call("DELETE", "/volumes/" + a.volume_id)
     elif a.command == "wait-deleted":
@@ -265,6 +299,7 @@ def parse(argv):
                    help="the API with the project, default $CINDER_URL")
     sub = p.add_subparsers(dest="command", required=True)
     s = sub.add_parser("type-create")
+    s.add_argument("--backend", default=None)
     s.add_argument("name")
     s = sub.add_parser("volume-create")
     s.add_argument("--type")
@@ -289,6 +324,13 @@ def parse(argv):
     s.add_argument("volume_id")
     s.add_argument("type_id")
     s.add_argument("--migration-policy", choices=("never", "on-demand"), default="never")
+    s = sub.add_parser("volume-migrate")
+    s.add_argument("volume_id")
+    s.add_argument("host")
+    s.add_argument("--force-host-copy", action="store_true")
+    s = sub.add_parser("wait-migrated")
+    s.add_argument("volume_id")
+    s.add_argument("--timeout", type=float, default=180)
     s = sub.add_parser("volume-delete")
     s.add_argument("volume_id")
     for name, rid in (("wait-deleted", "volume_id"), ("wait-snapshot-deleted", "snapshot_id"),

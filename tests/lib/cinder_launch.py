@@ -62,11 +62,14 @@ BEGIN one of the 40 POSTs answered 500 and cinder-api's log had 13 "database is 
 with BEGIN IMMEDIATE, none of either. CINDER_LAUNCH_SQLITE=deferred leaves
 oslo.db's plain BEGIN, to see the failure again.
 
-cinder-backup: os-brick without sudo, its Ceph key from the test cluster
------------------------------------------------------------------------
+cinder-backup and cinder-volume: os-brick without sudo, its Ceph key from the test cluster
+-----------------------------------------------------------------------------------------
 cinder-backup reads and writes a volume through os-brick's RBD connector without a local
 attach: librbd, with a temporary ceph.conf that os-brick writes from the connection
-(monitors, user) and the keyring. Two things in that path assume a deployed host:
+(monitors, user) and the keyring. cinder-volume does the same for the copy of a generic
+migration (cinder/volume/manager.py:2266-2330 _copy_volume_data: connector properties at
+:2281, both volumes attached through os-brick). Two things in that path assume a deployed
+host (the backup manager is the example; the volume manager's path is the same):
 
 - Before it attaches, the backup manager asks os-brick for the host's connector
   properties (cinder/backup/manager.py:464, volume_utils.brick_get_connector_properties),
@@ -168,9 +171,9 @@ def main():
         apply_read_deleted_default()
         if os.environ.get("CINDER_LAUNCH_SQLITE") != "deferred":
             apply_sqlite_immediate()
-    if service == "backup" and os.geteuid() == 0:
+    if service in ("backup", "volume") and os.geteuid() == 0:
         apply_brick_privsep_in_process()
-    if service == "backup" and os.environ.get("CINDER_LAUNCH_KEYRING_DIR"):
+    if service in ("backup", "volume") and os.environ.get("CINDER_LAUNCH_KEYRING_DIR"):
         apply_brick_keyring_dir(os.environ["CINDER_LAUNCH_KEYRING_DIR"])
     sys.argv = ["cinder-" + service] + sys.argv[2:]
     return module.main()

@@ -292,3 +292,43 @@ check_writers_ended() {
     fi
     WRITERS=() WRITER_IDS=()
 }
+
+# --- what the tests behind the real Cinder share ------------------------------------------
+# amqp_ini QUEUE: the [amqp] section for a feeder of the broker tests/lib/rabbitmq.sh
+# started (its AMQP_* variables), on durable queue QUEUE bound to Cinder's
+# notifications_luks.info.
+amqp_ini() {
+    cat <<INI
+[amqp]
+host = $AMQP_HOST
+port = $AMQP_PORT
+vhost = $AMQP_VHOST
+user = $AMQP_USER
+password_file = $AMQP_PASSWORD_FILE
+exchange = $AMQP_EXCHANGE
+queue = $1
+routing_keys = notifications_luks.info
+INI
+}
+
+# ceph_with_mgr: the cluster run.sh booted for the tests that share it or, when it did
+# not (a test run alone), one of this test's own (OWN_CEPH=yes: its cleanup stops it),
+# and a ceph-mgr on it (Cinder's RBD driver reads pool stats from it; a test that starts
+# it stops it again for the tests after it). Records a failure and returns 1 when either
+# does not start.
+ceph_with_mgr() {
+    local lib
+    lib=$(dirname "${BASH_SOURCE[0]}")
+    if [ ! -f "$CEPH_DIR/mon.pid" ]; then
+        OWN_CEPH=yes
+        if ! "$lib/ceph-cluster.sh" start "$CEPH_DIR" >/dev/null 2>"$T_TMP/ceph-start.log"; then
+            fail "the Ceph cluster starts" "$(tail -c 600 "$T_TMP/ceph-start.log" | tr '\n' ' ')"
+            return 1
+        fi
+    fi
+    if ! "$lib/ceph-cluster.sh" start-mgr "$CEPH_DIR" >"$T_TMP/mgr.log" 2>&1; then
+        fail "ceph-mgr starts on the running cluster" "$(tail -c 600 "$T_TMP/mgr.log" | tr '\n' ' ')"
+        return 1
+    fi
+    pass "ceph-mgr starts on the running cluster"
+}
