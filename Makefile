@@ -178,6 +178,7 @@ bench:
 	bench/ignored_events.sh $(BUILD)/rbd-luks-agent
 	bench/attach_cost.sh $(BUILD)/rbd-luks-agent
 	bench/compute_invariant.sh $(BUILD)/rbd-luks-agent
+	bench/cinder_create.sh $(BUILD)/rbd-luks-agent
 
 deps:
 	tests/lib/deps.sh all

@@ -10,7 +10,8 @@
 #   rbdc ARGS...              rbd as client.cinder on pool volumes, bounded
 #   agent_ini DIR LINES...    DIR/agent.ini for the volume role (metadata key
 #                             provider, KEK in DIR) plus "section.key = value"
-#                             lines; DIR/events.jsonl and DIR/state
+#                             lines (a section it lacks, e.g. amqp, is added);
+#                             DIR/events.jsonl and DIR/state
 #   agent_start DIR           `run` in the background, $agent_pid; waits for
 #                             "volume role following"
 #   agent_stop                SIGTERM, 10 s, SIGKILL, by PID (bench_stop_pid PID)
@@ -129,6 +130,7 @@ INI
         if grep -q "^$key = " "$dir/agent.ini"; then
             sed -i "s|^$key = .*|$rest|" "$dir/agent.ini"
         else
+            grep -q "^\[$section\]" "$dir/agent.ini" || echo "[$section]" >>"$dir/agent.ini"
             sed -i "/^\[$section\]/a $rest" "$dir/agent.ini"
         fi
     done

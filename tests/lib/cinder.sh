@@ -28,6 +28,13 @@
 #                      (cinder.backup.drivers.posix.PosixBackupDriver), its backups under
 #                      DIR/backup; unset (the default): no backup service, nothing about
 #                      backups in cinder.conf
+#   CINDER_MAX_OVER_SUBSCRIPTION_RATIO  a number: max_over_subscription_ratio of the backend
+#                      (Cinder's default 20.0, cinder/volume/driver.py:158-159). The scheduler's
+#                      capacity filter refuses a thin volume larger than free capacity times
+#                      that ratio (cinder/scheduler/filters/capacity_filter.py:144-190), and a
+#                      memstore OSD reports about its device bytes as capacity, so volumes of
+#                      tens of GiB need more on a small test cluster (bench/cinder_create.sh);
+#                      unset (the default): the option is not written
 #
 # Printed, one per line, for eval:
 #   CINDER_URL=http://127.0.0.1:PORT/v3/admin   the API, project "admin" in the path
@@ -175,6 +182,12 @@ image_conversion_dir = $dir/state/conversion
 EOF2
 }
 
+# The backend's max_over_subscription_ratio, none without CINDER_MAX_OVER_SUBSCRIPTION_RATIO.
+_ci_oversubscription_conf() {
+    [[ -n ${CINDER_MAX_OVER_SUBSCRIPTION_RATIO:-} ]] || return 0
+    echo "max_over_subscription_ratio = $CINDER_MAX_OVER_SUBSCRIPTION_RATIO"
+}
+
 _ci_write_conf() {
     local dir=$1 password url fixed_key
     password=$(cat "$AMQP_PASSWORD_FILE") || return 1
@@ -256,6 +269,7 @@ rbd_ceph_conf = $CEPH_CONF
 rbd_secret_uuid = $_ci_secret_uuid
 rados_connect_timeout = 20
 image_conversion_dir = $dir/state/conversion
+$(_ci_oversubscription_conf)
 $(_ci_second_backend)
 EOF
 }
@@ -375,6 +389,11 @@ _ci_start() {
         '' | posix) ;;
         *) _ci_log "CINDER_BACKUP=$CINDER_BACKUP: only posix is known"; return 2 ;;
     esac
+    if [[ -n ${CINDER_MAX_OVER_SUBSCRIPTION_RATIO:-} &&
+        ! $CINDER_MAX_OVER_SUBSCRIPTION_RATIO =~ ^([0-9]+|[0-9]*\.[0-9]+)$ ]]; then
+        _ci_log "CINDER_MAX_OVER_SUBSCRIPTION_RATIO=$CINDER_MAX_OVER_SUBSCRIPTION_RATIO: not a number"
+        return 2
+    fi
     if [[ -d $dir && -n $(ls -A -- "$dir") ]]; then _ci_log "$dir is not empty"; return 2; fi
     if ! "$_ci_python" -c 'import cinder.volume.drivers.rbd' 2>/dev/null; then
         _ci_log "python3-cinder (with python3-rbd) is not installed for $_ci_python"
