@@ -43,7 +43,7 @@
 # - Key manager: tests/lib/cinder.sh already sets Cinder's ConfKeyManager
 #   (cinder.keymgr.conf_key_mgr.ConfKeyManager) with a fixed_key of 64 hex
 #   digits made per run, so no Barbican; the passphrase Cinder uses is that
-#   key's bytes in hex (cinder/keymgr/conf_key_mgr.py:80-88), read here from
+#   key's bytes in hex (cinder/keymgr/conf_key_mgr.py:81-89), read here from
 #   the cinder.conf it wrote.
 # - Root helper: none is used on this path. The driver's _execute is
 #   cinder/utils.py:170-174, which adds the root helper only to commands run
