@@ -29,6 +29,11 @@
 # Environment: CEPH_MEMSTORE_BYTES (default 3 GiB) is the OSD's capacity. Memstore keeps
 # everything in RAM (about 2.2 x the bytes stored) and a full memstore OSD blocks writers
 # forever, so keep test data small.
+# CEPH_OBJECTSTORE=bluestore (opt-in; default memstore) gives the OSD a BlueStore on a
+# file instead, DIR/osd/block, created by ceph-osd --mkfs (bluestore block create) with
+# CEPH_BLUESTORE_BYTES (default 20 GiB) as its size: sparse, so it takes disk only for
+# what is written, and stop removes nothing (the dir goes with DIR). For benchmarks that
+# store more than RAM holds; the file system under DIR must accept O_DIRECT (not tmpfs).
 #
 # Memstore and OSD restarts: memstore only writes its contents to DIR/osd when the store
 # is unmounted cleanly. Ceph 16 defaults to "osd fast shutdown", which _exit()s on SIGTERM
@@ -175,6 +180,27 @@ _cc_pick_ports() {
     return 1
 }
 
+# The [osd] lines of the object store CEPH_OBJECTSTORE names (checked by _cc_start).
+_cc_objectstore_conf() {
+    if [[ ${CEPH_OBJECTSTORE:-memstore} == bluestore ]]; then
+        cat <<EOF
+osd objectstore = bluestore
+# No block path: mkfs creates the file osd/block (a path there would become a symlink to
+# itself).
+bluestore block create = true
+bluestore block size = ${CEPH_BLUESTORE_BYTES:-21474836480}
+# No separate DB or WAL device: both live on the block file.
+bluestore block db create = false
+bluestore block wal create = false
+EOF
+    else
+        cat <<EOF
+osd objectstore = memstore
+memstore device bytes = $1
+EOF
+    fi
+}
+
 _cc_write_conf() {
     local fsid=$1 bytes=$2 p=$CC_PORT
     cat > "$CC_CONF" <<EOF
@@ -230,8 +256,7 @@ admin socket = $CC_DIR/run/\$name.asok
 [osd]
 osd data = $CC_DIR/osd
 keyring = \$osd_data/keyring
-osd objectstore = memstore
-memstore device bytes = $bytes
+$(_cc_objectstore_conf "$bytes")
 # The minimum Ceph accepts; memstore does not size caches from it anyway.
 osd memory target = 939524096
 # A clean shutdown saves memstore to disk so that a restarted OSD keeps its data.
@@ -330,6 +355,13 @@ _cc_start() {
     _cc_paths "$dir"
     bytes=${CEPH_MEMSTORE_BYTES:-3221225472}
     [[ $bytes =~ ^[0-9]+$ ]] || { _cc_log "CEPH_MEMSTORE_BYTES must be a byte count"; return 2; }
+    case ${CEPH_OBJECTSTORE:-memstore} in
+        memstore) ;;
+        bluestore)
+            [[ ${CEPH_BLUESTORE_BYTES:-21474836480} =~ ^[0-9]+$ ]] ||
+                { _cc_log "CEPH_BLUESTORE_BYTES must be a byte count"; return 2; } ;;
+        *) _cc_log "CEPH_OBJECTSTORE must be memstore or bluestore"; return 2 ;;
+    esac
     # ceph.conf has no quoting, and admin sockets are AF_UNIX (108 bytes max).
     if [[ $dir =~ [[:space:]\;\#\$=\'\"\\] ]]; then
         _cc_log "DIR must not contain spaces or any of ;#\$=\\'\": $dir"; return 2
