@@ -179,6 +179,7 @@ bench:
 	bench/attach_cost.sh $(BUILD)/rbd-luks-agent
 	bench/compute_invariant.sh $(BUILD)/rbd-luks-agent
 	bench/cinder_create.sh $(BUILD)/rbd-luks-agent
+	bench/convert.sh $(BUILD)/rbd-luks-agent
 
 deps:
 	tests/lib/deps.sh all

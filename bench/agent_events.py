@@ -7,7 +7,8 @@
       it (an idle agent for the next one). Prints JSON: ms (perf_counter just
       before os.write() of the line -> the result line read), the agent's own
       "ms", outcome, reason, and cpu_ms: the CPU time AGENT_PID (env) used
-      from the write until the checkpoint passed (/proc/PID/stat).
+      from the write until the checkpoint passed (/proc/PID/stat). Gives up
+      after BENCH_EVENT_TIMEOUT_S (env, default 300) seconds.
   agent_events.py burst HOOK STATE SIZE_GIB ID...
       appends one event per ID in a single os.write(); waits for every result.
       While waiting, samples /proc/PID/status of AGENT_PID (env) every 20 ms.
@@ -133,7 +134,8 @@ def one(hook, state, vol, gib):
     end = os.fstat(fd).st_size + len(line)
     pid = int(os.environ.get("AGENT_PID", "0"))
     cpu0 = cpu_ms(pid)
-    deadline = time.perf_counter() + 300
+    limit = int(os.environ.get("BENCH_EVENT_TIMEOUT_S", "300"))
+    deadline = time.perf_counter() + limit
     t0 = time.perf_counter()
     write_all(fd, line)
     got = None
@@ -143,7 +145,7 @@ def one(hook, state, vol, gib):
                 got = r
         if got is None:
             if time.perf_counter() > deadline:
-                sys.exit(f"volume {vol}: no result within 300 s")
+                sys.exit(f"volume {vol}: no result within {limit} s")
             watch.wait(deadline)
     t1 = time.perf_counter()
     while checkpoint_offset(state) < end:
