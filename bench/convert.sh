@@ -10,7 +10,7 @@
 # of that many bytes is written into the pool once (rbd import of an
 # AES-CTR keystream from openssl: no zeros, nothing skipped as sparse, every
 # byte allocated), snapshotted and protected, as Glance's RBD store keeps an
-# image. Then BENCH_RUNS (1) runs of each contender, the order swapped every
+# image. Then BENCH_RUNS (2) runs of each contender, the order swapped every
 # run, each making a volume of the image's size from it:
 #   cinder  Cinder's real code (python3-cinder 21.3.1 from Debian 12), driven
 #           by bench/cinder_convert.py: its RBD driver against this cluster,
@@ -78,7 +78,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=bench/lib.sh
 . "$here/lib.sh"
 SRC=$(realpath -- "${1:-$bench_root/build/rbd-luks-agent}")
-RUNS=${BENCH_RUNS:-1}
+RUNS=${BENCH_RUNS:-2}
 SIZES=${BENCH_SIZES:-1 10}
 FULL_SUM_GIB=${BENCH_FULL_SUM_GIB:-1}
 PY=/usr/bin/python3 # python3-cinder, python3-rbd: the system's python
@@ -183,7 +183,7 @@ verify() {
         elif ((vs < g * GIB)); then
             # A volume smaller than the image: is what it holds the image's start?
             [[ $(full_sum "$(luks_opts "$img")" "$pass") == "$(head -c "$vs" "$T/image.bin" | sha256sum | cut -d' ' -f1)" ]] &&
-                full=first-$vs-bytes-match
+                full=prefix-match
         fi
     fi
     echo "$vs $ok $cut $full"
@@ -326,10 +326,10 @@ def med(g, c, i):
     return statistics.median(v) if v else None
 def mib(x):
     return "-" if x in (None, "-") else f"{float(x) / MIB:,.0f}"
-print(f"{'size':<6} {'contender':<40} {'runs':>4} {'median s':>8} {'MiB/s':>6} "
+print(f"{'size':<6} {'contender':<40} {'runs':>4} {'median s':>8} {'min s':>6} {'max s':>6} {'MiB/s':>6} "
       f"{'temp disk MiB':>13} {'cluster extra MiB':>17} {'volume MiB':>10}  "
       f"{'read back (slices ok/cut, full)':<31}  note")
-print(f"{'-'*6} {'-'*40} {'-'*4} {'-'*8} {'-'*6} {'-'*13} {'-'*17} {'-'*10}  {'-'*31}  {'-'*40}")
+print(f"{'-'*6} {'-'*40} {'-'*4} {'-'*8} {'-'*6} {'-'*6} {'-'*6} {'-'*13} {'-'*17} {'-'*10}  {'-'*31}  {'-'*40}")
 for g in sizes:
     for c in ("cinder", "agent"):
         rs = [r for r in rows if int(r[0]) == g and r[1] == c]
@@ -346,7 +346,8 @@ for g in sizes:
             note = "Cinder's log: " + note
             if vs[0] < g * GIB:
                 note += f"; qemu sees {vs[0]:,} bytes, {g * GIB - vs[0]:,} fewer than the image"
-        print(f"{g:<3}GiB {names[c]:<40} {len(rs):>4} {s:>8.1f} {g * 1024 / s:>6.0f} "
+        secs = sorted(float(r[3]) for r in rs)
+        print(f"{g:<3}GiB {names[c]:<40} {len(rs):>4} {s:>8.1f} {secs[0]:>6.1f} {secs[-1]:>6.1f} {g * 1024 / s:>6.0f} "
               f"{mib(temp):>13} {mib(extra):>17} {mib(med(g, c, 7)):>10}  {', '.join(checks):<31}  {note}")
     print()
 print("Agent vs Cinder (medians)")
@@ -367,4 +368,4 @@ echo "dirs (every 0.5 s). Cluster extra: rbd du of the agent's .new image at the
 echo "swap, while it and the plain clone both exist. Volume: rbd du of the finished volume."
 echo "Read back: qemu's LUKS driver, 1 MiB SHA-256 at 0, 1/3, 1/2, size - 4 MiB, size - 1 MiB against"
 echo "the image's; cut: past the volume's virtual size; full: the whole volume's SHA-256 (up to"
-echo "BENCH_FULL_SUM_GIB)."
+echo "BENCH_FULL_SUM_GIB; prefix-match: the volume is shorter than the image and holds its first bytes)."
