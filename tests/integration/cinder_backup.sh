@@ -27,13 +27,8 @@ delete_backup() { api backup-delete "$1" && api wait-backup-deleted "$1" --timeo
 cleanup() {
     stop_pid "$RUN_PID"
     stop_pid "$FEED_PID"
-    "$LIB/cinder.sh" stop "$CINDER" >/dev/null 2>&1
-    "$LIB/rabbitmq.sh" stop "$BROKER" >/dev/null 2>&1
-    if [ -n "$OWN_CEPH" ]; then
-        "$LIB/ceph-cluster.sh" stop "$CEPH_DIR" >/dev/null 2>&1
-    else
-        "$LIB/ceph-cluster.sh" stop-mgr "$CEPH_DIR" >/dev/null 2>&1
-    fi
+    services_down
+    ceph_down
 }
 trap cleanup EXIT
 
@@ -75,13 +70,7 @@ EOF
 
 # --- Ceph with a mgr, RabbitMQ, Cinder with cinder-backup -------------------------------
 ceph_with_mgr || exit 0
-if ! broker_env=$("$LIB/rabbitmq.sh" start "$BROKER" 2>"$T_TMP/broker-start.log"); then
-    fail "broker starts" "$(tail -c 600 "$T_TMP/broker-start.log" | tr '\n' ' ')"
-    exit 0
-fi
-pass "broker starts"
-eval "$broker_env"
-export CEPH_CONF AMQP_HOST AMQP_PORT AMQP_USER AMQP_PASSWORD_FILE AMQP_VHOST
+broker_up || exit 0
 if ! cinder_env=$(CINDER_BACKUP=posix "$LIB/cinder.sh" start "$CINDER" 2>"$T_TMP/cinder-start.log"); then
     fail "Cinder starts with cinder-backup (api, scheduler, volume, backup up)" \
         "$(tail -c 1500 "$T_TMP/cinder-start.log" | tr '\n' ' ')"

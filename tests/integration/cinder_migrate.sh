@@ -29,14 +29,9 @@ api() { timeout -s KILL 200 python3 "$LIB/cinder_api.py" "$@"; }
 cleanup() {
     local v
     for v in RUN1 FEED1 RUN2 FEED2; do stop_pid "${!v}"; done
-    "$LIB/cinder.sh" stop "$CINDER" >/dev/null 2>&1
-    "$LIB/rabbitmq.sh" stop "$BROKER" >/dev/null 2>&1
+    services_down
     POOL=$POOL2 drop_pool
-    if [ -n "$OWN_CEPH" ]; then
-        "$LIB/ceph-cluster.sh" stop "$CEPH_DIR" >/dev/null 2>&1
-    else
-        "$LIB/ceph-cluster.sh" stop-mgr "$CEPH_DIR" >/dev/null 2>&1
-    fi
+    ceph_down
 }
 trap cleanup EXIT
 
@@ -44,12 +39,7 @@ trap cleanup EXIT
 ceph_with_mgr || exit 0
 own_pool "$POOL2"
 POOL=volumes
-if ! broker_env=$("$LIB/rabbitmq.sh" start "$BROKER" 2>"$T_TMP/broker-start.log"); then
-    fail "broker starts" "$(tail -c 600 "$T_TMP/broker-start.log" | tr '\n' ' ')"
-    exit 0
-fi
-eval "$broker_env"
-export CEPH_CONF AMQP_HOST AMQP_PORT AMQP_USER AMQP_PASSWORD_FILE AMQP_VHOST
+broker_up || exit 0
 if ! cinder_env=$(CINDER_SECOND_POOL=$POOL2 "$LIB/cinder.sh" start "$CINDER" 2>"$T_TMP/cinder-start.log"); then
     fail "Cinder starts with backends ceph and ceph2" "$(tail -c 1500 "$T_TMP/cinder-start.log" | tr '\n' ' ')"
     exit 0

@@ -44,14 +44,9 @@ cleanup() {
     stop_pid "$FEED_PID"
     stop_pid "$RUN2_PID"
     stop_pid "$FEED2_PID"
-    "$LIB/cinder.sh" stop "$CINDER" >/dev/null 2>&1
-    "$LIB/rabbitmq.sh" stop "$BROKER" >/dev/null 2>&1
+    services_down
     # A shared cluster goes back to how the tests after this one expect it: no mgr.
-    if [ -n "$OWN_CEPH" ]; then
-        "$LIB/ceph-cluster.sh" stop "$CEPH_DIR" >/dev/null 2>&1
-    else
-        "$LIB/ceph-cluster.sh" stop-mgr "$CEPH_DIR" >/dev/null 2>&1
-    fi
+    ceph_down
 }
 trap cleanup EXIT
 
@@ -92,13 +87,7 @@ sys.exit(sys.argv[1] not in [p["name"] for p in json.load(sys.stdin)["pools"]])'
 check "ceph df, as client.cinder, has stats of pool $POOL" pool_stats
 
 # --- RabbitMQ and Cinder ---------------------------------------------------------------
-if ! broker_env=$("$LIB/rabbitmq.sh" start "$BROKER" 2>"$T_TMP/broker-start.log"); then
-    fail "broker starts" "$(tail -c 600 "$T_TMP/broker-start.log" | tr '\n' ' ')"
-    exit 0
-fi
-pass "broker starts"
-eval "$broker_env"
-export CEPH_CONF AMQP_HOST AMQP_PORT AMQP_USER AMQP_PASSWORD_FILE AMQP_VHOST
+broker_up || exit 0
 
 started=$(date +%s%N)
 if ! cinder_env=$("$LIB/cinder.sh" start "$CINDER" 2>"$T_TMP/cinder-start.log"); then

@@ -84,8 +84,7 @@ cleanup() {
     [ -n "$LVB_START" ] && wait "$LVB_START" 2>/dev/null
     libvirt_stop "$LVA" >/dev/null 2>&1
     libvirt_stop "$LVB" >/dev/null 2>&1
-    "$LIB/cinder.sh" stop "$CINDER" >/dev/null 2>&1
-    "$LIB/rabbitmq.sh" stop "$BROKER" >/dev/null 2>&1
+    services_down
     # What a run that ended early left in the shared pool: images (clones before their
     # parents, the parents' snapshots with them) and index entries.
     local i s
@@ -99,11 +98,7 @@ cleanup() {
         timeout -s KILL 30 rados --conf "$CEPH_CONF" --id admin -p "$POOL" \
             rmomapkey rbd-luks-agent.index "$v" >/dev/null 2>&1
     done
-    if [ -n "$OWN_CEPH" ]; then
-        "$LIB/ceph-cluster.sh" stop "$CEPH_DIR" >/dev/null 2>&1
-    else
-        "$LIB/ceph-cluster.sh" stop-mgr "$CEPH_DIR" >/dev/null 2>&1
-    fi
+    ceph_down
 }
 trap cleanup EXIT
 
@@ -127,12 +122,7 @@ LVA_START=$!
 libvirt_start "$LVB" >"$T_TMP/lvb.out" 2>"$T_TMP/lvb.err" &
 LVB_START=$!
 ceph_with_mgr || exit 0
-if ! broker_env=$("$LIB/rabbitmq.sh" start "$BROKER" 2>"$T_TMP/broker-start.log"); then
-    fail "broker starts" "$(tail -c 600 "$T_TMP/broker-start.log" | tr '\n' ' ')"
-    exit 0
-fi
-eval "$broker_env"
-export CEPH_CONF AMQP_HOST AMQP_PORT AMQP_USER AMQP_PASSWORD_FILE AMQP_VHOST
+broker_up || exit 0
 if ! cinder_env=$("$LIB/cinder.sh" start "$CINDER" 2>"$T_TMP/cinder-start.log"); then
     fail "Cinder starts (api, scheduler, volume)" "$(tail -c 1500 "$T_TMP/cinder-start.log" | tr '\n' ' ')"
     exit 0

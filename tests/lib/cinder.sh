@@ -24,6 +24,9 @@
 #   CINDER_SECOND_POOL POOL: a second RBD backend "ceph2" on that pool of the same cluster
 #                      (client.cinder must have caps on it), for migrations between
 #                      backends; unset (the default): one backend
+#   CINDER_GLANCE      file: also start Glance's API (python3-glance) with its file store in
+#                      DIR/glance, and point Cinder at it (glance_api_servers): volumes from
+#                      images and uploads of volumes to images; unset (the default): none
 #   CINDER_BACKUP      posix: also start cinder-backup with the posix driver
 #                      (cinder.backup.drivers.posix.PosixBackupDriver), its backups under
 #                      DIR/backup; unset (the default): no backup service, nothing about
@@ -43,6 +46,7 @@
 #                                               HOST@ceph#ceph
 #   CINDER_RBD_SECRET_UUID=UUID                 the rbd_secret_uuid Cinder hands to Nova
 #   CINDER_BACKUP_DIR=DIR/backup                with CINDER_BACKUP=posix: where backups go
+#   GLANCE_URL=http://127.0.0.1:PORT            with CINDER_GLANCE=file: Glance's API
 #
 # What it sets up, and why:
 # - No authentication, project id in the URL (auth_strategy noauth_include_project_id,
@@ -55,6 +59,10 @@
 #   routing keys <topic>.<priority> and declares a durable queue of that name on first use.
 # - One backend "ceph": cinder.volume.drivers.rbd.RBDDriver, pool volumes, user cinder,
 #   a fixed rbd_secret_uuid.
+# - Glance (CINDER_GLANCE): glance-api alone, one process, sqlite, the file store, no
+#   authentication (a paste pipeline of Glance's own factories with its unauthenticated
+#   context, glance/api/middleware/context.py:160-170: every caller is an admin). Cinder
+#   talks to it without a token (auth_strategy is not keystone: cinder/image/glance.py).
 # - [nova] points at a closed port: Cinder's calls to Nova fail and are logged (see there).
 # - Key manager: Cinder's ConfKeyManager with a fixed key made for DIR, so that Cinder's own
 #   encrypted volume types work without Barbican.
@@ -129,7 +137,7 @@ _ci_pid_is_ours() {
     mapfile -d '' -t args 2>/dev/null < "/proc/$pid/cmdline" || return 1
     for a in "${args[@]}"; do
         [[ ${a##*/} == cinder_launch.py ]] && launcher=1
-        [[ $a == "$dir/cinder.conf" ]] && conf=1
+        [[ $a == "$dir/cinder.conf" || $a == "$dir/glance-api.conf" ]] && conf=1
     done
     ((launcher && conf))
 }
@@ -228,6 +236,7 @@ quota_volumes = -1
 quota_snapshots = -1
 quota_gigabytes = -1
 $(_ci_backup_conf "$dir")
+$([[ -n ${CINDER_GLANCE:-} ]] && echo "glance_api_servers = http://127.0.0.1:$CI_GLANCE_PORT")
 
 [database]
 connection = sqlite:///$dir/cinder.sqlite
@@ -271,6 +280,58 @@ rados_connect_timeout = 20
 image_conversion_dir = $dir/state/conversion
 $(_ci_oversubscription_conf)
 $(_ci_second_backend)
+EOF
+}
+
+# Glance's API for CINDER_GLANCE: its conf and a paste pipeline with no authentication.
+_ci_write_glance() {
+    local dir=$1
+    mkdir -p -- "$dir/glance/images" || return 1
+    cat > "$dir/glance-api.conf" <<EOF
+# Made by tests/lib/cinder.sh for a private test Glance; everything lives in this dir.
+[DEFAULT]
+bind_host = 127.0.0.1
+bind_port = $CI_GLANCE_PORT
+# 0: the API serves from the launcher's own process (no forked workers).
+workers = 0
+use_stderr = false
+debug = $([[ ${CINDER_DEBUG:-no} == yes ]] && echo true || echo false)
+
+[database]
+connection = sqlite:///$dir/glance/glance.sqlite
+
+[glance_store]
+stores = file
+default_store = file
+filesystem_store_datadir = $dir/glance/images
+
+[oslo_concurrency]
+lock_path = $dir/lock
+
+[paste_deploy]
+config_file = $dir/glance-api-paste.ini
+EOF
+    cat > "$dir/glance-api-paste.ini" <<'EOF'
+# Written by tests/lib/cinder.sh: Glance's v2 API with its unauthenticated context.
+[pipeline:glance-api]
+pipeline = versionnegotiation unauthenticated-context rootapp
+
+[composite:rootapp]
+paste.composite_factory = glance.api:root_app_factory
+/: apiversions
+/v2: apiv2app
+
+[app:apiversions]
+paste.app_factory = glance.api.versions:create_resource
+
+[app:apiv2app]
+paste.app_factory = glance.api.v2.router:API.factory
+
+[filter:versionnegotiation]
+paste.filter_factory = glance.api.middleware.version_negotiation:VersionNegotiationFilter.factory
+
+[filter:unauthenticated-context]
+paste.filter_factory = glance.api.middleware.context:UnauthenticatedContextMiddleware.factory
 EOF
 }
 
@@ -322,8 +383,10 @@ _ci_spawn() {
             CINDER_LAUNCH_KEYRING_DIR=$(dirname -- "$CEPH_CONF") || exit 1
             export CINDER_LAUNCH_KEYRING_DIR
         fi
+        local conf=$dir/cinder.conf log=$dir/log/cinder-$service.log
+        if [[ $service == glance ]]; then conf=$dir/glance-api.conf log=$dir/log/glance-api.log; fi
         exec setsid "$_ci_python" "$_ci_lib/cinder_launch.py" "$service" \
-            --config-file "$dir/cinder.conf" --log-file "$dir/log/cinder-$service.log" \
+            --config-file "$conf" --log-file "$log" \
             < /dev/null >> "$dir/log/$service.out" 2>&1
     ) &
     echo $! > "$dir/$service.pid"
@@ -339,8 +402,11 @@ _ci_dump_logs() {
 }
 
 # GET PATH on the API, body on stdout; fails on an HTTP error or no answer.
-_ci_get() {
-    python3 - "http://127.0.0.1:$CI_PORT$1" <<'EOF'
+_ci_get() { _ci_get_from "$CI_PORT" "$1"; }
+
+# GET PATH on 127.0.0.1:PORT (Cinder's API or Glance's), body on stdout.
+_ci_get_from() {
+    python3 - "http://127.0.0.1:$1$2" <<'EOF'
 import sys, urllib.request
 req = urllib.request.Request(sys.argv[1], headers={
     "X-Auth-Token": "admin:admin", "Accept": "application/json"})
@@ -364,6 +430,9 @@ sys.exit(0 if s else 1)' "$services" "$2"
 # refused by the scheduler).
 _ci_ready() {
     local pools
+    if [[ -n ${CINDER_GLANCE:-} ]]; then
+        _ci_get_from "$CI_GLANCE_PORT" /v2/images >/dev/null 2>&1 || return 1
+    fi
     _ci_service_up cinder-volume "$CI_HOST@ceph" || return 1
     if [[ -n ${CINDER_BACKUP:-} ]]; then
         _ci_service_up cinder-backup "$CI_HOST" || return 1
@@ -389,6 +458,16 @@ _ci_start() {
         '' | posix) ;;
         *) _ci_log "CINDER_BACKUP=$CINDER_BACKUP: only posix is known"; return 2 ;;
     esac
+    case ${CINDER_GLANCE:-} in
+        '') ;;
+        file)
+            if ! "$_ci_python" -c 'import glance.cmd.api, glance_store' 2>/dev/null; then
+                _ci_log "python3-glance is not installed for $_ci_python"
+                return 2
+            fi
+            ;;
+        *) _ci_log "CINDER_GLANCE=$CINDER_GLANCE: only file is known"; return 2 ;;
+    esac
     if [[ -n ${CINDER_MAX_OVER_SUBSCRIPTION_RATIO:-} &&
         ! $CINDER_MAX_OVER_SUBSCRIPTION_RATIO =~ ^([0-9]+|[0-9]*\.[0-9]+)$ ]]; then
         _ci_log "CINDER_MAX_OVER_SUBSCRIPTION_RATIO=$CINDER_MAX_OVER_SUBSCRIPTION_RATIO: not a number"
@@ -408,9 +487,18 @@ _ci_start() {
     fi
     chmod 700 "$dir" || return 1
     CI_HOST=rbd-luks-test
-    _ci_pick_port || return 1
-    echo "CI_PORT=$CI_PORT CI_HOST=$CI_HOST" > "$dir/ports"
+    if [[ -n ${CINDER_GLANCE:-} ]]; then
+        _ci_pick_port || return 1
+        CI_GLANCE_PORT=$CI_PORT
+        services="glance $services"
+    fi
+    for ((i = 0; i < 10; i++)); do
+        _ci_pick_port || return 1
+        [[ $CI_PORT != "${CI_GLANCE_PORT:-}" ]] && break
+    done
+    echo "CI_PORT=$CI_PORT CI_HOST=$CI_HOST CI_GLANCE_PORT=${CI_GLANCE_PORT:-}" > "$dir/ports"
     _ci_write_conf "$dir" || return 1
+    if [[ -n ${CINDER_GLANCE:-} ]]; then _ci_write_glance "$dir" || return 1; fi
     _ci_write_paste "$dir" || return 1
     # Only referenced (privileged helpers are never needed by the RBD driver's paths used
     # here); an empty file keeps Cinder away from /etc/cinder.
@@ -422,6 +510,12 @@ _ci_start() {
             --config-file "$dir/cinder.conf" --log-file "$dir/log/cinder-manage.log" \
             db sync >> "$dir/log/manage.out" 2>&1; then
         _ci_log "cinder-manage db sync failed"
+        return 1
+    fi
+    if [[ -n ${CINDER_GLANCE:-} ]] && ! timeout -s KILL 120 "$_ci_python" "$_ci_lib/cinder_launch.py" \
+            glance-manage --config-file "$dir/glance-api.conf" \
+            --log-file "$dir/log/glance-manage.log" db sync >> "$dir/log/glance-manage.out" 2>&1; then
+        _ci_log "glance-manage db sync failed"
         return 1
     fi
     # The scheduler first: it then usually hears the volume service's first announcement.
@@ -444,6 +538,7 @@ _ci_start() {
     echo "CINDER_HOST=$CI_HOST"
     echo "CINDER_RBD_SECRET_UUID=$_ci_secret_uuid"
     if [[ -n ${CINDER_BACKUP:-} ]]; then echo "CINDER_BACKUP_DIR=$dir/backup"; fi
+    if [[ -n ${CINDER_GLANCE:-} ]]; then echo "GLANCE_URL=http://127.0.0.1:$CI_GLANCE_PORT"; fi
 }
 
 # SIGTERM to each leader; SIGKILL to what is left of its group after 20 s. A service
@@ -452,12 +547,12 @@ _ci_stop() {
     local dir s pid i left
     dir=$(_ci_absdir "${1:-}") || return 2
     [[ -d $dir ]] || return 0
-    for s in api scheduler volume backup; do
+    for s in api scheduler volume backup glance; do
         pid=$(cat "$dir/$s.pid" 2>/dev/null || true)
         [[ -n $pid ]] || continue
         _ci_pid_is_ours "$pid" "$dir" && kill -TERM "$pid" 2>/dev/null
     done
-    for s in api scheduler volume backup; do
+    for s in api scheduler volume backup glance; do
         pid=$(cat "$dir/$s.pid" 2>/dev/null || true)
         [[ $pid =~ ^[0-9]+$ ]] || { rm -f -- "$dir/$s.pid"; continue; }
         for ((i = 0; i < 200; i++)); do

@@ -11,7 +11,7 @@ user and the project, and is not checked.
                                         spec volume_backend_name=B (the scheduler places its
                                         volumes on that backend only)
     volume-create --size GIB [--type ID] [--name N]
-                  [--snapshot-id ID | --source-volid ID]
+                  [--snapshot-id ID | --source-volid ID | --image-id ID]
                                         prints the new volume's id; from a snapshot or a
                                         clone of a volume when asked (without --type,
                                         Cinder takes the source's type:
@@ -33,6 +33,8 @@ user and the project, and is not checked.
                                         generic migration even where the driver could move it
     wait-migrated ID [--timeout S]      until migration_status is success (fails at once on
                                         error)
+    volume-upload ID IMAGE_NAME         POST /volumes/ID/action os-volume_upload_image (raw,
+                                        bare); prints the new Glance image's id
     volume-delete ID
     wait-deleted ID [--timeout S]       until the volume is gone (404)
 
@@ -63,6 +65,15 @@ Backups (a cinder-backup service must run: tests/lib/cinder.sh with CINDER_BACKU
     backup-delete ID
     wait-backup-deleted ID [--timeout S]
                                         until the backup is gone (404)
+
+Glance (tests/lib/cinder.sh with CINDER_GLANCE; its API from --glance-url, default
+$GLANCE_URL, with no authentication):
+
+    image-create NAME FILE              POST /v2/images (raw, bare), then PUT the file as its
+                                        data; prints the image's id once it is active
+    image-wait ID STATUS [--timeout S]  until the image has STATUS
+    image-download ID FILE              GET /v2/images/ID/file into FILE
+    image-delete ID
 
 Nova's attach, one call per command so that a test can act between them, in the order
 nova/virt/block_device.py makes them (reserve, then update with the connector, the
@@ -211,7 +222,7 @@ def run(a):
         volume = {"size": a.size}
         for key, value in (("volume_type", a.type), ("name", a.name),
                            ("snapshot_id", a.snapshot_id),
-                           ("source_volid", a.source_volid)):
+                           ("source_volid", a.source_volid), ("imageRef", a.image_id)):
             if value is not None:
                 volume[key] = value
         got = c.call("POST", "/volumes", {"volume": volume})
@@ -231,6 +242,13 @@ def run(a):
                {"os-migrate_volume": {"host": a.host, "force_host_copy": a.force_host_copy}})
     elif a.command == "wait-migrated":
         return wait_migrated(c, a.volume_id, a.timeout)
+    elif a.command == "volume-upload":
+        got = c.call("POST", "/volumes/%s/action" % a.volume_id, {"os-volume_upload_image": {
+            "image_name": a.image_name, "disk_format": "raw", "container_format": "bare",
+            "force": False}})
+        print(got["os-volume_upload_image"]["image_id"])
+    elif a.command.startswith("image-"):
+        return run_glance(a)
     elif a.command == "volume-delete":
         c.call("DELETE", "/volumes/" + a.volume_id)
     elif a.command == "wait-deleted":
@@ -292,12 +310,88 @@ def run(a):
     return 0
 
 
+def glance_put_file(url, path):
+    """PUT the file at PATH as an image's data (streamed, its length declared)."""
+    with open(path, "rb") as f:
+        req = urllib.request.Request(url, data=f, method="PUT", headers={
+            "Content-Type": "application/octet-stream",
+            "Content-Length": str(os.fstat(f.fileno()).st_size)})
+        try:
+            with urllib.request.urlopen(req, timeout=600) as resp:
+                resp.read()
+        except urllib.error.HTTPError as e:
+            raise ApiError("PUT %s: HTTP %d %s: %s" % (url, e.code, e.reason,
+                                                      e.read().decode("utf-8", "replace")[:2000]))
+        except (urllib.error.URLError, OSError) as e:
+            raise ApiError("PUT %s: %s" % (url, e))
+
+
+def wait_image(g, image_id, want, timeout):
+    deadline = time.monotonic() + timeout
+    while True:
+        got = g.call("GET", "/v2/images/" + image_id, ok_404=True)
+        status = None if got is None else got["status"]
+        if status == want:
+            return 0
+        if status in (None, "killed", "deleted", "deactivated") and want != status:
+            raise ApiError("image %s is %s, not %s" % (image_id, status, want))
+        if time.monotonic() >= deadline:
+            raise ApiError("image %s still %s after %g s (wanted %s)" % (
+                image_id, status, timeout, want))
+        time.sleep(0.25)
+
+
+def run_glance(a):
+    if not a.glance_url:
+        raise ApiError("no --glance-url and no GLANCE_URL in the environment")
+    g = Client(a.glance_url)
+    if a.command == "image-create":
+        got = g.call("POST", "/v2/images", {"name": a.name, "disk_format": "raw",
+                                             "container_format": "bare"})
+        glance_put_file("%s/v2/images/%s/file" % (g.url, got["id"]), a.file)
+        wait_image(g, got["id"], "active", 120)
+        print(got["id"])
+    elif a.command == "image-wait":
+        return wait_image(g, a.image_id, a.status, a.timeout)
+    elif a.command == "image-download":
+        req = urllib.request.Request("%s/v2/images/%s/file" % (g.url, a.image_id))
+        try:
+            with urllib.request.urlopen(req, timeout=600) as resp, open(a.file, "wb") as out:
+                while True:
+                    chunk = resp.read(1 << 20)
+                    if not chunk:
+                        break
+                    out.write(chunk)
+        except (urllib.error.URLError, OSError) as e:
+            raise ApiError("GET %s: %s" % (req.full_url, e))
+    elif a.command == "image-delete":
+        g.call("DELETE", "/v2/images/" + a.image_id)
+    return 0
+
+
 def parse(argv):
     p = argparse.ArgumentParser(prog="cinder_api.py",
                                 description="A test client of Cinder's v3 API.")
     p.add_argument("--url", default=os.environ.get("CINDER_URL"),
                    help="the API with the project, default $CINDER_URL")
+    p.add_argument("--glance-url", default=os.environ.get("GLANCE_URL"),
+                   help="Glance's API, default $GLANCE_URL (the image-* commands)")
     sub = p.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("image-create")
+    s.add_argument("name")
+    s.add_argument("file")
+    s = sub.add_parser("image-wait")
+    s.add_argument("image_id")
+    s.add_argument("status")
+    s.add_argument("--timeout", type=float, default=120)
+    s = sub.add_parser("image-download")
+    s.add_argument("image_id")
+    s.add_argument("file")
+    s = sub.add_parser("image-delete")
+    s.add_argument("image_id")
+    s = sub.add_parser("volume-upload")
+    s.add_argument("volume_id")
+    s.add_argument("image_name")
     s = sub.add_parser("type-create")
     s.add_argument("--backend", default=None)
     s.add_argument("name")
@@ -308,6 +402,7 @@ def parse(argv):
     source = s.add_mutually_exclusive_group()
     source.add_argument("--snapshot-id")
     source.add_argument("--source-volid")
+    source.add_argument("--image-id")
     s = sub.add_parser("volume-show")
     s.add_argument("volume_id")
     for name, rid in (("wait", "volume_id"), ("snapshot-wait", "snapshot_id"),

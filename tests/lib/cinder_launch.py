@@ -2,6 +2,7 @@
 """Start one real Cinder service from python3-cinder's own entry points.
 
     cinder_launch.py api|scheduler|volume|backup|manage [cinder arguments...]
+    cinder_launch.py glance|glance-manage [glance arguments...]
 
 runs cinder.cmd.<service>.main() with argv[0] set to cinder-<service> and the remaining
 arguments passed on (e.g. --config-file DIR/cinder.conf, or for manage: db sync). The
@@ -95,7 +96,10 @@ import importlib
 import os
 import sys
 
-SERVICES = ("api", "scheduler", "volume", "backup", "manage")
+SERVICES = ("api", "scheduler", "volume", "backup", "manage", "glance", "glance-manage")
+# Glance's API and its manage command (python3-glance), for tests/lib/cinder.sh's
+# CINDER_GLANCE: none of the workarounds below is applied to them.
+GLANCE = {"glance": "glance.cmd.api", "glance-manage": "glance.cmd.manage"}
 
 
 def apply_read_deleted_default():
@@ -166,6 +170,10 @@ def main():
     service = sys.argv[1]
     # The cinder.cmd modules monkey-patch eventlet when they are imported; that must
     # happen before anything else of Cinder's (or oslo's) is loaded, so import first.
+    if service in GLANCE:
+        module = importlib.import_module(GLANCE[service])
+        sys.argv = [service if service != "glance" else "glance-api"] + sys.argv[2:]
+        return module.main()
     module = importlib.import_module("cinder.cmd." + service)
     if os.environ.get("CINDER_LAUNCH_WORKAROUND", "1") != "0":
         apply_read_deleted_default()

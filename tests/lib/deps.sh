@@ -29,9 +29,10 @@ TEST_PKGS=(ceph-mon ceph-osd ceph-common qemu-utils qemu-block-extra cryptsetup-
 # The real OpenStack code the tests judge the agent by (tests/lib/cinder.sh,
 # tests/lib/nova_harness.py): Cinder's services with the RBD driver (python3-rbd,
 # python3-rados; ceph-mgr for its pool stats), Nova's libvirt driver with
-# python3-libvirt and os-brick.
+# python3-libvirt and os-brick; Glance's API with its file store (python3-glance,
+# python3-glance-store) for volumes from images and uploads to images.
 OPENSTACK_PKGS=(python3-cinder python3-nova python3-os-brick python3-libvirt python3-rbd
-                python3-rados ceph-mgr)
+                python3-rados ceph-mgr python3-glance python3-glance-store)
 
 # The demo builds the agent and boots the same cluster as the tests.
 DEMO_PKGS=("${BUILD_PKGS[@]}" "${TEST_PKGS[@]}")

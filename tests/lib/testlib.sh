@@ -332,3 +332,36 @@ ceph_with_mgr() {
     fi
     pass "ceph-mgr starts on the running cluster"
 }
+
+# broker_up: a private RabbitMQ broker in $BROKER (tests/lib/rabbitmq.sh), its AMQP_*
+# variables set and exported with CEPH_CONF for the services the test starts next.
+# Records a failure and returns 1 when it does not start.
+broker_up() {
+    local env
+    if ! env=$("$(dirname "${BASH_SOURCE[0]}")/rabbitmq.sh" start "$BROKER" 2>"$T_TMP/broker-start.log"); then
+        fail "broker starts" "$(tail -c 600 "$T_TMP/broker-start.log" | tr '\n' ' ')"
+        return 1
+    fi
+    pass "broker starts"
+    eval "$env"
+    export CEPH_CONF AMQP_HOST AMQP_PORT AMQP_USER AMQP_PASSWORD_FILE AMQP_VHOST AMQP_EXCHANGE
+}
+
+# services_down: Cinder in $CINDER and the broker in $BROKER stopped (each by its
+# script, by PID); ceph_down: the cluster when this test booted it (OWN_CEPH), else only
+# the mgr ceph_with_mgr started. For the tests' EXIT traps; quiet, idempotent.
+services_down() {
+    local lib
+    lib=$(dirname "${BASH_SOURCE[0]}")
+    "$lib/cinder.sh" stop "$CINDER" >/dev/null 2>&1
+    "$lib/rabbitmq.sh" stop "$BROKER" >/dev/null 2>&1
+}
+ceph_down() {
+    local lib
+    lib=$(dirname "${BASH_SOURCE[0]}")
+    if [ -n "${OWN_CEPH:-}" ]; then
+        "$lib/ceph-cluster.sh" stop "$CEPH_DIR" >/dev/null 2>&1
+    else
+        "$lib/ceph-cluster.sh" stop-mgr "$CEPH_DIR" >/dev/null 2>&1
+    fi
+}
