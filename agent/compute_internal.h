@@ -22,6 +22,7 @@
 #define COMPUTE_PENDING_MAX 65536 /* volumes waiting for their real value */
 #define COMPUTE_RECENT_MAX 256    /* secrets this agent removed itself, lately */
 #define COMPUTE_EXPOSED_MAX 256   /* raw disks reported and still there */
+#define COMPUTE_PLAIN_MAX 1024    /* raw disks of other volumes read: no agent header */
 #define COMPUTE_RECENT_MS 600000
 /* A reconcile with this many secrets to define uses this many threads, each
  * with a libvirt connection of its own. */
@@ -59,6 +60,14 @@ struct compute_exposure {
         bool seen; /* in the scan under way */
 };
 
+/* A volume the agent does not manage, plugged raw, whose first bytes are
+ * not a header the agent made: the periodic scans do not read it again
+ * while it stays plugged somewhere. */
+struct compute_plain {
+        char volume_id[EVENT_ID_MAX];
+        bool seen; /* in the full scan under way */
+};
+
 struct compute {
         const struct config *config;
         struct results *results;
@@ -85,6 +94,8 @@ struct compute {
         size_t recent_next;
         struct compute_exposure exposed[COMPUTE_EXPOSED_MAX];
         size_t n_exposed;
+        struct compute_plain plain[COMPUTE_PLAIN_MAX];
+        size_t n_plain;
 
         uint64_t provisioned, removed, kept, skipped, failed, placeholders, restored,
                 exposures, rejected, ignored;

@@ -264,6 +264,45 @@ vsh destroy "$dom" >/dev/null 2>&1
 kill -HUP "$agent_pid"
 check "health recovers once it is gone" wait_for 20 healthy
 
+# 10. Another volume's image holding a header the agent made (what a restore, an image or a
+# clone of an agent volume into a type the agent does not manage leaves: the bytes without
+# the index entry), plugged raw: found through the header map, reported and paused. A
+# guest's own LUKS (a header the map does not know) and a plain disk are left alone.
+raw_domain() { # NAME IMAGE: a running guest with POOL/IMAGE as vdb, no <encryption>
+    sed -e "s|<name>$dom</name>|<name>$1</name>|" -e "s|name='$POOL/volume-$a'|name='$POOL/$2'|" \
+        "$T_TMP/raw.xml" >"$T_TMP/$1.xml" && vsh create "$T_TMP/$1.xml" >/dev/null 2>&1
+}
+copy=$(new_uuid)
+rbd_ export --no-progress "volume-$a" - 2>/dev/null | rbd_ import --no-progress - "volume-$copy" 2>/dev/null
+check "a byte copy of $a's image as volume $copy (no image metadata, no index entry)" \
+    bash -c "! timeout -s KILL 30 rados --conf '$CEPH_CONF' --id admin -p '$POOL' getomapval rbd-luks-agent.index '$copy' /dev/null >/dev/null 2>&1"
+guest_luks=$(new_uuid)
+printf 'guest-passphrase' >"$T_TMP/guest.pass"
+timeout -s KILL 60 qemu-img create -f luks --object secret,id=g0,file="$T_TMP/guest.pass" -o key-secret=g0 \
+    "rbd:$POOL/volume-$guest_luks:conf=$CEPH_CONF:id=admin" 64M >/dev/null 2>&1
+plain=$(new_uuid)
+rbd_ create --size 64M "volume-$plain" 2>/dev/null
+check "a guest with the copy raw starts" raw_domain fc-copy "volume-$copy"
+check "the copy is reported exposed, naming the volume its header was made for" wait_for 5 grep -q \
+    "\"volume_id\":\"$copy\",.*\"outcome\":\"exposed\",\"reason\":\"domain fc-copy has volume $copy as disk vdb without <encryption>: not a volume rbd-luks-agent manages, but its image starts with the header rbd-luks-agent made for volume $a" \
+    "$cmp/state/results.jsonl"
+copy_paused() { vsh domstate fc-copy | grep -q paused; }
+check "and its domain is paused" wait_for 5 copy_paused
+check "a guest with its own LUKS inside, raw, starts" raw_domain fc-guest "volume-$guest_luks"
+check "and a guest with a plain disk" raw_domain fc-plain "volume-$plain"
+sleep 2
+kill -HUP "$agent_pid"
+sleep 2
+not_reported() { ! grep -q "\"volume_id\":\"$1\"" "$cmp/state/results.jsonl"; }
+neither_reported() { not_reported "$guest_luks" && not_reported "$plain"; }
+check "neither is reported (after their start and a reconcile)" neither_reported
+running() { vsh domstate "$1" | grep -q running; }
+for d in fc-guest fc-plain; do check "nor paused: $d runs" running "$d"; done
+for d in fc-copy fc-guest fc-plain; do vsh destroy "$d" >/dev/null 2>&1; done
+for v in "$copy" "$guest_luks" "$plain"; do rbd_ rm --no-progress "volume-$v" >/dev/null 2>&1; done
+kill -HUP "$agent_pid"
+check "health recovers once they are gone" wait_for 20 healthy
+
 stop_compute
 check "no key material in the compute agent's log or state" bash -c "! grep -rqF '$(keys_pass "$a")' '$cmp/agent.log' '$cmp/state'"
 kill -TERM "$vagent_pid" && wait "$vagent_pid"
