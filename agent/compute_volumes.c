@@ -697,31 +697,23 @@ static bool holds_agent_header(struct scan *s, const char *image, const char *vo
                 return false;
         }
         r = compute_cluster(cp, &cluster);
-        if (r < 0) {
-                compute_cluster_failed(cp, r);
-                return false;
-        }
+        if (r < 0)
+                goto out;
         r = rbd_image_open(cluster, cp->config->pool, image, &img);
-        if (r < 0) {
-                compute_cluster_failed(cp, r);
-                return false;
-        }
+        if (r < 0)
+                goto out;
         r = rbd_image_read(img, 0, sizeof(head), head);
         rbd_image_close(img);
+        if (r >= 0 && luks_has_magic(head, sizeof(head), NULL) &&
+            luks_header_uuid(head, sizeof(head), uuid) == 0)
+                r = header_map_each(cluster, cp->config->pool, uuid, first_volume, ret_source);
+out:
         if (r < 0) {
                 compute_cluster_failed(cp, r);
                 return false;
         }
-        if (luks_has_magic(head, sizeof(head), NULL) &&
-            luks_header_uuid(head, sizeof(head), uuid) == 0) {
-                r = header_map_each(cluster, cp->config->pool, uuid, first_volume, ret_source);
-                if (r == 1)
-                        return true;
-                if (r < 0) {
-                        compute_cluster_failed(cp, r);
-                        return false;
-                }
-        }
+        if (r == 1)
+                return true;
         if (!known && cp->n_plain < COMPUTE_PLAIN_MAX) {
                 known = &cp->plain[cp->n_plain++];
                 snprintf(known->volume_id, sizeof(known->volume_id), "%s", volume_id);

@@ -451,6 +451,11 @@ bool event_sets_type(const char *event_type)
                strcmp(event_type, "volume.retype") == 0;
 }
 
+bool event_volume_available(const struct event *e)
+{
+        return !e->status[0] || strcmp(e->status, "available") == 0;
+}
+
 /* ---- the whole line ---- */
 
 /* oslo.messaging has only ever written version "2.0"; anything else is a

@@ -60,6 +60,9 @@ bool event_is_uuid(const char *s);
  * volume.retype (sent once the type has changed, after the migration a
  * retype may need: cinder/volume/manager.py:3166-3168). */
 bool event_sets_type(const char *event_type);
+/* True unless the payload names a status other than "available" (an
+ * attached volume, one still being made): a volume the agent may write. */
+bool event_volume_available(const struct event *e);
 
 /* A canonical UUID (event_is_uuid) copied in lowercase, the one spelling
  * volume ids are kept and compared in. */

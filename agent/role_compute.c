@@ -291,7 +291,7 @@ static enum intent intent_of(const struct compute *cp, const struct event *ev)
         /* A volume retyped while attached is left as it is by the volume
          * agent: a placeholder would fail its next attach, and the
          * raw-disk check would pause the guest that has its plain data. */
-        if (strcmp(t, "volume.retype") == 0 && ev->status[0] && strcmp(ev->status, "available") != 0)
+        if (strcmp(t, "volume.retype") == 0 && !event_volume_available(ev))
                 return INTENT_NONE;
         if (event_sets_type(t))
                 return INTENT_PROVISION;

@@ -427,8 +427,7 @@ static bool not_ours(const struct pipeline *p, const struct event *ev, char *why
                                  "is set");
                 return true;
         }
-        if (event_sets_type(ev->event_type) && ev->status[0] &&
-            strcmp(ev->status, "available") != 0) {
+        if (event_sets_type(ev->event_type) && !event_volume_available(ev)) {
                 if (retype)
                         snprintf(why, size, "retyped while '%s': nothing is formatted or "
                                  "converted under a guest; detach it and run `rbd-luks-agent "

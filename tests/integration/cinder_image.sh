@@ -63,18 +63,8 @@ outcome() { # ID: "outcome reason" of the agent's last result for ID
         python3 -c 'import json,sys; r = json.loads(sys.stdin.read()); print(r["outcome"], r["reason"])' 2>/dev/null
 }
 ended_as() { grep -q "^$2" <<<"$(outcome "$1")"; } # ID REGEX
-io() { # ID qemu-io ARGS...: through the LUKS driver, the passphrase from the agent
-    local id=$1 pass=$T_TMP/pass-$1
-    shift
-    timeout -s KILL 60 "$AGENT" -c "$dir/agent.ini" keys passphrase "$id" >"$pass" 2>/dev/null || return 1
-    qemu_luks_io "$id" "$pass" "$@"
-}
-vsize() {
-    local pass=$T_TMP/pass-$1
-    timeout -s KILL 60 "$AGENT" -c "$dir/agent.ini" keys passphrase "$1" >"$pass" 2>/dev/null || return 1
-    timeout -s KILL 60 qemu-img info --output=json --object "secret,id=s0,file=$pass" \
-        --image-opts "$(luks_opts "$1")" | python3 -c 'import json,sys; print(json.load(sys.stdin)["virtual-size"])'
-}
+io() { agent_io "$dir" "$@"; }       # ID qemu-io ARGS...
+vsize() { agent_vsize "$dir" "$1"; } # ID
 MIB=$((1024 * 1024))
 
 # --- I1: a raw image into a volume of the agent's type: converted ------------------------

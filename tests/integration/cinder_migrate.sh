@@ -81,20 +81,8 @@ outcome() {
 ended_as() { grep -q "^$4" <<<"$(outcome "$1" "$2" "$3")"; } # DIR ID EVENT REGEX
 # io DIR POOL ID ARGS...: qemu-io through the LUKS driver on POOL/volume-ID, with the
 # passphrase agent DIR reads from that image's key record.
-io() {
-    local d=$1 p=$2 id=$3 pass=$T_TMP/pass-$3
-    shift 3
-    timeout -s KILL 60 "$AGENT" -c "$d/agent.ini" keys passphrase "$id" >"$pass" 2>"$T_TMP/pass-$id.err" || return 1
-    timeout -s KILL 60 qemu-io --object "secret,id=s0,file=$pass" --image-opts \
-        "driver=luks,key-secret=s0,file.driver=rbd,file.pool=$p,file.image=volume-$id,file.conf=$CEPH_CONF,file.user=admin" "$@"
-}
-vsize() { # DIR POOL ID: the virtual size qemu's LUKS driver shows
-    local pass=$T_TMP/pass-$3
-    timeout -s KILL 60 "$AGENT" -c "$1/agent.ini" keys passphrase "$3" >"$pass" 2>/dev/null || return 1
-    timeout -s KILL 60 qemu-img info --output=json --object "secret,id=s0,file=$pass" --image-opts \
-        "driver=luks,key-secret=s0,file.driver=rbd,file.pool=$2,file.image=volume-$3,file.conf=$CEPH_CONF,file.user=admin" |
-        python3 -c 'import json,sys; print(json.load(sys.stdin)["virtual-size"])'
-}
+io() { local d=$1 POOL=$2 id=$3; shift 3; agent_io "$d" "$id" "$@"; }
+vsize() { local POOL=$2; agent_vsize "$1" "$3"; } # DIR POOL ID: what qemu's LUKS driver shows
 in_pool() { timeout -s KILL 60 rbd --conf "$CEPH_CONF" --id admin -p "$1" info "volume-$2" >/dev/null 2>&1; }
 host_of() { api volume-show "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["os-vol-host-attr:host"])'; }
 END=$((GIB - 65536))
@@ -155,13 +143,10 @@ bytes2=$(timeout -s KILL 60 rbd --conf "$CEPH_CONF" --id admin -p "$tpool" info 
 check_eq "M2: the moved image is exactly 1 GiB (the source was 1 GiB + $off2)" "$GIB" "$bytes2"
 no_record() { ! timeout -s KILL 60 rbd --conf "$CEPH_CONF" --id admin -p "$tpool" image-meta get "volume-$m2" rbd-luks-agent.key >/dev/null 2>&1; }
 check "M2: it carries no key record (image metadata is not copied)" no_record
-old_io() { timeout -s KILL 60 qemu-io --object "secret,id=s0,file=$T_TMP/pass-m2-before" --image-opts \
-    "driver=luks,key-secret=s0,file.driver=rbd,file.pool=$tpool,file.image=volume-$m2,file.conf=$CEPH_CONF,file.user=admin" "$@"; }
+old_io() { local POOL=$tpool; qemu_luks_io "$m2" "$T_TMP/pass-m2-before" "$@"; }
 check "M2: its header is the source's: the old passphrase opens it, the start reads back" \
     old_io -c "read -P 0xb1 0 64k"
-len2=$(timeout -s KILL 60 qemu-img info --output=json --object "secret,id=s0,file=$T_TMP/pass-m2-before" --image-opts \
-    "driver=luks,key-secret=s0,file.driver=rbd,file.pool=$tpool,file.image=volume-$m2,file.conf=$CEPH_CONF,file.user=admin" |
-    python3 -c 'import json,sys; print(json.load(sys.stdin)["virtual-size"])')
+len2=$(POOL=$tpool luks_vsize "$m2" "$T_TMP/pass-m2-before")
 check_eq "M2: and qemu shows 1 GiB less the payload offset: the guest's last $off2 bytes are gone" \
     "$((GIB - off2))" "$len2"
 

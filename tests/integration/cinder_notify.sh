@@ -225,15 +225,8 @@ outcome_of() {
         python3 -c 'import json,sys; r = json.loads(sys.stdin.read()); print(r["outcome"], r["reason"])' 2>/dev/null
 }
 ended_as() { grep -q "^$2" <<<"$(outcome_of "$1")"; } # ID REGEX
-mpass() { timeout -s KILL 30 "$AGENT" -c "$mdir/agent.ini" keys passphrase "$1" >"$T_TMP/mpass-$1" 2>/dev/null && echo "$T_TMP/mpass-$1"; }
-mio() { local id=$1 p; p=$(mpass "$id") || return 1; shift; qemu_luks_io "$id" "$p" "$@"; }
-msize() {
-    local p
-    p=$(mpass "$1") || return 1
-    timeout -s KILL 60 qemu-img info --output=json --object "secret,id=s0,file=$p" \
-        --image-opts "$(luks_opts "$1")" 2>/dev/null |
-        python3 -c 'import json,sys; print(json.load(sys.stdin)["virtual-size"])' 2>/dev/null
-}
+mio() { agent_io "$mdir" "$@"; }
+msize() { agent_vsize "$mdir" "$1"; }
 src=$(api volume-create --type "$mtype" --size 1 --name lifecycle-source)
 check "the source volume becomes available" api wait "$src" available --timeout 120
 check "the metadata agent formats it" wait_for 60 ended_as "$src" formatted

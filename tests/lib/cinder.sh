@@ -172,22 +172,28 @@ _ci_backup_conf() {
     echo "backup_posix_path = $1/backup"
 }
 
-# The [ceph2] section when CINDER_SECOND_POOL is set: the [ceph] backend's settings on
-# another pool.
-_ci_second_backend() {
-    [[ -n ${CINDER_SECOND_POOL:-} ]] || return 0
+# An RBD backend's section: NAME (also its volume_backend_name) on POOL, as client.cinder
+# of the test cluster; DIR for the conversion dir.
+_ci_rbd_backend() {
     cat <<EOF2
-
-[ceph2]
+[$1]
 volume_driver = cinder.volume.drivers.rbd.RBDDriver
-volume_backend_name = ceph2
-rbd_pool = $CINDER_SECOND_POOL
+volume_backend_name = $1
+rbd_pool = $2
 rbd_user = cinder
 rbd_ceph_conf = $CEPH_CONF
 rbd_secret_uuid = $_ci_secret_uuid
 rados_connect_timeout = 20
-image_conversion_dir = $dir/state/conversion
+image_conversion_dir = $3/state/conversion
 EOF2
+}
+
+# The [ceph2] section when CINDER_SECOND_POOL is set: the [ceph] backend's settings on
+# another pool.
+_ci_second_backend() {
+    [[ -n ${CINDER_SECOND_POOL:-} ]] || return 0
+    echo
+    _ci_rbd_backend ceph2 "$CINDER_SECOND_POOL" "$1"
 }
 
 # The backend's max_over_subscription_ratio, none without CINDER_MAX_OVER_SUBSCRIPTION_RATIO.
@@ -269,17 +275,9 @@ token_auth_url = http://127.0.0.1:9/v3
 backend = cinder.keymgr.conf_key_mgr.ConfKeyManager
 fixed_key = $fixed_key
 
-[ceph]
-volume_driver = cinder.volume.drivers.rbd.RBDDriver
-volume_backend_name = ceph
-rbd_pool = volumes
-rbd_user = cinder
-rbd_ceph_conf = $CEPH_CONF
-rbd_secret_uuid = $_ci_secret_uuid
-rados_connect_timeout = 20
-image_conversion_dir = $dir/state/conversion
+$(_ci_rbd_backend ceph volumes "$dir")
 $(_ci_oversubscription_conf)
-$(_ci_second_backend)
+$(_ci_second_backend "$dir")
 EOF
 }
 

@@ -125,20 +125,35 @@ class Client:
         if body is not None:
             data = json.dumps(body).encode()
             headers["Content-Type"] = "application/json"
-        req = urllib.request.Request(self.url + path, data=data, headers=headers,
-                                     method=method)
+        raw = self.transfer(method, path, data, headers, ok_404=ok_404)
+        if raw is None:
+            return None
+        return json.loads(raw) if raw.strip() else {}
+
+    def transfer(self, method, path, data=None, headers=None, out=None, timeout=60,
+                 ok_404=False):
+        """One request; the body returned, or copied into the open file OUT (None
+        then). DATA may be an open file (its Content-Length in HEADERS). Any HTTP
+        error or failure to connect is an ApiError naming the request."""
+        url = self.url + path
+        req = urllib.request.Request(url, data=data, headers=headers or {}, method=method)
         try:
-            with urllib.request.urlopen(req, timeout=60) as resp:
-                raw = resp.read()
+            with urllib.request.urlopen(req, timeout=timeout) as resp:
+                if out is None:
+                    return resp.read()
+                while True:
+                    chunk = resp.read(1 << 20)
+                    if not chunk:
+                        return None
+                    out.write(chunk)
         except urllib.error.HTTPError as e:
             if ok_404 and e.code == 404:
                 return None
             detail = e.read().decode("utf-8", "replace").strip()
-            raise ApiError("%s %s: HTTP %d %s: %s" % (method, self.url + path, e.code,
-                                                      e.reason, detail[:2000]))
+            raise ApiError("%s %s: HTTP %d %s: %s" % (method, url, e.code, e.reason,
+                                                      detail[:2000]))
         except (urllib.error.URLError, OSError) as e:
-            raise ApiError("%s %s: %s" % (method, self.url + path, e))
-        return json.loads(raw) if raw.strip() else {}
+            raise ApiError("%s %s: %s" % (method, url, e))
 
 
 def nova_rbd_connector(host):
@@ -160,54 +175,58 @@ def status_of(client, kind, rid):
     return None if got is None else got[kind]["status"]
 
 
+def poll(probe, timeout):
+    """Calls PROBE every 0.25 s until it returns (True, _); it raises ApiError for an
+    end that is not the one waited for, and returns (False, what it still sees) to
+    wait on. Past TIMEOUT s, an ApiError with that last sight."""
+    deadline = time.monotonic() + timeout
+    while True:
+        done, seen = probe()
+        if done:
+            return 0
+        if time.monotonic() >= deadline:
+            raise ApiError("%s after %g s" % (seen, timeout))
+        time.sleep(0.25)
+
+
 def wait_status(client, kind, rid, want, timeout):
     """Until KIND RID has status WANT (printed); fails at once when it lands in an
     error status instead, or when it is gone."""
-    deadline = time.monotonic() + timeout
-    while True:
+    def probe():
         status = status_of(client, kind, rid)
         if status == want:
             print(status)
-            return 0
+            return True, None
         if status is None:
             raise ApiError("%s %s does not exist" % (kind, rid))
         if status.startswith("error") and not want.startswith("error"):
             raise ApiError("%s %s is in status %s, not %s" % (kind, rid, status, want))
-        if time.monotonic() >= deadline:
-            raise ApiError("%s %s still %s after %g s (wanted %s)" % (
-                kind, rid, status, timeout, want))
-        time.sleep(0.25)
+        return False, "%s %s still %s (wanted %s)" % (kind, rid, status, want)
+    return poll(probe, timeout)
 
 
 def wait_migrated(client, rid, timeout):
     """Until the volume's migration_status is success and its status available or in-use
     (printed: the volume's host); fails at once when the migration ends in error."""
-    deadline = time.monotonic() + timeout
-    while True:
+    def probe():
         v = client.call("GET", "/volumes/" + rid, version="volume 3.0")["volume"]
         ms = v.get("migration_status")
         if ms == "success" and v["status"] in ("available", "in-use"):
             print(v.get("os-vol-host-attr:host"))
-            return 0
+            return True, None
         if ms == "error":
             raise ApiError("volume %s: migration_status error (status %s)" % (rid, v["status"]))
-        if time.monotonic() >= deadline:
-            raise ApiError("volume %s: migration_status %s, status %s after %g s" % (
-                rid, ms, v["status"], timeout))
-        time.sleep(0.25)
+        return False, "volume %s: migration_status %s, status %s" % (rid, ms, v["status"])
+    return poll(probe, timeout)
 
 
 def wait_gone(client, kind, rid, timeout):
-    deadline = time.monotonic() + timeout
-    while True:
+    def probe():
         status = status_of(client, kind, rid)
-        if status is None:
-            return 0
         if status == "error_deleting":
             raise ApiError("%s %s is in status error_deleting" % (kind, rid))
-        if time.monotonic() >= deadline:
-            raise ApiError("%s %s still %s after %g s" % (kind, rid, status, timeout))
-        time.sleep(0.25)
+        return status is None, "%s %s still %s" % (kind, rid, status)
+    return poll(probe, timeout)
 
 
 def run(a):
@@ -310,35 +329,14 @@ def run(a):
     return 0
 
 
-def glance_put_file(url, path):
-    """PUT the file at PATH as an image's data (streamed, its length declared)."""
-    with open(path, "rb") as f:
-        req = urllib.request.Request(url, data=f, method="PUT", headers={
-            "Content-Type": "application/octet-stream",
-            "Content-Length": str(os.fstat(f.fileno()).st_size)})
-        try:
-            with urllib.request.urlopen(req, timeout=600) as resp:
-                resp.read()
-        except urllib.error.HTTPError as e:
-            raise ApiError("PUT %s: HTTP %d %s: %s" % (url, e.code, e.reason,
-                                                      e.read().decode("utf-8", "replace")[:2000]))
-        except (urllib.error.URLError, OSError) as e:
-            raise ApiError("PUT %s: %s" % (url, e))
-
-
 def wait_image(g, image_id, want, timeout):
-    deadline = time.monotonic() + timeout
-    while True:
+    def probe():
         got = g.call("GET", "/v2/images/" + image_id, ok_404=True)
         status = None if got is None else got["status"]
-        if status == want:
-            return 0
         if status in (None, "killed", "deleted", "deactivated") and want != status:
             raise ApiError("image %s is %s, not %s" % (image_id, status, want))
-        if time.monotonic() >= deadline:
-            raise ApiError("image %s still %s after %g s (wanted %s)" % (
-                image_id, status, timeout, want))
-        time.sleep(0.25)
+        return status == want, "image %s still %s (wanted %s)" % (image_id, status, want)
+    return poll(probe, timeout)
 
 
 def run_glance(a):
@@ -348,22 +346,17 @@ def run_glance(a):
     if a.command == "image-create":
         got = g.call("POST", "/v2/images", {"name": a.name, "disk_format": "raw",
                                              "container_format": "bare"})
-        glance_put_file("%s/v2/images/%s/file" % (g.url, got["id"]), a.file)
+        with open(a.file, "rb") as f:
+            g.transfer("PUT", "/v2/images/%s/file" % got["id"], data=f, timeout=600, headers={
+                "Content-Type": "application/octet-stream",
+                "Content-Length": str(os.fstat(f.fileno()).st_size)})
         wait_image(g, got["id"], "active", 120)
         print(got["id"])
     elif a.command == "image-wait":
         return wait_image(g, a.image_id, a.status, a.timeout)
     elif a.command == "image-download":
-        req = urllib.request.Request("%s/v2/images/%s/file" % (g.url, a.image_id))
-        try:
-            with urllib.request.urlopen(req, timeout=600) as resp, open(a.file, "wb") as out:
-                while True:
-                    chunk = resp.read(1 << 20)
-                    if not chunk:
-                        break
-                    out.write(chunk)
-        except (urllib.error.URLError, OSError) as e:
-            raise ApiError("GET %s: %s" % (req.full_url, e))
+        with open(a.file, "wb") as out:
+            g.transfer("GET", "/v2/images/%s/file" % a.image_id, out=out, timeout=600)
     elif a.command == "image-delete":
         g.call("DELETE", "/v2/images/" + a.image_id)
     return 0

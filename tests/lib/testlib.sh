@@ -166,6 +166,27 @@ qemu_luks_io() { # ID PASSFILE qemu-io args...
     timeout -s KILL 60 qemu-io --object "secret,id=s0,file=$pass" --image-opts "$(luks_opts "$id")" "$@"
 }
 
+# luks_vsize ID PASSFILE: the virtual size qemu's LUKS driver shows for POOL/volume-ID.
+luks_vsize() {
+    timeout -s KILL 60 qemu-img info --output=json --object "secret,id=s0,file=$2" \
+        --image-opts "$(luks_opts "$1")" 2>/dev/null |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)["virtual-size"])' 2>/dev/null
+}
+
+# agent_pass DIR ID: the passphrase of volume ID that agent DIR reads (keys passphrase)
+# into T_TMP/pass-ID, whose name it prints; its errors in T_TMP/pass-ID.err.
+agent_pass() {
+    local f=$T_TMP/pass-$2
+    timeout -s KILL 60 "$AGENT" -c "$1/agent.ini" keys passphrase "$2" >"$f" 2>"$f.err" && echo "$f"
+}
+agent_io() { # DIR ID qemu-io args...: through the LUKS driver, with agent DIR's passphrase
+    local d=$1 id=$2 pass
+    shift 2
+    pass=$(agent_pass "$d" "$id") || return 1
+    qemu_luks_io "$id" "$pass" "$@"
+}
+agent_vsize() { local pass; pass=$(agent_pass "$1" "$2") && luks_vsize "$2" "$pass"; } # DIR ID
+
 qemu_librbd_io() { # ID PASSFILE qemu-io args... (librbd's own LUKS reader)
     local id=$1 pass=$2
     shift 2
