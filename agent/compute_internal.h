@@ -88,6 +88,12 @@ struct compute {
         bool reconcile_due;       /* run one as soon as possible */
         unsigned reconcile_delay_ms;
         char reconcile_problem[COMPUTE_REASON_LEN]; /* why the last one failed; "" */
+        /* After a backup.restore.end: reconciles still to run, when the
+         * next is, and the step to the one after it (role_compute.c). */
+        unsigned restore_rechecks;
+        uint64_t next_restore_ms, restore_step_ms;
+        int64_t restore_since; /* unix time: index entries written since then */
+        int64_t refresh_since; /* set during a reconcile that refreshes those; 0 */
         struct compute_pending *pending;
         size_t n_pending, pending_capacity;
         struct compute_recent recent[COMPUTE_RECENT_MAX];

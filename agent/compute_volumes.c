@@ -803,6 +803,9 @@ void compute_scan_domains(struct compute *cp, const char *domain)
 struct live_entry {
         char volume_id[EVENT_ID_MAX];
         enum volume_index_state state;
+        /* Formatted again since cp->refresh_since (a re-bind after a
+         * restore): its value is set again even where one is in place. */
+        bool refresh;
 };
 
 struct walk {
@@ -834,6 +837,7 @@ static int walk_entry(void *opaque, const char *volume_id, const struct volume_i
         if (array_grow((void **)&w->entries, &w->capacity, w->n, sizeof(*w->entries)) < 0)
                 return -ENOMEM;
         memcpy(w->entries[w->n].volume_id, e->volume_id, EVENT_ID_MAX);
+        w->entries[w->n].refresh = w->cp->refresh_since && e->time >= w->cp->refresh_since;
         w->entries[w->n++].state = e->state;
         return 0;
 }
@@ -1006,7 +1010,7 @@ static void reconcile_entry(struct compute *cp, const struct live_entry *e,
                         return;
                 compute_remove(cp, e->volume_id, true, dry_run, false, &a);
         } else if (e->state == VOLUME_INDEX_FORMATTED) {
-                if (s && !s->placeholder)
+                if (s && !s->placeholder && !e->refresh)
                         return;
                 if (dry_run)
                         compute_set_action(&a, OUTCOME_PROVISIONED, false, "would set the value");

@@ -395,6 +395,20 @@ static int parse_attachments(struct json_object *payload, struct event *e,
         return 0;
 }
 
+/* payload.backup_id: absent or null is none; anything else must be a UUID. */
+static int parse_backup_id(struct json_object *payload, struct event *e, const char **ret_reason)
+{
+        struct json_object *v = get_optional(payload, "backup_id");
+
+        if (!v || json_object_is_type(v, json_type_null))
+                return 0;
+        if (!json_object_is_type(v, json_type_string) || json_object_get_string_len(v) != 36 ||
+            !event_is_uuid(json_object_get_string(v)))
+                return reason_set(-EINVAL, ret_reason, "payload.backup_id is not a UUID");
+        event_uuid_lower(json_object_get_string(v), e->backup_id);
+        return 0;
+}
+
 static int parse_payload(struct json_object *root, struct event *e, const char **ret_reason)
 {
         struct json_object *payload, *status, *host, *zone;
@@ -435,6 +449,9 @@ static int parse_payload(struct json_object *root, struct event *e, const char *
                 e->zone_unreadable = true;
         }
         r = parse_attachments(payload, e, ret_reason);
+        if (r < 0)
+                return r;
+        r = parse_backup_id(payload, e, ret_reason);
         if (r < 0)
                 return r;
         /* A create's size decides the image's, a resize's the new one. */
@@ -504,7 +521,10 @@ int event_parse(const char *data, size_t length, unsigned max_depth, struct even
         r = read_header(notification, &e, ret_reason);
         if (r < 0)
                 goto out;
-        if (strncmp(e.event_type, "volume.", 7) == 0) {
+        /* backup.restore.end names the backup's source volume in the same
+         * fields (cinder/volume/volume_utils.py:141-162). */
+        if (strncmp(e.event_type, "volume.", 7) == 0 ||
+            strcmp(e.event_type, "backup.restore.end") == 0) {
                 r = parse_payload(notification, &e, ret_reason);
                 if (r < 0)
                         goto out;

@@ -26,7 +26,8 @@
 struct event {
         char event_type[EVENT_TYPE_MAX];
         char message_id[EVENT_ID_MAX];
-        /* Volume fields, set only for volume.* events. */
+        /* Volume fields, set only for volume.* events and backup.restore.end
+         * (whose volume_id is the backup's source volume). */
         bool is_volume;
         char volume_id[EVENT_ID_MAX];   /* validated UUID, lowercase */
         bool has_volume_type;
@@ -43,6 +44,7 @@ struct event {
         char attached_hosts[EVENT_MAX_ATTACHMENTS][EVENT_HOST_MAX];
         size_t n_attached_hosts;
         bool more_attachments; /* beyond EVENT_MAX_ATTACHMENTS */
+        char backup_id[EVENT_ID_MAX]; /* payload.backup_id, lowercase; "" if absent/null */
 };
 
 /* Parses one hook-file line (data, length; need not be NUL-terminated).

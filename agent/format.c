@@ -842,6 +842,19 @@ int format_index_put(struct format_context *ctx, const struct volume_index_entry
         return r;
 }
 
+int format_restore_targets(struct format_context *ctx, const char *source,
+                           struct format_restore_targets *ret)
+{
+        struct client *client;
+        int r = acquire_client(ctx, &client);
+
+        if (r < 0)
+                return r;
+        r = format_find_restored(ctx, client->cluster, source, ret);
+        release_client(ctx, client, r == -ESHUTDOWN);
+        return r;
+}
+
 int format_index_remove(struct format_context *ctx, const char *volume_id)
 {
         struct volume_index_entry e;

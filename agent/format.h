@@ -81,3 +81,19 @@ void format_volume(struct format_context *ctx, const char *volume_id, uint64_t s
  * (a guest's qemu), and taking that lock would fail the guest's writes. */
 void format_extend(struct format_context *ctx, const char *volume_id, uint64_t size_bytes,
                    struct format_result *ret);
+
+/* backup.restore.end names only the backup's source volume, never the one
+ * restored into (cinder/volume/volume_utils.py:141-162): the volumes of the
+ * pool's index whose image now starts with one of source's headers while
+ * their entry names another, a backup of source restored over them. Each
+ * listed image's first 4 KiB are read, without a lock. n_headers: source's
+ * headers in the header map (0: none, nothing read); checked: images read.
+ * Free entries with free(). 0, or a negative errno (an image that could not be
+ * read for a reason that may pass, the index or the map unreadable). */
+struct format_restore_targets {
+        struct volume_index_entry *entries; /* their index entries, as they were */
+        size_t n, capacity;
+        size_t n_headers, checked;
+};
+int format_restore_targets(struct format_context *ctx, const char *source,
+                           struct format_restore_targets *ret);

@@ -10,11 +10,13 @@
 #include <string.h>
 #include <time.h>
 
+#include "array.h"
 #include "header_map.h"
 #include "lockcookie.h"
 #include "log.h"
 #include "luks.h"
 #include "rbd.h"
+#include "volume_index.h"
 
 /* This volume's entry for header uuid, with record (NULL: the record the
  * image holds now, for the metadata provider; none for the others). */
@@ -303,4 +305,90 @@ int format_forget_header(struct format_context *ctx, struct rbd_cluster *cluster
                 explicit_bzero(e.record, sizeof(e.record));
         }
         return header_map_put(cluster, ctx->config->pool, &e);
+}
+
+/* ---- after a restore ---------------------------------------------------- */
+
+/* Headers of one volume the restore search looks for. A volume has one of
+ * its own and one per header it inherited; more than this many are not. */
+#define RESTORE_HEADERS_MAX 16
+
+struct restore_search {
+        struct format_context *ctx;
+        struct rbd_cluster *cluster;
+        const char *source;
+        char headers[RESTORE_HEADERS_MAX][HEADER_MAP_UUID_MAX];
+        size_t n_headers;
+        struct format_restore_targets *out;
+        int error; /* the first read that failed for a reason that may pass */
+};
+
+static int note_source_header(void *opaque, const char *key, const struct header_map_entry *e)
+{
+        struct restore_search *s = opaque;
+
+        (void)key;
+        if (e && strcmp(e->volume_id, s->source) == 0 && s->n_headers < RESTORE_HEADERS_MAX)
+                snprintf(s->headers[s->n_headers++], HEADER_MAP_UUID_MAX, "%s", e->uuid);
+        return 0;
+}
+
+static bool is_source_header(const struct restore_search *s, const char *uuid)
+{
+        for (size_t i = 0; i < s->n_headers; i++)
+                if (strcmp(s->headers[i], uuid) == 0)
+                        return true;
+        return false;
+}
+
+/* One index entry: its image's first 4 KiB read (no lock: the volume may
+ * be a guest's), and noted when they are one of the source's headers while
+ * the entry names another. An image that is gone is passed over; one that
+ * cannot be read for a reason that may pass makes the search fail. */
+static int check_restored(void *opaque, const char *volume_id, const struct volume_index_entry *e)
+{
+        struct restore_search *s = opaque;
+        struct format_restore_targets *out = s->out;
+        unsigned char head[PHDR_BLOCK];
+        char image[FORMAT_IMAGE_NAME_MAX], uuid[40];
+        struct rbd_image *img;
+        int r;
+
+        if (!e || is_source_header(s, e->uuid))
+                return 0;
+        snprintf(image, sizeof(image), "%s%s", s->ctx->config->image_prefix, volume_id);
+        out->checked++;
+        r = rbd_image_open(s->cluster, s->ctx->config->pool, image, &img);
+        if (r >= 0) {
+                r = rbd_image_read(img, 0, sizeof(head), head);
+                rbd_image_close(img);
+        }
+        if (r < 0) {
+                if (r != -ENOENT && rbd_error_is_transient(r) && !s->error)
+                        s->error = r;
+                return 0;
+        }
+        if (!luks_has_magic(head, sizeof(head), NULL) ||
+            luks_header_uuid(head, sizeof(head), uuid) < 0 || !is_source_header(s, uuid))
+                return 0;
+        r = array_grow((void **)&out->entries, &out->capacity, out->n, sizeof(out->entries[0]));
+        if (r < 0)
+                return r;
+        out->entries[out->n++] = *e;
+        return 0;
+}
+
+int format_find_restored(struct format_context *ctx, struct rbd_cluster *cluster,
+                         const char *source, struct format_restore_targets *ret)
+{
+        struct restore_search s = {.ctx = ctx, .cluster = cluster, .source = source, .out = ret};
+        size_t reads = 0;
+        int r;
+
+        r = header_map_each(cluster, ctx->config->pool, "", note_source_header, &s);
+        ret->n_headers = s.n_headers;
+        if (r < 0 || s.n_headers == 0)
+                return r;
+        r = volume_index_each(cluster, ctx->config->pool, check_restored, &s, &reads);
+        return r < 0 ? r : s.error;
 }

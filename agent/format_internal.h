@@ -121,3 +121,6 @@ void format_decide_finished_header(struct job *j, const unsigned char *head, siz
  * under deleted_keys = shred. */
 int format_forget_header(struct format_context *ctx, struct rbd_cluster *cluster,
                          const char *uuid, const char *volume_id);
+/* format_restore_targets' search, on a client the caller holds. */
+int format_find_restored(struct format_context *ctx, struct rbd_cluster *cluster,
+                         const char *source, struct format_restore_targets *ret);

@@ -277,7 +277,41 @@ static const char *const handled_types[] = {
         "volume.create.start",         "volume.create.end",  "volume.manage_existing.start",
         "volume.manage_existing.end",  "volume.attach.start", "volume.attach.end",
         "volume.delete.start",         "volume.delete.end",  "volume.retype",
-        NULL};
+        "backup.restore.end",          NULL};
+
+/* A restore names only the backup's source volume, and the volume agent
+ * re-binds the volumes it went into (role_volume.c, restore_sweep) without
+ * any event to say so: the reconciles that follow a backup.restore.end, at
+ * these times after it, give those volumes their new value. Until then they
+ * keep the old one, which opens nothing of the restored header. */
+#define RESTORE_RECHECK_FIRST_MS 5000u
+#define RESTORE_RECHECK_FACTOR 3u
+#define RESTORE_RECHECKS 4u
+/* Index entries written this long before the restore was seen here count
+ * as written after it (the volume host's clock may be ahead); a value set
+ * again that was right costs one libvirt call. */
+#define RESTORE_CLOCK_SLACK_S 300
+
+static void restore_seen(struct compute *cp, struct compute_action *a)
+{
+        uint64_t first = RESTORE_RECHECK_FIRST_MS, at = first, step = first;
+        char when[64] = "";
+
+        for (unsigned i = 0; i < RESTORE_RECHECKS; i++, step *= RESTORE_RECHECK_FACTOR,
+                      at += step)
+                snprintf(when + strlen(when), sizeof(when) - strlen(when), "%s%" PRIu64,
+                         i == 0 ? "" : i + 1 == RESTORE_RECHECKS ? " and " : ", ", at / 1000);
+        if (!cp->restore_rechecks)
+                cp->restore_since = (int64_t)time(NULL) - RESTORE_CLOCK_SLACK_S;
+        cp->restore_rechecks = RESTORE_RECHECKS;
+        cp->restore_step_ms = first;
+        cp->next_restore_ms = intake_now_ms() + first;
+        compute_set_action(a, OUTCOME_SKIPPED, false,
+                           "a backup of this volume was restored: the volume agent re-binds "
+                           "the volumes it went into; reconciles in %s s set the values of "
+                           "the volumes its index records from now on",
+                           when);
+}
 
 static enum intent intent_of(const struct compute *cp, const struct event *ev)
 {
@@ -361,6 +395,12 @@ static bool handle_line(struct compute *cp, const struct hookfile_line *l, bool 
         case INTAKE_EVENT:
                 break;
         }
+        if (strcmp(ev.event_type, "backup.restore.end") == 0) {
+                restore_seen(cp, &a);
+                *ret_effect = true;
+                return compute_record(cp, ev.event_type, ev.message_id, ev.volume_id, &a,
+                                      intake_now_ms() - start);
+        }
         intent = intent_of(cp, &ev);
         if (intent == INTENT_NONE) {
                 cp->ignored++;
@@ -424,17 +464,26 @@ static void reconcile_if_due(struct compute *cp)
 {
         const struct config *c = cp->config;
         uint64_t now = intake_now_ms();
-        bool remove_dead;
+        bool remove_dead, restore = cp->restore_rechecks && now >= cp->next_restore_ms;
         int r;
 
-        if (!cp->reconcile_due && now < cp->next_reconcile_ms)
+        if (!cp->reconcile_due && !restore && now < cp->next_reconcile_ms)
                 return;
         cp->reconcile_due = false;
+        if (restore) {
+                cp->restore_rechecks--;
+                cp->restore_step_ms *= RESTORE_RECHECK_FACTOR;
+                cp->next_restore_ms = now + cp->restore_step_ms;
+        }
+        /* While rechecks are due, every reconcile refreshes what the index
+         * recorded since the restore. */
+        cp->refresh_since = restore || cp->restore_rechecks ? cp->restore_since : 0;
         apply_static_secrets(cp, "reconcile");
         /* The secrets of volumes that are gone: at the first reconcile, then
          * every gc_interval_s (0: never). */
         remove_dead = c->gc_interval_s && now >= cp->next_gc_ms;
         r = compute_reconcile(cp, true, remove_dead, false, false);
+        cp->refresh_since = 0;
         if (remove_dead && (r == 0 || r == -EIO))
                 cp->next_gc_ms = now + (uint64_t)c->gc_interval_s * 1000u;
         if (r == 0 || r == -EIO) {
@@ -475,6 +524,8 @@ static unsigned next_wait_ms(const struct compute *cp)
                         until = cp->pending[i].next_ms;
         if (cp->next_reconcile_ms < until)
                 until = cp->next_reconcile_ms;
+        if (cp->restore_rechecks && cp->next_restore_ms < until)
+                until = cp->next_restore_ms;
         return until <= now ? 0 : (unsigned)(until - now);
 }
 

@@ -161,13 +161,109 @@ static void index_ending(struct pipeline *p, const struct event *ev, struct form
                   RBD_INDEX_OBJECT, strerror(-r));
 }
 
+static void log_ending(const char *volume_id, const struct format_result *res, uint64_t ms);
+static bool record_result(struct pipeline *p, const struct event *ev,
+                          const struct format_result *res, uint64_t ms);
+
+/* backup.restore.end: every volume of the index a backup of the event's
+ * volume was restored over is decided again, as `format ID` would (its key
+ * re-bound: inherited), and gets a result line of its own; the event's
+ * line (its volume is the backup's source) says what was found. A failure
+ * that may pass on any of them fails the whole job, to be retried: the
+ * volumes already re-bound are not found again. */
+static void restore_sweep(struct pipeline *p, const struct event *ev, struct format_result *res)
+{
+        struct format_restore_targets t = {0};
+        size_t done = 0, transient = 0;
+        char names[256] = "";
+        char what[96];
+        int r = format_restore_targets(p->format, ev->volume_id, &t);
+
+        if (ev->backup_id[0])
+                snprintf(what, sizeof(what), "backup %.36s of volume %.36s", ev->backup_id,
+                         ev->volume_id);
+        else
+                snprintf(what, sizeof(what), "a backup of volume %.36s", ev->volume_id);
+
+        *res = (struct format_result){.outcome = OUTCOME_SKIPPED};
+        if (r < 0) {
+                res->outcome = OUTCOME_FAILED;
+                res->transient = rbd_error_is_transient(r);
+                snprintf(res->reason, sizeof(res->reason),
+                         "%s was restored: cannot look for the volumes it was restored into "
+                         "(%zu images read): %s", what, t.checked, strerror(-r));
+                free(t.entries);
+                return;
+        }
+        for (size_t i = 0; i < t.n; i++) {
+                const struct volume_index_entry *e = &t.entries[i];
+                struct event tev = *ev;
+                struct format_result sub;
+                uint64_t start = intake_now_ms(), ms;
+                char reason[FORMAT_REASON_MAX];
+
+                snprintf(tev.volume_id, sizeof(tev.volume_id), "%s", e->volume_id);
+                snprintf(tev.volume_type, sizeof(tev.volume_type), "%s", e->type);
+                tev.has_volume_type = e->type[0] != '\0';
+                snprintf(tev.volume_host, sizeof(tev.volume_host), "%s", e->host);
+                snprintf(tev.availability_zone, sizeof(tev.availability_zone), "%s", e->zone);
+                format_volume(p->format, e->volume_id, 0, &sub);
+                if (sub.outcome == OUTCOME_FAILED && sub.transient) {
+                        transient++;
+                        continue;
+                }
+                index_ending(p, &tev, &sub);
+                ms = intake_now_ms() - start;
+                snprintf(reason, sizeof(reason), "%s", sub.reason);
+                snprintf(sub.reason, sizeof(sub.reason),
+                         "%s was restored over it: %.300s", what, reason);
+                log_ending(e->volume_id, &sub, ms);
+                if (!record_result(p, &tev, &sub, ms))
+                        break;
+                done++;
+                if (strlen(names) + strlen(e->volume_id) + 3 < sizeof(names))
+                        snprintf(names + strlen(names), sizeof(names) - strlen(names), "%s%s",
+                                 names[0] ? ", " : "", e->volume_id);
+        }
+        free(t.entries);
+        if (transient) {
+                res->outcome = OUTCOME_FAILED;
+                res->transient = true;
+                snprintf(res->reason, sizeof(res->reason),
+                         "%s was restored: %zu of the %zu volumes it was restored into could "
+                         "not be decided yet (%zu done: %.200s)",
+                         what, transient, t.n, done, names[0] ? names : "none");
+        } else if (t.n_headers == 0) {
+                snprintf(res->reason, sizeof(res->reason),
+                         "%s was restored: rbd-luks-agent made no header for that volume "
+                         "(none in %s/%s), nothing to re-bind", what, p->config->pool,
+                         RBD_HEADERS_OBJECT);
+        } else if (t.n == 0) {
+                snprintf(res->reason, sizeof(res->reason),
+                         "%s was restored: no volume in %s/%s holds its header under another "
+                         "entry (%zu images read; one restored into a volume of a type not in "
+                         "[volume] types is not in the index)",
+                         what, p->config->pool, RBD_INDEX_OBJECT, t.checked);
+        } else {
+                snprintf(res->reason, sizeof(res->reason),
+                         "%s was restored into %zu volume(s) of %.64s/%s (%zu images read), "
+                         "each decided again: %.200s", what, t.n, p->config->pool,
+                         RBD_INDEX_OBJECT, t.checked, names);
+        }
+}
+
 /* One attempt at the job of an event: a create.end's format, a
- * resize.end's image size, a delete.end's index entry removed. */
+ * resize.end's image size, a delete.end's index entry removed, a restore's
+ * volumes found and re-bound. */
 static void attempt(struct pipeline *p, const struct event *ev, uint64_t size,
                     struct format_result *res)
 {
         int r;
 
+        if (strcmp(ev->event_type, "backup.restore.end") == 0) {
+                restore_sweep(p, ev, res);
+                return;
+        }
         if (strcmp(ev->event_type, "volume.resize.end") == 0) {
                 format_extend(p->format, ev->volume_id, size, res);
                 return;
@@ -229,7 +325,8 @@ static bool format_with_retries(struct pipeline *p, const struct event *ev, uint
         }
         /* Given up: a create that ended failed is a lasting fact too. */
         if (!stop && res->outcome == OUTCOME_FAILED && res->transient &&
-            strcmp(ev->event_type, "volume.delete.end") != 0) {
+            strcmp(ev->event_type, "volume.delete.end") != 0 &&
+            strcmp(ev->event_type, "backup.restore.end") != 0) {
                 res->transient = false;
                 index_ending(p, ev, res);
         }
@@ -394,9 +491,10 @@ static void skip_event(struct pipeline *p, const struct event *ev, const char *r
 /* The event types this role acts on, for intake_classify(): a create's
  * format (a retype into a managed type is one too), a delete's entry in the
  * volume index, an extend's image size. */
-static const char *const handled_types[] = {"volume.create.end", "volume.delete.end",
-                                            "volume.resize.end", "volume.manage_existing.end",
-                                            "volume.retype",     NULL};
+static const char *const handled_types[] = {"volume.create.end",  "volume.delete.end",
+                                            "volume.resize.end",  "volume.manage_existing.end",
+                                            "volume.retype",      "backup.restore.end",
+                                            NULL};
 
 /* Why an event that passed intake is not acted on, into why; false when it
  * is to be acted on. */
@@ -455,7 +553,11 @@ static void handle_line(struct pipeline *p, const struct hookfile_line *l)
                 p->ignored++;
                 break;
         case INTAKE_EVENT:
-                if (strcmp(ev.event_type, handled_types[1]) == 0) {
+                /* A delete, and a restore (its volume is the backup's source,
+                 * whatever its type and host now), are jobs whatever the
+                 * volume's type. */
+                if (strcmp(ev.event_type, handled_types[1]) == 0 ||
+                    strcmp(ev.event_type, handled_types[5]) == 0) {
                         pthread_mutex_lock(&p->lock);
                         queue_job(p, l, &ev);
                         pthread_mutex_unlock(&p->lock);

@@ -303,6 +303,53 @@ for v in "$copy" "$guest_luks" "$plain"; do rbd_ rm --no-progress "volume-$v" >/
 kill -HUP "$agent_pid"
 check "health recovers once they are gone" wait_for 20 healthy
 
+# 11. A backup restored over another agent volume (what cinder-backup does: the source's
+# bytes, header included, written into the target's image, its metadata left; the
+# notification names only the backup's source: tests/integration/cinder_backup.sh): on
+# backup.restore.end the volume agent finds the target and re-binds the source's key to
+# it, and the compute agent's rechecks after the event give the secret the new value.
+rs=$(new_uuid) rt=$(new_uuid)
+for v in "$rs" "$rt"; do
+    rbd_ create --size 1024 "volume-$v"
+    to_compute "$v" volume.create.start
+    to_volume "$v" volume.create.end
+done
+both_indexed() { index_has "$rs" && index_has "$rt"; }
+check "restore: source and target formatted" wait_for 30 both_indexed
+for v in "$rs" "$rt"; do to_compute "$v" volume.create.end; done
+check "restore: the target's secret holds its own passphrase" wait_for 10 has_value "$rt"
+prt=$(keys_pass "$rt") prs=$(keys_pass "$rs")
+printf '%s' "$prs" >"$T_TMP/rs.pass"
+check "restore: the source's data written through LUKS" \
+    qemu_luks_io "$rs" "$T_TMP/rs.pass" -c "write -P 0x6b 0 64k"
+rbdspec() { echo "rbd:$POOL/volume-$1:conf=$CEPH_CONF:id=admin"; }
+check "restore: the source's bytes copied over the target, its metadata kept (a restore)" \
+    timeout -s KILL 120 qemu-img convert -n -f raw -O raw "$(rbdspec "$rs")" "$(rbdspec "$rt")"
+restore_end() { # SOURCE BACKUP: backup.restore.end as cinder-backup sends it (_usage_from_backup)
+    printf '{"message_id": "%s", "publisher_id": "backup.cinder-host", "event_type": "backup.restore.end", "priority": "INFO", "payload": {"tenant_id": "7e1c", "user_id": "a1b2", "availability_zone": "nova", "backup_id": "%s", "host": "cinder-host", "display_name": "b", "created_at": "2026-11-25T21:00:00+00:00", "status": "available", "volume_id": "%s", "size": 1, "service_metadata": "volume_%s/x", "service": "cinder.backup.drivers.posix", "fail_reason": null, "parent_id": null, "num_dependent_backups": 0, "snapshot_id": null}, "timestamp": "2026-11-25 21:00:00.000000"}\n' \
+        "$(new_uuid)" "$2" "$1" "$1"
+}
+bid=$(new_uuid)
+restore_end "$rs" "$bid" >>"$vol/events.jsonl"
+restore_end "$rs" "$bid" >>"$cmp/events.jsonl"
+vresult() { grep "\"volume_id\":\"$1\",\"event_type\":\"backup.restore.end\"" "$vol/state/results.jsonl" 2>/dev/null; }
+rebound() { vresult "$rt" | grep -q "\"outcome\":\"inherited\",\"reason\":\"backup $bid of volume $rs was restored over it: .*inherited from $rs"; }
+check "restore: the volume agent re-binds the source's key to the target (inherited)" \
+    wait_for 30 rebound
+check "restore: the source's own line names the target" \
+    bash -c "grep '\"volume_id\":\"$rs\",\"event_type\":\"backup.restore.end\"' '$vol/state/results.jsonl' | grep -q 'restored into 1 volume(s) .*$rt'"
+check_eq "restore: the target's passphrase is now the source's" "$prs" "$(keys_pass "$rt")"
+check "restore: the compute agent says when it looks again" \
+    wait_for 5 grep -q "\"volume_id\":\"$rs\",\"event_type\":\"backup.restore.end\",.*\"outcome\":\"skipped\",\"reason\":\"a backup of this volume was restored: .*reconciles in 5, 20, 65 and 200 s" "$cmp/state/results.jsonl"
+new_value() { [ "$(value_of "$rt")" = "$prs" ]; }
+check "restore: the target's secret gets the new value (a recheck after the event)" \
+    wait_for 30 new_value
+check "restore: that is not the value it had" test "$prt" != "$prs"
+printf '%s' "$(value_of "$rt")" >"$T_TMP/rt.pass"
+check "restore: the secret's value opens the target and reads the source's data" \
+    qemu_luks_io "$rt" "$T_TMP/rt.pass" -c "read -P 0x6b 0 64k"
+check "restore: the source keeps its own value" has_value "$rs"
+
 stop_compute
 check "no key material in the compute agent's log or state" bash -c "! grep -rqF '$(keys_pass "$a")' '$cmp/agent.log' '$cmp/state'"
 kill -TERM "$vagent_pid" && wait "$vagent_pid"

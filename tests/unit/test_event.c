@@ -679,3 +679,38 @@ TEST(event_availability_zone)
         REQUIRE(event_parse(texts[3], strlen(texts[3]), 64, &ev, &reason) == 0);
         CHECK(ev.availability_zone[0] == '\0' && ev.zone_unreadable);
 }
+
+/* backup.restore.end carries the backup's source volume in the volume
+ * fields (Cinder's _usage_from_backup) and its backup id; other backup.*
+ * events are not read past their type. */
+TEST(event_backup_restore)
+{
+        static const char restore[] =
+                "{\"event_type\": \"backup.restore.end\", \"payload\": {\"backup_id\": "
+                "\"5A1C0B6E-2F3D-4E8A-9B7C-1D2E3F4A5B6C\", \"volume_id\": "
+                "\"0d3c8d5e-6b9a-4f0e-8c2a-5b1e7d9f3a64\", \"status\": \"available\", "
+                "\"size\": 1, \"host\": \"backup-1\", \"snapshot_id\": null}}";
+        static const char bad_backup[] =
+                "{\"event_type\": \"backup.restore.end\", \"payload\": {\"backup_id\": 7, "
+                "\"volume_id\": \"0d3c8d5e-6b9a-4f0e-8c2a-5b1e7d9f3a64\"}}";
+        static const char no_volume[] =
+                "{\"event_type\": \"backup.restore.end\", \"payload\": {\"backup_id\": "
+                "\"5a1c0b6e-2f3d-4e8a-9b7c-1d2e3f4a5b6c\"}}";
+        static const char create[] =
+                "{\"event_type\": \"backup.create.end\", \"payload\": {\"backup_id\": 7}}";
+        const char *reason = NULL;
+        struct event ev;
+
+        REQUIRE(event_parse(restore, strlen(restore), 64, &ev, &reason) == 0);
+        CHECK(ev.is_volume);
+        CHECK(strcmp(ev.volume_id, "0d3c8d5e-6b9a-4f0e-8c2a-5b1e7d9f3a64") == 0);
+        CHECK(strcmp(ev.backup_id, "5a1c0b6e-2f3d-4e8a-9b7c-1d2e3f4a5b6c") == 0);
+        CHECK(strcmp(ev.status, "available") == 0);
+        CHECK(!ev.has_volume_type);
+        CHECK(event_parse(bad_backup, strlen(bad_backup), 64, &ev, &reason) == -EINVAL);
+        CHECK(reason && strcmp(reason, "payload.backup_id is not a UUID") == 0);
+        CHECK(event_parse(no_volume, strlen(no_volume), 64, &ev, &reason) == -EINVAL);
+        CHECK(reason && strcmp(reason, "payload.volume_id is missing") == 0);
+        REQUIRE(event_parse(create, strlen(create), 64, &ev, &reason) == 0);
+        CHECK(!ev.is_volume && ev.volume_id[0] == '\0');
+}
