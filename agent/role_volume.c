@@ -501,15 +501,19 @@ static const char *const handled_types[] = {"volume.create.end",  "volume.delete
 static bool not_ours(const struct pipeline *p, const struct event *ev, char *why, size_t size)
 {
         bool retype = strcmp(ev->event_type, "volume.retype") == 0;
+        bool resize = strcmp(ev->event_type, "volume.resize.end") == 0;
         const char *type = ev->has_volume_type ? ev->volume_type : NULL;
 
-        if (!config_wants_type(p->config, type)) {
+        /* An extend is decided by the image's own state, whatever the type
+         * now: one of the agent's volumes retyped away stays encrypted, and
+         * Cinder's extend still cuts its payload offset off. */
+        if (!resize && !config_wants_type(p->config, type)) {
                 if (retype)
                         snprintf(why, size, "retyped to %s, which is not in [volume] types: the "
                                  "image is left as it is (a volume rbd-luks-agent formatted stays "
                                  "encrypted under its key, and its index entry keeps its "
-                                 "secrets on the compute hosts); its extends, snapshots and "
-                                 "clones are not handled from now on",
+                                 "secrets on the compute hosts); its extends are still grown "
+                                 "back, its snapshots and clones are not handled from now on",
                                  type ? type : "(none)");
                 else
                         snprintf(why, size, "volume type %s is not in [volume] types",

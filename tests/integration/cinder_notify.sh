@@ -320,6 +320,12 @@ check_eq "formatted: qemu shows exactly 1 GiB" "$GIB" "$(msize "$pblank")"
 check "the agent's volume retyped away: skipped, saying it stays encrypted" \
     wait_for 30 ended_as "$aenc" "skipped retyped to $ptype, which is not in \[volume\] types: the image is left as it is"
 check "and it still opens with its key, its data there" mio "$aenc" -c "read -P 0x93 0 64k"
+# Its extends are still the agent's: Cinder's cuts the payload offset off as for any volume.
+check "Cinder extends the retyped-away volume to 2 GiB" api volume-extend "$aenc" 2
+check "the agent grows it back though its type is not in [volume] types (resized)" \
+    wait_for 60 ended_as "$aenc" resized
+check_eq "qemu shows exactly 2 GiB" "$((2 * GIB))" "$(msize "$aenc")"
+check "its data still there" mio "$aenc" -c "read -P 0x93 0 64k"
 check "the attached one: skipped, nothing done under a guest" \
     wait_for 30 ended_as "$pinuse" "skipped retyped while 'in-use': nothing is formatted or converted under a guest"
 check "its plain data untouched" raw_io "$pinuse" -c "read -P 0x94 0 64k"
