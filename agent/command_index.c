@@ -350,24 +350,6 @@ static int rebuild_one(const struct config *c, struct rbd_cluster *cluster, stru
         return 0;
 }
 
-static bool listed(char **names, size_t n, const char *name)
-{
-        size_t lo = 0, hi = n;
-
-        while (lo < hi) { /* rbd_pool_list_images sorts */
-                size_t mid = lo + (hi - lo) / 2;
-                int d = strcmp(names[mid], name);
-
-                if (d == 0)
-                        return true;
-                if (d < 0)
-                        lo = mid + 1;
-                else
-                        hi = mid;
-        }
-        return false;
-}
-
 /* Entries whose image is gone (unreadable ones too): removed. */
 static int remove_gone(const struct config *c, struct rbd_cluster *cluster,
                        const struct entries *all, char **names, size_t n, bool dry_run,
@@ -385,7 +367,7 @@ static int remove_gone(const struct config *c, struct rbd_cluster *cluster,
                 snprintf(name, sizeof(name), "%s%s", c->image_prefix, id);
                 /* Live (an unreadable one was written anew if its image says
                  * what it is). */
-                if (listed(names, n, name))
+                if (rbd_names_contain(names, n, name))
                         continue;
                 if (!dry_run && (r = volume_index_remove(cluster, c->pool, id)) < 0) {
                         log_error("volume %s: cannot remove its index entry: %s", id,

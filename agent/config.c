@@ -85,6 +85,7 @@ const struct key_def config_keys[N_KEYS] = {
         [KEY_DELETED_KEYS] = KEY(VOLUME, "deleted_keys", config_parse_deleted_keys,
                                  shred_deleted_keys, OPTIONAL),
         [KEY_MAX_CONVERT_GIB] = NUMBER(VOLUME, "max_convert_gib", max_convert_gib, 0, 4096),
+        [KEY_AUDIT_INTERVAL_S] = NUMBER(VOLUME, "audit_interval_s", audit_interval_s, 0, 86400),
 
         [KEY_PROVIDER] = KEY(KEYS, "provider", config_parse_provider, key_provider, REQUIRED),
         [KEY_KEY_DIRECTORY] = KEY(KEYS, "directory", config_parse_path, key_directory, OPTIONAL),
@@ -693,6 +694,7 @@ static int config_new(const char *path, struct config **ret)
                 .ceph_timeout_s = 30,
                 .lock_stale_after_s = 600,
                 .max_convert_gib = 64,
+                .audit_interval_s = 600,
                 .compute_private = true,
                 .reconcile_interval_s = 300,
                 .gc_interval_s = 3600,

@@ -88,6 +88,10 @@ struct config {
         /* max_convert_gib: the largest image holding data that is converted
          * into LUKS (format_convert.c); 0: none, such images are refused. */
         unsigned max_convert_gib;
+        /* audit_interval_s: how often the volume role looks for index
+         * entries whose image left the pool without a delete
+         * (volume_audit.h); 0: never. */
+        unsigned audit_interval_s;
 
         /* [compute] */
         char *libvirt_uri;

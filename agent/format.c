@@ -842,6 +842,19 @@ int format_index_put(struct format_context *ctx, const struct volume_index_entry
         return r;
 }
 
+int format_with_client(struct format_context *ctx, int (*fn)(struct rbd_cluster *, void *),
+                       void *opaque)
+{
+        struct client *client;
+        int r = acquire_client(ctx, &client);
+
+        if (r < 0)
+                return r;
+        r = fn(client->cluster, opaque);
+        release_client(ctx, client, r == -ESHUTDOWN);
+        return r;
+}
+
 int format_restore_targets(struct format_context *ctx, const char *source,
                            struct format_restore_targets *ret)
 {

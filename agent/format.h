@@ -97,3 +97,9 @@ struct format_restore_targets {
 };
 int format_restore_targets(struct format_context *ctx, const char *source,
                            struct format_restore_targets *ret);
+
+/* fn(cluster, opaque) on the workers' shared Ceph client (connected if
+ * need be); its result, or the connection's error. */
+struct rbd_cluster;
+int format_with_client(struct format_context *ctx, int (*fn)(struct rbd_cluster *, void *),
+                       void *opaque);

@@ -101,6 +101,24 @@ void rbd_names_free(char **names, size_t count)
         free(names);
 }
 
+bool rbd_names_contain(char *const *names, size_t count, const char *name)
+{
+        size_t lo = 0, hi = count;
+
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                int d = strcmp(names[mid], name);
+
+                if (d == 0)
+                        return true;
+                if (d < 0)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        return false;
+}
+
 /* Copies librbd's list into plain strings the caller owns. */
 static int copy_names(rbd_image_spec_t *specs, size_t n, char ***ret_names)
 {

@@ -29,6 +29,8 @@ void rbd_cluster_disconnect(struct rbd_cluster *c);
 int rbd_pool_list_images(struct rbd_cluster *c, const char *pool, char ***ret_names,
                          size_t *ret_count);
 void rbd_names_free(char **names, size_t count);
+/* Whether the sorted list from rbd_pool_list_images holds name. */
+bool rbd_names_contain(char *const *names, size_t count, const char *name);
 
 int rbd_image_open(struct rbd_cluster *c, const char *pool, const char *name,
                    struct rbd_image **ret);

@@ -20,6 +20,7 @@
 #include "log.h"
 #include "results.h"
 #include "rbd.h"
+#include "volume_audit.h"
 #include "volume_index.h"
 
 #define GIB (1024ull * 1024ull * 1024ull)
@@ -252,6 +253,80 @@ static void restore_sweep(struct pipeline *p, const struct event *ev, struct for
         }
 }
 
+/* A volume.retype onto a named host outside [volume] backends (set). */
+static bool retyped_away(const struct pipeline *p, const struct event *ev)
+{
+        return strcmp(ev->event_type, "volume.retype") == 0 && ev->volume_host[0] &&
+               !config_wants_backend(p->config, ev->volume_host);
+}
+
+/* A volume.retype onto a host outside [volume] backends: the volume moved
+ * to another backend. When its image has left this pool with it (the RBD
+ * driver's own migration copies the image and its metadata to the other
+ * pool, cinder/volume/drivers/rbd.py:2207-2288), this pool's index entry
+ * goes, so the audit (volume_audit.h) does not report it; the header map
+ * keeps its record, for backups and images of it that stay here. */
+struct moved {
+        const struct config *config;
+        const char *volume_id;
+        int found; /* 0 no entry, 1 entry and image, 2 entry without image */
+};
+
+static int check_moved(struct rbd_cluster *cluster, void *opaque)
+{
+        struct moved *m = opaque;
+        struct volume_index_entry e;
+        struct rbd_image *img;
+        char image[256];
+        int r = volume_index_get(cluster, m->config->pool, m->volume_id, &e);
+
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0 && r != -EINVAL)
+                return r;
+        snprintf(image, sizeof(image), "%s%s", m->config->image_prefix, m->volume_id);
+        r = rbd_image_open(cluster, m->config->pool, image, &img);
+        if (r >= 0) {
+                rbd_image_close(img);
+                m->found = 1;
+                return 0;
+        }
+        if (r != -ENOENT)
+                return r;
+        m->found = 2;
+        return volume_index_remove(cluster, m->config->pool, m->volume_id);
+}
+
+static void moved_away(struct pipeline *p, const struct event *ev, struct format_result *res)
+{
+        const struct config *c = p->config;
+        struct moved m = {.config = c, .volume_id = ev->volume_id};
+        int r = format_with_client(p->format, check_moved, &m);
+
+        *res = (struct format_result){.outcome = m.found == 2 ? OUTCOME_REMOVED : OUTCOME_SKIPPED};
+        if (r < 0) {
+                res->outcome = OUTCOME_FAILED;
+                res->transient = rbd_error_is_transient(r);
+                snprintf(res->reason, sizeof(res->reason),
+                         "retyped onto host %.200s, not on a backend in [volume] backends: cannot "
+                         "check this pool's index entry and image: %s", ev->volume_host,
+                         strerror(-r));
+        } else if (m.found == 2) {
+                snprintf(res->reason, sizeof(res->reason),
+                         "retyped onto host %.200s, not on a backend in [volume] backends: its "
+                         "image left pool %s with it; index entry removed, key record kept in "
+                         "%s", ev->volume_host, c->pool, RBD_HEADERS_OBJECT);
+        } else if (m.found == 1) {
+                snprintf(res->reason, sizeof(res->reason),
+                         "retyped onto host %.200s, not on a backend in [volume] backends; its "
+                         "image is still in pool %s: left as it is", ev->volume_host, c->pool);
+        } else {
+                snprintf(res->reason, sizeof(res->reason),
+                         "volume host %.200s is not on a backend in [volume] backends",
+                         ev->volume_host);
+        }
+}
+
 /* One attempt at the job of an event: a create.end's format, a
  * resize.end's image size, a delete.end's index entry removed, a restore's
  * volumes found and re-bound. */
@@ -262,6 +337,10 @@ static void attempt(struct pipeline *p, const struct event *ev, uint64_t size,
 
         if (strcmp(ev->event_type, "backup.restore.end") == 0) {
                 restore_sweep(p, ev, res);
+                return;
+        }
+        if (retyped_away(p, ev)) {
+                moved_away(p, ev, res);
                 return;
         }
         if (strcmp(ev->event_type, "volume.resize.end") == 0) {
@@ -326,7 +405,7 @@ static bool format_with_retries(struct pipeline *p, const struct event *ev, uint
         /* Given up: a create that ended failed is a lasting fact too. */
         if (!stop && res->outcome == OUTCOME_FAILED && res->transient &&
             strcmp(ev->event_type, "volume.delete.end") != 0 &&
-            strcmp(ev->event_type, "backup.restore.end") != 0) {
+            strcmp(ev->event_type, "backup.restore.end") != 0 && !retyped_away(p, ev)) {
                 res->transient = false;
                 index_ending(p, ev, res);
         }
@@ -561,7 +640,7 @@ static void handle_line(struct pipeline *p, const struct hookfile_line *l)
                  * whatever its type and host now), are jobs whatever the
                  * volume's type. */
                 if (strcmp(ev.event_type, handled_types[1]) == 0 ||
-                    strcmp(ev.event_type, handled_types[5]) == 0) {
+                    strcmp(ev.event_type, handled_types[5]) == 0 || retyped_away(p, &ev)) {
                         pthread_mutex_lock(&p->lock);
                         queue_job(p, l, &ev);
                         pthread_mutex_unlock(&p->lock);
@@ -808,6 +887,7 @@ int role_volume_run(const struct config *c, bool once)
         struct hookfile *h = NULL;
         struct health health;
         struct pipeline p;
+        struct volume_audit *audit = NULL;
         pthread_t *threads = NULL;
         unsigned started = 0;
         int r, code = 1;
@@ -838,10 +918,17 @@ int role_volume_run(const struct config *c, bool once)
                 log_error("cannot start workers: %s", strerror(-r));
                 goto out;
         }
+        r = volume_audit_new(c, p.format, p.results, !once, &audit);
+        if (r < 0) {
+                log_error("cannot start the volume index audit: %s", strerror(-r));
+                goto out;
+        }
         log_info("volume role %s: %s, %u workers", once ? "running once over" : "following",
                  c->hook_file, c->workers);
         warn_locked_memory(c->workers);
         read_loop(&p, h, &cp, once);
+        volume_audit_free(audit);
+        audit = NULL;
         stop_workers(&p, threads, started);
         started = 0;
         checkpoint_progress(&p, &cp, true);
@@ -861,6 +948,7 @@ int role_volume_run(const struct config *c, bool once)
         if (p.health)
                 (void)health_write(p.health, true, "stopped");
 out:
+        volume_audit_free(audit);
         if (started)
                 stop_workers(&p, threads, started);
         free(threads);

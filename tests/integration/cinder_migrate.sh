@@ -56,7 +56,8 @@ check "Cinder creates the agent's three types (on ceph, on ceph2, on either)" te
 new_kek "$T_TMP/kek-1.bin"
 # agent DIR POOL BACKEND QUEUE: a volume agent of the three types for that backend.
 agent() {
-    make_agent_dir "$1" "volume.types = $t1,$t2,$t0" "ceph.pool = $2" "volume.backends = $3"
+    make_agent_dir "$1" "volume.types = $t1,$t2,$t0" "ceph.pool = $2" "volume.backends = $3" \
+        "volume.audit_interval_s = 2"
     cp "$T_TMP/kek-1.bin" "$1/kek-1.bin"
     use_keks "$1" kek-1
     amqp_ini "$4" >>"$1/agent.ini"
@@ -86,6 +87,7 @@ vsize() { local POOL=$2; agent_vsize "$1" "$3"; } # DIR POOL ID: what qemu's LUK
 in_pool() { timeout -s KILL 60 rbd --conf "$CEPH_CONF" --id admin -p "$1" info "volume-$2" >/dev/null 2>&1; }
 host_of() { api volume-show "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["os-vol-host-attr:host"])'; }
 END=$((GIB - 65536))
+not() { ! "$@"; }
 
 # --- M1: retype into the other backend's type: the RBD driver moves the image ----------
 m1=$(api volume-create --type "$t1" --size 1 --name migrate-m1)
@@ -107,6 +109,9 @@ indexed() { # POOL ID: the pool's volume index says formatted
         grep -q "state=formatted" "$T_TMP/iv"
 }
 check "M1: and records it in $POOL2's volume index (its compute agents provision it)" indexed "$POOL2" "$m1"
+check "M1: agent 1 hears of the retype onto ceph2: its image left, its index entry removed" \
+    wait_for 30 ended_as "$A1" "$m1" volume.retype "removed retyped onto host $CINDER_HOST@ceph2#ceph2, not on a backend in \[volume\] backends: its image left pool volumes with it; index entry removed"
+check "M1: pool volumes' index no longer lists it" bash -c "! timeout -s KILL 30 rados --conf '$CEPH_CONF' --id admin -p volumes getomapval rbd-luks-agent.index '$m1' /dev/null >/dev/null 2>&1"
 check "M1: the key record came with the image" timeout -s KILL 60 rbd --conf "$CEPH_CONF" --id admin -p "$POOL2" image-meta get "volume-$m1" rbd-luks-agent.key
 check_eq "M1: qemu shows exactly 1 GiB in $POOL2" "$GIB" "$(vsize "$A2" "$POOL2" "$m1")"
 check "M1: the data reads back" io "$A2" "$POOL2" "$m1" -c "read -P 0xa1 0 64k" -c "read -P 0xa2 $END 64k"
@@ -117,8 +122,9 @@ check "M1: the data reads back" io "$A2" "$POOL2" "$m1" -c "read -P 0xa1 0 64k" 
 # (manager.py:2315, volume_utils.py:590), the image renamed to the volume's
 # (rbd.py:2189-2195): the header comes along, the image metadata does not (the agent's
 # key record stays with the deleted source), and the last payload-offset bytes of the
-# guest's data are cut off. The agent cannot see it happen; docs/decisions.md
-# ("Migrations") says what that means for operators.
+# guest's data are cut off. The agent cannot see it happen; its audit (volume_audit.h)
+# reports the entry whose image left without a delete; docs/decisions.md ("Migrations")
+# says what that means for operators.
 m2=$(api volume-create --type "$t0" --size 1 --name migrate-m2)
 check "M2: Cinder makes a volume of the type on either backend" api wait "$m2" available --timeout 120
 h2=$(host_of "$m2")
@@ -131,14 +137,22 @@ check "M2: data written through LUKS (start, last 64 KiB)" io "$from" "$fpool" "
     -c "write -P 0xb1 0 64k" -c "write -P 0xb2 $END 64k"
 cp "$T_TMP/pass-$m2" "$T_TMP/pass-m2-before"
 off2=$(timeout -s KILL 60 rbd --conf "$CEPH_CONF" --id admin -p "$fpool" image-meta get "volume-$m2" rbd-luks-agent.state | sed -n 's/.* offset=\([0-9]*\) .*/\1/p')
-lines_before=$(cat "$A1/state/results.jsonl" "$A2/state/results.jsonl" | wc -l)
+event_lines() { cat "$A1/state/results.jsonl" "$A2/state/results.jsonl" | grep -vc '"event_type":"rbd-luks-agent.audit"'; }
+lines_before=$(event_lines)
 check "M2: Cinder migrates it to $dest by host copy" api volume-migrate "$m2" "$dest" --force-host-copy
 check "M2: the migration ends" api wait-migrated "$m2"
 check_eq "M2: Cinder has it on $dest" "$dest" "$(host_of "$m2")"
 check "M2: its image is in pool $tpool" in_pool "$tpool" "$m2"
 sleep 2
 check_eq "M2: no notification of the move reached either agent (no new result)" "$lines_before" \
-    "$(cat "$A1/state/results.jsonl" "$A2/state/results.jsonl" | wc -l)"
+    "$(event_lines)"
+check "M2: the source's agent reports it in an audit: its image left pool $fpool without a delete" \
+    wait_for 20 ended_as "$from" "$m2" rbd-luks-agent.audit "failed the volume index lists it, but its image volume-$m2 has not been in pool $fpool for two audits .*Cinder moved it by host copy"
+reported_once() { test "$(grep -c "\"volume_id\":\"$m2\",\"event_type\":\"rbd-luks-agent.audit\"" "$from/state/results.jsonl")" = 1; }
+sleep 5
+check "M2: once, not at every audit" reported_once
+m1_audited() { grep -q "\"volume_id\":\"$m1\",\"event_type\":\"rbd-luks-agent.audit\"" "$A1/state/results.jsonl" "$A2/state/results.jsonl"; }
+check "M1 is never reported by an audit (its retype removed the entry)" not m1_audited
 bytes2=$(timeout -s KILL 60 rbd --conf "$CEPH_CONF" --id admin -p "$tpool" info --format json "volume-$m2" | python3 -c 'import json,sys; print(json.load(sys.stdin)["size"])')
 check_eq "M2: the moved image is exactly 1 GiB (the source was 1 GiB + $off2)" "$GIB" "$bytes2"
 no_record() { ! timeout -s KILL 60 rbd --conf "$CEPH_CONF" --id admin -p "$tpool" image-meta get "volume-$m2" rbd-luks-agent.key >/dev/null 2>&1; }

@@ -155,6 +155,7 @@ TEST(config_minimal_has_every_default)
         CHECK(!c->kdf_fast);
         CHECK(!c->shred_deleted_keys);
         CHECK(c->max_convert_gib == 64);
+        CHECK(c->audit_interval_s == 600);
         CHECK(c->retry_initial_ms == 1000);
         CHECK(c->retry_max_ms == 60000);
         CHECK(c->retry_give_up_s == 3600);
@@ -762,6 +763,8 @@ static const struct bad_case bad_cases[] = {
          "iter_time_ms"},
         {"max_convert_gib too large", AGENT CEPH VOLUME "max_convert_gib = 4097\n" KEYS,
          ":11: max_convert_gib = '4097': out of range (allowed: 0..4096)"},
+        {"audit_interval_s too large", AGENT CEPH VOLUME "audit_interval_s = 86401\n" KEYS,
+         ":11: audit_interval_s = '86401': out of range (allowed: 0..86400)"},
         {"unknown deleted_keys", AGENT CEPH VOLUME "deleted_keys = forget\n" KEYS,
          ":11: deleted_keys = 'forget': allowed: keep, shred"},
         {"unknown kdf", MINIMAL "[luks]\nkdf = none\n",
