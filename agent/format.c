@@ -855,17 +855,25 @@ int format_with_client(struct format_context *ctx, int (*fn)(struct rbd_cluster 
         return r;
 }
 
+struct restore_search_args {
+        struct format_context *ctx;
+        const char *source;
+        struct format_restore_targets *ret;
+};
+
+static int find_restored_on(struct rbd_cluster *cluster, void *opaque)
+{
+        struct restore_search_args *a = opaque;
+
+        return format_find_restored(a->ctx, cluster, a->source, a->ret);
+}
+
 int format_restore_targets(struct format_context *ctx, const char *source,
                            struct format_restore_targets *ret)
 {
-        struct client *client;
-        int r = acquire_client(ctx, &client);
+        struct restore_search_args a = {ctx, source, ret};
 
-        if (r < 0)
-                return r;
-        r = format_find_restored(ctx, client->cluster, source, ret);
-        release_client(ctx, client, r == -ESHUTDOWN);
-        return r;
+        return format_with_client(ctx, find_restored_on, &a);
 }
 
 int format_index_remove(struct format_context *ctx, const char *volume_id)
