@@ -7,8 +7,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <json-c/json.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -709,18 +711,117 @@ static void log_command(char *const *argv)
         log_info("running %s", line);
 }
 
+/* Started as root (TripleO's containers, whose config.json is root's 0600):
+ * the copies are done as root, the command runs as the service user. No
+ * setting keeps root: a user that resolves to uid 0 is refused before
+ * anything is copied, and so is a drop that could be undone. */
+struct service_user {
+        bool drop;
+        char name[64];
+        uid_t uid;
+        gid_t gid;
+};
+
+static int resolve_service_user(struct service_user *u)
+{
+        const char *name = env_or("RBD_LUKS_AGENT_USER", KOLLA_DEFAULT_SERVICE_USER);
+        struct passwd *pw;
+
+        *u = (struct service_user){.drop = geteuid() == 0};
+        if (!u->drop)
+                return 0;
+        errno = 0;
+        pw = getpwnam(name);
+        if (!pw) {
+                log_error("started as root: cannot drop to user %s: %s", name,
+                          errno ? strerror(errno) : "no such user");
+                return -1;
+        }
+        if (pw->pw_uid == 0) {
+                log_error("started as root: user %s is uid 0; the agent does not run as root",
+                          name);
+                return -1;
+        }
+        snprintf(u->name, sizeof(u->name), "%s", name);
+        u->uid = pw->pw_uid;
+        u->gid = pw->pw_gid;
+        return 0;
+}
+
+static int drop_to_service_user(const struct service_user *u)
+{
+        if (!u->drop)
+                return 0;
+        if (initgroups(u->name, u->gid) < 0 || setgid(u->gid) < 0 || setuid(u->uid) < 0) {
+                log_error("started as root: cannot drop to user %s (uid %u): %s", u->name,
+                          (unsigned)u->uid, strerror(errno));
+                return -1;
+        }
+        if (setuid(0) == 0 || geteuid() == 0) {
+                log_error("started as root: uid 0 could be taken back after the drop to %s",
+                          u->name);
+                return -1;
+        }
+        log_info("started as root: copies done, running as %s (uid %u, gid %u)", u->name,
+                 (unsigned)u->uid, (unsigned)u->gid);
+        return 0;
+}
+
 int kolla_start(const char *agent_config)
 {
+        struct service_user user;
         struct kolla_settings s;
         char **argv = NULL;
 
         kolla_settings_from_environment(&s, agent_config);
-        if (kolla_prepare(&s, &argv) < 0)
+        if (resolve_service_user(&user) < 0 || kolla_prepare(&s, &argv) < 0)
                 return 1;
+        if (drop_to_service_user(&user) < 0) {
+                kolla_argv_free(argv);
+                return 1;
+        }
         log_command(argv);
         fflush(NULL);
         execvp(argv[0], argv);
         log_error("%s: cannot run %s: %s", s.config_file, argv[0], strerror(errno));
         kolla_argv_free(argv);
         return 1;
+}
+
+int kolla_set_configs(const char *agent_config, bool check)
+{
+        char what[KOLLA_ERROR_MAX];
+        struct kolla_settings s;
+        struct kolla_config *k = NULL;
+        char **argv = NULL;
+        int r;
+
+        kolla_settings_from_environment(&s, agent_config);
+        if (!check) {
+                r = kolla_prepare(&s, &argv);
+                kolla_argv_free(argv);
+                return r < 0 ? 1 : 0;
+        }
+        r = kolla_load(s.config_file, &k, what, sizeof(what));
+        if (r == -ENOENT) {
+                log_info("%s: no such file; nothing is copied, nothing can differ",
+                         s.config_file);
+                return 0;
+        }
+        if (r < 0) {
+                log_error("%s", what);
+                return 1;
+        }
+        r = kolla_check_files(k, what, sizeof(what));
+        kolla_config_free(k);
+        if (r < 0) {
+                log_error("%s", what[0] ? what : strerror(-r));
+                return 1;
+        }
+        if (r > 0) {
+                printf("%s\n", what);
+                return 1;
+        }
+        printf("%s: every config_files entry is in place\n", s.config_file);
+        return 0;
 }

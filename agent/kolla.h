@@ -30,6 +30,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #define KOLLA_DEFAULT_CONFIG_FILE "/var/lib/kolla/config_files/config.json"
 #define KOLLA_DEFAULT_MARKER "/var/lib/kolla/.configured"
@@ -111,6 +112,26 @@ int kolla_parse_strategy(const char *value, enum kolla_strategy *ret, bool *ret_
  * info level. */
 int kolla_copy_files(const struct kolla_config *k, char *error, size_t size);
 
+/* An owner text ("user", "user:group"; names or numbers) as ids; a user
+ * alone brings its primary group ((gid_t)-1 for a number no user has).
+ * -ENOENT with *ret_missing "user" or "group" when this container has no
+ * such name. */
+int kolla_owner_ids(const char *owner, uid_t *ret_uid, gid_t *ret_gid, const char **ret_missing);
+/* The mode kolla_copy_files gives what it copies from a source of
+ * source_mode: perm (directories: with x wherever it has r), else the
+ * source's permission bits (with preserve_properties its special bits too). */
+mode_t kolla_wanted_mode(int perm, bool preserve, mode_t source_mode, bool directory);
+
+/* kolla_check.c: what `kolla_set_configs --check` answers kolla-ansible's
+ * compare_container with. 0 when every config_files entry is in place as
+ * kolla_copy_files would leave it (content, mode, owner; without merge, no
+ * extra entries in a copied directory); 1 when a copy would change
+ * something, or fail (a required source missing, an unknown owner), the
+ * first such thing in what ("PATH: config_files[N]: dest ...: mode 0644,
+ * wants 0600"). permissions entries are not compared, as in Kolla's own
+ * check. */
+int kolla_check_files(const struct kolla_config *k, char *what, size_t size);
+
 /* Applies every permissions entry in order (owner, then mode; recursively
  * with recurse, where directories get an x bit wherever perm has r).
  * Symbolic links are never followed, not even one swapped in while the
@@ -143,6 +164,17 @@ void kolla_settings_from_environment(struct kolla_settings *s, const char *agent
  * this binary's "-c agent_config run". */
 int kolla_prepare(const struct kolla_settings *s, char ***ret_argv);
 
-/* kolla_prepare() with the environment's settings, then execvp. Returns
- * only on failure, with exit code 1. */
+/* The user kolla-start runs the command as when it was started as root
+ * (environment RBD_LUKS_AGENT_USER overrides; one that is uid 0 is refused). */
+#define KOLLA_DEFAULT_SERVICE_USER "rbd-luks-agent"
+
+/* kolla_prepare() with the environment's settings; started as root, it
+ * then becomes the service user (initgroups, setgid, setuid; refuses to go
+ * on if that fails or could be undone); then execvp. Returns only on
+ * failure, with exit code 1. */
 int kolla_start(const char *agent_config);
+/* kolla-set-configs: with check, kolla_check_files on config.json (exit 0
+ * in place, 1 changed, printing the difference; 1 too when config.json
+ * cannot be read: a start would then say why); without, kolla_prepare
+ * and no exec. Returns the exit code. */
+int kolla_set_configs(const char *agent_config, bool check);

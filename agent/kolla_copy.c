@@ -148,33 +148,53 @@ static bool parse_id(const char *s, unsigned long *ret)
         return !*end && errno == 0 && *ret < (unsigned long)INT32_MAX;
 }
 
-/* "user" or "user:group" to ids; a user alone brings its primary group. */
-static int resolve_owner(struct copier *c, const char *owner)
+int kolla_owner_ids(const char *owner, uid_t *ret_uid, gid_t *ret_gid, const char **ret_missing)
 {
         char user[64];
         const char *group = strchr(owner, ':');
         struct passwd *pw;
         struct group *gr;
         unsigned long id;
+        uid_t uid;
+        gid_t gid;
 
         snprintf(user, sizeof(user), "%.*s", group ? (int)(group - owner) : (int)strlen(owner),
                  owner);
         if (parse_id(user, &id)) {
-                c->uid = (uid_t)id;
-                pw = getpwuid(c->uid);
+                uid = (uid_t)id;
+                pw = getpwuid(uid);
         } else if ((pw = getpwnam(user))) {
-                c->uid = pw->pw_uid;
+                uid = pw->pw_uid;
         } else {
-                return fail(c, -ENOENT, "owner '%s': no user %s in this container", owner, user);
+                *ret_missing = "user";
+                return -ENOENT;
         }
-        c->gid = pw ? pw->pw_gid : (gid_t)-1;
-        if (group && parse_id(group + 1, &id))
-                c->gid = (gid_t)id;
-        else if (group && (gr = getgrnam(group + 1)))
-                c->gid = gr->gr_gid;
-        else if (group)
-                return fail(c, -ENOENT, "owner '%s': no group %s in this container", owner,
-                            group + 1);
+        gid = pw ? pw->pw_gid : (gid_t)-1;
+        if (group && parse_id(group + 1, &id)) {
+                gid = (gid_t)id;
+        } else if (group && (gr = getgrnam(group + 1))) {
+                gid = gr->gr_gid;
+        } else if (group) {
+                *ret_missing = "group";
+                return -ENOENT;
+        }
+        *ret_uid = uid;
+        *ret_gid = gid;
+        return 0;
+}
+
+/* "user" or "user:group" to ids; a user alone brings its primary group. */
+static int resolve_owner(struct copier *c, const char *owner)
+{
+        const char *missing = NULL, *group = strchr(owner, ':');
+
+        if (kolla_owner_ids(owner, &c->uid, &c->gid, &missing) < 0) {
+                if (strcmp(missing, "group") == 0)
+                        return fail(c, -ENOENT, "owner '%s': no group %s in this container",
+                                    owner, group + 1);
+                return fail(c, -ENOENT, "owner '%s': no user %.*s in this container", owner,
+                            group ? (int)(group - owner) : (int)strlen(owner), owner);
+        }
         c->set_owner = true;
         if (c->gid == (gid_t)-1)
                 snprintf(c->owner_text, sizeof(c->owner_text), "%s (uid %u)", owner,
@@ -222,11 +242,16 @@ static int apply_owner(struct copier *c, int fd, const char *path, const struct 
         return change_owner(c, fd, path, target, source->st_uid, source->st_gid, text);
 }
 
+mode_t kolla_wanted_mode(int perm, bool preserve, mode_t source_mode, bool directory)
+{
+        if (perm != KOLLA_PERM_UNSET)
+                return directory ? directory_mode(perm) : (mode_t)perm;
+        return source_mode & (preserve ? 07777 : 0777);
+}
+
 static mode_t wanted_mode(const struct copier *c, const struct stat *source, bool directory)
 {
-        if (c->perm != KOLLA_PERM_UNSET)
-                return directory ? directory_mode(c->perm) : (mode_t)c->perm;
-        return source->st_mode & (c->preserve ? 07777 : 0777);
+        return kolla_wanted_mode(c->perm, c->preserve, source->st_mode, directory);
 }
 
 static int set_mode(struct copier *c, int fd, const char *path, mode_t mode)

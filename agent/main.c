@@ -43,7 +43,9 @@ static const char main_usage[] =
         "  index ...          the pool's volume index and header map: list, rebuild, shred\n"
         "  health [--feed]    container health check: is run (feed) alive and well\n"
         "  kolla-start        Kolla container start: copy config.json's files, then\n"
-        "                     exec its command\n";
+        "                     exec its command\n"
+        "  kolla-set-configs [--check]  Kolla's kolla_set_configs: the copies alone, or\n"
+        "                     whether they are in place (exit 0) or would change (1)\n";
 
 static const char check_usage[] =
         "Usage: rbd-luks-agent -c FILE check-config\n"
@@ -115,6 +117,16 @@ static const char kolla_usage[] =
         "exist, and then creates it. Without config.json it runs\n"
         "\"rbd-luks-agent -c FILE run\". Any error names config.json and the\n"
         "entry, and exits 1 without running the command.\n";
+
+static const char kolla_set_configs_usage[] =
+        "Usage: rbd-luks-agent kolla-set-configs [--check]\n"
+        "\n"
+        "Kolla's kolla_set_configs (the image's /usr/local/bin/kolla_set_configs).\n"
+        "Without --check: what kolla-start does before its exec (copies,\n"
+        "permissions), nothing run. With --check: exit 0 when every config_files\n"
+        "entry of $KOLLA_CONFIG_FILE is in place as the copy leaves it (content,\n"
+        "mode, owner), 1 when a copy would change something or fail, printing\n"
+        "the first difference; kolla-ansible recreates the container on 1.\n";
 
 static bool wants_help(int argc, char **argv)
 {
@@ -279,6 +291,17 @@ static int command_kolla_start(const char *path, int argc, char **argv)
         return kolla_start(path);
 }
 
+static int command_kolla_set_configs(const char *path, int argc, char **argv)
+{
+        if (wants_help(argc, argv)) {
+                fputs(kolla_set_configs_usage, stdout);
+                return 0;
+        }
+        if (argc > 2 || (argc == 2 && strcmp(argv[1], "--check") != 0))
+                return usage_error(kolla_set_configs_usage, "unknown argument: %s", argv[1]);
+        return kolla_set_configs(path, argc == 2);
+}
+
 /* A command family that needs only the loaded config (keys, secrets). */
 static int command_with_config(const char *path, int argc, char **argv, const char *usage,
                                int (*fn)(const struct config *c, int argc, char **argv))
@@ -340,6 +363,8 @@ int main(int argc, char **argv)
                 return command_health(path, argc, argv);
         if (strcmp(argv[0], "kolla-start") == 0)
                 return command_kolla_start(path, argc, argv);
+        if (strcmp(argv[0], "kolla-set-configs") == 0)
+                return command_kolla_set_configs(path, argc, argv);
         if (strcmp(argv[0], "keys") == 0)
                 return command_with_config(path, argc, argv, command_keys_usage, command_keys);
         if (strcmp(argv[0], "index") == 0)

@@ -579,6 +579,57 @@ static int refuse_foreign(const struct secrets_spec *spec, const struct secrets_
                              usage_noun(spec->usage), spec->usage_id);
 }
 
+/* A secret someone else defined for spec's usage id (Kolla's nova-libvirt
+ * start, TripleO's nova_libvirt_init_secret: both define the cephx secret
+ * again at every start or deploy). The same UUID and value: 0, it counts
+ * as present and is left alone. Anything else: -EEXIST, saying what
+ * differs; nothing is changed either way. */
+static int foreign_same(struct secrets *s, virSecretPtr secret, const struct secrets_spec *spec,
+                        const struct secrets_info *info, const struct secret *value,
+                        const char **ret_reason)
+{
+        unsigned char *current;
+        size_t len = 0;
+        bool same;
+
+        if (spec->uuid[0] && strcasecmp(info->uuid, spec->uuid) != 0)
+                return reason_format(-EEXIST, ret_reason,
+                                     "libvirt secret %s (%s '%s') was defined by someone else "
+                                     "with another UUID than the configured %s; not touching it",
+                                     info->uuid, usage_noun(info->usage), info->usage_id,
+                                     spec->uuid);
+        if (info->private_value)
+                return reason_format(-EEXIST, ret_reason,
+                                     "libvirt secret %s (%s '%s') was defined by someone else "
+                                     "as private: its value cannot be compared; not touching it",
+                                     info->uuid, usage_noun(info->usage), info->usage_id);
+        current = virSecretGetValue(secret, &len, 0);
+        if (!current) {
+                int r = fail(s, ret_reason, "reading the value of libvirt secret %s (defined by "
+                             "someone else)", info->uuid);
+
+                return r == -ENOENT ? reason_format(-EEXIST, ret_reason,
+                                                    "libvirt secret %s (%s '%s') was defined by "
+                                                    "someone else and has no value; not touching it",
+                                                    info->uuid, usage_noun(info->usage),
+                                                    info->usage_id)
+                                    : r;
+        }
+        {
+                const struct secret view = {.len = len, .capacity = len, .data = current};
+
+                same = secret_equal(&view, value);
+        }
+        explicit_bzero(current, len);
+        free(current);
+        if (!same)
+                return reason_format(-EEXIST, ret_reason,
+                                     "libvirt secret %s (%s '%s') was defined by someone else "
+                                     "with a different value; not touching it",
+                                     info->uuid, usage_noun(info->usage), info->usage_id);
+        return 0;
+}
+
 /* The secret holding spec's usage id and what it is: 0, or -ENOENT when
  * there is none (or it was undefined since the lookup; *ret NULL then). */
 static int current_secret(struct secrets *s, const struct secrets_spec *spec,
@@ -642,8 +693,11 @@ int secrets_ensure(struct secrets *s, const struct secrets_spec *spec, const str
         if (r < 0 && r != -ENOENT)
                 goto out;
         if (current && !current_info.owned) {
-                r = refuse_foreign(spec, &current_info, ret_reason);
-                goto out;
+                r = foreign_same(s, current, spec, &current_info, value, ret_reason);
+                if (r < 0)
+                        goto out;
+                memcpy(uuid, current_info.uuid, sizeof(uuid));
+                goto done;
         }
         /* Another secret of ours may hold spec's UUID for an old usage id. */
         if (spec->uuid[0] && (!current || strcasecmp(current_info.uuid, spec->uuid) != 0)) {

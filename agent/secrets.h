@@ -86,8 +86,11 @@ bool secrets_ping(struct secrets *s);
 /* Makes the secret exist as spec says with value: defines it (owned) when
  * missing, redefines an owned one whose definition drifted (UUID, usage,
  * private flag), and sets the value when it differs or cannot be read back
- * (private). A secret with the same usage id that is not ours: -EEXIST,
- * nothing changed; likewise when spec->uuid belongs to a foreign secret.
+ * (private). A secret with the same usage id that is not ours (Kolla or
+ * TripleO define the cephx secret themselves) is left as it is: present
+ * (0, unchanged) when its UUID and readable value are spec's, else
+ * -EEXIST saying what differs; -EEXIST too when spec->uuid belongs to a
+ * foreign secret of another usage.
  * A redefinition keeps the old created= time, and the old UUID when
  * spec->uuid is empty. A private value cannot be read back, so it is
  * written on every call and *ret_changed is then always true. When the

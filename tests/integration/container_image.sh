@@ -12,7 +12,7 @@
 # The image is left there; nothing else in that storage is touched.
 #
 # Checked: the image's metadata (user, healthcheck, command, version label)
-# and size; --version; who the agent runs as (uid 42490, group kolla); no
+# and size; --version; who the agent runs as (uid 42700, group kolla); no
 # compiler, no -dev package, empty apt lists, no key or keyring in the image;
 # check-config on a mounted config (and FILE:LINE on a broken one); the
 # volume role formatting a volume with run --once (results.jsonl and
@@ -20,11 +20,16 @@
 # without config.json (runs the agent on the default config); the Kolla
 # path: config.json copies the INI, the KEK and the Ceph files with
 # owner/perm, then runs the agent, which formats volumes present at start and
-# appended later; `podman healthcheck run`; podman stop ends it with exit 0.
+# appended later; `podman healthcheck run`; kolla_set_configs --check as
+# root in the running container (0 in place, 1 after a changed source file,
+# 1 after a changed mode); podman stop ends it with exit 0. TripleO's shape:
+# config.json and sources 0600 root's, Ceph files from a src-ceph mount, the
+# container started as root: the agent formats and runs as uid 42700; a
+# service user that is root is refused.
 #
-# Permissions: the container runs as uid 42490 with the host's uids (no user
+# Permissions: the container runs as uid 42700 with the host's uids (no user
 # namespace, as Kolla runs it). Files mounted into it are this test's own
-# copies, chowned on the host: 42490 for what the agent itself reads and
+# copies, chowned on the host: 42700 for what the agent itself reads and
 # writes (state dir, key dir, Ceph files, config), root:42400 (group kolla)
 # mode 0640 for the Kolla sources, which kolla-start reads through its
 # supplementary group. Not podman's :U, which chowns the source tree
@@ -37,7 +42,7 @@
 root=$(cd "$(dirname "$0")/../.." && pwd)
 VERSION=$(sed -n 's/^VERSION *:\{0,1\}= *//p' "$root/Makefile" | head -n1)
 IMAGE=localhost/rbd-luks-agent:$VERSION
-AGENT_UID=42490
+AGENT_UID=42700
 KOLLA_GID=42400
 PREFIX=rla-it-$$
 CONF_IN=/etc/rbd-luks-agent/rbd-luks-agent.ini
@@ -120,6 +125,7 @@ check_eq "image command is kolla_start" "[kolla_start]" "$(inspect '{{.Config.Cm
 check_eq "image has the healthcheck" \
     "[CMD /usr/bin/rbd-luks-agent -c $CONF_IN health]" "$(inspect '{{.HealthCheck.Test}}')"
 check_eq "image version label" "$VERSION" "$(inspect '{{index .Config.Labels "org.opencontainers.image.version"}}')"
+check_eq "image kolla_version label (kolla-ansible destroy finds it)" "$VERSION" "$(inspect '{{index .Config.Labels "kolla_version"}}')"
 size=$(inspect '{{.Size}}')
 echo "   runtime image size: $((size / 1000000)) MB ($size bytes)"
 check "runtime image under 300 MB" test "${size:-999999999}" -lt 300000000
@@ -353,6 +359,21 @@ JSON
     fi
     event_json "$c2" 1 >>"$k/state/events.jsonl"
     check "kolla: the agent formats a volume whose event comes later" wait_for 60 formatted "$k/state" "$c2"
+    # kolla-ansible's compare_container: kolla_set_configs --check as root in
+    # the running container; 0 = in place, 1 = would change (recreate).
+    setcheck() { pod2 exec -u root "$kname" /usr/local/bin/kolla_set_configs --check >"$T_TMP/setcheck.out" 2>&1; echo $?; }
+    check_eq "kolla_set_configs --check after the deploy: exit 0" 0 "$(setcheck)"
+    cp -p "$cf/rbd-luks-agent.ini" "$T_TMP/ini.orig"
+    echo "# changed by the operator" >>"$cf/rbd-luks-agent.ini"
+    check_eq "kolla_set_configs --check after a changed config file: exit 1" 1 "$(setcheck)"
+    check "it names the file that differs" grep -q "rbd-luks-agent.ini" "$T_TMP/setcheck.out"
+    cp -p "$T_TMP/ini.orig" "$cf/rbd-luks-agent.ini"
+    check_eq "kolla_set_configs --check with the file as it was: exit 0" 0 "$(setcheck)"
+    pod exec -u root "$kname" chmod 0640 /etc/rbd-luks-agent/kek/kek-1.bin
+    check_eq "kolla_set_configs --check after a changed mode: exit 1" 1 "$(setcheck)"
+    check "it names the mode" grep -q "kek-1.bin.*mode\|mode.*kek-1.bin" "$T_TMP/setcheck.out"
+    pod exec -u root "$kname" chmod 0600 /etc/rbd-luks-agent/kek/kek-1.bin
+    check_eq "kolla_set_configs --check with the mode back: exit 0" 0 "$(setcheck)"
     pod stop -t 15 "$kname" >/dev/null
     check_eq "kolla: podman stop ends the agent with exit 0" 0 "$(pod inspect --format '{{.State.ExitCode}}' "$kname")"
     pod2 logs "$kname" >"$T_TMP/kolla.log" 2>&1
@@ -379,6 +400,60 @@ JSON
     check "COPY_ONCE: a restart skips the copy" wait_for 30 marker_seen
     check_eq "COPY_ONCE: and runs the agent again" true "$(pod inspect --format '{{.State.Running}}' "$oname")"
     pod stop -t 15 "$oname" >/dev/null
+
+    # TripleO's shape: tripleo_container_configs writes config.json 0600
+    # root's, the sources are root's too, the Ceph files come from a mount of
+    # CephConfigPath (src-ceph); the container starts as root (user: root)
+    # and kolla_start drops to the agent's user before running it.
+    t=$T_TMP/tripleo
+    mkdir -p "$t/src" "$t/ceph" "$t/state"
+    cp "$cf/rbd-luks-agent.ini" "$cf/kek-1.bin" "$t/src/"
+    cp "$cf/ceph.conf" "$cf/ceph.client.cinder.keyring" "$t/ceph/"
+    sed -e 's#/var/lib/kolla/config_files/ceph#/var/lib/kolla/config_files/src-ceph/ceph#' \
+        -e 's#/var/lib/kolla/config_files/rbd-luks-agent.ini#/var/lib/kolla/config_files/src/rbd-luks-agent.ini#' \
+        -e 's#/var/lib/kolla/config_files/kek-1.bin#/var/lib/kolla/config_files/src/kek-1.bin#' \
+        "$cf/config.json" >"$t/config.json"
+    chown -R root:root "$t/src" "$t/ceph" "$t/config.json"
+    chmod 0600 "$t/config.json" "$t/src"/* "$t/ceph"/*
+    chmod 0700 "$t/src" "$t/ceph"
+    : >"$t/state/events.jsonl"
+    own "$t/state"
+    chmod 0700 "$t/state"
+    tname=$PREFIX-tripleo
+    NAMES+=("$tname")
+    c4=$(new_uuid)
+    rbd_ create --size 1024 "volume-$c4"
+    event_json "$c4" 1 >>"$t/state/events.jsonl"
+    pod run -d --name "$tname" --user root "${RUNOPTS[@]}" -e KOLLA_CONFIG_STRATEGY=COPY_ALWAYS \
+        -v "$t/config.json:/var/lib/kolla/config_files/config.json:ro" \
+        -v "$t/src:/var/lib/kolla/config_files/src:ro" \
+        -v "$t/ceph:/var/lib/kolla/config_files/src-ceph:ro" \
+        -v "$t/state:/var/lib/rbd-luks-agent" "$IMAGE" >/dev/null
+    check "tripleo: config.json 0600 root's, started as root: the agent formats" \
+        wait_for 60 formatted "$t/state" "$c4"
+    pod exec "$tname" cat /proc/1/status >"$T_TMP/tripleo-status" 2>&1
+    check_eq "tripleo: the agent (pid 1) runs as uid $AGENT_UID (real, effective, saved, fs)" \
+        "$AGENT_UID $AGENT_UID $AGENT_UID $AGENT_UID" "$(awk '$1 == "Uid:" { print $2, $3, $4, $5 }' "$T_TMP/tripleo-status")"
+    check_eq "tripleo: and gid $AGENT_UID, groups $KOLLA_GID $AGENT_UID" "$AGENT_UID $AGENT_UID|$KOLLA_GID $AGENT_UID" \
+        "$(awk '$1 == "Gid:" { print $2, $3 }' "$T_TMP/tripleo-status")|$(awk '$1 == "Groups:" { for (i = 2; i <= NF; i++) print $i }' "$T_TMP/tripleo-status" | sort -n | tr '\n' ' ' | sed 's/ $//')"
+    check_eq "tripleo: the keyring from src-ceph copied 0600 rbd-luks-agent" "600 rbd-luks-agent" \
+        "$(pod exec "$tname" stat -c '%a %U' /etc/ceph/ceph.client.cinder.keyring 2>&1)"
+    check_eq "tripleo: kolla_set_configs --check as root: exit 0" 0 \
+        "$(pod2 exec -u root "$tname" /usr/local/bin/kolla_set_configs --check >/dev/null 2>&1; echo $?)"
+    pod stop -t 15 "$tname" >/dev/null
+    pod2 logs "$tname" >"$T_TMP/tripleo.log" 2>&1
+    check "tripleo: kolla_start says it dropped root" grep -q "running as rbd-luks-agent (uid $AGENT_UID" "$T_TMP/tripleo.log"
+    check_eq "tripleo: podman stop ends it with exit 0" 0 "$(pod inspect --format '{{.State.ExitCode}}' "$tname")"
+    opens "$c4" "$(host_pass "$c4")"
+    # A service user that is root is refused, not run.
+    once asroot --user root -e RBD_LUKS_AGENT_USER=root \
+        -v "$t/config.json:/var/lib/kolla/config_files/config.json:ro" \
+        -v "$t/src:/var/lib/kolla/config_files/src:ro" \
+        -v "$t/ceph:/var/lib/kolla/config_files/src-ceph:ro" \
+        -v "$t/state:/var/lib/rbd-luks-agent" "$IMAGE" >"$T_TMP/asroot.log" 2>&1
+    rc=$?
+    check_eq "RBD_LUKS_AGENT_USER=root: kolla_start refuses (exit 1)" 1 "$rc"
+    check "and says the agent does not run as root" grep -q "does not run as root" "$T_TMP/asroot.log"
 else
     fail "kolla: config.json" "the image's agent has no kolla-start command"
 fi

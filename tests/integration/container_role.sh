@@ -162,7 +162,7 @@ fdir=$config/rbd-luks-agent-volume-feeder
 check "config dir has config.json, INI, ceph.conf, keyring, KEK" \
     test -f "$vdir/config.json" -a -f "$vdir/rbd-luks-agent.ini" -a -f "$vdir/ceph.conf" \
     -a -f "$vdir/ceph.client.cinder.keyring" -a -f "$vdir/kek-1.bin"
-check_eq "the KEK on the host is 0600, the container user's" "600 42490" "$(stat -c '%a %u' "$vdir/kek-1.bin")"
+check_eq "the KEK on the host is 0600, the container user's" "600 42700" "$(stat -c '%a %u' "$vdir/kek-1.bin")"
 check "the feeder's dir has the password and no KEK or keyring" \
     test -f "$fdir/amqp.password" -a ! -e "$fdir/kek-1.bin" -a ! -e "$fdir/ceph.client.cinder.keyring"
 check "the agent's INI has no [amqp], the feeder's has" \
@@ -276,7 +276,21 @@ check "rendered compute INI passes check-config (host agent)" \
 check "the compute INI has the cephx secret and the feeder a queue of its own" \
     bash -c "grep -q '^\[secret:ceph-cinder\]' '$cdir/rbd-luks-agent.ini' && grep -q '^queue = rbd-luks-agent.compute.localhost' '$config/rbd-luks-agent-compute-feeder/rbd-luks-agent.ini'"
 
+# --- the kolla engine outside a Kolla-Ansible tree: a clear failure, nothing touched -----------
+ids_before=$(pm inspect -f '{{.Id}}' rbd_luks_agent_volume rbd_luks_agent_volume_feeder | tr '\n' ' ')
+play kolla-outside.log -e rbd_luks_agent_container_engine=kolla
+check "engine kolla without Kolla-Ansible's library: the play fails" test "$PLAY_RC" -ne 0
+check "and says that neither kolla_container nor kolla_docker is there" \
+    grep -q "neither kolla_container nor kolla_docker is in" "$T_TMP/kolla-outside.log"
+check_eq "and no container was touched" "$ids_before" \
+    "$(pm inspect -f '{{.Id}}' rbd_luks_agent_volume rbd_luks_agent_volume_feeder | tr '\n' ' ')"
+
 # --- stop -------------------------------------------------------------------------------------
+# Kolla's skip_stop_containers: the containers it names keep running.
+play skipstop.log -e kolla_action=stop -e '{"skip_stop_containers": ["rbd_luks_agent_volume_feeder"]}'
+check_eq "kolla_action=stop with skip_stop_containers succeeds" 0 "$PLAY_RC"
+check_eq "it stopped the volume agent" false "$(pm inspect -f '{{.State.Running}}' rbd_luks_agent_volume)"
+check_eq "and left the feeder it names running" true "$(pm inspect -f '{{.State.Running}}' rbd_luks_agent_volume_feeder)"
 play stop.log -e kolla_action=stop
 check_eq "kolla_action=stop succeeds" 0 "$PLAY_RC"
 check "kolla_action=stop changed something" test "$(recap stop.log changed)" -gt 0
@@ -285,6 +299,14 @@ for c in rbd_luks_agent_volume rbd_luks_agent_volume_feeder; do
 done
 play stop2.log -e kolla_action=stop
 check_eq "stopping again: changed=0" 0 "$(recap stop2.log changed)"
+
+# --- deploy after stop: running again, the same containers ----------------------------------
+play deploy3.log
+check_eq "deploy after stop succeeds" 0 "$PLAY_RC"
+for c in rbd_luks_agent_volume rbd_luks_agent_volume_feeder; do
+    check_eq "$c runs again" true "$(pm inspect -f '{{.State.Running}}' "$c")"
+done
+check_eq "deploy after stop kept the volume container" "$volume_id" "$(pm inspect -f '{{.Id}}' rbd_luks_agent_volume)"
 
 remove_ours
 check "the test's containers are gone" \

@@ -17,6 +17,13 @@
 #
 # Clients connect with  virsh -c 'qemu+unix:///system?socket=DIR/sock/libvirt-sock'.
 #
+# Remote transports, as Kolla's nova_libvirt listens (libvirtd.conf.j2): with
+# LIBVIRT_TCP_PORT=N at start, libvirtd also listens on 127.0.0.1:N, auth_tcp "none"
+# (qemu+tcp://127.0.0.1:N/system); with LIBVIRT_TLS_PORT=N and LIBVIRT_TLS_DIR=D
+# (D/cacert.pem, D/servercert.pem, D/serverkey.pem), on 127.0.0.1:N over TLS,
+# client certificates checked against the CA, auth_tls "none"
+# (qemu+tls://127.0.0.1:N/system?pkipath=CLIENTDIR). restart-libvirtd keeps them.
+#
 # How the daemons are kept off the host's libvirt. The root libvirtd and virtlogd use
 # compiled-in paths (/etc/libvirt, /run/libvirt, /var/lib/libvirt, /var/log/libvirt,
 # /var/cache/libvirt), so they run in a private mount namespace in which private dirs
@@ -95,6 +102,29 @@ _lv_paths() {
     LV_SIG="$LV_DIR/ns.sig"
     LV_SETUP_LOG="$LV_DIR/setup.log"
 }
+
+# The listen_* lines of libvirtd.conf (LIBVIRT_TCP_PORT, LIBVIRT_TLS_PORT/_DIR).
+_lv_listen_conf() {
+    if [[ -n ${LIBVIRT_TCP_PORT:-} || -n ${LIBVIRT_TLS_PORT:-} ]]; then
+        echo 'listen_addr = "127.0.0.1"'
+    fi
+    if [[ -n ${LIBVIRT_TCP_PORT:-} ]]; then
+        printf 'listen_tcp = 1\ntcp_port = "%s"\nauth_tcp = "none"\n' "$LIBVIRT_TCP_PORT"
+    else
+        echo 'listen_tcp = 0'
+    fi
+    if [[ -n ${LIBVIRT_TLS_PORT:-} ]]; then
+        printf 'listen_tls = 1\ntls_port = "%s"\nauth_tls = "none"\n' "$LIBVIRT_TLS_PORT"
+        printf 'ca_file = "%s/cacert.pem"\ncert_file = "%s/servercert.pem"\nkey_file = "%s/serverkey.pem"\n' \
+            "$LIBVIRT_TLS_DIR" "$LIBVIRT_TLS_DIR" "$LIBVIRT_TLS_DIR"
+        echo 'tls_no_verify_certificate = 0'
+    else
+        echo 'listen_tls = 0'
+    fi
+}
+
+# --listen when libvirtd.conf asks for a TCP or TLS socket.
+_lv_listen_flag() { grep -qE '^listen_(tcp|tls) = 1' "$1/etc/libvirtd.conf" && echo --listen; }
 
 _lv_virsh() { timeout -s KILL "${_LV_VIRSH_TIMEOUT:-20}" virsh -q -c "$LV_URI" "$@"; }
 
@@ -226,8 +256,7 @@ unix_sock_rw_perms = "0700"
 unix_sock_admin_perms = "0700"
 auth_unix_ro = "none"
 auth_unix_rw = "none"
-listen_tls = 0
-listen_tcp = 0
+$(_lv_listen_conf)
 log_level = $lvl
 log_outputs = "$lvl:file:/var/log/libvirt/libvirtd.log"
 EOF
@@ -379,7 +408,8 @@ _lv_start() {
     done
     [[ -S $dir/run/virtlogd-sock ]] || { _lv_log "no virtlogd socket after 10 s"; return 1; }
 
-    _lv_spawn_daemon libvirtd libvirtd --daemon --config "$dir/etc/libvirtd.conf" \
+    # shellcheck disable=SC2046 # no word, or the one word --listen
+    _lv_spawn_daemon libvirtd libvirtd --daemon $(_lv_listen_flag "$dir") --config "$dir/etc/libvirtd.conf" \
         --pid-file "$LV_LIBVIRTD_PID" || { _lv_log "libvirtd failed to start"; return 1; }
     _lv_wait_libvirtd || return 1
     t1=$(date +%s%N)
@@ -457,7 +487,8 @@ _lv_restart_libvirtd() {
         done
         _lv_pid_running "$pid" && { _lv_log "libvirtd $pid survived SIGKILL"; return 1; }
     fi
-    _lv_spawn_daemon libvirtd libvirtd --daemon --config "$dir/etc/libvirtd.conf" \
+    # shellcheck disable=SC2046 # no word, or the one word --listen
+    _lv_spawn_daemon libvirtd libvirtd --daemon $(_lv_listen_flag "$dir") --config "$dir/etc/libvirtd.conf" \
         --pid-file "$LV_LIBVIRTD_PID" || { _lv_log "libvirtd failed to start"; return 1; }
     _lv_wait_libvirtd || return 1
     t1=$(date +%s%N)

@@ -134,7 +134,7 @@ TEST(kolla_parse_every_key)
                 " \"config_files\": [\n"
                 "  {\"source\": \"/k/a.ini\", \"dest\": \"/etc/rbd-luks-agent/a.ini\",\n"
                 "   \"owner\": \"rbd-luks-agent:kolla\", \"perm\": \"0640\"},\n"
-                "  {\"source\": \"/k/ceph/*\", \"dest\": \"/etc/ceph/\", \"owner\": \"42490\",\n"
+                "  {\"source\": \"/k/ceph/*\", \"dest\": \"/etc/ceph/\", \"owner\": \"42700\",\n"
                 "   \"perm\": \"600\", \"optional\": true, \"merge\": true,\n"
                 "   \"preserve_properties\": true}],\n"
                 " \"permissions\": [{\"path\": \"/var/log/kolla/x\", \"owner\": \"1:2\",\n"
@@ -861,4 +861,86 @@ TEST(kolla_mark_configured_creates_parents)
         REQUIRE(write_text(at(dir, "file"), "", 0644));
         CHECK(kolla_mark_configured(at(dir, "file/.configured"), error, sizeof(error)) < 0);
         CHECK(strncmp(error, "COPY_ONCE: ", 11) == 0);
+}
+
+/* ---- kolla_set_configs --check ------------------------------------------- */
+
+static int check_files(struct kolla_config *k)
+{
+        error[0] = '\0';
+        return kolla_check_files(k, error, sizeof(error));
+}
+
+/* After a copy: in place (0); then each kind of drift is a difference (1)
+ * that names the path, and a copy puts it right again. */
+TEST(kolla_check_after_copy)
+{
+        const char *dir = unit_tmpdir();
+        struct kolla_config *k;
+        char owner[64], json[1024];
+
+        REQUIRE(write_text(at(dir, "keyring"), "[client.x]\n", 0644));
+        REQUIRE(mkdir(at(dir, "src"), 0755) == 0);
+        REQUIRE(write_text(at(dir, "src/a.conf"), "A", 0644));
+        snprintf(owner, sizeof(owner), "%u:%u", (unsigned)geteuid(), (unsigned)getegid());
+        snprintf(json, sizeof(json),
+                 "{\"command\": \"x\", \"config_files\": ["
+                 "{\"source\": \"%%D/keyring\", \"dest\": \"%%D/etc/ceph.keyring\", \"perm\": "
+                 "\"0600\", \"owner\": \"%s\"},"
+                 "{\"source\": \"%%D/src\", \"dest\": \"%%D/conf\", \"perm\": \"0640\"},"
+                 "{\"source\": \"%%D/absent\", \"dest\": \"%%D/x\", \"optional\": true}]}",
+                 owner);
+        REQUIRE((k = config_for(dir, json)));
+        CHECK(check_files(k) == 1);
+        CHECK(strstr(error, "config_files[0]: ") && strstr(error, "etc/ceph.keyring is missing"));
+        REQUIRE(copy(k) == 0);
+        CHECK(check_files(k) == 0);
+
+        REQUIRE(write_text(at(dir, "keyring"), "[client.y]\n", 0644));
+        CHECK(check_files(k) == 1 && strstr(error, "ceph.keyring differs from "));
+        REQUIRE(copy(k) == 0 && check_files(k) == 0);
+
+        REQUIRE(chmod(at(dir, "etc/ceph.keyring"), 0644) == 0);
+        CHECK(check_files(k) == 1 && strstr(error, "has mode 0644, the copy gives 0600"));
+        REQUIRE(copy(k) == 0 && check_files(k) == 0);
+
+        REQUIRE(write_text(at(dir, "src/a.conf"), "AB", 0644));
+        CHECK(check_files(k) == 1 && strstr(error, "config_files[1]: ") &&
+              strstr(error, "conf/a.conf has 1 bytes"));
+        REQUIRE(copy(k) == 0 && check_files(k) == 0);
+
+        REQUIRE(write_text(at(dir, "conf/stray"), "s", 0640));
+        CHECK(check_files(k) == 1 && strstr(error, "conf/stray is not in the source") &&
+              strstr(error, "the copy would remove it"));
+        REQUIRE(copy(k) == 0 && check_files(k) == 0);
+
+        REQUIRE(chmod(at(dir, "conf"), 0755) == 0);
+        CHECK(check_files(k) == 1 && strstr(error, "has mode 0755, the copy gives 0750"));
+        kolla_config_free(k);
+}
+
+/* What would make the copy fail is a difference too: Kolla then recreates
+ * the container, whose start says why. */
+TEST(kolla_check_what_would_fail)
+{
+        const char *dir = unit_tmpdir();
+        struct kolla_config *k;
+
+        REQUIRE((k = config_for(dir, "{\"command\": \"x\", \"config_files\": [{\"source\": "
+                                     "\"%D/absent\", \"dest\": \"%D/x\"}]}")));
+        CHECK(check_files(k) == 1 && strstr(error, "/absent: not there; the copy would fail"));
+        kolla_config_free(k);
+        REQUIRE(write_text(at(dir, "f"), "f", 0644));
+        REQUIRE((k = config_for(dir, "{\"command\": \"x\", \"config_files\": [{\"source\": "
+                                     "\"%D/f\", \"dest\": \"%D/g\", \"owner\": "
+                                     "\"no-such-user-here\"}]}")));
+        CHECK(check_files(k) == 1 &&
+              strstr(error, "owner 'no-such-user-here': no such user in this container"));
+        kolla_config_free(k);
+        /* A link where the copy puts a file. */
+        REQUIRE(symlink(at(dir, "f"), at(dir, "link")) == 0);
+        REQUIRE((k = config_for(dir, "{\"command\": \"x\", \"config_files\": [{\"source\": "
+                                     "\"%D/f\", \"dest\": \"%D/link\"}]}")));
+        CHECK(check_files(k) == 1 && strstr(error, "link is not a regular file"));
+        kolla_config_free(k);
 }

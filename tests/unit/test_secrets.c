@@ -412,6 +412,48 @@ TEST(secrets_foreign_usage_left_alone)
         secret_free(theirs);
 }
 
+/* Kolla's nova-libvirt and TripleO's nova_libvirt_init_secret define the
+ * cephx secret themselves: the same UUID and value counts as present and is
+ * never touched; another value or UUID is reported, still untouched. */
+TEST(secrets_foreign_identical_counts_as_present)
+{
+        static const char xml[] = "<secret ephemeral='no' private='no'>"
+                                  "<uuid>5b3e9f10-0000-4000-8000-00000000c3f1</uuid>"
+                                  "<usage type='ceph'><name>client.kolla secret</name></usage>"
+                                  "</secret>";
+        struct secrets_spec spec = spec_of(SECRETS_USAGE_CEPH, "client.kolla secret",
+                                           "5b3e9f10-0000-4000-8000-00000000c3f1", false);
+        struct secret *same = text_value("AQBcephxkey=="), *other = text_value("AQBotherkey==");
+        char uuid[VIR_UUID_STRING_BUFLEN] = "", got[VIR_UUID_STRING_BUFLEN] = "";
+        char *before = NULL, *after = NULL;
+        const char *reason = NULL;
+        bool changed = true;
+
+        REQUIRE(embedded() && same && other);
+        REQUIRE(raw_define(xml, "AQBcephxkey==", uuid));
+        before = raw_xml(uuid);
+        CHECK(secrets_ensure(shared, &spec, same, &changed, got, &reason) == 0);
+        CHECK(!changed);
+        CHECK(strcmp(got, uuid) == 0);
+        changed = true;
+        CHECK(secrets_ensure(shared, &spec, same, &changed, NULL, &reason) == 0 && !changed);
+        reason = NULL;
+        CHECK(secrets_ensure(shared, &spec, other, &changed, NULL, &reason) == -EEXIST);
+        CHECK(reason_has(reason, uuid) && reason_has(reason, "different value"));
+        CHECK(raw_value_is(uuid, same));
+        snprintf(spec.uuid, sizeof(spec.uuid), "%s", "5b3e9f10-0000-4000-8000-00000000c3f2");
+        reason = NULL;
+        CHECK(secrets_ensure(shared, &spec, same, &changed, NULL, &reason) == -EEXIST);
+        CHECK(reason_has(reason, "another UUID"));
+        after = raw_xml(uuid);
+        CHECK(before && after && strcmp(before, after) == 0);
+        CHECK(raw_value_is(uuid, same));
+        free(before);
+        free(after);
+        secret_free(same);
+        secret_free(other);
+}
+
 /* A secret of someone else's holding the UUID asked for, for another usage. */
 TEST(secrets_foreign_uuid_left_alone)
 {
