@@ -69,6 +69,7 @@ const struct key_def config_keys[N_KEYS] = {
         [KEY_MAX_PENDING] = NUMBER(AGENT, "max_pending", max_pending, 1, 65536),
         [KEY_POLL_INTERVAL_MS] = NUMBER(AGENT, "poll_interval_ms", poll_interval_ms, 10, 60000),
         [KEY_HEALTH_INTERVAL] = NUMBER(AGENT, "health_interval", health_interval_s, 1, 3600),
+        [KEY_LOG_FILE] = KEY(AGENT, "log_file", config_parse_path, log_file, OPTIONAL),
 
         [KEY_CEPH_CONF] = KEY(CEPH, "conf", config_parse_path, ceph_conf, REQUIRED),
         [KEY_CEPH_CLIENT] = NAME(CEPH, "client", config_parse_client, ceph_client, 64, REQUIRED),
@@ -827,6 +828,7 @@ void config_free(struct config *c)
                 return;
         free(c->path);
         free(c->hook_file);
+        free(c->log_file);
         free(c->state_dir);
         free(c->ceph_conf);
         free(c->ceph_client);

@@ -58,6 +58,7 @@ struct config {
         char *state_dir;
         enum log_level log_level;
         enum log_format log_format;
+        char *log_file;          /* NULL: stderr only; else stderr and this file (append) */
         unsigned workers;        /* resolved: 0 in the file means one per CPU */
         size_t max_line_bytes;   /* longest hook-file line accepted */
         unsigned max_json_depth; /* deepest JSON nesting accepted */

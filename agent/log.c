@@ -2,16 +2,20 @@
 #include "log.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #define LOG_LINE_MAX 2048
 
 static enum log_level current_level = LOG_LEVEL_INFO;
 static enum log_format current_format = LOG_FORMAT_TEXT;
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+static int log_fd = -1;
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
@@ -19,6 +23,29 @@ void log_setup(enum log_level level, enum log_format format)
 {
         current_level = level;
         current_format = format;
+}
+
+int log_open_file(const char *path)
+{
+        char dir[4096];
+        const char *slash = strrchr(path, '/');
+        int fd;
+
+        if (slash && slash > path && (size_t)(slash - path) < sizeof(dir)) {
+                memcpy(dir, path, (size_t)(slash - path));
+                dir[slash - path] = '\0';
+                if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+                        return -errno;
+        }
+        fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0644);
+        if (fd < 0)
+                return -errno;
+        pthread_mutex_lock(&log_lock);
+        if (log_fd >= 0)
+                close(log_fd);
+        log_fd = fd;
+        pthread_mutex_unlock(&log_lock);
+        return 0;
 }
 
 enum log_level log_get_level(void)
@@ -79,8 +106,8 @@ static void json_escape(const char *in, char *out, size_t size)
 
 void log_vmsg(enum log_level level, const char *fmt, va_list ap)
 {
-        char msg[LOG_LINE_MAX], when[64];
-        int saved_errno = errno;
+        char msg[LOG_LINE_MAX], when[64], line[LOG_LINE_MAX * 2 + 128];
+        int saved_errno = errno, n;
 
         if (level > current_level)
                 return;
@@ -91,12 +118,22 @@ void log_vmsg(enum log_level level, const char *fmt, va_list ap)
                 char escaped[LOG_LINE_MAX * 2];
 
                 json_escape(msg, escaped, sizeof(escaped));
-                fprintf(stderr, "{\"time\":\"%s\",\"level\":\"%s\",\"msg\":\"%s\"}\n", when,
-                        level_names[level], escaped);
+                n = snprintf(line, sizeof(line), "{\"time\":\"%s\",\"level\":\"%s\",\"msg\":\"%s\"}\n",
+                             when, level_names[level], escaped);
         } else {
-                fprintf(stderr, "%s %-5s %s\n", when, level_names[level], msg);
+                n = snprintf(line, sizeof(line), "%s %-5s %s\n", when, level_names[level], msg);
         }
+        if (n < 0)
+                n = 0;
+        if ((size_t)n >= sizeof(line)) {
+                n = (int)sizeof(line) - 1;
+                line[n - 1] = '\n';
+        }
+        fputs(line, stderr);
         fflush(stderr);
+        /* One write per line: O_APPEND keeps lines whole next to a truncation. */
+        if (log_fd >= 0 && write(log_fd, line, (size_t)n) < 0)
+                (void)0; /* stderr has it; a full disk must not stop the agent */
         pthread_mutex_unlock(&log_lock);
         errno = saved_errno;
 }

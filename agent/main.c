@@ -182,6 +182,20 @@ static int command_check_config(const char *path, int argc, char **argv)
         return 0;
 }
 
+/* [agent] log_file, for the daemons (run, feed): a file it cannot open is
+ * a start that fails, naming it. */
+static int open_log_file(const struct config *c)
+{
+        int r;
+
+        if (!c->log_file)
+                return 0;
+        r = log_open_file(c->log_file);
+        if (r < 0)
+                log_error("%s: [agent] log_file %s: %s", c->path, c->log_file, strerror(-r));
+        return r;
+}
+
 static int command_run(const char *path, int argc, char **argv)
 {
         struct config *c;
@@ -200,6 +214,10 @@ static int command_run(const char *path, int argc, char **argv)
         if (load_config(path, &c) < 0)
                 return 1;
         log_setup(c->log_level, c->log_format);
+        if (open_log_file(c) < 0) {
+                config_free(c);
+                return 1;
+        }
         code = c->role == ROLE_COMPUTE ? role_compute_run(c, once) : role_volume_run(c, once);
         config_free(c);
         return code;
@@ -221,6 +239,10 @@ static int command_feed(const char *path, int argc, char **argv)
         if (report_problems(path, config_load_feed(path, &c, &problems), &problems) < 0)
                 return 1;
         log_setup(c->log_level, c->log_format);
+        if (open_log_file(c) < 0) {
+                config_free(c);
+                return 1;
+        }
         code = feeder_run(c);
         config_free(c);
         return code;

@@ -11,8 +11,9 @@
 # already holds images of, else overlay (build-image.sh decides the same way).
 # The image is left there; nothing else in that storage is touched.
 #
-# Checked: the image's metadata (user, healthcheck, command, version label)
-# and size; --version; who the agent runs as (uid 42700, group kolla); no
+# Checked: the image's metadata (user, healthcheck, command, version and
+# kolla_version labels) and size; the binary is make static's
+# (check-static.sh on a copy taken out of the image); --version; who the agent runs as (uid 42700, group kolla); no
 # compiler, no -dev package, empty apt lists, no key or keyring in the image;
 # check-config on a mounted config (and FILE:LINE on a broken one); the
 # volume role formatting a volume with run --once (results.jsonl and
@@ -130,6 +131,14 @@ size=$(inspect '{{.Size}}')
 echo "   runtime image size: $((size / 1000000)) MB ($size bytes)"
 check "runtime image under 300 MB" test "${size:-999999999}" -lt 300000000
 
+# --- the binary is make static's --------------------------------------------------------
+NAMES+=("$PREFIX-copy")
+pod create --name "$PREFIX-copy" "$IMAGE" >/dev/null &&
+    pod cp "$PREFIX-copy:/usr/bin/rbd-luks-agent" "$T_TMP/image-agent"
+pod rm -f "$PREFIX-copy" >/dev/null
+check "the image's agent is the static build (check-static.sh: only librbd, librados, libcryptsetup, libvirt dynamic)" \
+    "$root/tests/lib/check-static.sh" "$T_TMP/image-agent"
+
 # --- what is inside ------------------------------------------------------------------
 check_eq "--version inside is the agent's" "$("$AGENT" --version 2>&1)" \
     "$(once version "$IMAGE" rbd-luks-agent --version 2>&1)"
@@ -140,6 +149,7 @@ once inside "$IMAGE" sh -c '
     dpkg-query -W -f "\${Package}\n" |
         grep -E "^(gcc|cpp|g\+\+|clang|tcc|binutils|make)(-[0-9.]+)?$|-dev$" | sed "s/^/devpkg=/"
     echo "lists=$(ls -A /var/lib/apt/lists | wc -l) debs=$(find /var/cache/apt -name "*.deb" | wc -l)"
+    for p in libinih1 librabbitmq4; do dpkg-query -W -f "\${Status}" "$p" 2>/dev/null | grep -q "ok installed" && echo "linkedin=$p"; done
     find / -xdev -type f \( -name "*.keyring" -o -name "*.key" -o -name "kek*" -o -name "*.pem" \) \
         -not -path "/proc/*" -not -path "/usr/share/*" 2>/dev/null | sed "s/^/secret=/"
     echo "confdirs=$(find /etc/rbd-luks-agent/keys /etc/rbd-luks-agent/kek /etc/ceph -mindepth 1 | wc -l)"
@@ -151,6 +161,7 @@ check "supplementary group kolla ($KOLLA_GID)" grep -q "^uid=.*groups=.*\b$KOLLA
 check_eq "no compiler in the runtime image" "" "$(get compiler)"
 check_eq "no compiler or -dev package installed" "" "$(get devpkg)"
 check_eq "apt lists empty, no .deb kept" "lists=0 debs=0" "$(grep '^lists=' "$T_TMP/inside.out")"
+check_eq "no package for what the static build links in (libinih1, librabbitmq4)" "" "$(get linkedin)"
 check_eq "no key, KEK, keyring or PEM in the image" "" "$(get secret)"
 check_eq "key, KEK and /etc/ceph dirs empty" "confdirs=0" "$(grep '^confdirs=' "$T_TMP/inside.out")"
 

@@ -27,6 +27,7 @@ VERSION=$(sed -n 's/^VERSION *:\{0,1\}= *//p' "$root/Makefile" | head -n1)
 IMAGE=localhost/rbd-luks-agent:$VERSION
 CONTAINERS=(rbd_luks_agent_volume rbd_luks_agent_volume_feeder rbd_luks_agent_compute rbd_luks_agent_compute_feeder)
 STATE_VOLUME=rbd_luks_agent_it_volume_state
+LOGS_VOLUME=rbd_luks_agent_it_logs
 RABBITMQ_SH=$root/tests/lib/rabbitmq.sh
 BROKER=$T_TMP/broker
 
@@ -78,6 +79,7 @@ remove_ours() {
         pm container exists "$c" && pm rm -f -t 5 "$c" >/dev/null
     done
     pm volume exists "$STATE_VOLUME" && pm volume rm -f "$STATE_VOLUME" >/dev/null
+    pm volume exists "$LOGS_VOLUME" && pm volume rm -f "$LOGS_VOLUME" >/dev/null
     return 0
 }
 # A run killed half way leaves these names behind; they are this test's.
@@ -124,6 +126,7 @@ rbd_luks_agent_config_directory: "$config"
 rbd_luks_agent_custom_config_directory: "$custom"
 rbd_luks_agent_config_owner: root
 rbd_luks_agent_volume_state_volume: $STATE_VOLUME
+rbd_luks_agent_logs_volume: $LOGS_VOLUME
 rbd_luks_agent_compute_enabled: false
 rbd_luks_agent_luks_iterations: 1000
 rbd_luks_agent_retry_max_ms: 2000
@@ -197,6 +200,17 @@ check "the copied KEK in the container is 0600, the agent's" \
 play validate.log -e kolla_action=config_validate
 check_eq "kolla_action=config_validate (check-config in the containers) passes" 0 "$PLAY_RC"
 
+# Logs in the logs volume (Kolla's kolla_logs), where fluentd and logrotate look.
+check "the volume agent logs to /var/log/kolla/rbd-luks-agent/rbd-luks-agent-volume.log" \
+    bash -c "for _ in \$(seq 1 50); do podman exec rbd_luks_agent_volume test -s /var/log/kolla/rbd-luks-agent/rbd-luks-agent-volume.log && exit 0; sleep 0.2; done; exit 1"
+check "the feeder logs to rbd-luks-agent-volume-feeder.log in the same directory" \
+    bash -c "for _ in \$(seq 1 50); do podman exec rbd_luks_agent_volume_feeder test -s /var/log/kolla/rbd-luks-agent/rbd-luks-agent-volume-feeder.log && exit 0; sleep 0.2; done; exit 1"
+# The directory inherits the setgid bit and group kolla of /var/log/kolla (2775, as in
+# Kolla's base image, see container/Dockerfile), so the files are group kolla too.
+check_eq "the log directory is 2755 group kolla, the log file 0644, the agent's, group kolla" \
+    "2755 kolla 644 rbd-luks-agent kolla" \
+    "$(pm exec rbd_luks_agent_volume stat -c '%a %G' /var/log/kolla/rbd-luks-agent) $(pm exec rbd_luks_agent_volume stat -c '%a %U %G' /var/log/kolla/rbd-luks-agent/rbd-luks-agent-volume.log)"
+
 # --- a second identical run changes nothing -------------------------------------------------
 volume_id=$(pm inspect -f '{{.Id}}' rbd_luks_agent_volume)
 play deploy2.log
@@ -248,6 +262,8 @@ for _ in $(seq 1 60); do
     sleep 0.5
 done
 check_eq "RabbitMQ -> feeder container -> agent container: the volume is formatted" formatted "$outcome"
+check "the agent's log file names the volume" \
+    bash -c "podman exec rbd_luks_agent_volume grep -q '$id' /var/log/kolla/rbd-luks-agent/rbd-luks-agent-volume.log"
 check "its image metadata says formatted" \
     bash -c "rbd --conf '$CEPH_CONF' --id admin -p '$POOL' image-meta get volume-$id rbd-luks-agent.state | grep -q '^formatted'"
 check "keys verify (in the container): the key opens the keyslot" \
@@ -276,12 +292,23 @@ check "rendered compute INI passes check-config (host agent)" \
 check "the compute INI has the cephx secret and the feeder a queue of its own" \
     bash -c "grep -q '^\[secret:ceph-cinder\]' '$cdir/rbd-luks-agent.ini' && grep -q '^queue = rbd-luks-agent.compute.localhost' '$config/rbd-luks-agent-compute-feeder/rbd-luks-agent.ini'"
 
+# --- TripleO's step 1: the configuration without the Ceph files ---------------------------
+# tripleo_ceph_client writes them only at step 2; with rbd_luks_agent_ceph_files_copy false
+# (what the TripleO templates set) the role neither needs nor copies them.
+play nocephcopy.log -e kolla_action=config -e rbd_luks_agent_ceph_files_copy=false \
+    -e rbd_luks_agent_config_directory="$T_TMP/etc-step1" \
+    -e rbd_luks_agent_volume_ceph_conf_src=/nonexistent/ceph.conf \
+    -e rbd_luks_agent_volume_ceph_keyring_src=/nonexistent/ceph.client.cinder.keyring
+check_eq "config without the Ceph files (TripleO step 1) succeeds" 0 "$PLAY_RC"
+check "it wrote the INI and copied no Ceph file" \
+    bash -c "test -f '$T_TMP/etc-step1/rbd-luks-agent-volume/rbd-luks-agent.ini' && ! ls '$T_TMP/etc-step1/rbd-luks-agent-volume' | grep -q '^ceph'"
+
 # --- the kolla engine outside a Kolla-Ansible tree: a clear failure, nothing touched -----------
 ids_before=$(pm inspect -f '{{.Id}}' rbd_luks_agent_volume rbd_luks_agent_volume_feeder | tr '\n' ' ')
 play kolla-outside.log -e rbd_luks_agent_container_engine=kolla
 check "engine kolla without Kolla-Ansible's library: the play fails" test "$PLAY_RC" -ne 0
 check "and says that neither kolla_container nor kolla_docker is there" \
-    grep -q "neither kolla_container nor kolla_docker is in" "$T_TMP/kolla-outside.log"
+    grep -q '"msg": "rbd_luks_agent_container_engine is kolla, but neither kolla_container nor kolla_docker is in ' "$T_TMP/kolla-outside.log"
 check_eq "and no container was touched" "$ids_before" \
     "$(pm inspect -f '{{.Id}}' rbd_luks_agent_volume rbd_luks_agent_volume_feeder | tr '\n' ' ')"
 
