@@ -112,6 +112,8 @@ void compute_set_action(struct compute_action *a, enum outcome o, bool transient
 
 /* role_compute.c */
 int compute_ensure_libvirt(struct compute *cp);
+/* [compute] sasl_user/sasl_password_file, as secrets_connect() takes them. */
+struct secrets_login compute_libvirt_login(const struct config *c);
 int compute_cluster(struct compute *cp, struct rbd_cluster **ret);
 void compute_cluster_failed(struct compute *cp, int r);
 /* Logs, counts and appends one ending to results.jsonl; false only when

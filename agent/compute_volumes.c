@@ -939,10 +939,11 @@ static void *batch_worker(void *arg)
 {
         struct batch *b = arg;
         struct secrets *conn = NULL;
+        struct secrets_login login = compute_libvirt_login(b->cp->config);
         const char *why = NULL;
         size_t i;
 
-        if (secrets_connect(b->cp->config->libvirt_uri, &conn, &why) < 0)
+        if (secrets_connect(b->cp->config->libvirt_uri, &login, &conn, &why) < 0)
                 return NULL; /* the main thread does the rest */
         while ((i = __atomic_fetch_add(&b->next, 1, __ATOMIC_RELAXED)) < b->n) {
                 if (intake_stop_requested) {

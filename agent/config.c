@@ -127,6 +127,10 @@ const struct key_def config_keys[N_KEYS] = {
         [KEY_ZONES] = KEY(COMPUTE, "availability_zones", config_parse_zones, zones, OPTIONAL),
         [KEY_ON_RAW_DISK] = KEY(COMPUTE, "on_raw_disk", config_parse_on_raw_disk,
                                 raw_disk_alert_only, OPTIONAL),
+        [KEY_SASL_USER] = NAME(COMPUTE, "sasl_user", config_amqp_parse_text, libvirt_sasl_user,
+                               MAX_AMQP_TEXT, OPTIONAL),
+        [KEY_SASL_PASSWORD_FILE] = KEY(COMPUTE, "sasl_password_file", config_parse_path,
+                                       libvirt_sasl_password_file, OPTIONAL),
 
         [KEY_AMQP_HOST] = NAME(AMQP, "host", config_amqp_parse_host, amqp_host, MAX_AMQP_HOST,
                                OPTIONAL),
@@ -854,6 +858,8 @@ void config_free(struct config *c)
         free(c->hash);
         free(c->libvirt_uri);
         free(c->compute_host);
+        free(c->libvirt_sasl_user);
+        free(c->libvirt_sasl_password_file);
         free(c->amqp_host);
         free(c->amqp_vhost);
         free(c->amqp_user);

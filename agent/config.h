@@ -105,6 +105,10 @@ struct config {
         char *zones[CONFIG_MAX_ZONES];
         size_t n_zones;
         bool raw_disk_alert_only; /* on_raw_disk = alert (default pause) */
+        /* sasl_user and sasl_password_file: the SASL login to libvirt (both
+         * or neither; NULL: none, as Kolla's libvirt_enable_sasl false) */
+        char *libvirt_sasl_user;
+        char *libvirt_sasl_password_file;
 
         /* [secret:NAME] sections, in file order */
         struct config_secret secrets[CONFIG_MAX_SECRETS];

@@ -8,15 +8,10 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "config_internal.h"
-#include "secret.h"
 
 #define MAX_ROUTING_KEY 255
-/* secretfile_read()'s limit, less the NUL the password gets for amqp_login. */
-#define MAX_PASSWORD_FILE_BYTES (SECRET_MAX_BYTES - 2)
 
 /* What getaddrinfo takes without quoting: names, IPv4 and bare IPv6. */
 int config_amqp_parse_host(struct load *l, const struct key_def *k, const char *value)
@@ -176,20 +171,8 @@ void config_amqp_check_feed(struct load *l)
                                        config_keys[needed[i]].name);
 }
 
-/* What the feeder's secretfile_read() insists on. */
+/* What the feeder's secretfile_read_password() insists on. */
 void config_amqp_check_password_file(struct load *l)
 {
-        const char *path = l->config->amqp_password_file;
-        unsigned line = l->key_lines[KEY_AMQP_PASSWORD_FILE];
-        struct stat st;
-
-        if (!path || l->key_bad[KEY_AMQP_PASSWORD_FILE] ||
-            !config_check_private_file(l, line, "password file", path, &st))
-                return;
-        if (st.st_size == 0 || st.st_size > MAX_PASSWORD_FILE_BYTES)
-                config_problem(l, line, "password file %s is %lld bytes (allowed: 1..%d)", path,
-                               (long long)st.st_size, MAX_PASSWORD_FILE_BYTES);
-        else if (access(path, R_OK) < 0)
-                config_problem(l, line, "password file %s is not readable: %s", path,
-                               strerror(errno));
+        config_check_password_file(l, KEY_AMQP_PASSWORD_FILE);
 }

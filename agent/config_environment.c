@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "config_internal.h"
+#include "secretfile.h"
 
 /* keywrap.h's KEYWRAP_KEK_BYTES: the KEK files the metadata provider
  * accepts, checked here so check-config finds them. */
@@ -75,6 +76,25 @@ bool config_check_private_file(struct load *l, unsigned line, const char *what,
         return true;
 }
 
+/* What secretfile_read_password() insists on, for the path key `key`
+ * holds (RabbitMQ's or libvirt SASL's password file). */
+void config_check_password_file(struct load *l, enum key_id key)
+{
+        const char *path = *(char **)config_field_of(l, &config_keys[key]);
+        unsigned line = l->key_lines[key];
+        struct stat st;
+
+        if (!path || l->key_bad[key] ||
+            !config_check_private_file(l, line, "password file", path, &st))
+                return;
+        if (st.st_size == 0 || st.st_size > SECRETFILE_PASSWORD_MAX)
+                config_problem(l, line, "password file %s is %lld bytes (allowed: 1..%d)", path,
+                               (long long)st.st_size, SECRETFILE_PASSWORD_MAX);
+        else if (access(path, R_OK) < 0)
+                config_problem(l, line, "password file %s is not readable: %s", path,
+                               strerror(errno));
+}
+
 /* What keywrap_load_kek() insists on. */
 static void check_kek_file(struct load *l, unsigned line, const char *path)
 {
@@ -111,6 +131,8 @@ void config_check_environment(struct load *l, enum load_mode mode)
         if (roles) {
                 check_kek_files(l);
                 config_secrets_check_files(l);
+                if (l->config->role == ROLE_COMPUTE)
+                        config_check_password_file(l, KEY_SASL_PASSWORD_FILE);
         }
         if (feed)
                 config_amqp_check_password_file(l);

@@ -44,6 +44,7 @@ enum key_id {
         KEY_RETRY_INITIAL_MS, KEY_RETRY_MAX_MS, KEY_RETRY_GIVE_UP_S,
         KEY_URI, KEY_HOST, KEY_COMPUTE_TYPES, KEY_COMPUTE_PRIVATE, KEY_RECONCILE_INTERVAL_S,
         KEY_GC_INTERVAL_S, KEY_GC_GRACE_S, KEY_COMPUTE_BACKENDS, KEY_ZONES, KEY_ON_RAW_DISK,
+        KEY_SASL_USER, KEY_SASL_PASSWORD_FILE,
         KEY_AMQP_HOST, KEY_AMQP_PORT, KEY_AMQP_VHOST, KEY_AMQP_USER, KEY_AMQP_PASSWORD_FILE,
         KEY_AMQP_EXCHANGE, KEY_AMQP_QUEUE, KEY_AMQP_ROUTING_KEYS, KEY_AMQP_PREFETCH,
         KEY_AMQP_HEARTBEAT_S, KEY_AMQP_BATCH_MAX, KEY_AMQP_BATCH_MS, KEY_AMQP_TLS,
@@ -197,6 +198,7 @@ void config_amqp_check_password_file(struct load *l);
 
 void config_check_path(struct load *l, const struct env_check *e, unsigned line,
                        const char *path);
+void config_check_password_file(struct load *l, enum key_id key);
 bool config_check_private_file(struct load *l, unsigned line, const char *what,
                                const char *path, struct stat *st);
 void config_check_environment(struct load *l, enum load_mode mode);

@@ -86,8 +86,15 @@ int config_compute_parse_gc_interval(struct load *l, const struct key_def *k, co
 /* The compute role's defaults that differ from the volume role's. */
 void config_compute_check(struct load *l)
 {
+        bool user = l->key_lines[KEY_SASL_USER], password = l->key_lines[KEY_SASL_PASSWORD_FILE];
+
         if (l->config->role == ROLE_COMPUTE && !l->key_lines[KEY_COMPUTE_TYPES])
                 l->config->all_types = true;
+        if (user != password)
+                config_problem(l, l->key_lines[user ? KEY_SASL_USER : KEY_SASL_PASSWORD_FILE],
+                               "%s is set without %s: a SASL login to libvirt needs both",
+                               user ? "sasl_user" : "sasl_password_file",
+                               user ? "sasl_password_file" : "sasl_user");
 }
 
 /* ---- [secret:NAME] ------------------------------------------------------- */

@@ -442,39 +442,13 @@ static void step(struct feeder *f)
                 flush(f, true);
 }
 
-/* The password as amqp_login wants it: NUL-terminated, one trailing
- * newline (echo > file) dropped. */
 static int read_password(const char *path, struct secret **ret)
 {
-        struct secret *raw = NULL, *password = NULL;
         const char *reason = NULL;
-        size_t n;
-        int r;
+        int r = secretfile_read_password(path, ret, &reason);
 
-        r = secretfile_read(path, "password file", 1, SECRET_MAX_BYTES - 2, &raw, &reason);
-        if (r < 0) {
+        if (r < 0)
                 log_error("%s", reason);
-                return r;
-        }
-        n = raw->len;
-        if (n > 0 && raw->data[n - 1] == '\n')
-                n--;
-        if (n > 0 && raw->data[n - 1] == '\r')
-                n--;
-        if (n == 0 || memchr(raw->data, '\0', n)) {
-                log_error("password file %s %s", path, n == 0 ? "is empty" : "holds a NUL byte");
-                secret_free(raw);
-                return -EBADMSG;
-        }
-        r = secret_new(n + 1, &password);
-        if (r == 0) {
-                memcpy(password->data, raw->data, n);
-                password->len = n;
-                *ret = password;
-        } else {
-                log_error("no locked memory for the password: %s", strerror(-r));
-        }
-        secret_free(raw);
         return r;
 }
 

@@ -76,9 +76,16 @@ static void apply_static_secrets(struct compute *cp, const char *occasion)
 }
 
 /* Connected, or -ENOTCONN while libvirt is away (reconnects with backoff). */
+struct secrets_login compute_libvirt_login(const struct config *c)
+{
+        return (struct secrets_login){.user = c->libvirt_sasl_user,
+                                      .password_file = c->libvirt_sasl_password_file};
+}
+
 int compute_ensure_libvirt(struct compute *cp)
 {
         const struct config *c = cp->config;
+        struct secrets_login login;
         const char *why = NULL;
         int r;
 
@@ -100,7 +107,8 @@ int compute_ensure_libvirt(struct compute *cp)
         }
         if (intake_now_ms() < cp->next_connect_ms)
                 return -ENOTCONN;
-        r = secrets_connect(c->libvirt_uri, &cp->libvirt, &why);
+        login = compute_libvirt_login(c);
+        r = secrets_connect(c->libvirt_uri, &login, &cp->libvirt, &why);
         if (r < 0) {
                 snprintf(cp->down_reason, sizeof(cp->down_reason), "%s",
                          why ? why : strerror(-r));

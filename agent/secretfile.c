@@ -126,3 +126,36 @@ out:
         close(fd);
         return r;
 }
+
+int secretfile_read_password(const char *path, struct secret **ret, const char **ret_reason)
+{
+        struct secret *raw = NULL, *password = NULL;
+        size_t n;
+        int r;
+
+        r = secretfile_read(path, "password file", 1, SECRETFILE_PASSWORD_MAX, &raw, ret_reason);
+        if (r < 0)
+                return r;
+        n = raw->len;
+        if (n > 0 && raw->data[n - 1] == '\n')
+                n--;
+        if (n > 0 && raw->data[n - 1] == '\r')
+                n--;
+        if (n == 0 || memchr(raw->data, '\0', n)) {
+                r = reason_format(-EBADMSG, ret_reason, "password file %s %s", path,
+                                  n == 0 ? "is empty" : "holds a NUL byte");
+                secret_free(raw);
+                return r;
+        }
+        r = secret_new(n + 1, &password);
+        if (r == 0) {
+                memcpy(password->data, raw->data, n);
+                password->len = n;
+                *ret = password;
+        } else {
+                reason_format(r, ret_reason, "no locked memory for the password from %s: %s", path,
+                              strerror(-r));
+        }
+        secret_free(raw);
+        return r;
+}

@@ -27,3 +27,10 @@
 
 int secretfile_read(const char *path, const char *what, size_t min_bytes, size_t max_bytes,
                     struct secret **ret, const char **ret_reason);
+
+/* A password file (RabbitMQ's, libvirt SASL's) as login APIs want it:
+ * secretfile_read() with 1..SECRETFILE_PASSWORD_MAX bytes, one trailing
+ * newline (or CRLF) dropped, then NUL-terminated (len excludes the NUL).
+ * -EBADMSG also when nothing is left or the password holds a NUL byte. */
+#define SECRETFILE_PASSWORD_MAX (SECRET_MAX_BYTES - 2)
+int secretfile_read_password(const char *path, struct secret **ret, const char **ret_reason);

@@ -29,6 +29,7 @@
 #include <libvirt/virterror.h>
 
 #include "reason.h"
+#include "secretfile.h"
 
 #define SECRETS_URI_MAX 1024
 #define SECRETS_XML_MAX 2048           /* what we define; the worst case is about 1100 */
@@ -398,10 +399,77 @@ static void ignore_sigpipe(void)
                 signal(SIGPIPE, SIG_IGN);
 }
 
-int secrets_connect(const char *uri, struct secrets **ret, const char **ret_reason)
+/* What libvirt's SASL client asks for, answered from the login. */
+struct login_answer {
+        const char *user;
+        const struct secret *password; /* NUL-terminated */
+        int unanswered;                /* a credential type we do not have */
+};
+
+static int answer_credentials(virConnectCredentialPtr cred, unsigned int ncred, void *cbdata)
+{
+        struct login_answer *a = cbdata;
+
+        for (unsigned int i = 0; i < ncred; i++) {
+                const char *value;
+                size_t len;
+
+                switch (cred[i].type) {
+                case VIR_CRED_AUTHNAME:
+                        value = a->user;
+                        len = strlen(value);
+                        break;
+                case VIR_CRED_PASSPHRASE:
+                        value = (const char *)a->password->data;
+                        len = a->password->len;
+                        break;
+                default:
+                        a->unanswered = cred[i].type;
+                        return -1;
+                }
+                /* libvirt takes this copy and frees it. */
+                cred[i].result = malloc(len + 1);
+                if (!cred[i].result)
+                        return -1;
+                memcpy(cred[i].result, value, len + 1);
+                cred[i].resultlen = (unsigned int)len;
+        }
+        return 0;
+}
+
+static int open_with_login(const char *uri, const struct secrets_login *login,
+                           virConnectPtr *ret, const char **ret_reason)
+{
+        int credtypes[] = {VIR_CRED_AUTHNAME, VIR_CRED_PASSPHRASE};
+        struct login_answer answer = {.user = login->user};
+        virConnectAuth auth = {credtypes, 2, answer_credentials, &answer};
+        struct secret *password = NULL;
+        int r;
+
+        r = secretfile_read_password(login->password_file, &password, ret_reason);
+        if (r < 0)
+                return r;
+        answer.password = password;
+        *ret = virConnectOpenAuth(uri, &auth, 0);
+        secret_free(password);
+        if (*ret)
+                return 0;
+        if (answer.unanswered)
+                r = fail(NULL, ret_reason,
+                         "cannot log in to libvirt at %s as %s (it asked for credential type %d, "
+                         "which the agent does not have)",
+                         uri, login->user, answer.unanswered);
+        else
+                r = fail(NULL, ret_reason, "cannot log in to libvirt at %s as %s", uri,
+                         login->user);
+        return r == -EACCES ? r : -ECONNREFUSED;
+}
+
+int secrets_connect(const char *uri, const struct secrets_login *login, struct secrets **ret,
+                    const char **ret_reason)
 {
         struct secrets *s;
-        virConnectPtr conn;
+        virConnectPtr conn = NULL;
         int r;
 
         if (!uri || uri[0] == '\0' || strnlen(uri, SECRETS_URI_MAX) == SECRETS_URI_MAX)
@@ -409,10 +477,25 @@ int secrets_connect(const char *uri, struct secrets **ret, const char **ret_reas
                                      SECRETS_URI_MAX - 1);
         pthread_once(&libvirt_once, libvirt_setup);
         ignore_sigpipe();
-        conn = virConnectOpen(uri);
-        if (!conn) {
-                r = fail(NULL, ret_reason, "cannot connect to libvirt at %s", uri);
-                return r == -EACCES ? r : -ECONNREFUSED;
+        if (login && login->user) {
+                r = open_with_login(uri, login, &conn, ret_reason);
+                if (r < 0)
+                        return r;
+        } else {
+                conn = virConnectOpen(uri);
+                if (!conn) {
+                        const char *message = virGetLastErrorMessage();
+
+                        if (message && strstr(message, "SASL")) {
+                                fail(NULL, ret_reason,
+                                     "cannot connect to libvirt at %s (it asks for a SASL login: "
+                                     "set [compute] sasl_user and sasl_password_file)",
+                                     uri);
+                                return -EACCES;
+                        }
+                        r = fail(NULL, ret_reason, "cannot connect to libvirt at %s", uri);
+                        return r == -EACCES ? r : -ECONNREFUSED;
+                }
         }
         virConnSetErrorFunc(conn, NULL, quiet_error);
         s = calloc(1, sizeof(*s));

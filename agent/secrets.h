@@ -77,7 +77,24 @@ struct secrets_info {
 
 /* -ECONNREFUSED when libvirt cannot be reached at uri (no daemon, no
  * socket, bad URI), -EACCES when it refuses us. *ret untouched on failure. */
-int secrets_connect(const char *uri, struct secrets **ret, const char **ret_reason);
+/* A SASL login, for a libvirtd whose auth_tcp, auth_tls or auth_unix_rw
+ * is "sasl" (Kolla's libvirt_enable_sasl): the user, and the path of a
+ * file holding its password (secretfile_read_password()). The password is
+ * read at each connect into locked memory and goes to libvirt only through
+ * its credential callback, whose copy libvirt allocates and frees itself;
+ * Cyrus SASL keeps its own copy for the connection's life.
+ *
+ * secrets_connect(): login NULL (or its user NULL) logs in with nothing,
+ * and a daemon that asks for SASL then refuses us with -EACCES and a
+ * reason that says so. A password file that cannot be read fails with its
+ * reason (-ENOENT, -EPERM, -EBADMSG...) before libvirt is called. */
+struct secrets_login {
+        const char *user;
+        const char *password_file;
+};
+
+int secrets_connect(const char *uri, const struct secrets_login *login, struct secrets **ret,
+                    const char **ret_reason);
 void secrets_disconnect(struct secrets *s); /* NULL: no-op */
 bool secrets_alive(struct secrets *s);      /* NULL: false */
 /* One round trip to the daemon: false when it is gone (NULL: false). */

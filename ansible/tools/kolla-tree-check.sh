@@ -4,8 +4,8 @@
 # project does not ship): the role is copied into TREE/ansible/roles, and a
 # play there loads Kolla's group_vars, globals.yml and passwords.yml, runs
 # the role's validate.yml and prints what the role decided: the container
-# module, the memlock ulimit name, the healthcheck, the compute URI and the
-# RabbitMQ login. A second run without docker_registry_password in
+# module, the memlock ulimit name, the healthcheck, the compute URI and its
+# SASL login, and the RabbitMQ login. A second run without docker_registry_password in
 # passwords.yml must stop with the role's message.
 #
 #   ansible/tools/kolla-tree-check.sh TREE [ENGINE]     ENGINE: docker (default) or podman
@@ -45,6 +45,7 @@ cat >"$tree/ansible/rbd-luks-agent-tree-check.yml" <<'YML'
           - "kolla-tree: compute_uri={{ rbd_luks_agent_compute_uri }}"
           - "kolla-tree: amqp={{ rbd_luks_agent_amqp_user }}@{{ rbd_luks_agent_amqp_vhost }}:{{ rbd_luks_agent_amqp_port }} tls={{ rbd_luks_agent_amqp_tls }}"
           - "kolla-tree: logs_volume={{ rbd_luks_agent_logs_volume }}"
+          - "kolla-tree: compute_sasl={{ rbd_luks_agent_compute_sasl | bool }} user={{ rbd_luks_agent_compute_sasl_user }} password_given={{ rbd_luks_agent_compute_sasl_password | length > 0 }}"
 YML
 # passwords.yml as kolla-genpwd would leave it, with a value for each key.
 python3 - "$tree/etc/kolla/passwords.yml" "$tmp/passwords.yml" <<'PY'

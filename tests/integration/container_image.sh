@@ -150,6 +150,7 @@ once inside "$IMAGE" sh -c '
         grep -E "^(gcc|cpp|g\+\+|clang|tcc|binutils|make)(-[0-9.]+)?$|-dev$" | sed "s/^/devpkg=/"
     echo "lists=$(ls -A /var/lib/apt/lists | wc -l) debs=$(find /var/cache/apt -name "*.deb" | wc -l)"
     for p in libinih1 librabbitmq4; do dpkg-query -W -f "\${Status}" "$p" 2>/dev/null | grep -q "ok installed" && echo "linkedin=$p"; done
+    for m in digestmd5 scram; do ls /usr/lib/*/sasl2/lib$m.so* >/dev/null 2>&1 && echo "sasl=$m"; done
     find / -xdev -type f \( -name "*.keyring" -o -name "*.key" -o -name "kek*" -o -name "*.pem" \) \
         -not -path "/proc/*" -not -path "/usr/share/*" 2>/dev/null | sed "s/^/secret=/"
     echo "confdirs=$(find /etc/rbd-luks-agent/keys /etc/rbd-luks-agent/kek /etc/ceph -mindepth 1 | wc -l)"
@@ -162,6 +163,8 @@ check_eq "no compiler in the runtime image" "" "$(get compiler)"
 check_eq "no compiler or -dev package installed" "" "$(get devpkg)"
 check_eq "apt lists empty, no .deb kept" "lists=0 debs=0" "$(grep '^lists=' "$T_TMP/inside.out")"
 check_eq "no package for what the static build links in (libinih1, librabbitmq4)" "" "$(get linkedin)"
+check_eq "the SASL mechanisms Kolla's libvirt asks for are there (DIGEST-MD5, SCRAM: libsasl2-modules)" \
+    "digestmd5 scram" "$(get sasl)"
 check_eq "no key, KEK, keyring or PEM in the image" "" "$(get secret)"
 check_eq "key, KEK and /etc/ceph dirs empty" "confdirs=0" "$(grep '^confdirs=' "$T_TMP/inside.out")"
 

@@ -179,6 +179,7 @@ mkdir -p "$T_TMP/host-state"
 host_view() { # RENDERED_INI SERVICE_DIR OUT
     sed -e "s|/etc/ceph/|$2/|" -e "s|/etc/rbd-luks-agent/kek/|$2/|" \
         -e "s|/etc/rbd-luks-agent/amqp.password|$2/amqp.password|" \
+        -e "s|/etc/rbd-luks-agent/libvirt-sasl.password|$2/libvirt-sasl.password|" \
         -e "s|/var/lib/rbd-luks-agent|$T_TMP/host-state|" "$1" >"$3"
 }
 host_view "$vdir/rbd-luks-agent.ini" "$vdir" "$T_TMP/volume-host.ini"
@@ -291,6 +292,33 @@ check "rendered compute INI passes check-config (host agent)" \
     bash -c "'$AGENT' -c '$T_TMP/compute-host.ini' check-config | grep -q ': OK (role compute'"
 check "the compute INI has the cephx secret and the feeder a queue of its own" \
     bash -c "grep -q '^\[secret:ceph-cinder\]' '$cdir/rbd-luks-agent.ini' && grep -q '^queue = rbd-luks-agent.compute.localhost' '$config/rbd-luks-agent-compute-feeder/rbd-luks-agent.ini'"
+
+check "without SASL the compute INI has no login and no password file is written" \
+    bash -c "! grep -q '^sasl_' '$cdir/rbd-luks-agent.ini' && ! test -e '$cdir/libvirt-sasl.password'"
+
+# Kolla's default libvirt_enable_sasl: the login from libvirt_sasl_authname/_password.
+play sasl.log -e kolla_action=config -e rbd_luks_agent_compute_enabled=true \
+    -e libvirt_enable_sasl=true -e libvirt_sasl_authname=nova -e libvirt_sasl_password=sasl-pw-$$
+check_eq "with libvirt_enable_sasl: kolla_action=config succeeds" 0 "$PLAY_RC"
+check "the compute INI logs in as libvirt_sasl_authname with the password file" \
+    bash -c "grep -qx 'sasl_user = nova' '$cdir/rbd-luks-agent.ini' && grep -qx 'sasl_password_file = /etc/rbd-luks-agent/libvirt-sasl.password' '$cdir/rbd-luks-agent.ini'"
+check_eq "the password file holds libvirt_sasl_password, 0600, the container user's" \
+    "sasl-pw-$$ 600 42700" \
+    "$(cat "$cdir/libvirt-sasl.password") $(stat -c '%a %u' "$cdir/libvirt-sasl.password")"
+check "config.json copies it to the INI's path, 0600" \
+    python3 -c "import json,sys; f=[x for x in json.load(open('$cdir/config.json'))['config_files'] if x['dest']=='/etc/rbd-luks-agent/libvirt-sasl.password']; sys.exit(not (f and f[0]['perm']=='0600' and f[0]['source'].endswith('/libvirt-sasl.password')))"
+host_view "$cdir/rbd-luks-agent.ini" "$cdir" "$T_TMP/compute-sasl-host.ini"
+check "the rendered compute INI with the login passes check-config (host agent)" \
+    bash -c "'$AGENT' -c '$T_TMP/compute-sasl-host.ini' check-config | grep -q ': OK (role compute'"
+check "no password in the play's output" bash -c "! grep -q 'sasl-pw-$$' '$T_TMP/sasl.log'"
+play sasl-nopw.log -e kolla_action=precheck -e rbd_luks_agent_compute_enabled=true \
+    -e libvirt_enable_sasl=true -e libvirt_sasl_password=
+check "with libvirt_enable_sasl and no password: precheck fails" test "$PLAY_RC" -ne 0
+check "and says which password to set" \
+    grep -q 'rbd_luks_agent_compute_sasl_password is empty: set it (in Kolla-Ansible, libvirt_sasl_password' "$T_TMP/sasl-nopw.log"
+play nosasl.log -e kolla_action=config -e rbd_luks_agent_compute_enabled=true
+check "SASL off again: the login leaves the compute INI, and its password file the host" \
+    bash -c "[ $PLAY_RC = 0 ] && ! grep -q '^sasl_' '$cdir/rbd-luks-agent.ini' && ! test -e '$cdir/libvirt-sasl.password'"
 
 # --- TripleO's step 1: the configuration without the Ceph files ---------------------------
 # tripleo_ceph_client writes them only at step 2; with rbd_luks_agent_ceph_files_copy false

@@ -17,10 +17,12 @@
 . "$(dirname "$0")/../lib/libvirt.sh"
 
 lvdir=$T_TMP/lv
+sasldir=$T_TMP/lv-sasl
 agent_pid=
 cleanup() {
     [ -n "$agent_pid" ] && kill "$agent_pid" 2>/dev/null
     libvirt_stop "$lvdir" >/dev/null 2>&1
+    libvirt_stop "$sasldir" >/dev/null 2>&1
 }
 trap cleanup EXIT
 
@@ -217,3 +219,86 @@ vsh secret-dumpxml "$KOLLA_UUID" >"$T_TMP/kolla-after3.xml"
 check "and Kolla's definition" cmp -s "$T_TMP/kolla-before.xml" "$T_TMP/kolla-after3.xml"
 stop_agent
 check "no cephx key in the agents' logs" bash -c "! grep -rqF '$cephx_b64' '$T_TMP/tcp/agent.log' '$T_TMP/tls/agent.log' '$d/agent.log'"
+
+# --- SASL login, as Kolla's libvirt_enable_sasl ---------------------------------------------
+SASL_TCP_PORT=$(free_port)
+SASL_TLS_PORT=$(free_port)
+out=$(LIBVIRT_TCP_PORT=$SASL_TCP_PORT LIBVIRT_TLS_PORT=$SASL_TLS_PORT LIBVIRT_TLS_DIR=$pki/server \
+    LIBVIRT_SASL_MECH=DIGEST-MD5 libvirt_start "$sasldir" 2>"$T_TMP/lv-sasl-start.err")
+if [ $? != 0 ]; then
+    fail "a private libvirtd asking for SASL (DIGEST-MD5) starts" "$(tail -c 600 "$T_TMP/lv-sasl-start.err" | tr '\n' ' ')"
+    exit 0
+fi
+SASL_UNIX_URI=${out#LIBVIRT_URI=}
+SASL_TCP_URI=qemu+tcp://127.0.0.1:$SASL_TCP_PORT/system
+SASL_TLS_URI="qemu+tls://127.0.0.1:$SASL_TLS_PORT/system?pkipath=$pki/client"
+sasl_password="sasl-pw-$$-$RANDOM$RANDOM"
+printf '%s' "$sasl_password" | libvirt_sasl_user "$sasldir" nova
+check_eq "the sasldb has the user nova (saslpasswd2)" 0 $?
+svsh() { timeout -s KILL 60 virsh -q -c "$SASL_UNIX_URI" "$@"; }
+sasl_value_is() { [ "$(svsh secret-get-value "$1" 2>/dev/null)" = "$2" ]; }
+
+d=$T_TMP/sasl
+uuid=$(new_uuid)
+compute_ini "$d" "$SASL_TCP_URI" ceph-sasl "$uuid" "client.cinder sasl secret"
+v=$(new_uuid)
+"$AGENT" -c "$d/agent.ini" secrets provision "$v" >"$d/nologin.out" 2>&1
+rc=$?
+check "no login: provision fails" test "$rc" -ne 0
+check "and says the daemon asks for a SASL login and which keys give one" \
+    grep -qF "cannot connect to libvirt at $SASL_TCP_URI (it asks for a SASL login: set [compute] sasl_user and sasl_password_file)" "$d/nologin.out"
+
+# The login keys go right after uri.
+printf 'wrong-%s\n' "$sasl_password" >"$d/sasl.pass"
+chmod 0600 "$d/sasl.pass"
+sed -i "s|^uri = .*|&\nsasl_user = nova\nsasl_password_file = $d/sasl.pass|" "$d/agent.ini"
+"$AGENT" -c "$d/agent.ini" secrets provision "$v" >"$d/wrong.out" 2>&1
+rc=$?
+check "a wrong password: provision fails" test "$rc" -ne 0
+check "the message names the URI and the user" \
+    grep -qF "cannot log in to libvirt at $SASL_TCP_URI as nova" "$d/wrong.out"
+check "and nothing was defined for the volume" bash -c "svsh() { timeout 30 virsh -q -c '$SASL_UNIX_URI' \"\$@\"; }; svsh secret-list >'$d/list.out' && ! grep -q '$v' '$d/list.out'"
+
+chmod 0644 "$d/sasl.pass"
+"$AGENT" -c "$d/agent.ini" check-config >"$d/check.out" 2>&1
+rc=$?
+check "a password file others can read: check-config fails" test "$rc" -ne 0
+pline=$(grep -n '^sasl_password_file' "$d/agent.ini" | cut -d: -f1)
+check "naming FILE:LINE of sasl_password_file" \
+    grep -qF "$d/agent.ini:$pline: password file $d/sasl.pass is accessible by group or others (mode 0644); chmod 600 it" "$d/check.out"
+
+# Kolla's password as an operator writes it: with a trailing newline.
+printf '%s\n' "$sasl_password" >"$d/sasl.pass"
+chmod 0600 "$d/sasl.pass"
+check "with the right password file the config passes check-config" "$AGENT" -c "$d/agent.ini" check-config
+start_agent "$d"
+check "tcp + DIGEST-MD5: the agent logs in and defines the cephx secret with the keyring's key" \
+    wait_for 20 sasl_value_is "$uuid" "$cephx_b64"
+check "its log says where it connected" grep -qF "connected to libvirt at $SASL_TCP_URI" "$d/agent.log"
+check "the password is not in its argv or environment" \
+    bash -c "! tr '\0' '\n' </proc/$agent_pid/cmdline | grep -qF '$sasl_password' && ! tr '\0' '\n' </proc/$agent_pid/environ | grep -qF '$sasl_password'"
+stop_agent
+"$AGENT" -c "$d/agent.ini" secrets provision "$v" >"$d/prov.out" 2>&1
+check "secrets provision logs in too: a placeholder" grep -q "^$v placeholder: " "$d/prov.out"
+check "and libvirt holds it" bash -c "timeout 30 virsh -q -c '$SASL_UNIX_URI' secret-list | awk -v v='$v' '\$2 == \"volume\" && \$3 == v' | grep -q ."
+
+# Kolla with libvirt_tls: SCRAM-SHA-256 over TLS (the same daemon, restarted).
+sed -i 's/^mech_list: .*/mech_list: SCRAM-SHA-256/' "$sasldir/etc/sasl2/libvirt.conf"
+libvirt_restart_libvirtd "$sasldir" >>"$T_TMP/lv-sasl-restart.log" 2>&1
+check_eq "libvirtd restarts with mech_list SCRAM-SHA-256" 0 $?
+# SCRAM has no SASL security layer, which libvirt insists on over plain TCP: the
+# TCP login that worked now fails, so the daemon really runs with SCRAM only.
+"$AGENT" -c "$d/agent.ini" secrets provision "$(new_uuid)" >"$d/scram-tcp.out" 2>&1
+check "after it, the TCP login that worked with DIGEST-MD5 is refused" \
+    grep -qF "cannot log in to libvirt at $SASL_TCP_URI as nova" "$d/scram-tcp.out"
+d2=$T_TMP/sasl-tls
+uuid2=$(new_uuid)
+compute_ini "$d2" "$SASL_TLS_URI" ceph-sasl-tls "$uuid2" "client.cinder sasl tls secret"
+cp "$d/sasl.pass" "$d2/sasl.pass"
+sed -i "s|^uri = .*|&\nsasl_user = nova\nsasl_password_file = $d2/sasl.pass|" "$d2/agent.ini"
+start_agent "$d2"
+check "tls + SCRAM-SHA-256: the agent logs in and defines the cephx secret" \
+    wait_for 20 sasl_value_is "$uuid2" "$cephx_b64"
+stop_agent
+check "the password is in none of the agents' logs or outputs" \
+    bash -c "! grep -rqF '$sasl_password' '$d'/*.log '$d'/*.out '$d2'/*.log"

@@ -20,11 +20,12 @@ BUILD_PKGS=(gcc make pkg-config librbd-dev librados-dev libcryptsetup-dev libssl
 # monolithic daemon, with its secret and qemu drivers), virsh, and qemu-system-x86 for
 # TCG guests that open LUKS volumes over RBD; xxd and script (bsdutils) for key tests.
 # A private RabbitMQ broker (tests/lib/rabbitmq.sh), amqp-publish and openssl (test
-# TLS certificates) for the feeder's tests.
+# TLS certificates) for the feeder's tests. sasl2-bin (saslpasswd2) and
+# libsasl2-modules (DIGEST-MD5, SCRAM) for a libvirtd asking for SASL, as Kolla's does.
 TEST_PKGS=(ceph-mon ceph-osd ceph-common qemu-utils qemu-block-extra cryptsetup-bin
            python3 coreutils util-linux procps libvirt-daemon libvirt-daemon-system
            libvirt-clients qemu-system-x86 xxd bsdutils rabbitmq-server amqp-tools openssl
-           clang libclang-rt-14-dev valgrind)
+           clang libclang-rt-14-dev valgrind sasl2-bin libsasl2-modules)
 
 # The real OpenStack code the tests judge the agent by (tests/lib/cinder.sh,
 # tests/lib/nova_harness.py): Cinder's services with the RBD driver (python3-rbd,

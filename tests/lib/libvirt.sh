@@ -8,9 +8,12 @@
 #                                              in the same namespace and config (running
 #                                              domains survive, as after a real crash)
 #   tests/lib/libvirt.sh uri DIR               print the URI of a started DIR
+#   tests/lib/libvirt.sh sasl-user DIR NAME    add NAME to DIR's sasldb (password on
+#                                              stdin; LIBVIRT_SASL_MECH, see below)
 #
 #   . tests/lib/libvirt.sh                     defines libvirt_start DIR, libvirt_stop DIR,
 #                                              libvirt_restart_libvirtd DIR, libvirt_uri DIR,
+#                                              libvirt_sasl_user DIR NAME,
 #                                              libvirt_ceph_mon_port CEPH_CONF [v2|v1] and
 #                                              libvirt_luks_rbd_domain_xml ... (plus _lv_*
 #                                              helpers); runs nothing
@@ -23,6 +26,12 @@
 # (D/cacert.pem, D/servercert.pem, D/serverkey.pem), on 127.0.0.1:N over TLS,
 # client certificates checked against the CA, auth_tls "none"
 # (qemu+tls://127.0.0.1:N/system?pkipath=CLIENTDIR). restart-libvirtd keeps them.
+# With LIBVIRT_SASL_MECH=M (DIGEST-MD5 or SCRAM-SHA-256, Kolla's two: nova-cell's
+# libvirt_sasl_mech_list) both remote sockets ask for SASL instead (auth_tcp/auth_tls
+# "sasl", as Kolla's libvirt_enable_sasl does) with mech_list M and a sasldb in
+# DIR/etc/sasl2/passwd.db; add users with `tests/lib/libvirt.sh sasl-user DIR NAME`
+# (password on stdin). Cyrus SASL finds DIR's libvirt.conf by SASL_CONF_PATH, which
+# the daemon is started with, so the host's /etc/sasl2 is never read or written.
 #
 # How the daemons are kept off the host's libvirt. The root libvirtd and virtlogd use
 # compiled-in paths (/etc/libvirt, /run/libvirt, /var/lib/libvirt, /var/log/libvirt,
@@ -108,19 +117,54 @@ _lv_listen_conf() {
     if [[ -n ${LIBVIRT_TCP_PORT:-} || -n ${LIBVIRT_TLS_PORT:-} ]]; then
         echo 'listen_addr = "127.0.0.1"'
     fi
+    local auth=none
+    [[ -n ${LIBVIRT_SASL_MECH:-} ]] && auth=sasl
     if [[ -n ${LIBVIRT_TCP_PORT:-} ]]; then
-        printf 'listen_tcp = 1\ntcp_port = "%s"\nauth_tcp = "none"\n' "$LIBVIRT_TCP_PORT"
+        printf 'listen_tcp = 1\ntcp_port = "%s"\nauth_tcp = "%s"\n' "$LIBVIRT_TCP_PORT" "$auth"
     else
         echo 'listen_tcp = 0'
     fi
     if [[ -n ${LIBVIRT_TLS_PORT:-} ]]; then
-        printf 'listen_tls = 1\ntls_port = "%s"\nauth_tls = "none"\n' "$LIBVIRT_TLS_PORT"
+        printf 'listen_tls = 1\ntls_port = "%s"\nauth_tls = "%s"\n' "$LIBVIRT_TLS_PORT" "$auth"
         printf 'ca_file = "%s/cacert.pem"\ncert_file = "%s/servercert.pem"\nkey_file = "%s/serverkey.pem"\n' \
             "$LIBVIRT_TLS_DIR" "$LIBVIRT_TLS_DIR" "$LIBVIRT_TLS_DIR"
         echo 'tls_no_verify_certificate = 0'
     else
         echo 'listen_tls = 0'
     fi
+}
+
+# Cyrus SASL's config for libvirtd (LIBVIRT_SASL_MECH): DIR/etc/sasl2/libvirt.conf.
+_lv_sasl_conf() {
+    local dir=$1
+    [[ -n ${LIBVIRT_SASL_MECH:-} ]] || return 0
+    case $LIBVIRT_SASL_MECH in
+        DIGEST-MD5 | SCRAM-SHA-256) ;;
+        *) _lv_log "LIBVIRT_SASL_MECH: $LIBVIRT_SASL_MECH is not DIGEST-MD5 or SCRAM-SHA-256"; return 1 ;;
+    esac
+    command -v saslpasswd2 > /dev/null || { _lv_log "LIBVIRT_SASL_MECH needs saslpasswd2 (sasl2-bin)"; return 1; }
+    mkdir -p "$dir/etc/sasl2"
+    printf 'mech_list: %s\nsasldb_path: %s/etc/sasl2/passwd.db\n' "$LIBVIRT_SASL_MECH" "$dir" \
+        > "$dir/etc/sasl2/libvirt.conf"
+}
+
+# The environment libvirtd starts with: SASL_CONF_PATH when DIR has a SASL config.
+_lv_daemon_env() {
+    local dir=$1
+    if [[ -f $dir/etc/sasl2/libvirt.conf ]]; then
+        echo "SASL_CONF_PATH=$dir/etc/sasl2"
+    else
+        echo "-uSASL_CONF_PATH"
+    fi
+}
+
+# sasl-user DIR NAME: add (or replace) NAME in DIR's sasldb, password from stdin.
+_lv_sasl_user() {
+    local dir name=${2:-}
+    dir=$(_lv_absdir "${1:-}") || return 2
+    [[ -f $dir/etc/sasl2/libvirt.conf && -n $name ]] || {
+        _lv_log "sasl-user: $dir was not started with LIBVIRT_SASL_MECH, or no NAME"; return 2; }
+    saslpasswd2 -f "$dir/etc/sasl2/passwd.db" -c -p -a libvirt "$name"
 }
 
 # --listen when libvirtd.conf asks for a TCP or TLS socket.
@@ -260,6 +304,7 @@ $(_lv_listen_conf)
 log_level = $lvl
 log_outputs = "$lvl:file:/var/log/libvirt/libvirtd.log"
 EOF
+    _lv_sasl_conf "$LV_DIR" || return 1
     cat > "$LV_DIR/etc/virtlogd.conf" <<EOF || return 1
 # Private test virtlogd made by tests/lib/libvirt.sh; socket /run/libvirt/virtlogd-sock
 # inside the namespace, which is $LV_DIR/run/virtlogd-sock.
@@ -409,7 +454,7 @@ _lv_start() {
     [[ -S $dir/run/virtlogd-sock ]] || { _lv_log "no virtlogd socket after 10 s"; return 1; }
 
     # shellcheck disable=SC2046 # no word, or the one word --listen
-    _lv_spawn_daemon libvirtd libvirtd --daemon $(_lv_listen_flag "$dir") --config "$dir/etc/libvirtd.conf" \
+    _lv_spawn_daemon libvirtd env "$(_lv_daemon_env "$dir")" libvirtd --daemon $(_lv_listen_flag "$dir") --config "$dir/etc/libvirtd.conf" \
         --pid-file "$LV_LIBVIRTD_PID" || { _lv_log "libvirtd failed to start"; return 1; }
     _lv_wait_libvirtd || return 1
     t1=$(date +%s%N)
@@ -488,7 +533,7 @@ _lv_restart_libvirtd() {
         _lv_pid_running "$pid" && { _lv_log "libvirtd $pid survived SIGKILL"; return 1; }
     fi
     # shellcheck disable=SC2046 # no word, or the one word --listen
-    _lv_spawn_daemon libvirtd libvirtd --daemon $(_lv_listen_flag "$dir") --config "$dir/etc/libvirtd.conf" \
+    _lv_spawn_daemon libvirtd env "$(_lv_daemon_env "$dir")" libvirtd --daemon $(_lv_listen_flag "$dir") --config "$dir/etc/libvirtd.conf" \
         --pid-file "$LV_LIBVIRTD_PID" || { _lv_log "libvirtd failed to start"; return 1; }
     _lv_wait_libvirtd || return 1
     t1=$(date +%s%N)
@@ -515,6 +560,7 @@ libvirt_start()            ( set -euo pipefail; _lv_start "$@" )
 libvirt_stop()             ( set -euo pipefail; _lv_stop "$@" )
 libvirt_restart_libvirtd() ( set -euo pipefail; _lv_restart_libvirtd "$@" )
 libvirt_uri()              ( set -euo pipefail; _lv_uri "$@" )
+libvirt_sasl_user()        ( set -euo pipefail; _lv_sasl_user "$@" )
 
 # libvirt_ceph_mon_port CEPH_CONF [v2|v1]: the port of the first mon's msgr2 (default)
 # or msgr1 address in the "mon host" line of CEPH_CONF (form [v2:IP:P,v1:IP:P2]).
@@ -586,9 +632,10 @@ EOF
 
 if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
     set -euo pipefail
-    usage="usage: $0 start|stop|restart-libvirtd|uri DIR"
-    [[ $# -eq 2 ]] || { echo "$usage" >&2; exit 2; }
+    usage="usage: $0 start|stop|restart-libvirtd|uri DIR | sasl-user DIR NAME"
+    [[ $# -eq 2 || ($# -eq 3 && $1 == sasl-user) ]] || { echo "$usage" >&2; exit 2; }
     case $1 in
+        sasl-user)        libvirt_sasl_user "$2" "$3" ;;
         start)            libvirt_start "$2" ;;
         stop)             libvirt_stop "$2" ;;
         restart-libvirtd) libvirt_restart_libvirtd "$2" ;;

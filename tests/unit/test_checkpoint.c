@@ -15,16 +15,8 @@
 static bool put(const char *dir, const char *name, const char *text, size_t length)
 {
         char path[PATH_MAX];
-        int fd;
-        bool ok;
 
-        snprintf(path, sizeof(path), "%s/%s", dir, name);
-        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        if (fd < 0)
-                return false;
-        ok = write(fd, text, length) == (ssize_t)length;
-        close(fd);
-        return ok;
+        return unit_write_file(dir, name, text, length, path, sizeof(path)) != NULL;
 }
 
 static bool exists(const char *dir, const char *name)

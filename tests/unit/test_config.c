@@ -1855,6 +1855,48 @@ static int load_feed_text(const char *amqp, struct config **ret, struct config_p
         return config_load_feed(cfg_path, ret, p);
 }
 
+/* [compute] sasl_user and sasl_password_file: both or neither. */
+TEST(config_compute_sasl_login)
+{
+        struct config_problems p = {0};
+        struct config *c = NULL;
+
+        REQUIRE(load_text(COMPUTE, &c, &p) == 0);
+        CHECK(c->libvirt_sasl_user == NULL && c->libvirt_sasl_password_file == NULL);
+        config_free(c);
+        c = NULL;
+
+        REQUIRE(load_text(COMPUTE_WITH("uri = qemu+tcp://h/system\nsasl_user = nova\n"
+                                       "sasl_password_file = /etc/x/libvirt-sasl.pass\n"),
+                          &c, &p) == 0);
+        CHECK(p.count == 0);
+        CHECK(strcmp(c->libvirt_sasl_user, "nova") == 0);
+        CHECK(strcmp(c->libvirt_sasl_password_file, "/etc/x/libvirt-sasl.pass") == 0);
+        config_free(c);
+        c = NULL;
+
+        CHECK(load_text(COMPUTE_WITH("uri = qemu+tcp://h/system\nsasl_user = nova\n"), &c,
+                        &p) == -EINVAL);
+        CHECK(c == NULL && p.count == 1);
+        CHECK(problem_is(&p, 0, ":11: sasl_user is set without sasl_password_file: a SASL login "
+                                "to libvirt needs both"));
+        config_problems_clear(&p);
+
+        CHECK(load_text(COMPUTE_WITH("uri = qemu+tcp://h/system\nsasl_password_file = /etc/x/p\n"),
+                        &c, &p) == -EINVAL);
+        CHECK(p.count == 1);
+        CHECK(problem_is(&p, 0, ":11: sasl_password_file is set without sasl_user: a SASL login "
+                                "to libvirt needs both"));
+        config_problems_clear(&p);
+
+        CHECK(load_text(COMPUTE_WITH("uri = qemu+tcp://h/system\nsasl_user = no va\n"
+                                     "sasl_password_file = relative.pass\n"),
+                        &c, &p) == -EINVAL);
+        CHECK(has_problem(&p, ":11: sasl_user = 'no va': "));
+        CHECK(has_problem(&p, ":12: sasl_password_file = 'relative.pass': must be an absolute path"));
+        config_problems_clear(&p);
+}
+
 TEST(config_feed_needs_user_and_password_file)
 {
         struct config_problems p = {0};

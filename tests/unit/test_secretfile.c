@@ -221,3 +221,59 @@ TEST(secretfile_bad_arguments)
         /* A reason is optional. */
         CHECK(read_range(path, 64, 64, &len, NULL) == -EBADMSG);
 }
+
+/* Writes text as a 0600 file at dir/name; returns the path (static). */
+static const char *text_file(const char *dir, const char *name, const char *text, size_t n)
+{
+        static char path[512];
+
+        return unit_write_file(dir, name, text, n, path, sizeof(path));
+}
+
+/* The password as login APIs take it: one trailing newline (or CRLF)
+ * dropped, NUL after it, len without the NUL; never more than that. */
+TEST(secretfile_password)
+{
+        static const struct {
+                const char *text;
+                size_t n;
+                const char *want; /* NULL: -EBADMSG */
+        } cases[] = {
+                {"pw-123", 6, "pw-123"},         {"pw-123\n", 7, "pw-123"},
+                {"pw-123\r\n", 8, "pw-123"},     {"pw-123\n\n", 8, "pw-123\n"},
+                {" spaced pw ", 11, " spaced pw "}, {"\n", 1, NULL},
+                {"\r\n", 2, NULL},               {"pw\0x", 4, NULL},
+        };
+        const char *dir = unit_tmpdir();
+
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                const char *path = text_file(dir, "pass", cases[i].text, cases[i].n);
+                const char *reason = NULL;
+                struct secret *s = &untouched;
+                int r;
+
+                REQUIRE(path);
+                r = secretfile_read_password(path, &s, &reason);
+                if (!cases[i].want) {
+                        CHECK(r == -EBADMSG && s == &untouched);
+                        CHECK(reason && strstr(reason, path) &&
+                              (strstr(reason, "is empty") || strstr(reason, "holds a NUL byte")));
+                        continue;
+                }
+                CHECK(r == 0);
+                if (r == 0) {
+                        CHECK(s->len == strlen(cases[i].want));
+                        CHECK(memcmp(s->data, cases[i].want, s->len + 1) == 0);
+                        secret_free(s);
+                }
+        }
+        /* secretfile_read()'s refusals come through with its reasons. */
+        {
+                const char *path = text_file(dir, "pass", "pw", 2), *reason = NULL;
+                struct secret *s = &untouched;
+
+                REQUIRE(path && chmod(path, 0640) == 0);
+                CHECK(secretfile_read_password(path, &s, &reason) == -EPERM && s == &untouched);
+                CHECK(reason && strstr(reason, "password file") && strstr(reason, path));
+        }
+}

@@ -103,7 +103,7 @@ static struct secrets *embedded(void)
         tolerate_null_inhibit_callback();
         snprintf(shared_root, sizeof(shared_root), "%s", unit_tmpdir());
         snprintf(uri, sizeof(uri), "secret:///embed?root=%s", shared_root);
-        if (secrets_connect(uri, &shared, &reason) < 0) {
+        if (secrets_connect(uri, NULL, &shared, &reason) < 0) {
                 fprintf(stderr, "  cannot open %s: %s\n", uri, reason ? reason : "(no reason)");
                 return NULL;
         }
@@ -280,7 +280,7 @@ TEST(secrets_connect_unreachable)
         double elapsed;
 
         clock_gettime(CLOCK_MONOTONIC, &start);
-        CHECK(secrets_connect("qemu+unix:///system?socket=/nonexistent/sock", &s, &reason) ==
+        CHECK(secrets_connect("qemu+unix:///system?socket=/nonexistent/sock", NULL, &s, &reason) ==
               -ECONNREFUSED);
         clock_gettime(CLOCK_MONOTONIC, &end);
         elapsed = (double)(end.tv_sec - start.tv_sec) + (end.tv_nsec - start.tv_nsec) / 1e9;
@@ -289,7 +289,7 @@ TEST(secrets_connect_unreachable)
         CHECK(reason_has(reason, "/nonexistent/sock"));
 
         reason = NULL;
-        CHECK(secrets_connect("", &s, &reason) == -EINVAL);
+        CHECK(secrets_connect("", NULL, &s, &reason) == -EINVAL);
         CHECK(reason_clean(reason));
         CHECK(s == untouched);
 

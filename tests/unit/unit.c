@@ -2,6 +2,9 @@
 #include "unit.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -48,6 +51,21 @@ struct secret *unit_secret_text(const char *text)
         memcpy(s->data, text, strlen(text));
         s->len = strlen(text);
         return s;
+}
+
+const char *unit_write_file(const char *dir, const char *name, const void *bytes, size_t n,
+                            char *buf, size_t size)
+{
+        int fd, len = snprintf(buf, size, "%s/%s", dir, name);
+        bool ok;
+
+        if (len < 0 || (size_t)len >= size)
+                return NULL;
+        fd = open(buf, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return NULL;
+        ok = write(fd, bytes, n) == (ssize_t)n;
+        return close(fd) == 0 && ok ? buf : NULL;
 }
 
 static bool selected(const char *name, int argc, char **argv)

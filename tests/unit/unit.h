@@ -23,6 +23,10 @@ void unit_fail(const char *file, int line, const char *what);
 const char *unit_tmpdir(void);
 /* A struct secret holding text (without its NUL); NULL if out of memory. */
 struct secret *unit_secret_text(const char *text);
+/* Writes n bytes as dir/name, mode 0600, replacing any file there; the
+ * path in buf (size bytes), or NULL on any failure. */
+const char *unit_write_file(const char *dir, const char *name, const void *bytes, size_t n,
+                            char *buf, size_t size);
 
 #define TEST(name)                                                                    \
         static void test_##name(void);                                                \
