@@ -271,15 +271,23 @@ check "keys verify (in the container): the key opens the keyslot" \
     bash -c "podman exec rbd_luks_agent_volume rbd-luks-agent -c /etc/rbd-luks-agent/rbd-luks-agent.ini keys verify $id"
 rbd_ rm --no-progress "volume-$id" >/dev/null 2>&1
 
-# --- a changed variable: new file, the same container restarted ----------------------------
-started=$(pm inspect -f '{{.State.StartedAt}}' rbd_luks_agent_volume)
+# --- a changed variable: a new file, the container recreated once, as Kolla does ------------
+# (kolla_set_configs --check in the running container says 1; Kolla's compare_config.)
+feeder_id=$(pm inspect -f '{{.Id}}' rbd_luks_agent_volume_feeder)
 play reconfigure.log -e kolla_action=reconfigure -e rbd_luks_agent_log_level=debug
 check_eq "reconfigure with log_level=debug succeeds" 0 "$PLAY_RC"
-check "reconfigure restarted the volume agent" \
-    test "$(pm inspect -f '{{.State.StartedAt}}' rbd_luks_agent_volume)" != "$started"
-check_eq "reconfigure kept the container" "$volume_id" "$(pm inspect -f '{{.Id}}' rbd_luks_agent_volume)"
-check "the restarted agent reads log_level = debug" \
+check "reconfigure recreated the volume agent (a new container id)" \
+    test "$(pm inspect -f '{{.Id}}' rbd_luks_agent_volume)" != "$volume_id"
+check_eq "and the feeder, whose INI changed too" "true" \
+    "$([ "$(pm inspect -f '{{.Id}}' rbd_luks_agent_volume_feeder)" != "$feeder_id" ] && echo true)"
+check "the new agent reads log_level = debug" \
     bash -c "podman exec rbd_luks_agent_volume grep -qx 'log_level = debug' /etc/rbd-luks-agent/rbd-luks-agent.ini"
+check_eq "kolla_set_configs --check in it: 0, in place" 0 \
+    "$(pm exec --user root rbd_luks_agent_volume /usr/local/bin/kolla_set_configs --check >/dev/null 2>&1; echo $?)"
+volume_id=$(pm inspect -f '{{.Id}}' rbd_luks_agent_volume)
+play reconfigure2.log -e kolla_action=reconfigure -e rbd_luks_agent_log_level=debug
+check_eq "the same reconfigure again: changed=0" 0 "$(recap reconfigure2.log changed)"
+check_eq "and the container recreated only once" "$volume_id" "$(pm inspect -f '{{.Id}}' rbd_luks_agent_volume)"
 
 # --- the compute side's files (no libvirtd here: kolla_action=config writes files only) ----
 play compute.log -e kolla_action=config -e rbd_luks_agent_compute_enabled=true
