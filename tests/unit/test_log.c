@@ -6,24 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "log.h"
 #include "unit.h"
 
 static char dir[] = "/tmp/rla-unit-log-XXXXXX";
-
-static bool in_child(int (*fn)(void))
-{
-        int status;
-        pid_t pid = fork();
-
-        if (pid == 0)
-                _exit(fn());
-        return pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
-               WEXITSTATUS(status) == 0;
-}
 
 static int file_has(const char *path, const char *text)
 {
@@ -97,9 +85,9 @@ static int created_0640(void)
 TEST(log_file_appends_whole_lines)
 {
         REQUIRE(mkdtemp(dir) != NULL);
-        CHECK(in_child(lines_appended));
-        CHECK(in_child(link_refused));
-        CHECK(in_child(created_0640));
+        CHECK(unit_in_child(lines_appended));
+        CHECK(unit_in_child(link_refused));
+        CHECK(unit_in_child(created_0640));
         char cmd[160];
         snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
         CHECK(system(cmd) == 0);

@@ -5,24 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "keyslot.h"
 #include "secret.h"
 #include "unit.h"
-
-/* Runs fn in a child; true when it exits 0. */
-static bool in_child(int (*fn)(void))
-{
-        int status;
-        pid_t pid = fork();
-
-        if (pid == 0)
-                _exit(fn());
-        return pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
-               WEXITSTATUS(status) == 0;
-}
 
 static int soft_raised_to_hard(void)
 {
@@ -37,7 +24,7 @@ static int soft_raised_to_hard(void)
 
 TEST(secret_harden_raises_the_memlock_soft_limit)
 {
-        CHECK(in_child(soft_raised_to_hard));
+        CHECK(unit_in_child(soft_raised_to_hard));
 }
 
 /* With no locked memory at all, nothing secret is made, and says so. */
@@ -65,5 +52,5 @@ TEST(secret_without_locked_memory_is_enomem)
         /* AddressSanitizer's mlock() does nothing and succeeds: nothing to see. */
         return;
 #endif
-        CHECK(in_child(no_locked_memory));
+        CHECK(unit_in_child(no_locked_memory));
 }

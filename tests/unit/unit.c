@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "secret.h"
@@ -51,6 +52,17 @@ struct secret *unit_secret_text(const char *text)
         memcpy(s->data, text, strlen(text));
         s->len = strlen(text);
         return s;
+}
+
+bool unit_in_child(int (*fn)(void))
+{
+        int status;
+        pid_t pid = fork();
+
+        if (pid == 0)
+                _exit(fn());
+        return pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+               WEXITSTATUS(status) == 0;
 }
 
 const char *unit_write_file(const char *dir, const char *name, const void *bytes, size_t n,

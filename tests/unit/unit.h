@@ -25,6 +25,9 @@ const char *unit_tmpdir(void);
 struct secret *unit_secret_text(const char *text);
 /* Writes n bytes as dir/name, mode 0600, replacing any file there; the
  * path in buf (size bytes), or NULL on any failure. */
+/* Runs fn in a forked child (for process-wide state: limits, the log
+ * file); true when it exits 0. */
+bool unit_in_child(int (*fn)(void));
 const char *unit_write_file(const char *dir, const char *name, const void *bytes, size_t n,
                             char *buf, size_t size);
 
