@@ -15,22 +15,29 @@ LDFLAGS ?=
 BASE_LDFLAGS := -pie -Wl,-z,relro,-z,now -pthread
 LIBS    := -lrbd -lrados -lcryptsetup -ljson-c -linih -lssl -lcrypto -lvirt -lrabbitmq
 
-AGENT_SRCS := $(sort $(wildcard agent/*.c))
-LIB_SRCS   := $(filter-out agent/main.c,$(AGENT_SRCS))
-UNIT_SRCS  := $(sort $(wildcard tests/unit/*.c))
+# agent/ is one folder per layer (docs/architecture.md); DIRS is their order,
+# lowest first. Sources are taken by folder, never listed by hand.
+DIRS       := base luks config stream ceph keys records runtime volume compute feed kolla cli
+dir_srcs    = $(foreach d,$(1),$(sort $(wildcard agent/$(d)/*.c)))
+LIB_SRCS   := $(call dir_srcs,$(DIRS))
+AGENT_SRCS := agent/main.c $(LIB_SRCS)
+UNIT_SRCS  := $(sort $(wildcard tests/unit/*.c tests/unit/*/*.c))
 
 AGENT_OBJS := $(AGENT_SRCS:%.c=$(BUILD)/%.o)
 LIB_OBJS   := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 UNIT_OBJS  := $(UNIT_SRCS:%.c=$(BUILD)/%.o)
+# Each object depends on the headers it includes (-MMD -MP), no more.
+DEPFLAGS   := -MMD -MP
+-include $(AGENT_OBJS:.o=.d) $(UNIT_OBJS:.o=.d)
 
 .PHONY: all unit unit-asan fuzz fuzz-build fuzz-smoke valgrind integration check demo deps clean bench \
 	static musl-check image
 
 all: $(BUILD)/rbd-luks-agent
 
-$(BUILD)/%.o: %.c $(wildcard agent/*.h tests/unit/*.h)
+$(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(BASE_CFLAGS) $(CFLAGS) -c $< -o $@
+	$(CC) $(BASE_CFLAGS) $(DEPFLAGS) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/rbd-luks-agent: $(AGENT_OBJS)
 	$(CC) $(BASE_LDFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
@@ -60,15 +67,15 @@ FUZZ_WORK    ?= $(BUILD)/fuzz/work
 FUZZ_CFLAGS  := -std=gnu11 -D_GNU_SOURCE -Iagent $(WARN) -g -O1 -fno-omit-frame-pointer \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 FUZZ_TARGETS := event hookfile config
-FUZZ_SRCS_event    := agent/event.c agent/reason.c
+# Each target links whole folders (base/ needs no library beyond libc and
+# json-c) plus the few files it names.
+FUZZ_SRCS_event    := $(call dir_srcs,base) agent/stream/event.c
 FUZZ_LIBS_event    := -ljson-c
 FUZZ_MAXLEN_event  := 16384
-FUZZ_SRCS_hookfile := agent/hookfile.c
-FUZZ_LIBS_hookfile :=
+FUZZ_SRCS_hookfile := $(call dir_srcs,base) agent/stream/hookfile.c
+FUZZ_LIBS_hookfile := -ljson-c
 FUZZ_MAXLEN_hookfile := 4096
-FUZZ_SRCS_config   := agent/config.c agent/config_values.c agent/config_secrets.c agent/config_amqp.c \
-	agent/config_environment.c agent/log.c agent/keyring.c agent/keywrap.c \
-	agent/secretfile.c agent/secret.c agent/reason.c
+FUZZ_SRCS_config   := $(call dir_srcs,base config) agent/keys/keyring.c agent/keys/keywrap.c
 FUZZ_LIBS_config   := -linih -ljson-c -lcrypto
 FUZZ_MAXLEN_config := 8192
 FUZZ_BINS := $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%)
@@ -76,7 +83,7 @@ FUZZ_BINS := $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%)
 .SECONDARY: $(FUZZ_BINS)
 
 .SECONDEXPANSION:
-$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(FUZZ_SRCS_$$*) $(wildcard agent/*.h)
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(FUZZ_SRCS_$$*) $(wildcard agent/*/*.h)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_SRCS_$*) $(FUZZ_LIBS_$*)
 
@@ -122,11 +129,14 @@ static: $(BUILD)/static/rbd-luks-agent
 # json-c for musl (and takes Debian's libinih.a as it is).
 MUSL_CC   ?= musl-gcc
 MUSL_DEPS := $(BUILD)/musl/deps
-MUSL_SRCS := $(addprefix agent/,config.c config_values.c config_secrets.c config_amqp.c config_environment.c \
-	log.c secret.c secretfile.c reason.c event.c hookfile.c checkpoint.c fdio.c keys.c keys_file.c \
-	keys_command.c) tests/musl/no_metadata.c
-MUSL_TESTS := $(addprefix tests/unit/,unit.c test_config.c test_event.c test_hookfile.c \
-	test_checkpoint.c test_secretfile.c test_keys.c)
+# The folders that need neither Ceph, libvirt, libcryptsetup nor OpenSSL, and
+# the key providers of keys/ that need none of them either.
+MUSL_DIRS  := base config stream
+MUSL_KEYS  := agent/keys/keys.c agent/keys/provider_file.c agent/keys/provider_command.c
+MUSL_SRCS  := $(call dir_srcs,$(MUSL_DIRS)) $(MUSL_KEYS) tests/musl/no_metadata.c
+# test_secret.c also checks luks/keyslot.c's wiping, which needs OpenSSL.
+MUSL_TESTS := tests/unit/unit.c tests/unit/keys/test_keys.c $(filter-out tests/unit/base/test_secret.c, \
+	$(foreach d,$(MUSL_DIRS),$(sort $(wildcard tests/unit/$(d)/*.c))))
 MUSL_CFLAGS := -std=gnu11 -D_GNU_SOURCE -DAGENT_VERSION='"$(VERSION)"' -Iagent -I$(MUSL_DEPS)/include \
 	$(WARN) -fstack-protector-strong -O2 -g
 MUSL_OBJS := $(MUSL_SRCS:%.c=$(BUILD)/musl/%.o) $(MUSL_TESTS:%.c=$(BUILD)/musl/%.o)
@@ -138,9 +148,10 @@ $(BUILD)/musl/agent/%.o $(BUILD)/musl/tests/musl/%.o: CHECK_FLAGS :=
 # Tests size some paths loosely; glibc's fortified headers hide the same
 # truncation warnings musl's headers let through.
 $(BUILD)/musl/tests/unit/%.o: CHECK_FLAGS := -Wno-format-truncation
-$(BUILD)/musl/%.o: %.c $(wildcard agent/*.h tests/unit/*.h) $(MUSL_DEPS)/lib/libjson-c.a
+$(BUILD)/musl/%.o: %.c $(MUSL_DEPS)/lib/libjson-c.a
 	@mkdir -p $(dir $@)
-	$(MUSL_CC) $(MUSL_CFLAGS) $(CHECK_FLAGS) -c $< -o $@
+	$(MUSL_CC) $(MUSL_CFLAGS) $(DEPFLAGS) $(CHECK_FLAGS) -c $< -o $@
+-include $(MUSL_OBJS:.o=.d)
 
 $(BUILD)/musl/unit-tests: $(MUSL_OBJS)
 	$(MUSL_CC) -static -o $@ $^ -L$(MUSL_DEPS)/lib -ljson-c -linih -pthread
@@ -186,7 +197,8 @@ deps:
 
 check: deps
 	tests/lib/check-deps-groups.sh
-	tests/lib/check-includes.sh
+	tests/lib/check-includes.py
+	tests/lib/check-includes.py --self-test
 	$(MAKE) all
 	$(MAKE) unit
 	$(MAKE) unit-asan

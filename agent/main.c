@@ -7,18 +7,18 @@
 #include <string.h>
 #include <time.h>
 
-#include "command_index.h"
-#include "command_keys.h"
-#include "config.h"
-#include "event.h"
-#include "feeder.h"
-#include "health.h"
-#include "kolla.h"
-#include "log.h"
-#include "luks.h"
-#include "role_compute.h"
-#include "role_volume.h"
-#include "secret.h"
+#include "cli/cli_index.h"
+#include "cli/cli_keys.h"
+#include "config/config.h"
+#include "stream/event.h"
+#include "feed/feeder.h"
+#include "runtime/health.h"
+#include "kolla/kolla.h"
+#include "base/log.h"
+#include "luks/luks.h"
+#include "compute/role_compute.h"
+#include "volume/role_volume.h"
+#include "base/secret.h"
 
 #define DEFAULT_CONFIG "/etc/rbd-luks-agent/rbd-luks-agent.ini"
 #define EXIT_USAGE 2
@@ -388,9 +388,9 @@ int main(int argc, char **argv)
         if (strcmp(argv[0], "kolla-set-configs") == 0)
                 return command_kolla_set_configs(path, argc, argv);
         if (strcmp(argv[0], "keys") == 0)
-                return command_with_config(path, argc, argv, command_keys_usage, command_keys);
+                return command_with_config(path, argc, argv, cli_keys_usage, cli_keys);
         if (strcmp(argv[0], "index") == 0)
-                return command_with_config(path, argc, argv, command_index_usage, command_index);
+                return command_with_config(path, argc, argv, cli_index_usage, cli_index);
         if (strcmp(argv[0], "secrets") == 0)
                 return command_with_config(path, argc, argv, role_compute_secrets_usage,
                                            role_compute_secrets_command);

@@ -40,7 +40,7 @@
 #           formatted first): the clock runs from the event's write to its
 #           result line, which must be "converted" (bench/agent_events.py).
 #           The agent copies the data into a new image through librbd's LUKS
-#           layer, reads it back, swaps the names (agent/format_convert.c).
+#           layer, reads it back, swaps the names (agent/volume/format_convert.c).
 #           Temp disk: du of the agent's own dirs (config, hook file, state,
 #           log), sampled every 0.5 s; the agent writes nothing else outside
 #           the cluster. Its cluster space: `rbd du` of the

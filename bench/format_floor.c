@@ -7,7 +7,7 @@
  *       (the key slot of a 512-bit-key LUKS1 header) at ITERATIONS, with
  *       OpenSSL (what libcryptsetup uses here) and, if built with
  *       -DHAVE_NETTLE, with nettle (what qemu uses), and with the agent's
- *       own (agent/keyslot.c: HMAC states prepared once, the two 32-byte
+ *       own (agent/luks/keyslot.c: HMAC states prepared once, the two 32-byte
  *       blocks on two threads; linked in by bench/lib.sh); each followed by
  *       the master-key digest (20 bytes) at MK_ITERATIONS (env, default
  *       1000) with the same implementation.
@@ -15,10 +15,10 @@
  *       connects and opens IMAGE (not timed), then times the pbkdf lines
  *       above and one write of BYTES at offset 0 plus a flush.
  *   format_floor header ITERATIONS
- *       a LUKS1 header built the way agent/luks.c builds it by default
+ *       a LUKS1 header built the way agent/luks/luks.c builds it by default
  *       (master key drawn, memfd of 4 MiB + 512, crypt_init, crypt_format
  *       LUKS1 aes-xts-plain64 64-byte key sha256 with that key, bytes read
- *       back, key slot 0 by agent/keyslot.c at ITERATIONS, loaded to check
+ *       back, key slot 0 by agent/luks/keyslot.c at ITERATIONS, loaded to check
  *       slot 0; the UUID is then read from the bytes), each call timed.
  *   format_floor images create|remove CONF CLIENT POOL SIZE_BYTES NAME...
  *       makes (rbd_create4 with the pool's default features) or removes the
@@ -26,8 +26,8 @@
  *       process each.
  *   format_floor steps CONF CLIENT POOL IMAGE HEADER_BYTES
  *       with a connected client (not timed), the librbd calls the agent's
- *       format_volume makes on a blank image, in its order (agent/format.c,
- *       agent/rbd.c, agent/keys_metadata.c), each timed; no PBKDF2. The
+ *       format_volume makes on a blank image, in its order (agent/volume/format.c,
+ *       agent/ceph/ceph.c, agent/keys/provider_metadata.c), each timed; no PBKDF2. The
  *       agent reads the object map and walks the image with librbd
  *       (diff_iterate) only when the map cannot tell; both are timed.
  *
@@ -50,7 +50,7 @@
 #ifdef HAVE_NETTLE
 #include <nettle/pbkdf2.h>
 #endif
-#include "keyslot.h"
+#include "luks/keyslot.h"
 
 #define MIB (1024u * 1024u)
 
@@ -197,7 +197,7 @@ static int stop_at_first(uint64_t off, size_t len, int exists, void *arg)
         return -ECANCELED;
 }
 
-/* agent/rbd.c's object_map_says_empty, replayed: the image's object map
+/* agent/ceph/ceph.c's object_map_says_empty, replayed: the image's object map
  * read in one RADOS read and scanned; -EIO if any entry is not zero. */
 static int object_map_read(rados_ioctx_t io, rbd_image_t img, uint64_t size)
 {

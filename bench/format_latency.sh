@@ -36,7 +36,7 @@
 #            (bench/format_floor.c; connecting and opening not timed). Three
 #            floors, by whose PBKDF2: OpenSSL 3's PKCS5_PBKDF2_HMAC (what
 #            libcryptsetup uses here), nettle's (what qemu uses) and the
-#            agent's own (agent/keyslot.c, its two output blocks on two
+#            agent's own (agent/luks/keyslot.c, its two output blocks on two
 #            threads: the fastest here, so the floor the targets use).
 # Same iteration count: qemu-img only takes iter-time (Cinder leaves it at
 # 2000 ms), so the script first lets qemu-img make BENCH_CALIBRATE (3) small
@@ -491,7 +491,7 @@ for lab in labels:
 print()
 hdr = [l.split() for l in open(H) if l.strip()]
 hl = list(dict.fromkeys(h[0] for h in hdr))
-print("The agent's libcryptsetup calls building one header (agent/luks.c's sequence), at 1000 "
+print("The agent's libcryptsetup calls building one header (agent/luks/luks.c's sequence), at 1000 "
       "iterations, so almost no PBKDF2 (median of 3, ms)")
 for lab in hl:
     print(f"  {lab:<26}{statistics.median(float(h[1]) for h in hdr if h[0] == lab):>10.1f}")

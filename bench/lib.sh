@@ -89,13 +89,13 @@ bench_cluster_start() {
 }
 
 # build_format_floor OUT: bench/format_floor.c with the agent's own PBKDF2
-# (agent/keyslot.c) and, where its headers are installed, nettle's.
+# (agent/luks/keyslot.c) and, where its headers are installed, nettle's.
 build_format_floor() {
     local nettle=-DHAVE_NETTLE
     [[ -f /usr/include/nettle/pbkdf2.h ]] || nettle=
     cc -O2 -Wall -Wextra -pthread -D_GNU_SOURCE $nettle -I"$bench_root/agent" -o "$1" \
-        "$bench_root/bench/format_floor.c" "$bench_root/agent/keyslot.c" \
-        "$bench_root/agent/secret.c" -lrbd -lrados -lcrypto -lcryptsetup ${nettle:+-lnettle} ||
+        "$bench_root/bench/format_floor.c" "$bench_root/agent/luks/keyslot.c" \
+        "$bench_root/agent/base/secret.c" -lrbd -lrados -lcrypto -lcryptsetup ${nettle:+-lnettle} ||
         die "cannot build bench/format_floor.c"
 }
 rbdc() { timeout -s KILL 600 rbd --conf "$CONF" --id cinder -p volumes "$@"; }

@@ -20,7 +20,7 @@
 # are appended in one write; the clock runs from that write until the last
 # result line is in results.jsonl (bench/agent_events.py). Every result must
 # be "formatted". ideal = CPUs / (CPU time of the key slot's PBKDF2 + the
-# master-key digest, as the agent computes them: agent/keyslot.c, timed by
+# master-key digest, as the agent computes them: agent/luks/keyslot.c, timed by
 # bench/format_floor.c pbkdf).
 # Memory: /proc/PID/status of the agent, VmRSS with its RssAnon/RssFile split:
 # after start (no Ceph client yet), after the warm-up volume, the highest seen

@@ -19,9 +19,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "keyring.h"
-#include "keywrap.h"
+#include "config/config.h"
+#include "keys/keyring.h"
+#include "keys/keywrap.h"
 
 #define GOLDEN_VOLUME "0d3c8d5e-6b9a-4f0e-8c2a-5b1e7d9f3a64"
 

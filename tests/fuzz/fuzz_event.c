@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "event.h"
+#include "stream/event.h"
 
 #define FILL 0xa5
 

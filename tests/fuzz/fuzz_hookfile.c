@@ -28,7 +28,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "hookfile.h"
+#include "stream/hookfile.h"
 
 #define MAX_PIECES 15
 #define DRAIN 3

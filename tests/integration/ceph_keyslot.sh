@@ -1,4 +1,4 @@
-# Key slots written by the agent's own writer (agent/keyslot.c, the default)
+# Key slots written by the agent's own writer (agent/luks/keyslot.c, the default)
 # against real Ceph, qemu, librbd and cryptsetup: the same header shape as
 # libcryptsetup's, opened by all three, and managed further by cryptsetup
 # (a key added, the agent's slot removed). keyslot_writer = libcryptsetup and

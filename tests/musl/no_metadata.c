@@ -3,10 +3,10 @@
  * a config asking for it gets a clear error instead of a link failure. */
 #include <errno.h>
 
-#include "keys.h"
-#include "reason.h"
+#include "keys/keys.h"
+#include "base/reason.h"
 
-static int unavailable(struct keys *k, const char *volume_id, struct rbd_image *image,
+static int unavailable(struct keys *k, const char *volume_id, struct ceph_image *image,
                        struct secret **ret_key, const char **ret_reason)
 {
         (void)k, (void)volume_id, (void)image, (void)ret_key;

@@ -6,12 +6,12 @@
  * tests cover the same ground case by case; this file is where an operator
  * or reviewer reads what each bad input is told.
  * In expected reasons, PATH stands for the file the row wrote. */
-#include "config.h"
-#include "event.h"
-#include "keyring.h"
-#include "keys.h"
-#include "keywrap.h"
-#include "kolla.h"
+#include "config/config.h"
+#include "stream/event.h"
+#include "keys/keyring.h"
+#include "keys/keys.h"
+#include "keys/keywrap.h"
+#include "kolla/kolla.h"
 #include "unit.h"
 
 #include <errno.h>

@@ -11,7 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "secret.h"
+#include "base/secret.h"
 
 static struct unit_test *tests;
 static bool current_failed;

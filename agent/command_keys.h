@@ -1,9 +1,0 @@
-/* command_keys: the `keys` command family for operators — show, verify,
- * audit, passphrase, rewrap — on top of the rbd, luks and keys modules.
- * Returns the process exit code (0 ok, 1 failure or finding, 2 usage). */
-#pragma once
-
-#include "config.h"
-
-int command_keys(const struct config *c, int argc, char **argv);
-extern const char command_keys_usage[];

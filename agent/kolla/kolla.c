@@ -1,0 +1,827 @@
+/* kolla: config.json, the strategy and the command of kolla-start
+ * (kolla.h); the file copies and permissions are in kolla_copy.c.
+ *
+ * This is a command layer: kolla_prepare() and kolla_start() log; the
+ * parsing functions only hand back an error line. */
+#include "kolla.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <json-c/json.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/log.h"
+
+#define OWNER_PART_MAX 32
+#define FALLBACK_COMMAND "run"
+
+/* ---- errors and warnings ------------------------------------------------- */
+
+__attribute__((format(printf, 4, 5))) static int fail(char *error, size_t size, int r,
+                                                      const char *fmt, ...)
+{
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(error, size, fmt, ap);
+        va_end(ap);
+        return r;
+}
+
+__attribute__((format(printf, 2, 3))) static void warn(struct kolla_config *k, const char *fmt,
+                                                       ...)
+{
+        va_list ap;
+        char *text;
+        int n;
+
+        if (k->n_warnings == KOLLA_MAX_WARNINGS) {
+                k->dropped_warnings++;
+                return;
+        }
+        va_start(ap, fmt);
+        n = vasprintf(&text, fmt, ap);
+        va_end(ap);
+        if (n < 0) {
+                k->dropped_warnings++;
+                return;
+        }
+        k->warnings[k->n_warnings++] = text;
+}
+
+/* ---- values -------------------------------------------------------------- */
+
+int kolla_parse_perm(const char *text, int *ret)
+{
+        size_t n = strlen(text);
+        int mode = 0;
+
+        if (n < 3 || n > 4)
+                return -EINVAL;
+        for (size_t i = 0; i < n; i++) {
+                if (text[i] < '0' || text[i] > '7')
+                        return -EINVAL;
+                mode = mode * 8 + (text[i] - '0');
+        }
+        *ret = mode;
+        return 0;
+}
+
+/* A user or group: a name as useradd takes it, or a numeric id. */
+static bool owner_part_ok(const char *s, size_t n)
+{
+        if (n == 0 || n > OWNER_PART_MAX || s[0] == '-')
+                return false;
+        for (size_t i = 0; i < n; i++) {
+                char c = s[i];
+
+                if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                      (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-'))
+                        return false;
+        }
+        return true;
+}
+
+static bool owner_ok(const char *owner)
+{
+        const char *colon = strchr(owner, ':');
+
+        if (!colon)
+                return owner_part_ok(owner, strlen(owner));
+        return owner_part_ok(owner, (size_t)(colon - owner)) &&
+               owner_part_ok(colon + 1, strlen(colon + 1));
+}
+
+int kolla_parse_strategy(const char *value, enum kolla_strategy *ret, bool *ret_defaulted)
+{
+        *ret_defaulted = false;
+        if (!value || !value[0]) {
+                *ret_defaulted = true;
+                *ret = KOLLA_COPY_ALWAYS;
+        } else if (strcmp(value, "COPY_ALWAYS") == 0) {
+                *ret = KOLLA_COPY_ALWAYS;
+        } else if (strcmp(value, "COPY_ONCE") == 0) {
+                *ret = KOLLA_COPY_ONCE;
+        } else {
+                return -EINVAL;
+        }
+        return 0;
+}
+
+void kolla_argv_free(char **argv)
+{
+        if (!argv)
+                return;
+        for (char **a = argv; *a; a++)
+                free(*a);
+        free(argv);
+}
+
+int kolla_split_command(const char *command, char ***ret, char *error, size_t size)
+{
+        char **argv;
+        size_t n = 0;
+        const char *p = command;
+
+        for (const char *s = command; *s; s++)
+                if ((unsigned char)*s < 0x20 && *s != '\t')
+                        return fail(error, size, -EINVAL,
+                                    "command holds a control character (byte %zu); it is "
+                                    "one line, split on blanks",
+                                    (size_t)(s - command));
+        argv = calloc(KOLLA_MAX_ARGS + 1, sizeof(*argv));
+        if (!argv)
+                return fail(error, size, -ENOMEM, "out of memory");
+        for (;;) {
+                size_t length;
+
+                p += strspn(p, " \t");
+                if (!*p)
+                        break;
+                length = strcspn(p, " \t");
+                if (n == KOLLA_MAX_ARGS) {
+                        kolla_argv_free(argv);
+                        return fail(error, size, -E2BIG, "command has more than %d words",
+                                    KOLLA_MAX_ARGS);
+                }
+                argv[n] = strndup(p, length);
+                if (!argv[n]) {
+                        kolla_argv_free(argv);
+                        return fail(error, size, -ENOMEM, "out of memory");
+                }
+                n++;
+                p += length;
+        }
+        if (n == 0) {
+                kolla_argv_free(argv);
+                return fail(error, size, -EINVAL, "command is empty");
+        }
+        *ret = argv;
+        return 0;
+}
+
+/* ---- entries ------------------------------------------------------------- */
+
+enum field_kind { FIELD_PATH, FIELD_OWNER, FIELD_PERM, FIELD_BOOL };
+
+struct field {
+        const char *name;
+        enum field_kind kind;
+        size_t offset;
+        bool required;
+};
+
+#define FILE_FIELD(name, kind, f, req) {name, kind, offsetof(struct kolla_file, f), req}
+#define PERMISSION_FIELD(name, kind, f, req) \
+        {name, kind, offsetof(struct kolla_permission, f), req}
+
+static const struct field file_fields[] = {
+        FILE_FIELD("source", FIELD_PATH, source, true),
+        FILE_FIELD("dest", FIELD_PATH, dest, true),
+        FILE_FIELD("owner", FIELD_OWNER, owner, false),
+        FILE_FIELD("perm", FIELD_PERM, perm, false),
+        FILE_FIELD("optional", FIELD_BOOL, optional, false),
+        FILE_FIELD("merge", FIELD_BOOL, merge, false),
+        FILE_FIELD("preserve_properties", FIELD_BOOL, preserve_properties, false),
+};
+
+static const struct field permission_fields[] = {
+        PERMISSION_FIELD("path", FIELD_PATH, path, true),
+        PERMISSION_FIELD("owner", FIELD_OWNER, owner, false),
+        PERMISSION_FIELD("perm", FIELD_PERM, perm, false),
+        PERMISSION_FIELD("recurse", FIELD_BOOL, recurse, false),
+};
+
+/* What one list of config.json holds. */
+struct list_kind {
+        const char *name;
+        const struct field *fields;
+        size_t n_fields;
+        size_t entry_size;
+};
+
+static const struct list_kind file_list = {"config_files", file_fields,
+                                           sizeof(file_fields) / sizeof(file_fields[0]),
+                                           sizeof(struct kolla_file)};
+static const struct list_kind permission_list = {
+        "permissions", permission_fields, sizeof(permission_fields) / sizeof(permission_fields[0]),
+        sizeof(struct kolla_permission)};
+
+/* Where the messages of one place in config.json start. */
+struct where {
+        const char *path;
+        char label[64]; /* "config_files[2]: " or "" */
+        char *error;
+        size_t size;
+};
+
+static int string_value(const struct where *w, const struct field *f, json_object *v,
+                        const char **ret)
+{
+        const char *s;
+
+        if (!json_object_is_type(v, json_type_string))
+                return fail(w->error, w->size, -EINVAL, "%s: %s'%s' must be a string", w->path,
+                            w->label, f->name);
+        s = json_object_get_string(v);
+        if (strlen(s) != (size_t)json_object_get_string_len(v))
+                return fail(w->error, w->size, -EINVAL, "%s: %s'%s' holds a NUL byte", w->path,
+                            w->label, f->name);
+        *ret = s;
+        return 0;
+}
+
+static int store_value(const struct where *w, const struct field *f, json_object *v,
+                       void *entry)
+{
+        void *field = (char *)entry + f->offset;
+        const char *s = NULL;
+        int r;
+
+        if (f->kind == FIELD_BOOL) {
+                if (!json_object_is_type(v, json_type_boolean))
+                        return fail(w->error, w->size, -EINVAL,
+                                    "%s: %s'%s' must be true or false", w->path, w->label,
+                                    f->name);
+                *(bool *)field = json_object_get_boolean(v);
+                return 0;
+        }
+        r = string_value(w, f, v, &s);
+        if (r < 0)
+                return r;
+        if (f->kind == FIELD_PERM) {
+                if (kolla_parse_perm(s, (int *)field) < 0)
+                        return fail(w->error, w->size, -EINVAL,
+                                    "%s: %sperm '%s' is not an octal mode like \"0600\" (3 or "
+                                    "4 digits 0-7)",
+                                    w->path, w->label, s);
+                return 0;
+        }
+        if (f->kind == FIELD_PATH && (s[0] != '/' || strlen(s) >= PATH_MAX))
+                return fail(w->error, w->size, -EINVAL,
+                            "%s: %s%s '%s' is not an absolute path (shorter than %d bytes)",
+                            w->path, w->label, f->name, s, PATH_MAX);
+        if (f->kind == FIELD_OWNER && !owner_ok(s))
+                return fail(w->error, w->size, -EINVAL,
+                            "%s: %sowner '%s' is not user or user:group (names or numeric "
+                            "ids)",
+                            w->path, w->label, s);
+        *(char **)field = strdup(s);
+        return *(char **)field ? 0 : fail(w->error, w->size, -ENOMEM, "out of memory");
+}
+
+static int parse_entry(struct kolla_config *k, const struct where *w,
+                       const struct list_kind *kind, json_object *o, void *entry)
+{
+        int r;
+
+        if (!json_object_is_type(o, json_type_object))
+                return fail(w->error, w->size, -EINVAL, "%s: %snot an object", w->path,
+                            w->label);
+        json_object_object_foreach(o, key, value) {
+                size_t i;
+
+                (void)value;
+                for (i = 0; i < kind->n_fields && strcmp(key, kind->fields[i].name) != 0; i++)
+                        ;
+                if (i == kind->n_fields)
+                        warn(k, "%s: %sunknown key '%s' (ignored)", w->path, w->label, key);
+        }
+        for (size_t i = 0; i < kind->n_fields; i++) {
+                const struct field *f = &kind->fields[i];
+                json_object *v = NULL;
+
+                if (f->kind == FIELD_PERM)
+                        *(int *)((char *)entry + f->offset) = KOLLA_PERM_UNSET;
+                if (!json_object_object_get_ex(o, f->name, &v) || !v) {
+                        if (f->required)
+                                return fail(w->error, w->size, -EINVAL, "%s: %smissing '%s'",
+                                            w->path, w->label, f->name);
+                        continue;
+                }
+                r = store_value(w, f, v, entry);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static void free_entry(const struct list_kind *kind, void *entry)
+{
+        for (size_t i = 0; i < kind->n_fields; i++)
+                if (kind->fields[i].kind == FIELD_PATH || kind->fields[i].kind == FIELD_OWNER)
+                        free(*(char **)((char *)entry + kind->fields[i].offset));
+}
+
+/* A list key of config.json: absent or null is an empty list. */
+static int parse_list(struct kolla_config *k, json_object *top, const struct list_kind *kind,
+                      void **ret, size_t *ret_count, char *error, size_t size)
+{
+        struct where w = {.path = k->path, .error = error, .size = size};
+        json_object *list = NULL;
+        size_t n;
+        char *entries;
+        int r;
+
+        if (!json_object_object_get_ex(top, kind->name, &list) || !list)
+                return 0;
+        if (!json_object_is_type(list, json_type_array))
+                return fail(error, size, -EINVAL, "%s: %s must be a list", k->path, kind->name);
+        n = json_object_array_length(list);
+        if (n > KOLLA_MAX_ENTRIES)
+                return fail(error, size, -E2BIG, "%s: %s has %zu entries (at most %d)", k->path,
+                            kind->name, n, KOLLA_MAX_ENTRIES);
+        entries = calloc(n ? n : 1, kind->entry_size);
+        if (!entries)
+                return fail(error, size, -ENOMEM, "out of memory");
+        /* Stored first so kolla_config_free() releases what a failure leaves. */
+        *ret = entries;
+        for (size_t i = 0; i < n; i++) {
+                snprintf(w.label, sizeof(w.label), "%s[%zu]: ", kind->name, i);
+                r = parse_entry(k, &w, kind, json_object_array_get_idx(list, i),
+                                entries + i * kind->entry_size);
+                *ret_count = i + 1;
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static int parse_command(struct kolla_config *k, json_object *top, char *error, size_t size)
+{
+        json_object *v = NULL;
+        const char *command;
+        char why[256];
+        int r;
+
+        if (!json_object_object_get_ex(top, "command", &v) || !v)
+                return fail(error, size, -EINVAL, "%s: missing 'command'", k->path);
+        if (!json_object_is_type(v, json_type_string))
+                return fail(error, size, -EINVAL, "%s: 'command' must be a string", k->path);
+        command = json_object_get_string(v);
+        if (strlen(command) != (size_t)json_object_get_string_len(v))
+                return fail(error, size, -EINVAL, "%s: 'command' holds a NUL byte", k->path);
+        r = kolla_split_command(command, &k->argv, why, sizeof(why));
+        if (r < 0)
+                return fail(error, size, r, "%s: %s", k->path, why);
+        if (strpbrk(command, "'\""))
+                warn(k, "%s: command is split on blanks only, with no shell: its quotes are "
+                        "passed on as they are", k->path);
+        return 0;
+}
+
+static int parse_top(struct kolla_config *k, json_object *top, char *error, size_t size)
+{
+        static const char *const known[] = {"command", "config_files", "permissions"};
+        int r;
+
+        if (!json_object_is_type(top, json_type_object))
+                return fail(error, size, -EINVAL, "%s: not a JSON object", k->path);
+        json_object_object_foreach(top, key, value) {
+                size_t i;
+
+                (void)value;
+                for (i = 0; i < sizeof(known) / sizeof(known[0]) && strcmp(key, known[i]); i++)
+                        ;
+                if (i == sizeof(known) / sizeof(known[0]))
+                        warn(k, "%s: unknown key '%s' (ignored)", k->path, key);
+        }
+        r = parse_command(k, top, error, size);
+        if (r == 0)
+                r = parse_list(k, top, &file_list, (void **)&k->files, &k->n_files, error, size);
+        if (r == 0)
+                r = parse_list(k, top, &permission_list, (void **)&k->permissions,
+                               &k->n_permissions, error, size);
+        return r;
+}
+
+static int parse_json(const char *path, const char *text, size_t length, json_object **ret,
+                      char *error, size_t size)
+{
+        json_tokener *tokener = json_tokener_new_ex(KOLLA_MAX_DEPTH);
+        enum json_tokener_error e;
+        json_object *o;
+        size_t end;
+
+        if (!tokener)
+                return fail(error, size, -ENOMEM, "out of memory");
+        json_tokener_set_flags(tokener, JSON_TOKENER_STRICT);
+        o = json_tokener_parse_ex(tokener, text, (int)length);
+        e = json_tokener_get_error(tokener);
+        end = json_tokener_get_parse_end(tokener);
+        json_tokener_free(tokener);
+        if (!o || e != json_tokener_success) {
+                json_object_put(o);
+                if (e == json_tokener_error_depth)
+                        return fail(error, size, -EINVAL, "%s: JSON nested deeper than %d",
+                                    path, KOLLA_MAX_DEPTH);
+                return fail(error, size, -EINVAL, "%s: not valid JSON (%s, near byte %zu)", path,
+                            e == json_tokener_success || e == json_tokener_continue
+                                    ? "incomplete"
+                                    : json_tokener_error_desc(e),
+                            end);
+        }
+        for (; end < length; end++) {
+                if (!strchr(" \t\r\n", text[end])) {
+                        json_object_put(o);
+                        return fail(error, size, -EINVAL,
+                                    "%s: not valid JSON (more after the object, at byte %zu)",
+                                    path, end);
+                }
+        }
+        *ret = o;
+        return 0;
+}
+
+int kolla_parse(const char *path, const char *text, size_t length, struct kolla_config **ret,
+                char *error, size_t size)
+{
+        struct kolla_config *k;
+        json_object *top = NULL;
+        int r;
+
+        if (length > KOLLA_MAX_FILE_BYTES)
+                return fail(error, size, -E2BIG, "%s: %zu bytes (at most %d)", path, length,
+                            KOLLA_MAX_FILE_BYTES);
+        if (memchr(text, '\0', length))
+                return fail(error, size, -EINVAL, "%s: not valid JSON (a NUL byte)", path);
+        k = calloc(1, sizeof(*k));
+        if (!k || !(k->path = strdup(path))) {
+                free(k);
+                return fail(error, size, -ENOMEM, "out of memory");
+        }
+        r = parse_json(path, text, length, &top, error, size);
+        if (r == 0)
+                r = parse_top(k, top, error, size);
+        json_object_put(top);
+        if (r < 0) {
+                kolla_config_free(k);
+                return r;
+        }
+        *ret = k;
+        return 0;
+}
+
+/* The whole file, at most KOLLA_MAX_FILE_BYTES (+1 to see it is more). */
+static int read_whole(int fd, char **ret, size_t *ret_length)
+{
+        char *buf = malloc(KOLLA_MAX_FILE_BYTES + 2);
+        size_t length = 0;
+
+        if (!buf)
+                return -ENOMEM;
+        while (length <= KOLLA_MAX_FILE_BYTES) {
+                ssize_t n = read(fd, buf + length, KOLLA_MAX_FILE_BYTES + 1 - length);
+
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0) {
+                        free(buf);
+                        return -errno;
+                }
+                if (n == 0)
+                        break;
+                length += (size_t)n;
+        }
+        buf[length] = '\0';
+        *ret = buf;
+        *ret_length = length;
+        return 0;
+}
+
+int kolla_load(const char *path, struct kolla_config **ret, char *error, size_t size)
+{
+        struct stat st;
+        size_t length = 0;
+        char *text = NULL;
+        int fd, r;
+
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        if (fd < 0 && errno == EACCES)
+                return fail(error, size, -EACCES,
+                            "%s: %s (the container user, uid %u, must be able to read it)", path,
+                            strerror(EACCES), (unsigned)geteuid());
+        if (fd < 0)
+                return fail(error, size, -errno, "%s: %s", path, strerror(errno));
+        if (fstat(fd, &st) < 0) {
+                r = -errno;
+                close(fd);
+                return fail(error, size, r, "%s: %s", path, strerror(-r));
+        }
+        if (!S_ISREG(st.st_mode)) {
+                close(fd);
+                return fail(error, size, -EINVAL, "%s: not a regular file", path);
+        }
+        r = read_whole(fd, &text, &length);
+        close(fd);
+        if (r < 0)
+                return fail(error, size, r, "%s: cannot read: %s", path, strerror(-r));
+        r = kolla_parse(path, text, length, ret, error, size);
+        free(text);
+        return r;
+}
+
+void kolla_config_free(struct kolla_config *k)
+{
+        if (!k)
+                return;
+        for (size_t i = 0; i < k->n_files; i++)
+                free_entry(&file_list, &k->files[i]);
+        for (size_t i = 0; i < k->n_permissions; i++)
+                free_entry(&permission_list, &k->permissions[i]);
+        free(k->files);
+        free(k->permissions);
+        for (size_t i = 0; i < k->n_warnings; i++)
+                free(k->warnings[i]);
+        kolla_argv_free(k->argv);
+        free(k->path);
+        free(k);
+}
+
+/* ---- kolla-start ---------------------------------------------------------- */
+
+static const char *env_or(const char *name, const char *fallback)
+{
+        const char *v = getenv(name);
+
+        return v && v[0] ? v : fallback;
+}
+
+void kolla_settings_from_environment(struct kolla_settings *s, const char *agent_config)
+{
+        *s = (struct kolla_settings){
+                .config_file = env_or("KOLLA_CONFIG_FILE", KOLLA_DEFAULT_CONFIG_FILE),
+                .strategy = getenv("KOLLA_CONFIG_STRATEGY"),
+                .marker = env_or("KOLLA_CONFIGURED_MARKER", KOLLA_DEFAULT_MARKER),
+                .agent_config = agent_config,
+        };
+}
+
+static char **copy_argv(char *const *argv)
+{
+        size_t n = 0;
+        char **copy;
+
+        while (argv[n])
+                n++;
+        copy = calloc(n + 1, sizeof(*copy));
+        for (size_t i = 0; copy && i < n; i++) {
+                copy[i] = strdup(argv[i]);
+                if (!copy[i]) {
+                        kolla_argv_free(copy);
+                        return NULL;
+                }
+        }
+        return copy;
+}
+
+/* This very binary, wherever it is installed; /proc/self/exe itself when
+ * its path is gone (replaced by an upgrade while running). */
+static void self_path(char *buf, size_t size)
+{
+        ssize_t n = readlink("/proc/self/exe", buf, size - 1);
+
+        if (n <= 0 || (size_t)n >= size - 1) {
+                snprintf(buf, size, "/proc/self/exe");
+                return;
+        }
+        buf[n] = '\0';
+        if (strstr(buf, " (deleted)"))
+                snprintf(buf, size, "/proc/self/exe");
+}
+
+static int fallback_argv(const struct kolla_settings *s, char ***ret)
+{
+        char self[PATH_MAX];
+        char *argv[] = {self, "-c", (char *)s->agent_config, FALLBACK_COMMAND, NULL};
+
+        self_path(self, sizeof(self));
+        log_info("%s does not exist: not started by Kolla, so the agent runs with %s",
+                 s->config_file, s->agent_config);
+        *ret = copy_argv(argv);
+        if (!*ret) {
+                log_error("out of memory");
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+/* COPY_ONCE: true when an earlier start copied the files. */
+static int already_configured(const char *marker, bool *ret)
+{
+        struct stat st;
+
+        if (lstat(marker, &st) == 0) {
+                *ret = true;
+                return 0;
+        }
+        if (errno != ENOENT) {
+                log_error("COPY_ONCE: cannot check the marker %s: %s", marker, strerror(errno));
+                return -errno;
+        }
+        *ret = false;
+        return 0;
+}
+
+static void log_warnings(const struct kolla_config *k)
+{
+        for (size_t i = 0; i < k->n_warnings; i++)
+                log_warn("%s", k->warnings[i]);
+        if (k->dropped_warnings)
+                log_warn("%s: %zu more warnings not shown", k->path, k->dropped_warnings);
+}
+
+static int configure(const struct kolla_settings *s, const struct kolla_config *k,
+                     enum kolla_strategy strategy)
+{
+        char error[KOLLA_ERROR_MAX];
+        bool done = false;
+        int r = 0;
+
+        if (strategy == KOLLA_COPY_ONCE)
+                r = already_configured(s->marker, &done);
+        if (r < 0)
+                return r;
+        if (done)
+                log_info("COPY_ONCE: %s exists, the files were copied at an earlier start; not "
+                         "copying them again", s->marker);
+        else
+                r = kolla_copy_files(k, error, sizeof(error));
+        if (r == 0 && !done && strategy == KOLLA_COPY_ONCE)
+                r = kolla_mark_configured(s->marker, error, sizeof(error));
+        if (r == 0)
+                r = kolla_set_permissions(k, error, sizeof(error));
+        if (r < 0)
+                log_error("%s", error);
+        return r;
+}
+
+int kolla_prepare(const struct kolla_settings *s, char ***ret_argv)
+{
+        char error[KOLLA_ERROR_MAX];
+        struct kolla_config *k = NULL;
+        enum kolla_strategy strategy;
+        bool defaulted;
+        int r;
+
+        if (kolla_parse_strategy(s->strategy, &strategy, &defaulted) < 0) {
+                log_error("KOLLA_CONFIG_STRATEGY=%s: not a strategy (COPY_ALWAYS or COPY_ONCE)",
+                          s->strategy);
+                return -EINVAL;
+        }
+        if (defaulted)
+                log_info("KOLLA_CONFIG_STRATEGY is not set; using COPY_ALWAYS");
+        r = kolla_load(s->config_file, &k, error, sizeof(error));
+        if (r == -ENOENT)
+                return fallback_argv(s, ret_argv);
+        if (r < 0) {
+                log_error("%s", error);
+                return r;
+        }
+        log_warnings(k);
+        r = configure(s, k, strategy);
+        if (r == 0) {
+                *ret_argv = copy_argv(k->argv);
+                if (!*ret_argv) {
+                        log_error("out of memory");
+                        r = -ENOMEM;
+                }
+        }
+        kolla_config_free(k);
+        return r;
+}
+
+/* The command as it will run (config.json's own text; nothing secret). */
+static void log_command(char *const *argv)
+{
+        char line[1024] = "";
+        size_t used = 0;
+
+        for (size_t i = 0; argv[i] && used + 1 < sizeof(line); i++)
+                used += (size_t)snprintf(line + used, sizeof(line) - used, "%s%s", i ? " " : "",
+                                         argv[i]);
+        log_info("running %s", line);
+}
+
+/* Started as root (TripleO's containers, whose config.json is root's 0600):
+ * the copies are done as root, the command runs as the service user. No
+ * setting keeps root: a user that resolves to uid 0 is refused before
+ * anything is copied, and so is a drop that could be undone. */
+struct service_user {
+        bool drop;
+        char name[64];
+        uid_t uid;
+        gid_t gid;
+};
+
+static int resolve_service_user(struct service_user *u)
+{
+        const char *name = env_or("RBD_LUKS_AGENT_USER", KOLLA_DEFAULT_SERVICE_USER);
+        struct passwd *pw;
+
+        *u = (struct service_user){.drop = geteuid() == 0};
+        if (!u->drop)
+                return 0;
+        errno = 0;
+        pw = getpwnam(name);
+        if (!pw) {
+                log_error("started as root: cannot drop to user %s: %s", name,
+                          errno ? strerror(errno) : "no such user");
+                return -1;
+        }
+        if (pw->pw_uid == 0) {
+                log_error("started as root: user %s is uid 0; the agent does not run as root",
+                          name);
+                return -1;
+        }
+        snprintf(u->name, sizeof(u->name), "%s", name);
+        u->uid = pw->pw_uid;
+        u->gid = pw->pw_gid;
+        return 0;
+}
+
+static int drop_to_service_user(const struct service_user *u)
+{
+        if (!u->drop)
+                return 0;
+        if (initgroups(u->name, u->gid) < 0 || setgid(u->gid) < 0 || setuid(u->uid) < 0) {
+                log_error("started as root: cannot drop to user %s (uid %u): %s", u->name,
+                          (unsigned)u->uid, strerror(errno));
+                return -1;
+        }
+        if (setuid(0) == 0 || geteuid() == 0) {
+                log_error("started as root: uid 0 could be taken back after the drop to %s",
+                          u->name);
+                return -1;
+        }
+        log_info("started as root: copies done, running as %s (uid %u, gid %u)", u->name,
+                 (unsigned)u->uid, (unsigned)u->gid);
+        return 0;
+}
+
+int kolla_start(const char *agent_config)
+{
+        struct service_user user;
+        struct kolla_settings s;
+        char **argv = NULL;
+
+        kolla_settings_from_environment(&s, agent_config);
+        if (resolve_service_user(&user) < 0 || kolla_prepare(&s, &argv) < 0)
+                return 1;
+        if (drop_to_service_user(&user) < 0) {
+                kolla_argv_free(argv);
+                return 1;
+        }
+        log_command(argv);
+        fflush(NULL);
+        execvp(argv[0], argv);
+        log_error("%s: cannot run %s: %s", s.config_file, argv[0], strerror(errno));
+        kolla_argv_free(argv);
+        return 1;
+}
+
+int kolla_set_configs(const char *agent_config, bool check)
+{
+        char what[KOLLA_ERROR_MAX];
+        struct kolla_settings s;
+        struct kolla_config *k = NULL;
+        char **argv = NULL;
+        int r;
+
+        kolla_settings_from_environment(&s, agent_config);
+        if (!check) {
+                r = kolla_prepare(&s, &argv);
+                kolla_argv_free(argv);
+                return r < 0 ? 1 : 0;
+        }
+        r = kolla_load(s.config_file, &k, what, sizeof(what));
+        if (r == -ENOENT) {
+                log_info("%s: no such file; nothing is copied, nothing can differ",
+                         s.config_file);
+                return 0;
+        }
+        if (r < 0) {
+                log_error("%s", what);
+                return 1;
+        }
+        r = kolla_check_files(k, what, sizeof(what));
+        kolla_config_free(k);
+        if (r < 0) {
+                log_error("%s", what[0] ? what : strerror(-r));
+                return 1;
+        }
+        if (r > 0) {
+                printf("%s\n", what);
+                return 1;
+        }
+        printf("%s: every config_files entry is in place\n", s.config_file);
+        return 0;
+}
