@@ -1,6 +1,7 @@
 /* compute_internal: what role_compute.c (the loop, events, commands) and
- * compute_volumes.c (volume secrets kept in step with the volume index)
- * share. Not an interface for anyone else.
+ * the files that keep volume secrets in step with the volume index
+ * (compute_volumes.c, compute_waiting.c, compute_raw_disks.c,
+ * compute_reconcile.c) share. Not an interface for anyone else.
  *
  * The invariant the two keep (docs/decisions.md, "Fail closed"): every
  * live agent-managed volume in this host's scope has a `volume` secret
@@ -121,7 +122,15 @@ void compute_cluster_failed(struct compute *cp, int r);
 bool compute_record(struct compute *cp, const char *event_type, const char *message_id,
                     const char *volume_id, const struct compute_action *a, uint64_t ms);
 
+/* The live volume ids of the last index walk, sorted (NULL: ask the index). */
+struct compute_live_set {
+        char (*ids)[EVENT_ID_MAX];
+        size_t n;
+};
+
 /* compute_volumes.c */
+/* Volume ids, or records that start with one, in key order. */
+int compute_compare_ids(const void *a, const void *b);
 bool compute_in_scope(const struct compute *cp, const char *type, const char *host,
                       const char *zone, char *why, size_t why_size);
 bool compute_is_static_volume(const struct compute *cp, const char *volume_id);
@@ -138,13 +147,30 @@ void compute_provision(struct compute *cp, const char *volume_id, struct compute
  * leaves it removed while the index still lists it (COMPUTE_RECENT_MS). */
 void compute_remove(struct compute *cp, const char *volume_id, bool running_only, bool dry_run,
                     bool deleted, struct compute_action *a);
+/* The placeholder, or the real value (threaded: from a reconcile worker),
+ * on connection conn: cp->libvirt, or a reconcile worker's own. absent:
+ * the caller expects libvirt to hold no secret for the volume. */
+void compute_placeholder_on(struct compute *cp, struct secrets *conn, const char *volume_id,
+                            bool absent, struct compute_action *a);
+void compute_value_on(struct compute *cp, struct secrets *conn, bool threaded,
+                      const char *volume_id, bool absent, struct compute_action *a);
+void compute_set_real_value(struct compute *cp, const char *volume_id, bool absent,
+                            struct compute_action *a);
+/* Removed lately for the volume's deletion: not to be put back. */
+bool compute_deleted_lately(struct compute *cp, const char *volume_id);
+/* libvirt's events: secrets put back, domains checked for raw disks. */
+void compute_notices(struct compute *cp);
+
+/* compute_waiting.c */
+/* The volume's place in the waiting list; NULL: it is not waiting. */
+struct compute_pending *compute_pending_find(struct compute *cp, const char *volume_id);
 /* Waits for a value, retried by compute_pending_run() with [retry]'s
  * backoff until give_up_after_s. */
 void compute_pending_add(struct compute *cp, const char *volume_id);
 void compute_pending_drop(struct compute *cp, const char *volume_id);
 void compute_pending_run(struct compute *cp);
-/* libvirt's events: secrets put back, domains checked for raw disks. */
-void compute_notices(struct compute *cp);
+
+/* compute_reconcile.c */
 /* Everything in step with the index; 0, or a negative errno when the
  * index or libvirt could not be read (the reason is in
  * cp->reconcile_problem; -EIO: read, but some volumes could not be put
@@ -153,8 +179,13 @@ void compute_notices(struct compute *cp);
  * print: one stdout line per change. */
 int compute_reconcile(struct compute *cp, bool fix_live, bool remove_dead, bool dry_run,
                       bool print);
+/* `secrets list`: one line per volume with its state here. */
+int compute_list_volumes(struct compute *cp);
+
+/* compute_raw_disks.c */
 /* The running domains (or the one named) checked for agent-managed
  * volumes plugged without <encryption>. */
 void compute_scan_domains(struct compute *cp, const char *domain);
-/* `secrets list`: one line per volume with its state here. */
-int compute_list_volumes(struct compute *cp);
+/* The same, judging what is managed by live (NULL: ask the index). */
+void compute_scan_live(struct compute *cp, const char *domain,
+                       const struct compute_live_set *live);

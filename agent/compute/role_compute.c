@@ -1,6 +1,7 @@
 /* role_compute: libvirt secrets for Nova (role_compute.h): the loop,
  * events, static secrets and the commands. The volume secrets themselves
- * are compute_volumes.c's. */
+ * are compute_volumes.c's (and compute_waiting.c's, compute_raw_disks.c's,
+ * compute_reconcile.c's). */
 #include "role_compute.h"
 
 #include <errno.h>
