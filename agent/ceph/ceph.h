@@ -1,6 +1,6 @@
-/* rbd: the agent's window on Ceph, through librados and librbd.
+/* ceph: the agent's window on Ceph, through librados and librbd.
  *
- * Only this file includes rados/librbd headers. A struct ceph_cluster is one
+ * Only the files of ceph/ include rados/librbd headers. A struct ceph_cluster is one
  * connected client (thread-safe; shared by workers); a struct ceph_image one
  * open image. Functions return 0 or the negative errno librados/librbd
  * gave; ceph_error_is_transient() says which of those may pass by waiting. */
