@@ -72,7 +72,8 @@ FUZZ_TARGETS := event hookfile config
 FUZZ_SRCS_event    := $(call dir_srcs,base) agent/stream/event.c
 FUZZ_LIBS_event    := -ljson-c
 FUZZ_MAXLEN_event  := 16384
-FUZZ_SRCS_hookfile := $(call dir_srcs,base) agent/stream/hookfile.c
+FUZZ_SRCS_hookfile := $(call dir_srcs,base) agent/stream/hookfile.c agent/stream/hookfile_rotation.c \
+	agent/stream/hookfile_watch.c
 FUZZ_LIBS_hookfile := -ljson-c
 FUZZ_MAXLEN_hookfile := 4096
 FUZZ_SRCS_config   := $(call dir_srcs,base config) agent/keys/keyring.c agent/keys/keywrap.c

@@ -6,81 +6,30 @@
  * system call per line. A line that outgrows that room is oversized: its
  * first max_line bytes are kept aside and the rest is counted and dropped
  * as it arrives. Rotation and truncation are only looked for at end of
- * file, where the cost of a stat does not matter. Returns 0 or -errno and
- * never logs. */
-#include "hookfile.h"
+ * file, where the cost of a stat does not matter: the file at the path is
+ * hookfile_rotation.c's, waiting for more hookfile_watch.c's. Returns 0
+ * or -errno and never logs. */
+#include "hookfile_internal.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
-#include <poll.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/inotify.h>
-#include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #define READ_CHUNK (64 * 1024)
-
-struct hookfile {
-        char *path;
-        char *directory;
-        const char *name; /* last component of path, inside path */
-        size_t max_line;
-
-        int fd; /* -1 while the path does not exist yet */
-        uint64_t device;
-        uint64_t inode;
-        uint64_t offset; /* file offset of buffer[start] */
-        uint64_t line;   /* number of the line not yet returned */
-
-        char *buffer;
-        size_t capacity;
-        size_t start; /* first byte not consumed */
-        size_t end;   /* one past the last byte read */
-
-        /* An oversized line whose newline has not arrived yet. */
-        bool discarding;
-        char *prefix; /* its first max_line bytes */
-        uint64_t discard_offset;
-        uint64_t discard_length;
-        bool discard_cr; /* its last byte so far is '\r' */
-
-        /* The file that took our path, opened as soon as noticed so a
-         * second rotation cannot make us miss it. */
-        int next_fd;
-        uint64_t next_device;
-        uint64_t next_inode;
-        bool switch_pending; /* the old file's PARTIAL went out */
-
-        /* The last bytes read from the file (those before read_offset), to
-         * notice it truncated and refilled past our position between two
-         * reads, which its size alone does not show. */
-        unsigned char tail[HOOKFILE_FINGERPRINT_MAX];
-        size_t tail_len;
-
-        bool has_start;
-        struct hookfile_position start_at;
-        enum hookfile_event pending_event;
-
-        int inotify_fd;
-        int directory_watch;
-        int file_watch;
-};
 
 static size_t max_capacity(const struct hookfile *h)
 {
         return h->max_line + 1 + READ_CHUNK;
 }
 
-static uint64_t read_offset(const struct hookfile *h)
+uint64_t hookfile_read_offset(const struct hookfile *h)
 {
         return h->offset + (h->end - h->start);
 }
 
-static void reset_buffer(struct hookfile *h, uint64_t offset, uint64_t line)
+void hookfile_reset_buffer(struct hookfile *h, uint64_t offset, uint64_t line)
 {
         h->start = h->end = 0;
         h->offset = offset;
@@ -89,7 +38,7 @@ static void reset_buffer(struct hookfile *h, uint64_t offset, uint64_t line)
         h->tail_len = 0;
 }
 
-static uint64_t fnv1a(const unsigned char *p, size_t n)
+uint64_t hookfile_fnv1a(const unsigned char *p, size_t n)
 {
         uint64_t x = 14695981039346656037ull;
 
@@ -104,7 +53,7 @@ static void set_fingerprint(struct hookfile_position *p, const char *end, size_t
         size_t n = available < HOOKFILE_FINGERPRINT_MAX ? available : HOOKFILE_FINGERPRINT_MAX;
 
         p->fingerprint_len = (uint32_t)n;
-        p->fingerprint = n ? fnv1a((const unsigned char *)end - n, n) : 0;
+        p->fingerprint = n ? hookfile_fnv1a((const unsigned char *)end - n, n) : 0;
 }
 
 static void consume(struct hookfile *h, size_t n)
@@ -258,7 +207,7 @@ static int make_room(struct hookfile *h)
 }
 
 /* Bytes read (> 0), 0 at end of file, or -errno. */
-/* Whether the bytes before read_offset are still the ones read: 1 yes (or
+/* Whether the bytes before hookfile_read_offset are still the ones read: 1 yes (or
  * nothing to compare), 0 changed, or -errno. */
 static int tail_unchanged(struct hookfile *h)
 {
@@ -268,7 +217,7 @@ static int tail_unchanged(struct hookfile *h)
         if (h->tail_len == 0)
                 return 1;
         do
-                n = pread(h->fd, now, h->tail_len, (off_t)(read_offset(h) - h->tail_len));
+                n = pread(h->fd, now, h->tail_len, (off_t)(hookfile_read_offset(h) - h->tail_len));
         while (n < 0 && errno == EINTR);
         if (n < 0)
                 return -errno;
@@ -316,154 +265,6 @@ static ssize_t fill_buffer(struct hookfile *h)
         if (n > 0)
                 remember_tail(h, (size_t)n);
         return n;
-}
-
-static int open_regular(const char *path, int *ret_fd, struct stat *ret_st)
-{
-        int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-
-        if (fd < 0)
-                return -errno;
-        if (fstat(fd, ret_st) < 0) {
-                int r = -errno;
-
-                close(fd);
-                return r;
-        }
-        if (!S_ISREG(ret_st->st_mode)) {
-                close(fd);
-                return -EINVAL;
-        }
-        *ret_fd = fd;
-        return 0;
-}
-
-/* Follows the open file with inotify; the directory watch alone would lose
- * it once it is renamed away. /proc names exactly our inode. */
-static void watch_file(struct hookfile *h)
-{
-        char proc[64];
-
-        if (h->inotify_fd < 0)
-                return;
-        if (h->file_watch >= 0)
-                (void)inotify_rm_watch(h->inotify_fd, h->file_watch);
-        snprintf(proc, sizeof(proc), "/proc/self/fd/%d", h->fd);
-        h->file_watch = inotify_add_watch(h->inotify_fd, proc, IN_MODIFY);
-        if (h->file_watch < 0)
-                h->file_watch = inotify_add_watch(h->inotify_fd, h->path, IN_MODIFY);
-}
-
-/* The bytes before the checkpoint are still the ones it saw (a checkpoint
- * of an earlier release has no fingerprint: trusted). */
-static bool start_matches(const struct hookfile *h, const struct hookfile_position *s)
-{
-        unsigned char bytes[HOOKFILE_FINGERPRINT_MAX];
-        ssize_t n;
-
-        if (s->fingerprint_len == 0)
-                return true;
-        if (s->fingerprint_len > HOOKFILE_FINGERPRINT_MAX || s->fingerprint_len > s->offset)
-                return false;
-        do
-                n = pread(h->fd, bytes, s->fingerprint_len, (off_t)(s->offset - s->fingerprint_len));
-        while (n < 0 && errno == EINTR);
-        return n == (ssize_t)s->fingerprint_len && fnv1a(bytes, (size_t)n) == s->fingerprint;
-}
-
-static void apply_start(struct hookfile *h, const struct stat *st, enum hookfile_event *event)
-{
-        const struct hookfile_position *s = &h->start_at;
-
-        h->has_start = false;
-        if ((uint64_t)st->st_dev != s->device || (uint64_t)st->st_ino != s->inode) {
-                *event = HOOKFILE_EVENT_REPLACED;
-                return;
-        }
-        if ((uint64_t)st->st_size < s->offset || !start_matches(h, s) ||
-            lseek(h->fd, (off_t)s->offset, SEEK_SET) < 0) {
-                *event = HOOKFILE_EVENT_TRUNCATED;
-                return;
-        }
-        reset_buffer(h, s->offset, s->line);
-        /* What was before the checkpoint is what the next read checks. */
-        if (s->fingerprint_len && s->fingerprint_len <= s->offset &&
-            pread(h->fd, h->tail, s->fingerprint_len,
-                  (off_t)(s->offset - s->fingerprint_len)) == (ssize_t)s->fingerprint_len)
-                h->tail_len = s->fingerprint_len;
-}
-
-/* Opens the path if it exists now; leaves h->fd at -1 if it does not. */
-static int open_current(struct hookfile *h, enum hookfile_event *event)
-{
-        struct stat st;
-        int r;
-
-        r = open_regular(h->path, &h->fd, &st);
-        if (r == -ENOENT)
-                return 0;
-        if (r < 0)
-                return r;
-        h->device = (uint64_t)st.st_dev;
-        h->inode = (uint64_t)st.st_ino;
-        reset_buffer(h, 0, 1);
-        if (h->has_start)
-                apply_start(h, &st, event);
-        watch_file(h);
-        return 0;
-}
-
-/* 1 when the file shrank below what we read and we restarted at 0. */
-static int check_truncated(struct hookfile *h)
-{
-        struct stat st;
-
-        if (fstat(h->fd, &st) < 0)
-                return -errno;
-        if ((uint64_t)st.st_size >= read_offset(h))
-                return 0;
-        if (lseek(h->fd, 0, SEEK_SET) < 0)
-                return -errno;
-        reset_buffer(h, 0, 1);
-        return 1;
-}
-
-/* 1 when the path names another file now; it is opened into next_fd. A
- * missing path is a rotation not finished yet: keep the old file. */
-static int check_replaced(struct hookfile *h)
-{
-        struct stat st;
-        int fd, r;
-
-        if (stat(h->path, &st) < 0)
-                return errno == ENOENT ? 0 : -errno;
-        if ((uint64_t)st.st_dev == h->device && (uint64_t)st.st_ino == h->inode)
-                return 0;
-        r = open_regular(h->path, &fd, &st);
-        if (r == -ENOENT)
-                return 0;
-        if (r < 0)
-                return r;
-        if ((uint64_t)st.st_dev == h->device && (uint64_t)st.st_ino == h->inode) {
-                close(fd);
-                return 0;
-        }
-        h->next_fd = fd;
-        h->next_device = (uint64_t)st.st_dev;
-        h->next_inode = (uint64_t)st.st_ino;
-        return 1;
-}
-
-static void switch_to_next(struct hookfile *h)
-{
-        close(h->fd);
-        h->fd = h->next_fd;
-        h->device = h->next_device;
-        h->inode = h->next_inode;
-        h->next_fd = -1;
-        h->switch_pending = false;
-        reset_buffer(h, 0, 1);
-        watch_file(h);
 }
 
 /* The bytes of a last line whose newline never came (an oversized one's
@@ -524,13 +325,13 @@ static int at_end_of_file(struct hookfile *h, struct hookfile_line *ret,
         int r;
 
         if (h->next_fd < 0) {
-                r = check_truncated(h);
+                r = hookfile_check_truncated(h);
                 if (r != 0) {
                         if (r > 0)
                                 *event = HOOKFILE_EVENT_TRUNCATED;
                         return r < 0 ? r : 0;
                 }
-                r = check_replaced(h);
+                r = hookfile_check_replaced(h);
                 if (r < 0)
                         return r;
                 /* Read the old file once more: the feeder may have written
@@ -544,7 +345,7 @@ static int at_end_of_file(struct hookfile *h, struct hookfile_line *ret,
                 take_partial(h, ret);
                 return 1;
         }
-        switch_to_next(h);
+        hookfile_switch_to_next(h);
         *event = HOOKFILE_EVENT_ROTATED;
         return 0;
 }
@@ -564,7 +365,7 @@ static int read_next(struct hookfile *h, struct hookfile_line *ret, enum hookfil
                          * new content starts at its first line. */
                         if (lseek(h->fd, 0, SEEK_SET) < 0)
                                 return -errno;
-                        reset_buffer(h, 0, 1);
+                        hookfile_reset_buffer(h, 0, 1);
                         *event = HOOKFILE_EVENT_TRUNCATED;
                         continue;
                 }
@@ -584,11 +385,11 @@ int hookfile_next(struct hookfile *h, struct hookfile_line *ret, enum hookfile_e
         int r;
 
         if (h->switch_pending) {
-                switch_to_next(h);
+                hookfile_switch_to_next(h);
                 event = HOOKFILE_EVENT_ROTATED;
         }
         if (h->fd < 0) {
-                r = open_current(h, &event);
+                r = hookfile_open_current(h, &event);
                 if (r < 0)
                         goto out;
         }
@@ -633,22 +434,6 @@ static int split_path(struct hookfile *h, const char *path)
         return h->directory ? 0 : -ENOMEM;
 }
 
-/* Without inotify (limits reached, odd file system) hookfile_wait sleeps;
- * the caller's poll interval then bounds how late a line is seen. */
-static void setup_inotify(struct hookfile *h)
-{
-        h->inotify_fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
-        if (h->inotify_fd < 0)
-                return;
-        h->directory_watch = inotify_add_watch(h->inotify_fd, h->directory,
-                                               IN_CREATE | IN_MOVED_TO | IN_MODIFY |
-                                                       IN_CLOSE_WRITE);
-        if (h->directory_watch < 0) {
-                close(h->inotify_fd);
-                h->inotify_fd = -1;
-        }
-}
-
 int hookfile_open(const char *path, size_t max_line, const struct hookfile_position *start,
                   struct hookfile **ret)
 {
@@ -664,7 +449,7 @@ int hookfile_open(const char *path, size_t max_line, const struct hookfile_posit
         h->fd = h->next_fd = h->inotify_fd = -1;
         h->directory_watch = h->file_watch = -1;
         h->max_line = max_line;
-        reset_buffer(h, 0, 1);
+        hookfile_reset_buffer(h, 0, 1);
         if (start) {
                 h->has_start = true;
                 h->start_at = *start;
@@ -672,8 +457,8 @@ int hookfile_open(const char *path, size_t max_line, const struct hookfile_posit
         r = split_path(h, path);
         if (r < 0)
                 goto out;
-        setup_inotify(h);
-        r = open_current(h, &h->pending_event);
+        hookfile_setup_inotify(h);
+        r = hookfile_open_current(h, &h->pending_event);
 out:
         if (r < 0) {
                 hookfile_close(h);
@@ -703,96 +488,4 @@ void hookfile_close(struct hookfile *h)
 const char *hookfile_path(const struct hookfile *h)
 {
         return h->path;
-}
-
-static int sleep_ms(unsigned timeout_ms)
-{
-        if (poll(NULL, 0, (int)timeout_ms) < 0)
-                return -errno;
-        return 0;
-}
-
-static bool event_matters(const struct hookfile *h, const struct inotify_event *e)
-{
-        if (e->mask & IN_Q_OVERFLOW)
-                return true;
-        if (e->wd == h->file_watch)
-                return true;
-        return e->wd == h->directory_watch && e->len > 0 && strcmp(e->name, h->name) == 0;
-}
-
-/* Empties the inotify queue: 1 if any event concerns our file. */
-static int drain_events(struct hookfile *h)
-{
-        char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
-        bool matters = false;
-        ssize_t n;
-
-        for (;;) {
-                n = read(h->inotify_fd, buf, sizeof(buf));
-                if (n < 0) {
-                        if (errno == EAGAIN)
-                                return matters;
-                        if (errno == EINTR)
-                                return -EINTR;
-                        return -errno;
-                }
-                for (char *p = buf; p < buf + n;) {
-                        const struct inotify_event *e = (const struct inotify_event *)p;
-
-                        matters = matters || event_matters(h, e);
-                        p += sizeof(*e) + e->len;
-                }
-        }
-}
-
-static uint64_t now_ms(void)
-{
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-int hookfile_wait(struct hookfile *h, unsigned timeout_ms)
-{
-        return hookfile_wait_fd(h, -1, timeout_ms);
-}
-
-int hookfile_wait_fd(struct hookfile *h, int wake_fd, unsigned timeout_ms)
-{
-        uint64_t deadline, now;
-        int n, r;
-
-        if (timeout_ms > HOOKFILE_WAIT_MAX_MS)
-                timeout_ms = HOOKFILE_WAIT_MAX_MS;
-        if (h->inotify_fd < 0 && wake_fd < 0)
-                return sleep_ms(timeout_ms);
-        deadline = now_ms() + timeout_ms;
-        for (;;) {
-                /* An fd of -1 is skipped by poll. */
-                struct pollfd pfd[2] = {{.fd = h->inotify_fd, .events = POLLIN},
-                                        {.fd = wake_fd, .events = POLLIN}};
-
-                now = now_ms();
-                n = poll(pfd, 2, now >= deadline ? 0 : (int)(deadline - now));
-                if (n < 0)
-                        return -errno;
-                if (n == 0)
-                        return 0;
-                if (pfd[1].revents & POLLIN) {
-                        /* Woken by the caller's fd: what inotify holds is
-                         * read too, or the next wait would not wait. */
-                        if (pfd[0].revents & POLLIN)
-                                (void)drain_events(h);
-                        return 0;
-                }
-                r = drain_events(h);
-                if (r != 0)
-                        return r < 0 ? r : 0;
-                /* Other files in a busy directory must not keep us past
-                 * the deadline. */
-                if (now_ms() >= deadline)
-                        return 0;
-        }
 }
