@@ -1,9 +1,10 @@
-/* config_internal: what config.c and the section modules beside it
- * (config_secrets.c, config_amqp.c, config_environment.c) share while one
- * file is loaded. Private: nothing outside agent/config*.c includes it;
- * config.h is the interface. config.c owns the key table, the problem list
- * and the helpers here; each section module parses and checks its own keys
- * into struct config through them. Parsers return 0 or a negative errno and
+/* config_internal: what config.c and the modules beside it
+ * (config_keys.c, config_problems.c, config_checks.c, config_values.c,
+ * config_compute.c, config_amqp.c, config_environment.c) share while one
+ * file is loaded. Private: nothing outside agent/config/ includes it;
+ * config.h is the interface. config_keys.c owns the key table,
+ * config_problems.c the problem list; each section module parses and
+ * checks its own keys into struct config through the helpers here. Parsers return 0 or a negative errno and
  * report through config_bad_value(); checks report through config_problem();
  * nothing logs. */
 #pragma once
@@ -98,8 +99,11 @@ struct key_def {
         const char *range; /* numbers: "allowed" text when not min..max */
 };
 
-/* Every key the file may hold, indexed by enum key_id (config.c). */
+/* Every key the file may hold, indexed by enum key_id (config_keys.c). */
 extern const struct key_def config_keys[N_KEYS];
+/* The name of each section (enum section) in the file, "secret" for every
+ * [secret:NAME]. */
+extern const char *const config_section_names[N_SECTIONS];
 
 /* A path config_check_environment() looks at and what it must allow. */
 struct env_check {
@@ -119,7 +123,14 @@ enum load_mode {
         LOAD_ALL,         /* check-config: both */
 };
 
-/* ---- config.c: problems ------------------------------------------------- */
+/* ---- config_keys.c: defaults -------------------------------------------- */
+
+/* A struct config for path holding every default; -ENOMEM. */
+int config_new(const char *path, struct config **ret);
+/* workers as the file gave it; 0: one per CPU, at most the table's limit. */
+unsigned config_resolve_workers(unsigned workers);
+
+/* ---- config_problems.c: problems ---------------------------------------- */
 
 /* "FILE:LINE: message", kept in line order. */
 __attribute__((format(printf, 3, 4))) void config_problem(struct load *l, unsigned line,
@@ -130,8 +141,21 @@ __attribute__((format(printf, 4, 5))) int config_bad_value(struct load *l,
                                                            const struct key_def *k,
                                                            const char *value, const char *fmt,
                                                            ...);
+/* Whether a problem is already listed at line. */
+bool config_has_problem_at(const struct load *l, unsigned line);
+/* Where key k was seen (0: not yet): once per file, or for a secret key in
+ * the current [secret:NAME]. */
+unsigned *config_line_of(struct load *l, const struct key_def *k);
+
+/* ---- config_checks.c: checks across keys -------------------------------- */
+
 /* Whether section s (enum section) is one the file's role uses. */
 bool config_section_in_role(const struct load *l, int s);
+void config_check_roles(struct load *l);
+void config_check_required(struct load *l);
+void config_check_provider(struct load *l);
+void config_check_luks(struct load *l);
+void config_check_retry(struct load *l);
 
 /* ---- config_values.c: value helpers ------------------------------------- */
 
@@ -168,7 +192,7 @@ int config_parse_deleted_keys(struct load *l, const struct key_def *k, const cha
 int config_parse_keyslot_writer(struct load *l, const struct key_def *k, const char *value);
 int config_parse_bool(struct load *l, const struct key_def *k, const char *value);
 
-/* ---- config_secrets.c: [compute] and [secret:NAME] ----------------------- */
+/* ---- config_compute.c: [compute] and [secret:NAME] ----------------------- */
 
 int config_compute_parse_uri(struct load *l, const struct key_def *k, const char *value);
 int config_compute_parse_host(struct load *l, const struct key_def *k, const char *value);
