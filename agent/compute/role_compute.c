@@ -19,6 +19,7 @@
 #include "runtime/intake.h"
 #include "keys/keyring.h"
 #include "keys/keys.h"
+#include "base/backoff.h"
 #include "base/log.h"
 #include "ceph/ceph.h"
 #include "base/reason.h"
@@ -117,9 +118,7 @@ int compute_ensure_libvirt(struct compute *cp)
                                   c->libvirt_uri, why ? why : strerror(-r));
                 cp->told_down = true;
                 cp->next_connect_ms = intake_now_ms() + cp->connect_delay_ms;
-                cp->connect_delay_ms = cp->connect_delay_ms * 2 > c->retry_max_ms
-                                               ? c->retry_max_ms
-                                               : cp->connect_delay_ms * 2;
+                cp->connect_delay_ms = backoff_next(cp->connect_delay_ms, c->retry_max_ms);
                 return -ENOTCONN;
         }
         log_info("connected to libvirt at %s", c->libvirt_uri);
@@ -507,9 +506,7 @@ static void reconcile_if_due(struct compute *cp)
         log_error("reconcile failed: %s (retrying in %u ms)", cp->reconcile_problem,
                   cp->reconcile_delay_ms);
         cp->next_reconcile_ms = now + cp->reconcile_delay_ms;
-        cp->reconcile_delay_ms = cp->reconcile_delay_ms * 2 > c->retry_max_ms
-                                         ? c->retry_max_ms
-                                         : cp->reconcile_delay_ms * 2;
+        cp->reconcile_delay_ms = backoff_next(cp->reconcile_delay_ms, c->retry_max_ms);
 }
 
 /* How long the loop may sleep: no longer than the next waiting value or

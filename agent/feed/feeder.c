@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "broker.h"
+#include "base/backoff.h"
 #include "runtime/health.h"
 #include "stream/hookwriter.h"
 #include "runtime/intake.h"
@@ -198,8 +199,7 @@ static void schedule_retry(struct feeder *f)
         if (f->delay_ms == 0)
                 f->delay_ms = c->retry_initial_ms;
         else
-                f->delay_ms = f->delay_ms > c->retry_max_ms / 2 ? c->retry_max_ms
-                                                                 : f->delay_ms * 2;
+                f->delay_ms = backoff_next(f->delay_ms, c->retry_max_ms);
         f->next_attempt_ms = intake_now_ms() + f->delay_ms;
 }
 

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "stream/checkpoint.h"
+#include "base/backoff.h"
 #include "base/log.h"
 #include "base/reason.h"
 
@@ -270,6 +271,6 @@ bool intake_retry_after_failure(struct intake_retry *r, const char *volume_id, c
         log_warn("volume %s: attempt %u failed, retrying in %u ms: %s", volume_id, r->attempt,
                  r->delay_ms, reason);
         *ret_wait_ms = r->delay_ms;
-        r->delay_ms = r->delay_ms > c->retry_max_ms / 2 ? c->retry_max_ms : r->delay_ms * 2;
+        r->delay_ms = backoff_next(r->delay_ms, c->retry_max_ms);
         return true;
 }
