@@ -21,7 +21,8 @@
 #include <time.h>
 
 #include "base/array.h"
-#include "runtime/intake.h"
+#include "runtime/signals.h"
+#include "base/clock.h"
 #include "records/header_map.h"
 #include "keys/keys.h"
 #include "base/log.h"
@@ -344,7 +345,7 @@ static void note_recent(struct compute *cp, const char *volume_id, bool deleted)
         struct compute_recent *r = &cp->recent[cp->recent_next];
 
         snprintf(r->volume_id, sizeof(r->volume_id), "%s", volume_id);
-        r->until_ms = intake_now_ms() + COMPUTE_RECENT_MS;
+        r->until_ms = clock_now_ms() + COMPUTE_RECENT_MS;
         r->own_undefine = true;
         r->deleted = deleted;
         cp->recent_next = (cp->recent_next + 1) % COMPUTE_RECENT_MAX;
@@ -352,7 +353,7 @@ static void note_recent(struct compute *cp, const char *volume_id, bool deleted)
 
 static struct compute_recent *recent_find(struct compute *cp, const char *volume_id)
 {
-        uint64_t now = intake_now_ms();
+        uint64_t now = clock_now_ms();
 
         for (size_t i = 0; i < COMPUTE_RECENT_MAX; i++)
                 if (cp->recent[i].until_ms > now &&
@@ -432,7 +433,7 @@ static struct compute_pending *pending_find(struct compute *cp, const char *volu
 
 void compute_pending_add(struct compute *cp, const char *volume_id)
 {
-        uint64_t now = intake_now_ms();
+        uint64_t now = clock_now_ms();
         struct compute_pending *p = pending_find(cp, volume_id);
 
         if (p)
@@ -466,7 +467,7 @@ void compute_pending_drop(struct compute *cp, const char *volume_id)
 void compute_pending_run(struct compute *cp)
 {
         const struct config *c = cp->config;
-        uint64_t now = intake_now_ms();
+        uint64_t now = clock_now_ms();
         char (*due)[EVENT_ID_MAX];
         size_t n_due = 0;
 
@@ -479,7 +480,7 @@ void compute_pending_run(struct compute *cp)
         for (size_t i = 0; i < cp->n_pending; i++)
                 if (cp->pending[i].next_ms <= now)
                         memcpy(due[n_due++], cp->pending[i].volume_id, EVENT_ID_MAX);
-        for (size_t i = 0; i < n_due && !intake_stop_requested; i++) {
+        for (size_t i = 0; i < n_due && !signals_stop_requested; i++) {
                 struct compute_pending *p;
                 struct compute_action a;
                 bool waiting;
@@ -500,7 +501,7 @@ void compute_pending_run(struct compute *cp)
                                            "goes on: %.400s", c->retry_give_up_s, a.reason);
                 compute_pending_drop(cp, due[i]);
                 (void)compute_record(cp, "rbd-luks-agent.value", NULL, due[i], &a,
-                                     intake_now_ms() - now);
+                                     clock_now_ms() - now);
         }
         free(due);
 }
@@ -512,7 +513,7 @@ void compute_pending_run(struct compute *cp)
 static void restore(struct compute *cp, const char *volume_id)
 {
         const struct config *c = cp->config;
-        uint64_t start = intake_now_ms();
+        uint64_t start = clock_now_ms();
         struct volume_index_entry e;
         struct ceph_cluster *cluster;
         struct compute_action a;
@@ -546,7 +547,7 @@ static void restore(struct compute *cp, const char *volume_id)
                                    "detach, rollback, shelve or migration); put back: %.400s",
                                    a.reason);
         (void)compute_record(cp, "libvirt.secret.undefined", NULL, volume_id, &a,
-                             intake_now_ms() - start);
+                             clock_now_ms() - start);
 }
 
 void compute_notices(struct compute *cp)
@@ -946,7 +947,7 @@ static void *batch_worker(void *arg)
         if (virt_connect(b->cp->config->libvirt_uri, &login, &conn, &why) < 0)
                 return NULL; /* the main thread does the rest */
         while ((i = __atomic_fetch_add(&b->next, 1, __ATOMIC_RELAXED)) < b->n) {
-                if (intake_stop_requested) {
+                if (signals_stop_requested) {
                         compute_set_action(&b->items[i].a, OUTCOME_FAILED, true, "stopped");
                         continue;
                 }
@@ -1085,7 +1086,7 @@ int compute_reconcile(struct compute *cp, bool fix_live, bool remove_dead, bool 
                       bool print)
 {
         const struct config *c = cp->config;
-        uint64_t start = intake_now_ms();
+        uint64_t start = clock_now_ms();
         struct walk w = {.cp = cp};
         struct virt_info *all = NULL;
         struct live_set live = {0};
@@ -1118,11 +1119,11 @@ int compute_reconcile(struct compute *cp, bool fix_live, bool remove_dead, bool 
                 goto out;
         }
         qsort(all, n_all, sizeof(*all), compare_secret_usage);
-        for (size_t i = 0; i < w.n && fix_live && cp->libvirt && !intake_stop_requested; i++)
+        for (size_t i = 0; i < w.n && fix_live && cp->libvirt && !signals_stop_requested; i++)
                 reconcile_entry(cp, &w.entries[i], find_secret(all, n_all, w.entries[i].volume_id),
                                 &t, dry_run, print, &b);
         batch_flush(&b);
-        for (size_t i = 0; i < n_all && cp->libvirt && !intake_stop_requested; i++)
+        for (size_t i = 0; i < n_all && cp->libvirt && !signals_stop_requested; i++)
                 if (all[i].usage == VIRT_USAGE_VOLUME && all[i].owned &&
                     !in_entries(&w, all[i].usage_id))
                         reconcile_unlisted(cp, &w, &all[i], &t, remove_dead, dry_run, print);
@@ -1144,7 +1145,7 @@ int compute_reconcile(struct compute *cp, bool fix_live, bool remove_dead, bool 
         log_info("reconcile: %zu volumes in scope in %s/%s (%zu RADOS reads), %zu libvirt "
                  "secrets; %u changed, %u removed, %u kept unlisted, %u failed, in %" PRIu64 " ms",
                  w.n, c->pool, CEPH_INDEX_OBJECT, reads, n_all, t.changed, t.removed, t.kept,
-                 t.failed, intake_now_ms() - start);
+                 t.failed, clock_now_ms() - start);
         cp->reconcile_problem[0] = '\0';
         r = t.failed ? -EIO : 0;
         if (t.failed)

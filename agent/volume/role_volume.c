@@ -15,6 +15,8 @@
 #include "runtime/health.h"
 #include "stream/hookfile.h"
 #include "runtime/intake.h"
+#include "runtime/signals.h"
+#include "base/clock.h"
 #include "base/secret.h"
 #include "keys/keys.h"
 #include "base/log.h"
@@ -89,7 +91,7 @@ static bool wait_or_stop(struct pipeline *p, unsigned ms)
         }
         /* Signals do not wake a condition variable: look at the flag at
          * least every 200 ms. */
-        while (!p->stopping && !intake_stop_requested) {
+        while (!p->stopping && !signals_stop_requested) {
                 struct timespec step;
 
                 clock_gettime(CLOCK_REALTIME, &step);
@@ -105,7 +107,7 @@ static bool wait_or_stop(struct pipeline *p, unsigned ms)
                     step.tv_sec == until.tv_sec && step.tv_nsec == until.tv_nsec)
                         break;
         }
-        return p->stopping || intake_stop_requested;
+        return p->stopping || signals_stop_requested;
 }
 
 /* What the index says of a volume after this ending; false when the
@@ -200,7 +202,7 @@ static void restore_sweep(struct pipeline *p, const struct event *ev, struct for
                 const struct volume_index_entry *e = &t.entries[i];
                 struct event tev = *ev;
                 struct format_result sub;
-                uint64_t start = intake_now_ms(), ms;
+                uint64_t start = clock_now_ms(), ms;
                 char reason[FORMAT_REASON_MAX];
 
                 snprintf(tev.volume_id, sizeof(tev.volume_id), "%s", e->volume_id);
@@ -214,7 +216,7 @@ static void restore_sweep(struct pipeline *p, const struct event *ev, struct for
                         continue;
                 }
                 index_ending(p, &tev, &sub);
-                ms = intake_now_ms() - start;
+                ms = clock_now_ms() - start;
                 snprintf(reason, sizeof(reason), "%s", sub.reason);
                 snprintf(sub.reason, sizeof(sub.reason),
                          "%s was restored over it: %.300s", what, reason);
@@ -448,11 +450,11 @@ static bool record_result(struct pipeline *p, const struct event *ev,
 static void run_job(struct pipeline *p, struct slot *s)
 {
         struct format_result res;
-        uint64_t start = intake_now_ms(), ms;
+        uint64_t start = clock_now_ms(), ms;
 
         if (!format_with_retries(p, &s->event, s->event.size_gib * GIB, &res))
                 return;
-        ms = intake_now_ms() - start;
+        ms = clock_now_ms() - start;
         log_ending(s->event.volume_id, &res, ms);
         if (!record_result(p, &s->event, &res, ms))
                 return;
@@ -844,7 +846,7 @@ static void read_loop(struct pipeline *p, struct hookfile *h, struct intake_prog
         bool full, idle;
         int r;
 
-        while (!intake_stop_requested) {
+        while (!signals_stop_requested) {
                 refresh_health(p);
                 checkpoint_progress(p, cp, false);
                 pthread_mutex_lock(&p->lock);
@@ -883,7 +885,7 @@ static void read_loop(struct pipeline *p, struct hookfile *h, struct intake_prog
 
 int role_volume_run(const struct config *c, bool once)
 {
-        struct intake_progress cp = {.last_save_ms = intake_now_ms()};
+        struct intake_progress cp = {.last_save_ms = clock_now_ms()};
         struct hookfile *h = NULL;
         struct health health;
         struct pipeline p;
@@ -892,7 +894,7 @@ int role_volume_run(const struct config *c, bool once)
         unsigned started = 0;
         int r, code = 1;
 
-        intake_install_signals();
+        signals_install();
         r = pipeline_init(&p, c);
         if (r >= 0)
                 r = intake_open(c, &h);
@@ -939,9 +941,9 @@ int role_volume_run(const struct config *c, bool once)
                  " lines rejected, %" PRIu64 " lines ignored%s",
                  p.formatted, p.inherited, p.converted, p.resized, p.skipped, p.refused, p.failed, p.removed, p.rejected,
                  p.ignored,
-                 intake_stop_requested ? " (stopped by signal)" : "");
+                 signals_stop_requested ? " (stopped by signal)" : "");
         if (once)
-                code = (p.refused || p.failed || p.rejected || intake_stop_requested || cp.has_pending)
+                code = (p.refused || p.failed || p.rejected || signals_stop_requested || cp.has_pending)
                                ? 1 : 0;
         else
                 code = cp.has_pending ? 1 : 0;
@@ -962,10 +964,10 @@ int role_volume_format_one(const struct config *c, const char *volume_id)
         struct format_result res;
         struct pipeline p;
         struct event ev = {.event_type = "manual.format", .is_volume = true};
-        uint64_t start = intake_now_ms(), ms;
+        uint64_t start = clock_now_ms(), ms;
         int code = 1;
 
-        intake_install_signals();
+        signals_install();
         if (pipeline_init(&p, c) < 0)
                 goto out;
         snprintf(ev.volume_id, sizeof(ev.volume_id), "%s", volume_id);
@@ -973,7 +975,7 @@ int role_volume_format_one(const struct config *c, const char *volume_id)
                 log_error("volume %s: stopped by signal before the format ended", volume_id);
                 goto out;
         }
-        ms = intake_now_ms() - start;
+        ms = clock_now_ms() - start;
         log_ending(volume_id, &res, ms);
         if (!record_result(&p, &ev, &res, ms))
                 goto out;
