@@ -226,9 +226,7 @@ static int volume_passphrase(struct compute *cp, const char *volume_id, bool thr
                 r = secret_to_hex(key, ret);
         secret_free(key);
         if (r < 0)
-                compute_set_action(a, OUTCOME_FAILED,
-                                   r == -ENOENT || r == -ETIMEDOUT || r == -EIO ||
-                                           r == -ESHUTDOWN || r == -ENOMEM,
+                compute_set_action(a, OUTCOME_FAILED, r == -ENOENT || keys_error_is_transient(r),
                                    "no usable key (%s provider): %s", keys_provider_name(cp->keys),
                                    why ? why : strerror(-r));
         return r;

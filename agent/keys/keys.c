@@ -74,6 +74,11 @@ int keys_lookup(struct keys *k, const char *volume_id, struct ceph_image *image,
         return k->provider->lookup(k, volume_id, image, ret_key, ret_reason);
 }
 
+bool keys_error_is_transient(int r)
+{
+        return r == -ETIMEDOUT || r == -EIO || r == -EAGAIN || r == -ENOMEM || r == -ESHUTDOWN;
+}
+
 bool keys_can_generate(const struct keys *k)
 {
         return k->provider->generate && k->provider->store;

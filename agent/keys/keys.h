@@ -39,6 +39,18 @@ void keys_close(struct keys *k);
 
 const char *keys_provider_name(const struct keys *k);
 
+/* Whether a keys_* error may pass by waiting, whatever the provider, so the
+ * caller retries under [retry] instead of ending as failed: -ETIMEDOUT and
+ * -EIO (a key command too slow or failed; a Ceph read of the record),
+ * -EAGAIN, -ENOMEM (locked memory is a budget other threads give back) and
+ * -ESHUTDOWN (a blocklisted Ceph client: the caller connects anew). It is
+ * the union of what the volume and compute roles each retried.
+ * -ENOENT is not here: whether a missing key may still appear depends on
+ * who makes it (keys_can_generate) and on which call failed, which only
+ * the caller knows. Everything else (a bad key, a record that does not
+ * open, an unknown KEK) will not pass. */
+bool keys_error_is_transient(int r);
+
 /* image: the volume's image, open and locked by the caller; providers that
  * keep keys elsewhere ignore it (it may be NULL for them). */
 int keys_lookup(struct keys *k, const char *volume_id, struct ceph_image *image,

@@ -794,3 +794,15 @@ TEST(keys_file_and_command_providers_do_not_generate)
         CHECK(key == NULL);
         keys_close(k);
 }
+
+/* The one list both roles retry a key error by. */
+TEST(keys_transient_errors_are_the_ones_that_may_pass)
+{
+        const int passing[] = {-ETIMEDOUT, -EIO, -EAGAIN, -ENOMEM, -ESHUTDOWN};
+        const int lasting[] = {0, -ENOENT, -EOPNOTSUPP, -EBADMSG, -EPERM, -ELOOP, -EINVAL};
+
+        for (size_t i = 0; i < sizeof(passing) / sizeof(passing[0]); i++)
+                CHECK(keys_error_is_transient(passing[i]));
+        for (size_t i = 0; i < sizeof(lasting) / sizeof(lasting[0]); i++)
+                CHECK(!keys_error_is_transient(lasting[i]));
+}
