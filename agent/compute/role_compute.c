@@ -196,8 +196,9 @@ static void refresh_health(struct compute *cp)
                             "libvirt connected, volume secrets reconciled; %" PRIu64
                             " provisioned, %" PRIu64 " placeholders, %" PRIu64 " restored, %" PRIu64
                             " removed, %" PRIu64 " failed since start",
-                            cp->provisioned, cp->placeholders, cp->restored, cp->removed,
-                            cp->failed);
+                            cp->counts.n[OUTCOME_PROVISIONED], cp->counts.n[OUTCOME_PLACEHOLDER],
+                            cp->counts.n[OUTCOME_RESTORED], cp->counts.n[OUTCOME_REMOVED],
+                            cp->counts.n[OUTCOME_FAILED]);
 }
 
 static bool sleep_or_stop(struct compute *cp, unsigned ms)
@@ -211,20 +212,6 @@ static bool sleep_or_stop(struct compute *cp, unsigned ms)
         return signals_stop_requested;
 }
 
-static void count(struct compute *cp, enum outcome o)
-{
-        switch (o) {
-        case OUTCOME_PROVISIONED: cp->provisioned++; break;
-        case OUTCOME_REMOVED: cp->removed++; break;
-        case OUTCOME_KEPT: cp->kept++; break;
-        case OUTCOME_SKIPPED: cp->skipped++; break;
-        case OUTCOME_PLACEHOLDER: cp->placeholders++; break;
-        case OUTCOME_RESTORED: cp->restored++; break;
-        case OUTCOME_EXPOSED: cp->exposures++; break;
-        default: cp->failed++; break;
-        }
-}
-
 bool compute_record(struct compute *cp, const char *event_type, const char *message_id,
                     const char *volume_id, const struct compute_action *a, uint64_t ms)
 {
@@ -235,7 +222,7 @@ bool compute_record(struct compute *cp, const char *event_type, const char *mess
 
         log_msg(level, "volume %s: %s in %" PRIu64 " ms (%s): %s", volume_id,
                 outcome_to_string(a->outcome), ms, event_type, a->reason);
-        count(cp, a->outcome);
+        outcome_counts_add(&cp->counts, a->outcome);
         /* The checkpoint may not pass an event without its record: a full
          * disk is waited out, loudly. */
         while ((r = results_append(cp->results, volume_id, event_type, message_id, a->outcome,
@@ -637,10 +624,12 @@ int role_compute_run(const struct config *c, bool once)
                  " restored, %" PRIu64 " removed, %" PRIu64 " kept, %" PRIu64 " skipped, %" PRIu64
                  " failed, %" PRIu64 " exposed, %" PRIu64 " lines rejected, %" PRIu64
                  " lines ignored%s",
-                 cp.provisioned, cp.placeholders, cp.restored, cp.removed, cp.kept, cp.skipped,
-                 cp.failed, cp.exposures, cp.rejected, cp.ignored,
+                 cp.counts.n[OUTCOME_PROVISIONED], cp.counts.n[OUTCOME_PLACEHOLDER],
+                 cp.counts.n[OUTCOME_RESTORED], cp.counts.n[OUTCOME_REMOVED],
+                 cp.counts.n[OUTCOME_KEPT], cp.counts.n[OUTCOME_SKIPPED], cp.counts.n[OUTCOME_FAILED],
+                 cp.counts.n[OUTCOME_EXPOSED], cp.rejected, cp.ignored,
                  signals_stop_requested ? " (stopped by signal)" : "");
-        code = progress.has_pending || (once && (cp.failed || cp.rejected || !cp.libvirt)) ? 1
+        code = progress.has_pending || (once && (cp.counts.n[OUTCOME_FAILED] || cp.rejected || !cp.libvirt)) ? 1
                                                                                           : 0;
         if (cp.health)
                 (void)health_write(cp.health, true, "stopped");

@@ -58,23 +58,9 @@ struct pipeline {
         char retry_detail[HEALTH_DETAIL_MAX];
         struct health *health; /* NULL: not a daemon (--once, format) */
         /* counters, under lock */
-        uint64_t formatted, inherited, converted, resized, skipped, refused, failed, removed, rejected, ignored;
+        struct outcome_counts counts;
+        uint64_t rejected, ignored;
 };
-
-static void count_outcome(struct pipeline *p, enum outcome o)
-{
-        switch (o) {
-        case OUTCOME_FORMATTED: p->formatted++; break;
-        case OUTCOME_RESIZED: p->resized++; break;
-        case OUTCOME_INHERITED: p->inherited++; break;
-        case OUTCOME_CONVERTED: p->converted++; break;
-        case OUTCOME_SKIPPED: p->skipped++; break;
-        case OUTCOME_REFUSED: p->refused++; break;
-        case OUTCOME_FAILED: p->failed++; break;
-        case OUTCOME_REMOVED: p->removed++; break;
-        default: break;
-        }
-}
 
 /* Sleeps ms unless stopping; true when it is time to stop. Called with
  * p->lock held. */
@@ -459,7 +445,7 @@ static void run_job(struct pipeline *p, struct slot *s)
         if (!record_result(p, &s->event, &res, ms))
                 return;
         pthread_mutex_lock(&p->lock);
-        count_outcome(p, res.outcome);
+        outcome_counts_add(&p->counts, res.outcome);
         s->done = true;
         p->jobs_pending--;
         pthread_cond_broadcast(&p->work_ended);
@@ -566,7 +552,7 @@ static void skip_event(struct pipeline *p, const struct event *ev, const char *r
         log_ending(ev->volume_id, &res, 0);
         if (!record_result(p, ev, &res, 0))
                 return;
-        p->skipped++;
+        outcome_counts_add(&p->counts, OUTCOME_SKIPPED);
 }
 
 /* The event types this role acts on, for intake_classify(): a create's
@@ -823,8 +809,8 @@ static void refresh_health(struct pipeline *p)
         pthread_mutex_lock(&p->lock);
         retrying = p->retrying;
         pending = p->jobs_pending;
-        formatted = p->formatted;
-        failed = p->failed;
+        formatted = p->counts.n[OUTCOME_FORMATTED];
+        failed = p->counts.n[OUTCOME_FAILED];
         snprintf(detail, sizeof(detail), "%s", p->retry_detail);
         pthread_mutex_unlock(&p->lock);
         if (retrying)
@@ -939,11 +925,13 @@ int role_volume_run(const struct config *c, bool once)
                  " skipped, %" PRIu64
                  " refused, %" PRIu64 " failed, %" PRIu64 " index entries removed, %" PRIu64
                  " lines rejected, %" PRIu64 " lines ignored%s",
-                 p.formatted, p.inherited, p.converted, p.resized, p.skipped, p.refused, p.failed, p.removed, p.rejected,
-                 p.ignored,
+                 p.counts.n[OUTCOME_FORMATTED], p.counts.n[OUTCOME_INHERITED],
+                 p.counts.n[OUTCOME_CONVERTED], p.counts.n[OUTCOME_RESIZED],
+                 p.counts.n[OUTCOME_SKIPPED], p.counts.n[OUTCOME_REFUSED], p.counts.n[OUTCOME_FAILED],
+                 p.counts.n[OUTCOME_REMOVED], p.rejected, p.ignored,
                  signals_stop_requested ? " (stopped by signal)" : "");
         if (once)
-                code = (p.refused || p.failed || p.rejected || signals_stop_requested || cp.has_pending)
+                code = (p.counts.n[OUTCOME_REFUSED] || p.counts.n[OUTCOME_FAILED] || p.rejected || signals_stop_requested || cp.has_pending)
                                ? 1 : 0;
         else
                 code = cp.has_pending ? 1 : 0;
