@@ -204,7 +204,7 @@ static int volume_passphrase(struct compute *cp, const char *volume_id, bool thr
         char name[160];
         int r;
 
-        if (c->key_provider == KEY_PROVIDER_METADATA) {
+        if (keys_stored_in_image(cp->keys)) {
                 snprintf(name, sizeof(name), "%s%s", c->image_prefix, volume_id);
                 cluster = cp->cluster;
                 r = threaded ? (cluster ? 0 : -ENOTCONN) : compute_cluster(cp, &cluster);

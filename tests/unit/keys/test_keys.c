@@ -1,6 +1,6 @@
 /* Tests for keys.c, keys_file.c and keys_command.c: key files with every
  * kind of wrong permission or size, and key commands that misbehave. */
-#include "keys/keys.h"
+#include "keys/keys_provider.h"
 #include "../unit.h"
 
 #include <errno.h>
