@@ -243,7 +243,7 @@ static void classify(struct session *s, const char *volume_id, struct ceph_image
                      struct finding *f)
 {
         char record[KEYWRAP_RECORD_MAX], first[LUKS_SECTOR];
-        bool metadata = s->keys->provider == &keys_provider_metadata;
+        bool metadata = keys_stored_in_image(s->keys);
         bool has_record = false, has_header;
         const char *why = NULL;
         int r;
@@ -478,7 +478,7 @@ static int keys_rewrap_all(struct session *s, bool dry_run)
         size_t n = 0;
         int r;
 
-        if (s->keys->provider != &keys_provider_metadata) {
+        if (!keys_stored_in_image(s->keys)) {
                 log_error("keys rewrap needs [keys] provider = metadata");
                 return 1;
         }

@@ -104,8 +104,8 @@ struct compute {
         struct compute_plain plain[COMPUTE_PLAIN_MAX];
         size_t n_plain;
 
-        uint64_t provisioned, removed, kept, skipped, failed, placeholders, restored,
-                exposures, rejected, ignored;
+        struct outcome_counts counts;
+        uint64_t rejected, ignored;
 };
 
 void compute_set_action(struct compute_action *a, enum outcome o, bool transient,

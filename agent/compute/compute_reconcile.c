@@ -15,11 +15,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/clock.h"
+#include "runtime/signals.h"
 #include "base/array.h"
 #include "base/log.h"
 #include "ceph/ceph.h"
 #include "records/volume_index.h"
-#include "runtime/intake.h"
 
 /* ---- the reconcile ----------------------------------------------------- */
 
@@ -173,7 +174,7 @@ static void *batch_worker(void *arg)
         if (virt_connect(b->cp->config->libvirt_uri, &login, &conn, &why) < 0)
                 return NULL; /* the main thread does the rest */
         while ((i = __atomic_fetch_add(&b->next, 1, __ATOMIC_RELAXED)) < b->n) {
-                if (intake_stop_requested) {
+                if (signals_stop_requested) {
                         compute_set_action(&b->items[i].a, OUTCOME_FAILED, true, "stopped");
                         continue;
                 }
@@ -312,7 +313,7 @@ int compute_reconcile(struct compute *cp, bool fix_live, bool remove_dead, bool 
                       bool print)
 {
         const struct config *c = cp->config;
-        uint64_t start = intake_now_ms();
+        uint64_t start = clock_now_ms();
         struct walk w = {.cp = cp};
         struct virt_info *all = NULL;
         struct compute_live_set live = {0};
@@ -345,11 +346,11 @@ int compute_reconcile(struct compute *cp, bool fix_live, bool remove_dead, bool 
                 goto out;
         }
         qsort(all, n_all, sizeof(*all), compare_secret_usage);
-        for (size_t i = 0; i < w.n && fix_live && cp->libvirt && !intake_stop_requested; i++)
+        for (size_t i = 0; i < w.n && fix_live && cp->libvirt && !signals_stop_requested; i++)
                 reconcile_entry(cp, &w.entries[i], find_secret(all, n_all, w.entries[i].volume_id),
                                 &t, dry_run, print, &b);
         batch_flush(&b);
-        for (size_t i = 0; i < n_all && cp->libvirt && !intake_stop_requested; i++)
+        for (size_t i = 0; i < n_all && cp->libvirt && !signals_stop_requested; i++)
                 if (all[i].usage == VIRT_USAGE_VOLUME && all[i].owned &&
                     !in_entries(&w, all[i].usage_id))
                         reconcile_unlisted(cp, &w, &all[i], &t, remove_dead, dry_run, print);
@@ -371,7 +372,7 @@ int compute_reconcile(struct compute *cp, bool fix_live, bool remove_dead, bool 
         log_info("reconcile: %zu volumes in scope in %s/%s (%zu RADOS reads), %zu libvirt "
                  "secrets; %u changed, %u removed, %u kept unlisted, %u failed, in %" PRIu64 " ms",
                  w.n, c->pool, CEPH_INDEX_OBJECT, reads, n_all, t.changed, t.removed, t.kept,
-                 t.failed, intake_now_ms() - start);
+                 t.failed, clock_now_ms() - start);
         cp->reconcile_problem[0] = '\0';
         r = t.failed ? -EIO : 0;
         if (t.failed)

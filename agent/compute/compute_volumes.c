@@ -12,6 +12,7 @@
  * notices. The volumes waiting for their value are compute_waiting.c's,
  * the raw-disk check compute_raw_disks.c's, the reconcile and `secrets
  * list` compute_reconcile.c's. */
+#include "base/clock.h"
 #include "compute_internal.h"
 
 #include <errno.h>
@@ -21,7 +22,6 @@
 #include <string.h>
 #include <sys/random.h>
 
-#include "runtime/intake.h"
 #include "keys/keys.h"
 #include "base/log.h"
 #include "ceph/ceph.h"
@@ -201,7 +201,7 @@ static int volume_passphrase(struct compute *cp, const char *volume_id, bool thr
         char name[160];
         int r;
 
-        if (c->key_provider == KEY_PROVIDER_METADATA) {
+        if (keys_stored_in_image(cp->keys)) {
                 snprintf(name, sizeof(name), "%s%s", c->image_prefix, volume_id);
                 cluster = cp->cluster;
                 r = threaded ? (cluster ? 0 : -ENOTCONN) : compute_cluster(cp, &cluster);
@@ -223,9 +223,7 @@ static int volume_passphrase(struct compute *cp, const char *volume_id, bool thr
                 r = secret_to_hex(key, ret);
         secret_free(key);
         if (r < 0)
-                compute_set_action(a, OUTCOME_FAILED,
-                                   r == -ENOENT || r == -ETIMEDOUT || r == -EIO ||
-                                           r == -ESHUTDOWN || r == -ENOMEM,
+                compute_set_action(a, OUTCOME_FAILED, r == -ENOENT || keys_error_is_transient(r),
                                    "no usable key (%s provider): %s", keys_provider_name(cp->keys),
                                    why ? why : strerror(-r));
         return r;
@@ -342,7 +340,7 @@ static void note_recent(struct compute *cp, const char *volume_id, bool deleted)
         struct compute_recent *r = &cp->recent[cp->recent_next];
 
         snprintf(r->volume_id, sizeof(r->volume_id), "%s", volume_id);
-        r->until_ms = intake_now_ms() + COMPUTE_RECENT_MS;
+        r->until_ms = clock_now_ms() + COMPUTE_RECENT_MS;
         r->own_undefine = true;
         r->deleted = deleted;
         cp->recent_next = (cp->recent_next + 1) % COMPUTE_RECENT_MAX;
@@ -350,7 +348,7 @@ static void note_recent(struct compute *cp, const char *volume_id, bool deleted)
 
 static struct compute_recent *recent_find(struct compute *cp, const char *volume_id)
 {
-        uint64_t now = intake_now_ms();
+        uint64_t now = clock_now_ms();
 
         for (size_t i = 0; i < COMPUTE_RECENT_MAX; i++)
                 if (cp->recent[i].until_ms > now &&
@@ -425,7 +423,7 @@ void compute_remove(struct compute *cp, const char *volume_id, bool running_only
 static void restore(struct compute *cp, const char *volume_id)
 {
         const struct config *c = cp->config;
-        uint64_t start = intake_now_ms();
+        uint64_t start = clock_now_ms();
         struct volume_index_entry e;
         struct ceph_cluster *cluster;
         struct compute_action a;
@@ -460,7 +458,7 @@ static void restore(struct compute *cp, const char *volume_id)
                                    "detach, rollback, shelve or migration); put back: %.400s",
                                    a.reason);
         (void)compute_record(cp, "libvirt.secret.undefined", NULL, volume_id, &a,
-                             intake_now_ms() - start);
+                             clock_now_ms() - start);
 }
 
 void compute_notices(struct compute *cp)

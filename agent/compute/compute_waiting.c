@@ -9,9 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/clock.h"
+#include "runtime/signals.h"
 #include "base/array.h"
 #include "base/log.h"
-#include "runtime/intake.h"
 
 struct compute_pending *compute_pending_find(struct compute *cp, const char *volume_id)
 {
@@ -23,7 +24,7 @@ struct compute_pending *compute_pending_find(struct compute *cp, const char *vol
 
 void compute_pending_add(struct compute *cp, const char *volume_id)
 {
-        uint64_t now = intake_now_ms();
+        uint64_t now = clock_now_ms();
         struct compute_pending *p = compute_pending_find(cp, volume_id);
 
         if (p)
@@ -57,7 +58,7 @@ void compute_pending_drop(struct compute *cp, const char *volume_id)
 void compute_pending_run(struct compute *cp)
 {
         const struct config *c = cp->config;
-        uint64_t now = intake_now_ms();
+        uint64_t now = clock_now_ms();
         char (*due)[EVENT_ID_MAX];
         size_t n_due = 0;
 
@@ -70,7 +71,7 @@ void compute_pending_run(struct compute *cp)
         for (size_t i = 0; i < cp->n_pending; i++)
                 if (cp->pending[i].next_ms <= now)
                         memcpy(due[n_due++], cp->pending[i].volume_id, EVENT_ID_MAX);
-        for (size_t i = 0; i < n_due && !intake_stop_requested; i++) {
+        for (size_t i = 0; i < n_due && !signals_stop_requested; i++) {
                 struct compute_pending *p;
                 struct compute_action a;
                 bool waiting;
@@ -91,7 +92,7 @@ void compute_pending_run(struct compute *cp)
                                            "goes on: %.400s", c->retry_give_up_s, a.reason);
                 compute_pending_drop(cp, due[i]);
                 (void)compute_record(cp, "rbd-luks-agent.value", NULL, due[i], &a,
-                                     intake_now_ms() - now);
+                                     clock_now_ms() - now);
         }
         free(due);
 }

@@ -18,8 +18,11 @@
 #include "runtime/health.h"
 #include "stream/hookfile.h"
 #include "runtime/intake.h"
+#include "runtime/signals.h"
+#include "base/clock.h"
 #include "keys/keyring.h"
 #include "keys/keys.h"
+#include "base/backoff.h"
 #include "base/log.h"
 #include "ceph/ceph.h"
 #include "base/reason.h"
@@ -92,10 +95,10 @@ int compute_ensure_libvirt(struct compute *cp)
 
         /* A restarted libvirtd may have lost its secrets (a recreated
          * container): notice within a second, reconnect, define again. */
-        if (cp->libvirt && intake_now_ms() < cp->next_ping_ms && virt_alive(cp->libvirt))
+        if (cp->libvirt && clock_now_ms() < cp->next_ping_ms && virt_alive(cp->libvirt))
                 return 0;
         if (cp->libvirt && virt_ping(cp->libvirt)) {
-                cp->next_ping_ms = intake_now_ms() + LIBVIRT_PING_MS;
+                cp->next_ping_ms = clock_now_ms() + LIBVIRT_PING_MS;
                 return 0;
         }
         if (cp->libvirt) {
@@ -106,7 +109,7 @@ int compute_ensure_libvirt(struct compute *cp)
                 cp->libvirt = NULL;
                 cp->next_connect_ms = 0;
         }
-        if (intake_now_ms() < cp->next_connect_ms)
+        if (clock_now_ms() < cp->next_connect_ms)
                 return -ENOTCONN;
         login = compute_libvirt_login(c);
         r = virt_connect(c->libvirt_uri, &login, &cp->libvirt, &why);
@@ -117,10 +120,8 @@ int compute_ensure_libvirt(struct compute *cp)
                         log_error("cannot connect to libvirt at %s: %s (retrying with backoff)",
                                   c->libvirt_uri, why ? why : strerror(-r));
                 cp->told_down = true;
-                cp->next_connect_ms = intake_now_ms() + cp->connect_delay_ms;
-                cp->connect_delay_ms = cp->connect_delay_ms * 2 > c->retry_max_ms
-                                               ? c->retry_max_ms
-                                               : cp->connect_delay_ms * 2;
+                cp->next_connect_ms = clock_now_ms() + cp->connect_delay_ms;
+                cp->connect_delay_ms = backoff_next(cp->connect_delay_ms, c->retry_max_ms);
                 return -ENOTCONN;
         }
         log_info("connected to libvirt at %s", c->libvirt_uri);
@@ -196,33 +197,20 @@ static void refresh_health(struct compute *cp)
                             "libvirt connected, volume secrets reconciled; %" PRIu64
                             " provisioned, %" PRIu64 " placeholders, %" PRIu64 " restored, %" PRIu64
                             " removed, %" PRIu64 " failed since start",
-                            cp->provisioned, cp->placeholders, cp->restored, cp->removed,
-                            cp->failed);
+                            cp->counts.n[OUTCOME_PROVISIONED], cp->counts.n[OUTCOME_PLACEHOLDER],
+                            cp->counts.n[OUTCOME_RESTORED], cp->counts.n[OUTCOME_REMOVED],
+                            cp->counts.n[OUTCOME_FAILED]);
 }
 
 static bool sleep_or_stop(struct compute *cp, unsigned ms)
 {
-        uint64_t until = intake_now_ms() + ms;
+        uint64_t until = clock_now_ms() + ms;
 
-        while (!intake_stop_requested && intake_now_ms() < until) {
+        while (!signals_stop_requested && clock_now_ms() < until) {
                 refresh_health(cp);
                 usleep(50 * 1000);
         }
-        return intake_stop_requested;
-}
-
-static void count(struct compute *cp, enum outcome o)
-{
-        switch (o) {
-        case OUTCOME_PROVISIONED: cp->provisioned++; break;
-        case OUTCOME_REMOVED: cp->removed++; break;
-        case OUTCOME_KEPT: cp->kept++; break;
-        case OUTCOME_SKIPPED: cp->skipped++; break;
-        case OUTCOME_PLACEHOLDER: cp->placeholders++; break;
-        case OUTCOME_RESTORED: cp->restored++; break;
-        case OUTCOME_EXPOSED: cp->exposures++; break;
-        default: cp->failed++; break;
-        }
+        return signals_stop_requested;
 }
 
 bool compute_record(struct compute *cp, const char *event_type, const char *message_id,
@@ -235,7 +223,7 @@ bool compute_record(struct compute *cp, const char *event_type, const char *mess
 
         log_msg(level, "volume %s: %s in %" PRIu64 " ms (%s): %s", volume_id,
                 outcome_to_string(a->outcome), ms, event_type, a->reason);
-        count(cp, a->outcome);
+        outcome_counts_add(&cp->counts, a->outcome);
         /* The checkpoint may not pass an event without its record: a full
          * disk is waited out, loudly. */
         while ((r = results_append(cp->results, volume_id, event_type, message_id, a->outcome,
@@ -314,7 +302,7 @@ static void restore_seen(struct compute *cp, struct compute_action *a)
                 cp->restore_since = (int64_t)time(NULL) - RESTORE_CLOCK_SLACK_S;
         cp->restore_rechecks = RESTORE_RECHECKS;
         cp->restore_step_ms = first;
-        cp->next_restore_ms = intake_now_ms() + first;
+        cp->next_restore_ms = clock_now_ms() + first;
         compute_set_action(a, OUTCOME_SKIPPED, false,
                            "a backup of this volume was restored: the volume agent re-binds "
                            "the volumes it went into; reconciles in %s s set the values of "
@@ -389,7 +377,7 @@ static bool handle_line(struct compute *cp, const struct hookfile_line *l, bool 
         struct compute_action a;
         struct event ev;
         enum intent intent;
-        uint64_t start = intake_now_ms();
+        uint64_t start = clock_now_ms();
 
         *ret_effect = false;
         switch (intake_classify(c, cp->results, l, handled_types, &ev)) {
@@ -408,7 +396,7 @@ static bool handle_line(struct compute *cp, const struct hookfile_line *l, bool 
                 restore_seen(cp, &a);
                 *ret_effect = true;
                 return compute_record(cp, ev.event_type, ev.message_id, ev.volume_id, &a,
-                                      intake_now_ms() - start);
+                                      clock_now_ms() - start);
         }
         intent = intent_of(cp, &ev);
         if (intent == INTENT_NONE) {
@@ -432,7 +420,7 @@ static bool handle_line(struct compute *cp, const struct hookfile_line *l, bool 
         }
         *ret_effect = true;
         return compute_record(cp, ev.event_type, ev.message_id, ev.volume_id, &a,
-                              intake_now_ms() - start);
+                              clock_now_ms() - start);
 }
 
 /* ---- setup and the main loop ------------------------------------------- */
@@ -472,7 +460,7 @@ static void compute_destroy(struct compute *cp)
 static void reconcile_if_due(struct compute *cp)
 {
         const struct config *c = cp->config;
-        uint64_t now = intake_now_ms();
+        uint64_t now = clock_now_ms();
         bool remove_dead, restore = cp->restore_rechecks && now >= cp->next_restore_ms;
         int r;
 
@@ -508,16 +496,14 @@ static void reconcile_if_due(struct compute *cp)
         log_error("reconcile failed: %s (retrying in %u ms)", cp->reconcile_problem,
                   cp->reconcile_delay_ms);
         cp->next_reconcile_ms = now + cp->reconcile_delay_ms;
-        cp->reconcile_delay_ms = cp->reconcile_delay_ms * 2 > c->retry_max_ms
-                                         ? c->retry_max_ms
-                                         : cp->reconcile_delay_ms * 2;
+        cp->reconcile_delay_ms = backoff_next(cp->reconcile_delay_ms, c->retry_max_ms);
 }
 
 /* How long the loop may sleep: no longer than the next waiting value or
  * reconcile (a retry after failure) is due. */
 static unsigned next_wait_ms(const struct compute *cp)
 {
-        uint64_t now = intake_now_ms(), until = now + intake_wait_ms(cp->config);
+        uint64_t now = clock_now_ms(), until = now + intake_wait_ms(cp->config);
 
         /* Away from libvirt only the reconnect can be due: the values
          * waited for and the reconcile need libvirt, and run_timers() leaves
@@ -544,8 +530,8 @@ static void run_timers(struct compute *cp, bool once)
         bool connected = compute_ensure_libvirt(cp) >= 0;
 
         /* SIGHUP: the reconcile, static secrets included, at once. */
-        if (intake_reload_requested) {
-                intake_reload_requested = 0;
+        if (signals_reload_requested) {
+                signals_reload_requested = 0;
                 if (once && connected)
                         apply_static_secrets(cp, "SIGHUP");
                 cp->reconcile_due = true;
@@ -576,7 +562,7 @@ static void read_loop(struct compute *cp, struct hookfile *h, struct intake_prog
         bool effect;
         int r;
 
-        while (!intake_stop_requested) {
+        while (!signals_stop_requested) {
                 run_timers(cp, once);
                 refresh_health(cp);
                 hev = HOOKFILE_EVENT_NONE;
@@ -605,13 +591,13 @@ static void read_loop(struct compute *cp, struct hookfile *h, struct intake_prog
 
 int role_compute_run(const struct config *c, bool once)
 {
-        struct intake_progress progress = {.last_save_ms = intake_now_ms()};
+        struct intake_progress progress = {.last_save_ms = clock_now_ms()};
         struct hookfile *h = NULL;
         struct health health;
         struct compute cp;
         int code = 1;
 
-        intake_install_signals();
+        signals_install();
         if (compute_init(&cp, c, once) < 0 || intake_open(c, &h) < 0)
                 goto out;
         if (!once && health_init(&health, c->state_dir, HEALTH_FILE, "compute",
@@ -639,10 +625,12 @@ int role_compute_run(const struct config *c, bool once)
                  " restored, %" PRIu64 " removed, %" PRIu64 " kept, %" PRIu64 " skipped, %" PRIu64
                  " failed, %" PRIu64 " exposed, %" PRIu64 " lines rejected, %" PRIu64
                  " lines ignored%s",
-                 cp.provisioned, cp.placeholders, cp.restored, cp.removed, cp.kept, cp.skipped,
-                 cp.failed, cp.exposures, cp.rejected, cp.ignored,
-                 intake_stop_requested ? " (stopped by signal)" : "");
-        code = progress.has_pending || (once && (cp.failed || cp.rejected || !cp.libvirt)) ? 1
+                 cp.counts.n[OUTCOME_PROVISIONED], cp.counts.n[OUTCOME_PLACEHOLDER],
+                 cp.counts.n[OUTCOME_RESTORED], cp.counts.n[OUTCOME_REMOVED],
+                 cp.counts.n[OUTCOME_KEPT], cp.counts.n[OUTCOME_SKIPPED], cp.counts.n[OUTCOME_FAILED],
+                 cp.counts.n[OUTCOME_EXPOSED], cp.rejected, cp.ignored,
+                 signals_stop_requested ? " (stopped by signal)" : "");
+        code = progress.has_pending || (once && (cp.counts.n[OUTCOME_FAILED] || cp.rejected || !cp.libvirt)) ? 1
                                                                                           : 0;
         if (cp.health)
                 (void)health_write(cp.health, true, "stopped");
@@ -733,7 +721,7 @@ int role_compute_secrets_command(const struct config *c, int argc, char **argv)
                 log_error("secrets commands need [agent] role = compute");
                 return 1;
         }
-        intake_install_signals();
+        signals_install();
         if (compute_init(&cp, c, true) < 0) {
                 compute_destroy(&cp);
                 return 1;

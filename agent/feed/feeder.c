@@ -17,9 +17,11 @@
 #include <time.h>
 
 #include "broker.h"
+#include "base/backoff.h"
 #include "runtime/health.h"
 #include "stream/hookwriter.h"
-#include "runtime/intake.h"
+#include "runtime/signals.h"
+#include "base/clock.h"
 #include "base/log.h"
 #include "base/reason.h"
 #include "stream/results.h"
@@ -198,9 +200,8 @@ static void schedule_retry(struct feeder *f)
         if (f->delay_ms == 0)
                 f->delay_ms = c->retry_initial_ms;
         else
-                f->delay_ms = f->delay_ms > c->retry_max_ms / 2 ? c->retry_max_ms
-                                                                 : f->delay_ms * 2;
-        f->next_attempt_ms = intake_now_ms() + f->delay_ms;
+                f->delay_ms = backoff_next(f->delay_ms, c->retry_max_ms);
+        f->next_attempt_ms = clock_now_ms() + f->delay_ms;
 }
 
 /* Drops the connection: what it has not acknowledged goes back to the
@@ -210,7 +211,7 @@ static void disconnect(struct feeder *f, bool at_once)
         broker_close(f->broker);
         f->broker = NULL;
         clear_group(f);
-        f->down_since_ms = intake_now_ms();
+        f->down_since_ms = clock_now_ms();
         f->attempts = 0;
         if (at_once) {
                 f->delay_ms = 0;
@@ -287,7 +288,7 @@ static void receive_failed(struct feeder *f, const char *reason)
 static void add_to_group(struct feeder *f, uint64_t tag)
 {
         if (f->messages == 0)
-                f->deadline_ms = intake_now_ms() + f->config->amqp_batch_ms;
+                f->deadline_ms = clock_now_ms() + f->config->amqp_batch_ms;
         f->messages++;
         f->last_tag = tag;
 }
@@ -354,7 +355,7 @@ static void log_connected(struct feeder *f)
         if (f->connected_before) {
                 log_info("amqp: connected again to %s:%u after %.1f s (%u attempts)",
                          f->options.host, f->options.port,
-                         (double)(intake_now_ms() - f->down_since_ms) / 1000.0, f->attempts);
+                         (double)(clock_now_ms() - f->down_since_ms) / 1000.0, f->attempts);
                 return;
         }
         for (size_t i = 0; i < c->n_amqp_routing_keys; i++)
@@ -415,7 +416,7 @@ static void refresh_health(struct feeder *f)
 
 static void step(struct feeder *f)
 {
-        uint64_t now = intake_now_ms();
+        uint64_t now = clock_now_ms();
         unsigned wait = IDLE_WAIT_MS;
         struct broker_message m;
         const char *reason = NULL;
@@ -429,7 +430,7 @@ static void step(struct feeder *f)
         }
         r = broker_receive(f->broker, wait, &m, &reason);
         if (r == -EAGAIN) {
-                if (f->messages > 0 && intake_now_ms() >= f->deadline_ms)
+                if (f->messages > 0 && clock_now_ms() >= f->deadline_ms)
                         flush(f, true);
                 return;
         }
@@ -508,13 +509,13 @@ int feeder_run(const struct config *c)
         struct feeder f;
         int code = 0;
 
-        intake_install_signals();
+        signals_install();
         if (setup(&f, c) < 0) {
                 teardown(&f);
                 return 1;
         }
-        while (!intake_stop_requested) {
-                uint64_t now = intake_now_ms();
+        while (!signals_stop_requested) {
+                uint64_t now = clock_now_ms();
 
                 if (f.broker)
                         step(&f);

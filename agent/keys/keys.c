@@ -4,7 +4,7 @@
  *
  * Returns 0 or a negative errno; reasons are static strings or live in a
  * thread-local buffer until the thread's next keys_* call. */
-#include "keys.h"
+#include "keys_provider.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -72,6 +72,16 @@ int keys_lookup(struct keys *k, const char *volume_id, struct ceph_image *image,
                 struct secret **ret_key, const char **ret_reason)
 {
         return k->provider->lookup(k, volume_id, image, ret_key, ret_reason);
+}
+
+bool keys_error_is_transient(int r)
+{
+        return r == -ETIMEDOUT || r == -EIO || r == -EAGAIN || r == -ENOMEM || r == -ESHUTDOWN;
+}
+
+bool keys_stored_in_image(const struct keys *k)
+{
+        return k->provider == &keys_provider_metadata;
 }
 
 bool keys_can_generate(const struct keys *k)

@@ -1,4 +1,7 @@
-/* keys: where a volume's key comes from.
+/* keys: where a volume's key comes from — the callers' side (the roles,
+ * the commands). The providers' interface is keys_provider.h; no caller
+ * asks which provider is active, only what it can do (keys_can_generate,
+ * keys_stored_in_image).
  *
  * A provider looks a key up by volume id and, when it can, generates and
  * stores a new one (the metadata provider does; the file and command
@@ -38,6 +41,26 @@ int keys_open(const struct config *c, struct keys **ret, const char **ret_reason
 void keys_close(struct keys *k);
 
 const char *keys_provider_name(const struct keys *k);
+
+/* Whether the provider keeps each volume's key in the volume's own image
+ * (its wrapped record in the image metadata, KEYS_METADATA_KEY: the
+ * metadata provider). Then keys_lookup needs the image, keys_read_record
+ * finds the record, and keys_rewrap, keys_rewrap_record, keys_record_opens
+ * and keys_rebind work; otherwise they return -EOPNOTSUPP and the image
+ * holds no key of the agent's. */
+bool keys_stored_in_image(const struct keys *k);
+
+/* Whether a keys_* error may pass by waiting, whatever the provider, so the
+ * caller retries under [retry] instead of ending as failed: -ETIMEDOUT and
+ * -EIO (a key command too slow or failed; a Ceph read of the record),
+ * -EAGAIN, -ENOMEM (locked memory is a budget other threads give back) and
+ * -ESHUTDOWN (a blocklisted Ceph client: the caller connects anew). It is
+ * the union of what the volume and compute roles each retried.
+ * -ENOENT is not here: whether a missing key may still appear depends on
+ * who makes it (keys_can_generate) and on which call failed, which only
+ * the caller knows. Everything else (a bad key, a record that does not
+ * open, an unknown KEK) will not pass. */
+bool keys_error_is_transient(int r);
 
 /* image: the volume's image, open and locked by the caller; providers that
  * keep keys elsewhere ignore it (it may be NULL for them). */
@@ -87,36 +110,3 @@ int keys_rebind(struct keys *k, const char *from_volume_id, const char *record,
                 const char *volume_id, struct keys_record *ret_record, const char **ret_reason);
 /* The image's key record as stored (metadata provider); -ENOENT if none. */
 int keys_read_record(struct ceph_image *image, char *record, size_t size);
-
-/* The provider interface; each provider is one .c file. */
-struct keys_provider {
-        const char *name;
-        int (*lookup)(struct keys *k, const char *volume_id, struct ceph_image *image,
-                      struct secret **ret_key, const char **ret_reason);
-        /* A new key and its record, in memory; NULL: cannot generate. */
-        int (*generate)(struct keys *k, const char *volume_id, struct secret **ret_key,
-                        struct keys_record *ret_record, const char **ret_reason);
-        /* Stores a record generate made (NULL with generate). */
-        int (*store)(struct keys *k, const char *volume_id, struct ceph_image *image,
-                     const struct keys_record *record, const char **ret_reason);
-        /* What the provider loads once (the metadata provider's KEKs); NULL: nothing. */
-        int (*open)(struct keys *k, const char **ret_reason);
-        void (*close)(struct keys *k);
-};
-
-struct keys {
-        const struct keys_provider *provider;
-        const struct config *config;
-        /* metadata provider: keks[0] wraps, all of them unwrap */
-        struct keywrap_kek *keks[1 + CONFIG_MAX_OLD_KEKS];
-        size_t n_keks;
-};
-
-extern const struct keys_provider keys_provider_file;
-extern const struct keys_provider keys_provider_command;
-extern const struct keys_provider keys_provider_metadata;
-
-/* Reads one key file into locked memory: regular file, not a symbolic
- * link, no group or other permission bits, KEYS_MIN_BYTES..KEYS_MAX_BYTES
- * bytes. secretfile_read() with "key file": its errors (secretfile.h). */
-int keys_read_file(const char *path, struct secret **ret_key, const char **ret_reason);

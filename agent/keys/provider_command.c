@@ -28,7 +28,7 @@
  * not reap with waitpid(-1), and SIGCHLD must not be ignored (the kernel
  * would reap the child itself), which command_open() sees to when the agent
  * inherited it ignored. */
-#include "keys.h"
+#include "keys_provider.h"
 
 #include <errno.h>
 #include <fcntl.h>

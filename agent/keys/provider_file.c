@@ -1,7 +1,7 @@
 /* keys_file: the "file" provider, one key per volume in
  * <key_directory>/<volume_id>.key, raw key bytes, mode 0600 (keys.h).
  * It only looks keys up; another tool puts them there. */
-#include "keys.h"
+#include "keys_provider.h"
 
 #include <errno.h>
 #include <limits.h>

@@ -3,7 +3,7 @@
  * (keywrap.h) in the image's metadata under KEYS_METADATA_KEY. The record is
  * written before any LUKS header, so no header can exist whose key was
  * lost; a replay finds the record and reuses the key (keys.h). */
-#include "keys.h"
+#include "keys_provider.h"
 
 #include <errno.h>
 #include <string.h>
@@ -97,7 +97,7 @@ int keys_rewrap_record(struct keys *k, const char *volume_id, const char *record
         struct secret *key = NULL;
         int r;
 
-        if (k->provider != &keys_provider_metadata)
+        if (!keys_stored_in_image(k))
                 return reason_set(-EOPNOTSUPP, ret_reason, "only the metadata provider wraps keys");
         r = keywrap_parse(record, &info, ret_reason);
         if (r >= 0)
@@ -120,7 +120,7 @@ int keys_rewrap(struct keys *k, const char *volume_id, struct ceph_image *image,
         struct secret *key = NULL, *again = NULL;
         int r;
 
-        if (k->provider != &keys_provider_metadata)
+        if (!keys_stored_in_image(k))
                 return reason_set(-EOPNOTSUPP, ret_reason, "only the metadata provider wraps keys");
         r = read_record(image, volume_id, record, sizeof(record), ret_reason);
         if (r >= 0)
@@ -148,7 +148,7 @@ int keys_record_opens(struct keys *k, const char *volume_id, const char *record,
         struct secret *key = NULL;
         int r;
 
-        if (k->provider != &keys_provider_metadata)
+        if (!keys_stored_in_image(k))
                 return reason_set(-EOPNOTSUPP, ret_reason, "only the metadata provider wraps keys");
         r = keywrap_open(k->keks, k->n_keks, volume_id, record, &key, ret_reason);
         secret_free(key);
@@ -161,7 +161,7 @@ int keys_rebind(struct keys *k, const char *from_volume_id, const char *record,
         struct secret *key = NULL;
         int r;
 
-        if (k->provider != &keys_provider_metadata)
+        if (!keys_stored_in_image(k))
                 return reason_set(-EOPNOTSUPP, ret_reason, "only the metadata provider wraps keys");
         r = keywrap_open(k->keks, k->n_keks, from_volume_id, record, &key, ret_reason);
         if (r >= 0)

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "intake.h"
+#include "base/clock.h"
 #include "base/log.h"
 
 #define TEMP_SUFFIX ".tmp"
@@ -35,7 +35,7 @@ int health_init(struct health *h, const char *state_dir, const char *name, const
 
 bool health_due(const struct health *h)
 {
-        return intake_now_ms() >= h->next_ms;
+        return clock_now_ms() >= h->next_ms;
 }
 
 unsigned health_limit_s(unsigned interval_s)
@@ -110,7 +110,7 @@ void health_beat(struct health *h, bool degraded, const char *fmt, ...)
 
         if (!health_due(h))
                 return;
-        h->next_ms = intake_now_ms() + (uint64_t)h->interval_s * 1000u;
+        h->next_ms = clock_now_ms() + (uint64_t)h->interval_s * 1000u;
         va_start(ap, fmt);
         vsnprintf(detail, sizeof(detail), fmt, ap);
         va_end(ap);

@@ -5,50 +5,16 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "signals.h"
 #include "stream/checkpoint.h"
+#include "base/clock.h"
+#include "base/backoff.h"
 #include "base/log.h"
 #include "base/reason.h"
 
 #define SAVE_EVERY_MS 1000
-
-volatile sig_atomic_t intake_stop_requested;
-volatile sig_atomic_t intake_reload_requested;
-
-static void on_stop(int sig)
-{
-        (void)sig;
-        intake_stop_requested = 1;
-}
-
-static void on_reload(int sig)
-{
-        (void)sig;
-        intake_reload_requested = 1;
-}
-
-void intake_install_signals(void)
-{
-        struct sigaction stop = {.sa_handler = on_stop}, reload = {.sa_handler = on_reload};
-
-        /* No SA_RESTART: a signal must cut the hook-file wait short. */
-        sigemptyset(&stop.sa_mask);
-        sigemptyset(&reload.sa_mask);
-        sigaction(SIGTERM, &stop, NULL);
-        sigaction(SIGINT, &stop, NULL);
-        sigaction(SIGHUP, &reload, NULL);
-        signal(SIGPIPE, SIG_IGN);
-}
-
-uint64_t intake_now_ms(void)
-{
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 unsigned intake_wait_ms(const struct config *c)
 {
@@ -111,9 +77,9 @@ static bool reject(const struct config *c, struct results *results,
                                    l->full_length, reason, l->data, l->length)) < 0) {
                 log_error("%s:%" PRIu64 ": cannot write rejects.jsonl in %s: %s (will retry)",
                           c->hook_file, l->start.line, c->state_dir, strerror(-r));
-                for (int i = 0; i < 10 && !intake_stop_requested; i++)
+                for (int i = 0; i < 10 && !signals_stop_requested; i++)
                         usleep(100 * 1000);
-                if (intake_stop_requested)
+                if (signals_stop_requested)
                         return false;
         }
         return true;
@@ -228,7 +194,7 @@ void intake_progress_save(struct intake_progress *p, const char *state_dir, bool
 
         if (!p->has_pending)
                 return;
-        if (!idle && !p->after_effect && intake_now_ms() - p->last_save_ms < SAVE_EVERY_MS)
+        if (!idle && !p->after_effect && clock_now_ms() - p->last_save_ms < SAVE_EVERY_MS)
                 return;
         r = checkpoint_save(state_dir, &p->pending);
         if (r < 0) {
@@ -243,12 +209,12 @@ void intake_progress_save(struct intake_progress *p, const char *state_dir, bool
         p->failing = false;
         p->has_pending = false;
         p->after_effect = false;
-        p->last_save_ms = intake_now_ms();
+        p->last_save_ms = clock_now_ms();
 }
 
 void intake_retry_begin(struct intake_retry *r, const struct config *c)
 {
-        *r = (struct intake_retry){.config = c, .start_ms = intake_now_ms(),
+        *r = (struct intake_retry){.config = c, .start_ms = clock_now_ms(),
                                    .delay_ms = c->retry_initial_ms};
 }
 
@@ -256,7 +222,7 @@ bool intake_retry_after_failure(struct intake_retry *r, const char *volume_id, c
                                 size_t size, unsigned *ret_wait_ms)
 {
         const struct config *c = r->config;
-        uint64_t elapsed = intake_now_ms() - r->start_ms;
+        uint64_t elapsed = clock_now_ms() - r->start_ms;
         char gave_up[1024];
 
         r->attempt++;
@@ -270,6 +236,6 @@ bool intake_retry_after_failure(struct intake_retry *r, const char *volume_id, c
         log_warn("volume %s: attempt %u failed, retrying in %u ms: %s", volume_id, r->attempt,
                  r->delay_ms, reason);
         *ret_wait_ms = r->delay_ms;
-        r->delay_ms = r->delay_ms > c->retry_max_ms / 2 ? c->retry_max_ms : r->delay_ms * 2;
+        r->delay_ms = backoff_next(r->delay_ms, c->retry_max_ms);
         return true;
 }

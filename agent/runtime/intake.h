@@ -1,12 +1,13 @@
 /* intake: what every role does with the hook file before and after its own
  * work — open it at the checkpoint, sort each line into "reject", "not an
- * event" or "event", record rejects, save progress — and the stop signals.
+ * event" or "event", record rejects, save progress — and the [retry]
+ * policy of one event. The clock is base/clock.h, the stop and reload
+ * flags runtime/signals.h.
  *
  * Role code calls these and logs nothing about intake itself: these
  * functions log, once, naming the hook file, line and byte offset. */
 #pragma once
 
-#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -14,13 +15,6 @@
 #include "stream/event.h"
 #include "stream/hookfile.h"
 #include "stream/results.h"
-
-/* Set by SIGTERM/SIGINT (installed by intake_install_signals). */
-extern volatile sig_atomic_t intake_stop_requested;
-/* Set by SIGHUP; the role clears it when it has acted on it. */
-extern volatile sig_atomic_t intake_reload_requested;
-
-void intake_install_signals(void);
 
 /* Opens the hook file at the checkpoint in state_dir. Logs failures. */
 int intake_open(const struct config *c, struct hookfile **ret);
@@ -60,8 +54,6 @@ struct intake_progress {
 void intake_progress_note(struct intake_progress *p, const struct hookfile_position *pos,
                           bool effect);
 void intake_progress_save(struct intake_progress *p, const char *state_dir, bool idle);
-
-uint64_t intake_now_ms(void);
 
 /* The longest a role's loop sleeps waiting for the hook file:
  * poll_interval_ms, but no longer than health_interval, so the loop comes

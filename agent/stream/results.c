@@ -60,6 +60,12 @@ const char *outcome_to_string(enum outcome o)
         return "unknown";
 }
 
+void outcome_counts_add(struct outcome_counts *c, enum outcome o)
+{
+        if ((unsigned)o < OUTCOME_COUNT)
+                c->n[o]++;
+}
+
 static int open_append(const char *state_dir, const char *name, int *ret_fd)
 {
         char path[PATH_MAX];

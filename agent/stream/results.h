@@ -42,6 +42,21 @@ enum outcome {
 
 const char *outcome_to_string(enum outcome o);
 
+/* How many endings of each outcome a role has had since it started (its
+ * health detail, its "done:" line, the exit code of --once). Here, beside
+ * enum outcome, because an outcome is what results.jsonl records and both
+ * roles include stream/: a new outcome has its counter without another
+ * edit, and the roles stop keeping one field per outcome. Plain counters:
+ * a role that counts from several threads holds its own lock. */
+#define OUTCOME_COUNT (OUTCOME_CONVERTED + 1)
+
+struct outcome_counts {
+        uint64_t n[OUTCOME_COUNT];
+};
+
+/* An o outside enum outcome is not counted. */
+void outcome_counts_add(struct outcome_counts *c, enum outcome o);
+
 struct results;
 
 int results_open(const char *state_dir, struct results **ret);

@@ -405,15 +405,15 @@ static int data_check_finish(struct job *j, struct data_check *c)
 
 /* ---- writing ---------------------------------------------------------- */
 
-/* A key made elsewhere may not be there yet; a timed out or failed command,
- * or Ceph, may work next time. A bad key, a record that does not open or
- * an unknown KEK will not. */
+/* A key made elsewhere may not be there yet; what may pass for every
+ * provider is keys_error_is_transient's; a provider that makes keys keeps
+ * them in Ceph, whose passing errors pass here too. A bad key, a record
+ * that does not open or an unknown KEK will not. */
 void job_end_key_error(struct job *j, int r, const char *why)
 {
         struct keys *keys = j->ctx->keys;
         bool generates = keys_can_generate(keys);
-        bool transient = (r == -ENOENT && !generates) || r == -ETIMEDOUT || r == -EIO ||
-                         r == -EAGAIN || r == -ENOMEM ||
+        bool transient = (r == -ENOENT && !generates) || keys_error_is_transient(r) ||
                          (generates && ceph_error_is_transient(r));
 
         job_end(j, OUTCOME_FAILED, transient, "no usable key (%s provider): %s",

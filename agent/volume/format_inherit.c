@@ -30,7 +30,7 @@ int format_map_put_own(struct job *j, const char *uuid, const char *record)
         if (record) {
                 e.kind = HEADER_MAP_RECORD;
                 snprintf(e.record, sizeof(e.record), "%s", record);
-        } else if (j->ctx->keys->provider == &keys_provider_metadata) {
+        } else if (keys_stored_in_image(j->ctx->keys)) {
                 r = keys_read_record(j->image, e.record, sizeof(e.record));
                 e.kind = r >= 0 ? HEADER_MAP_RECORD : HEADER_MAP_NONE;
                 r = r == -ENOENT ? 0 : r;
@@ -217,7 +217,7 @@ void format_decide_finished_header(struct job *j, const unsigned char *head, siz
                                    unsigned version)
 {
         struct header_owners o = {.volume_id = j->volume_id};
-        bool metadata = j->ctx->keys->provider == &keys_provider_metadata, formatted;
+        bool metadata = keys_stored_in_image(j->ctx->keys), formatted;
         uint64_t payload, offset;
         char uuid[40] = "";
         int bound, r;

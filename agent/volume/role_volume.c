@@ -15,6 +15,8 @@
 #include "runtime/health.h"
 #include "stream/hookfile.h"
 #include "runtime/intake.h"
+#include "runtime/signals.h"
+#include "base/clock.h"
 #include "base/secret.h"
 #include "keys/keys.h"
 #include "base/log.h"
@@ -56,23 +58,9 @@ struct pipeline {
         char retry_detail[HEALTH_DETAIL_MAX];
         struct health *health; /* NULL: not a daemon (--once, format) */
         /* counters, under lock */
-        uint64_t formatted, inherited, converted, resized, skipped, refused, failed, removed, rejected, ignored;
+        struct outcome_counts counts;
+        uint64_t rejected, ignored;
 };
-
-static void count_outcome(struct pipeline *p, enum outcome o)
-{
-        switch (o) {
-        case OUTCOME_FORMATTED: p->formatted++; break;
-        case OUTCOME_RESIZED: p->resized++; break;
-        case OUTCOME_INHERITED: p->inherited++; break;
-        case OUTCOME_CONVERTED: p->converted++; break;
-        case OUTCOME_SKIPPED: p->skipped++; break;
-        case OUTCOME_REFUSED: p->refused++; break;
-        case OUTCOME_FAILED: p->failed++; break;
-        case OUTCOME_REMOVED: p->removed++; break;
-        default: break;
-        }
-}
 
 /* Sleeps ms unless stopping; true when it is time to stop. Called with
  * p->lock held. */
@@ -89,7 +77,7 @@ static bool wait_or_stop(struct pipeline *p, unsigned ms)
         }
         /* Signals do not wake a condition variable: look at the flag at
          * least every 200 ms. */
-        while (!p->stopping && !intake_stop_requested) {
+        while (!p->stopping && !signals_stop_requested) {
                 struct timespec step;
 
                 clock_gettime(CLOCK_REALTIME, &step);
@@ -105,7 +93,7 @@ static bool wait_or_stop(struct pipeline *p, unsigned ms)
                     step.tv_sec == until.tv_sec && step.tv_nsec == until.tv_nsec)
                         break;
         }
-        return p->stopping || intake_stop_requested;
+        return p->stopping || signals_stop_requested;
 }
 
 /* What the index says of a volume after this ending; false when the
@@ -200,7 +188,7 @@ static void restore_sweep(struct pipeline *p, const struct event *ev, struct for
                 const struct volume_index_entry *e = &t.entries[i];
                 struct event tev = *ev;
                 struct format_result sub;
-                uint64_t start = intake_now_ms(), ms;
+                uint64_t start = clock_now_ms(), ms;
                 char reason[FORMAT_REASON_MAX];
 
                 snprintf(tev.volume_id, sizeof(tev.volume_id), "%s", e->volume_id);
@@ -214,7 +202,7 @@ static void restore_sweep(struct pipeline *p, const struct event *ev, struct for
                         continue;
                 }
                 index_ending(p, &tev, &sub);
-                ms = intake_now_ms() - start;
+                ms = clock_now_ms() - start;
                 snprintf(reason, sizeof(reason), "%s", sub.reason);
                 snprintf(sub.reason, sizeof(sub.reason),
                          "%s was restored over it: %.300s", what, reason);
@@ -448,16 +436,16 @@ static bool record_result(struct pipeline *p, const struct event *ev,
 static void run_job(struct pipeline *p, struct slot *s)
 {
         struct format_result res;
-        uint64_t start = intake_now_ms(), ms;
+        uint64_t start = clock_now_ms(), ms;
 
         if (!format_with_retries(p, &s->event, s->event.size_gib * GIB, &res))
                 return;
-        ms = intake_now_ms() - start;
+        ms = clock_now_ms() - start;
         log_ending(s->event.volume_id, &res, ms);
         if (!record_result(p, &s->event, &res, ms))
                 return;
         pthread_mutex_lock(&p->lock);
-        count_outcome(p, res.outcome);
+        outcome_counts_add(&p->counts, res.outcome);
         s->done = true;
         p->jobs_pending--;
         pthread_cond_broadcast(&p->work_ended);
@@ -564,7 +552,7 @@ static void skip_event(struct pipeline *p, const struct event *ev, const char *r
         log_ending(ev->volume_id, &res, 0);
         if (!record_result(p, ev, &res, 0))
                 return;
-        p->skipped++;
+        outcome_counts_add(&p->counts, OUTCOME_SKIPPED);
 }
 
 /* The event types this role acts on, for intake_classify(): a create's
@@ -821,8 +809,8 @@ static void refresh_health(struct pipeline *p)
         pthread_mutex_lock(&p->lock);
         retrying = p->retrying;
         pending = p->jobs_pending;
-        formatted = p->formatted;
-        failed = p->failed;
+        formatted = p->counts.n[OUTCOME_FORMATTED];
+        failed = p->counts.n[OUTCOME_FAILED];
         snprintf(detail, sizeof(detail), "%s", p->retry_detail);
         pthread_mutex_unlock(&p->lock);
         if (retrying)
@@ -844,7 +832,7 @@ static void read_loop(struct pipeline *p, struct hookfile *h, struct intake_prog
         bool full, idle;
         int r;
 
-        while (!intake_stop_requested) {
+        while (!signals_stop_requested) {
                 refresh_health(p);
                 checkpoint_progress(p, cp, false);
                 pthread_mutex_lock(&p->lock);
@@ -883,7 +871,7 @@ static void read_loop(struct pipeline *p, struct hookfile *h, struct intake_prog
 
 int role_volume_run(const struct config *c, bool once)
 {
-        struct intake_progress cp = {.last_save_ms = intake_now_ms()};
+        struct intake_progress cp = {.last_save_ms = clock_now_ms()};
         struct hookfile *h = NULL;
         struct health health;
         struct pipeline p;
@@ -892,7 +880,7 @@ int role_volume_run(const struct config *c, bool once)
         unsigned started = 0;
         int r, code = 1;
 
-        intake_install_signals();
+        signals_install();
         r = pipeline_init(&p, c);
         if (r >= 0)
                 r = intake_open(c, &h);
@@ -937,11 +925,13 @@ int role_volume_run(const struct config *c, bool once)
                  " skipped, %" PRIu64
                  " refused, %" PRIu64 " failed, %" PRIu64 " index entries removed, %" PRIu64
                  " lines rejected, %" PRIu64 " lines ignored%s",
-                 p.formatted, p.inherited, p.converted, p.resized, p.skipped, p.refused, p.failed, p.removed, p.rejected,
-                 p.ignored,
-                 intake_stop_requested ? " (stopped by signal)" : "");
+                 p.counts.n[OUTCOME_FORMATTED], p.counts.n[OUTCOME_INHERITED],
+                 p.counts.n[OUTCOME_CONVERTED], p.counts.n[OUTCOME_RESIZED],
+                 p.counts.n[OUTCOME_SKIPPED], p.counts.n[OUTCOME_REFUSED], p.counts.n[OUTCOME_FAILED],
+                 p.counts.n[OUTCOME_REMOVED], p.rejected, p.ignored,
+                 signals_stop_requested ? " (stopped by signal)" : "");
         if (once)
-                code = (p.refused || p.failed || p.rejected || intake_stop_requested || cp.has_pending)
+                code = (p.counts.n[OUTCOME_REFUSED] || p.counts.n[OUTCOME_FAILED] || p.rejected || signals_stop_requested || cp.has_pending)
                                ? 1 : 0;
         else
                 code = cp.has_pending ? 1 : 0;
@@ -962,10 +952,10 @@ int role_volume_format_one(const struct config *c, const char *volume_id)
         struct format_result res;
         struct pipeline p;
         struct event ev = {.event_type = "manual.format", .is_volume = true};
-        uint64_t start = intake_now_ms(), ms;
+        uint64_t start = clock_now_ms(), ms;
         int code = 1;
 
-        intake_install_signals();
+        signals_install();
         if (pipeline_init(&p, c) < 0)
                 goto out;
         snprintf(ev.volume_id, sizeof(ev.volume_id), "%s", volume_id);
@@ -973,7 +963,7 @@ int role_volume_format_one(const struct config *c, const char *volume_id)
                 log_error("volume %s: stopped by signal before the format ended", volume_id);
                 goto out;
         }
-        ms = intake_now_ms() - start;
+        ms = clock_now_ms() - start;
         log_ending(volume_id, &res, ms);
         if (!record_result(&p, &ev, &res, ms))
                 goto out;

@@ -3,7 +3,7 @@
  * a config asking for it gets a clear error instead of a link failure. */
 #include <errno.h>
 
-#include "keys/keys.h"
+#include "keys/keys_provider.h"
 #include "base/reason.h"
 
 static int unavailable(struct keys *k, const char *volume_id, struct ceph_image *image,

@@ -9,7 +9,7 @@
 #include "config/config.h"
 #include "stream/event.h"
 #include "keys/keyring.h"
-#include "keys/keys.h"
+#include "keys/keys_provider.h"
 #include "keys/keywrap.h"
 #include "kolla/kolla.h"
 #include "unit.h"

@@ -1,6 +1,6 @@
 /* Tests for keys.c, keys_file.c and keys_command.c: key files with every
  * kind of wrong permission or size, and key commands that misbehave. */
-#include "keys/keys.h"
+#include "keys/keys_provider.h"
 #include "../unit.h"
 
 #include <errno.h>
@@ -793,4 +793,16 @@ TEST(keys_file_and_command_providers_do_not_generate)
         CHECK(keys_store(k, VOLUME, NULL, &record, &reason) == -EOPNOTSUPP);
         CHECK(key == NULL);
         keys_close(k);
+}
+
+/* The one list both roles retry a key error by. */
+TEST(keys_transient_errors_are_the_ones_that_may_pass)
+{
+        const int passing[] = {-ETIMEDOUT, -EIO, -EAGAIN, -ENOMEM, -ESHUTDOWN};
+        const int lasting[] = {0, -ENOENT, -EOPNOTSUPP, -EBADMSG, -EPERM, -ELOOP, -EINVAL};
+
+        for (size_t i = 0; i < sizeof(passing) / sizeof(passing[0]); i++)
+                CHECK(keys_error_is_transient(passing[i]));
+        for (size_t i = 0; i < sizeof(lasting) / sizeof(lasting[0]); i++)
+                CHECK(!keys_error_is_transient(lasting[i]));
 }

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "keys/keys.h"
+#include "keys/keys_provider.h"
 #include "base/reason.h"
 #include "../unit.h"
 

@@ -335,3 +335,23 @@ TEST(results_open_missing_directory)
         CHECK(results_open(dir, &r) == -ENOENT);
         CHECK(r == NULL);
 }
+
+TEST(outcome_counts_count_each_outcome_apart)
+{
+        struct outcome_counts c = {0};
+
+        outcome_counts_add(&c, OUTCOME_FORMATTED);
+        outcome_counts_add(&c, OUTCOME_FORMATTED);
+        outcome_counts_add(&c, OUTCOME_FAILED);
+        outcome_counts_add(&c, OUTCOME_CONVERTED);
+        outcome_counts_add(&c, (enum outcome)OUTCOME_COUNT);
+        outcome_counts_add(&c, (enum outcome)-1);
+        CHECK(c.n[OUTCOME_FORMATTED] == 2);
+        CHECK(c.n[OUTCOME_FAILED] == 1);
+        CHECK(c.n[OUTCOME_CONVERTED] == 1);
+        CHECK(c.n[OUTCOME_SKIPPED] == 0);
+        /* Every outcome has a counter: the last in range has a name, the
+         * first past it none. */
+        CHECK(strcmp(outcome_to_string((enum outcome)(OUTCOME_COUNT - 1)), "unknown") != 0);
+        CHECK(strcmp(outcome_to_string((enum outcome)OUTCOME_COUNT), "unknown") == 0);
+}
