@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/fdio.h"
 #include "base/log.h"
 
 #define OWNER_PART_MAX 32
@@ -475,21 +476,14 @@ static int read_whole(int fd, char **ret, size_t *ret_length)
 {
         char *buf = malloc(KOLLA_MAX_FILE_BYTES + 2);
         size_t length = 0;
+        int r;
 
         if (!buf)
                 return -ENOMEM;
-        while (length <= KOLLA_MAX_FILE_BYTES) {
-                ssize_t n = read(fd, buf + length, KOLLA_MAX_FILE_BYTES + 1 - length);
-
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0) {
-                        free(buf);
-                        return -errno;
-                }
-                if (n == 0)
-                        break;
-                length += (size_t)n;
+        r = fd_read_all(fd, buf, KOLLA_MAX_FILE_BYTES + 1, &length);
+        if (r < 0) {
+                free(buf);
+                return r;
         }
         buf[length] = '\0';
         *ret = buf;

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "intake.h"
+#include "base/fileio.h"
 #include "base/log.h"
 
 #define TEMP_SUFFIX ".tmp"
@@ -82,24 +83,12 @@ static int build(const struct health *h, bool degraded, const char *detail, char
 int health_write(struct health *h, bool degraded, const char *detail)
 {
         char text[HEALTH_FILE_MAX];
-        int fd, n, r = 0;
+        int n;
 
         n = build(h, degraded, detail, text, sizeof(text));
         if (n < 0)
                 return n;
-        fd = open(h->temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY,
-                  0644);
-        if (fd < 0)
-                return -errno;
-        if (write(fd, text, (size_t)n) != n)
-                r = errno ? -errno : -EIO;
-        if (close(fd) < 0 && r == 0)
-                r = -errno;
-        if (r == 0 && rename(h->temp, h->path) < 0)
-                r = -errno;
-        if (r < 0)
-                (void)unlink(h->temp);
-        return r;
+        return file_replace(h->path, h->temp, text, (size_t)n, 0644, 0);
 }
 
 void health_beat(struct health *h, bool degraded, const char *fmt, ...)
