@@ -25,6 +25,7 @@
 #include "records/header_map.h"
 #include "keys/keys.h"
 #include "base/log.h"
+#include "base/uuid.h"
 #include "luks/luks.h"
 #include "ceph/ceph.h"
 #include "base/secret.h"
@@ -558,8 +559,8 @@ void compute_notices(struct compute *cp)
         while (virt_next_notice(&n, &overflowed)) {
                 switch (n.kind) {
                 case VIRT_NOTICE_SECRET_UNDEFINED:
-                        if (n.usage == VIRT_USAGE_VOLUME && event_is_uuid(n.name)) {
-                                event_uuid_lower(n.name, id);
+                        if (n.usage == VIRT_USAGE_VOLUME && uuid_is_valid(n.name)) {
+                                uuid_lower(n.name, id);
                                 restore(cp, id);
                         } else if (n.usage == VIRT_USAGE_CEPH) {
                                 cp->reconcile_due = true; /* static secrets go back too */
@@ -734,9 +735,9 @@ static int scan_disk(void *opaque, const struct virt_disk *d)
         if (strncmp(d->image, c->pool, pool_len) != 0 || d->image[pool_len] != '/')
                 return 0;
         image = d->image + pool_len + 1;
-        if (strncmp(image, c->image_prefix, prefix_len) != 0 || !event_is_uuid(image + prefix_len))
+        if (strncmp(image, c->image_prefix, prefix_len) != 0 || !uuid_is_valid(image + prefix_len))
                 return 0;
-        event_uuid_lower(image + prefix_len, volume_id);
+        uuid_lower(image + prefix_len, volume_id);
         if (d->encrypted)
                 return 0;
         if (is_managed(s, volume_id)) {

@@ -27,6 +27,7 @@
 
 #include <json-c/json.h>
 #include "base/reason.h"
+#include "base/uuid.h"
 
 #define VOLUME_TYPE_MAX 63 /* longest volume type id kept */
 /* Creating a tokener costs more than parsing a short line, so each thread
@@ -299,11 +300,11 @@ static int parse_volume_id(struct json_object *payload, struct event *e, const c
         if (!json_object_is_type(v, json_type_string))
                 return reason_set(-EINVAL, ret_reason, "payload.volume_id is not a string");
         s = json_object_get_string(v);
-        if (json_object_get_string_len(v) != 36 || !event_is_uuid(s))
+        if (json_object_get_string_len(v) != UUID_LEN || !uuid_is_valid(s))
                 return reason_set(-EINVAL, ret_reason, "payload.volume_id is not a UUID");
         /* Cinder writes lowercase; RBD image names and libvirt usage ids are
          * compared as strings, so one spelling is kept. */
-        event_uuid_lower(s, e->volume_id);
+        uuid_lower(s, e->volume_id);
         return 0;
 }
 
@@ -402,10 +403,10 @@ static int parse_backup_id(struct json_object *payload, struct event *e, const c
 
         if (!v || json_object_is_type(v, json_type_null))
                 return 0;
-        if (!json_object_is_type(v, json_type_string) || json_object_get_string_len(v) != 36 ||
-            !event_is_uuid(json_object_get_string(v)))
+        if (!json_object_is_type(v, json_type_string) || json_object_get_string_len(v) != UUID_LEN ||
+            !uuid_is_valid(json_object_get_string(v)))
                 return reason_set(-EINVAL, ret_reason, "payload.backup_id is not a UUID");
-        event_uuid_lower(json_object_get_string(v), e->backup_id);
+        uuid_lower(json_object_get_string(v), e->backup_id);
         return 0;
 }
 
@@ -534,30 +535,4 @@ out:
         json_object_put(inner);
         json_object_put(line);
         return r;
-}
-
-static bool is_hex(char c)
-{
-        return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
-bool event_is_uuid(const char *s)
-{
-        if (!s)
-                return false;
-        for (size_t i = 0; i < 36; i++) {
-                if (i == 8 || i == 13 || i == 18 || i == 23) {
-                        if (s[i] != '-')
-                                return false;
-                } else if (!is_hex(s[i])) {
-                        return false; /* also stops at an early NUL */
-                }
-        }
-        return s[36] == '\0';
-}
-
-void event_uuid_lower(const char *uuid, char out[EVENT_ID_MAX])
-{
-        for (size_t i = 0; i <= 36; i++)
-                out[i] = (char)(uuid[i] >= 'A' && uuid[i] <= 'F' ? uuid[i] - 'A' + 'a' : uuid[i]);
 }
