@@ -13,6 +13,7 @@
 
 #include "intake.h"
 #include "base/fileio.h"
+#include "base/json.h"
 #include "base/log.h"
 
 #define TEMP_SUFFIX ".tmp"
@@ -229,7 +230,7 @@ bool health_judge(const char *path, unsigned interval_s, time_t now, char *messa
 {
         char text[HEALTH_FILE_MAX + 2];
         struct health_record rec;
-        json_tokener *tokener;
+        struct json_doc_status st;
         json_object *o = NULL;
         const char *why = NULL;
         size_t length = 0;
@@ -237,20 +238,8 @@ bool health_judge(const char *path, unsigned interval_s, time_t now, char *messa
 
         if (!read_file(path, text, sizeof(text), &length, message, size))
                 return false;
-        tokener = json_tokener_new_ex(HEALTH_JSON_DEPTH);
-        if (tokener) {
-                json_tokener_set_flags(tokener, JSON_TOKENER_STRICT);
-                o = json_tokener_parse_ex(tokener, text, (int)length);
-                if (json_tokener_get_error(tokener) != json_tokener_success ||
-                    strspn(text + json_tokener_get_parse_end(tokener), " \t\r\n") !=
-                            length - json_tokener_get_parse_end(tokener)) {
-                        json_object_put(o);
-                        o = NULL;
-                }
-                json_tokener_free(tokener);
-        }
-        if (!o)
-                why = tokener ? "not JSON" : "out of memory";
+        if (json_doc_parse(NULL, text, length, HEALTH_JSON_DEPTH, 0, &o, &st) < 0)
+                why = st.error == JSON_DOC_NO_MEMORY ? "out of memory" : "not JSON";
         else
                 why = read_record(o, &rec);
         if (why)

@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include <json-c/json.h>
+#include "base/json.h"
 #include "base/reason.h"
 #include "base/uuid.h"
 
@@ -135,9 +136,6 @@ static int state_tokener(unsigned max_depth, struct json_tokener **ret)
         tok = json_tokener_new_ex((int)max_depth);
         if (!tok)
                 return -ENOMEM;
-        /* Trailing data is reported by parse_document() in its own words;
-         * the flag only stops json-c calling it an unexpected character. */
-        json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_ALLOW_TRAILING_CHARS);
         if (state->tokener)
                 json_tokener_free(state->tokener);
         state->tokener = tok;
@@ -156,22 +154,6 @@ static bool all_space(const char *data, size_t length)
         return true;
 }
 
-/* json-c has read all of data and wants more. Input ends here, which
- * json-c is told by a NUL byte (json_tokener.h): that ends a top-level
- * number, and anything else is cut short. */
-static struct json_object *finish_document(struct json_tokener *tok)
-{
-        return json_tokener_parse_ex(tok, "", 1);
-}
-
-static int document_error(struct json_tokener *tok, unsigned max_depth,
-                          const struct document_words *words, const char **ret_reason)
-{
-        if (json_tokener_get_error(tok) == json_tokener_error_depth)
-                return reason_format(-E2BIG, ret_reason, words->depth_format, max_depth);
-        return reason_format(-EINVAL, ret_reason, words->invalid_format, json_tokener_get_parse_end(tok));
-}
-
 /* Exactly one JSON object in data[0..length), optionally surrounded by
  * whitespace. On success *ret holds a reference for the caller. */
 static int parse_document(const char *data, size_t length, unsigned max_depth,
@@ -179,7 +161,7 @@ static int parse_document(const char *data, size_t length, unsigned max_depth,
                           const char **ret_reason)
 {
         struct json_tokener *tok;
-        struct json_object *root;
+        struct json_doc_status st;
         int r;
 
         /* json-c would take a NUL byte for the end of the input. */
@@ -188,26 +170,22 @@ static int parse_document(const char *data, size_t length, unsigned max_depth,
         r = state_tokener(max_depth, &tok);
         if (r < 0)
                 return reason_format(r, ret_reason, "cannot set up the JSON parser: %s", strerror(-r));
-        root = json_tokener_parse_ex(tok, data, (int)length);
-        if (!root && json_tokener_get_error(tok) == json_tokener_continue) {
-                if (all_space(data, length))
-                        return reason_set(-EINVAL, ret_reason, words->empty);
-                root = finish_document(tok);
-                if (!root)
-                        return reason_set(-EINVAL, ret_reason, words->truncated);
-        } else if (!root) {
-                return document_error(tok, max_depth, words, ret_reason);
-        } else if (json_tokener_get_parse_end(tok) < length) {
-                /* json-c stops after the value and the whitespace behind it. */
-                json_object_put(root);
+        if (json_doc_parse(tok, data, length, max_depth, JSON_DOC_OBJECT | JSON_DOC_INPUT_ENDS,
+                           ret, &st) == 0)
+                return 0;
+        switch (st.error) {
+        case JSON_DOC_INCOMPLETE:
+                return reason_set(-EINVAL, ret_reason,
+                                  all_space(data, length) ? words->empty : words->truncated);
+        case JSON_DOC_DEPTH:
+                return reason_format(-E2BIG, ret_reason, words->depth_format, max_depth);
+        case JSON_DOC_TRAILING:
                 return reason_set(-EINVAL, ret_reason, words->trailing);
-        }
-        if (!json_object_is_type(root, json_type_object)) {
-                json_object_put(root);
+        case JSON_DOC_NOT_OBJECT:
                 return reason_set(-EINVAL, ret_reason, words->not_object);
+        default: /* JSON_DOC_INVALID; not JSON_DOC_NO_MEMORY with a tokener given */
+                return reason_format(-EINVAL, ret_reason, words->invalid_format, st.offset);
         }
-        *ret = root;
-        return 0;
 }
 
 /* ---- fields ---- */
