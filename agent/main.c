@@ -10,7 +10,7 @@
 #include "cli/cli_index.h"
 #include "cli/cli_keys.h"
 #include "config/config.h"
-#include "stream/event.h"
+#include "base/uuid.h"
 #include "feed/feeder.h"
 #include "runtime/health.h"
 #include "kolla/kolla.h"
@@ -259,7 +259,7 @@ static int command_format(const char *path, int argc, char **argv)
         }
         if (argc != 2)
                 return usage_error(format_usage, "format takes one VOLUME_ID%s", "");
-        if (!event_is_uuid(argv[1]))
+        if (!uuid_is_valid(argv[1]))
                 return usage_error(format_usage, "not a volume id (UUID): %s", argv[1]);
         if (load_config(path, &c) < 0)
                 return 1;

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fdio.h"
 #include "reason.h"
 
 static int open_failure(const char *path, const char *what, int r, const char **ret_reason)
@@ -53,24 +54,6 @@ static int check_stat(const char *path, const char *what, const struct stat *st,
         return 0;
 }
 
-/* Reads to end of file or until s is full, whichever comes first. */
-static int read_into(int fd, struct secret *s)
-{
-        ssize_t n;
-
-        while (s->len < s->capacity) {
-                n = read(fd, s->data + s->len, s->capacity - s->len);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        return -errno;
-                if (n == 0)
-                        break;
-                s->len += (size_t)n;
-        }
-        return 0;
-}
-
 static int read_secret(int fd, const char *path, const char *what, size_t min_bytes,
                        size_t max_bytes, struct secret **ret, const char **ret_reason)
 {
@@ -83,7 +66,7 @@ static int read_secret(int fd, const char *path, const char *what, size_t min_by
         if (r < 0)
                 return reason_format(r, ret_reason, "cannot get locked memory for %s %s", what,
                                      path);
-        r = read_into(fd, s);
+        r = fd_read_all(fd, s->data, s->capacity, &s->len);
         if (r < 0)
                 r = reason_format(r, ret_reason, "cannot read %s %s: %s", what, path, strerror(-r));
         else if (s->len < min_bytes || s->len > max_bytes)

@@ -21,6 +21,7 @@
 
 #include "base/array.h"
 #include "stream/event.h"
+#include "base/uuid.h"
 #include "volume/format.h"
 #include "records/header_map.h"
 #include "keys/keys.h"
@@ -407,7 +408,7 @@ static int index_rebuild(const struct config *c, struct ceph_cluster *cluster, b
         for (size_t i = 0; i < n; i++) {
                 const char *id = names[i] + prefix;
 
-                if (strncmp(names[i], c->image_prefix, prefix) != 0 || !event_is_uuid(id))
+                if (strncmp(names[i], c->image_prefix, prefix) != 0 || !uuid_is_valid(id))
                         continue;
                 volumes++;
                 failed += rebuild_one(c, cluster, keys, &all, id, names[i], dry_run, &changed) < 0;

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "stream/event.h"
+#include "base/uuid.h"
 #include "base/fdio.h"
 #include "volume/format.h"
 #include "records/header_map.h"
@@ -280,7 +280,7 @@ static const char *volume_id_of(const struct config *c, const char *name)
 {
         size_t n = strlen(c->image_prefix);
 
-        return strncmp(name, c->image_prefix, n) == 0 && event_is_uuid(name + n) ? name + n
+        return strncmp(name, c->image_prefix, n) == 0 && uuid_is_valid(name + n) ? name + n
                                                                                     : NULL;
 }
 
@@ -526,7 +526,7 @@ static int needs_volume_id(int argc, char **argv, int extra_ok)
 {
         if (argc < 2 || argc > 2 + extra_ok)
                 return usage("give one VOLUME_ID");
-        if (!event_is_uuid(argv[1]))
+        if (!uuid_is_valid(argv[1]))
                 return usage("VOLUME_ID must be a UUID");
         return 0;
 }

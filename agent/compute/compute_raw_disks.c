@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "base/log.h"
+#include "base/uuid.h"
 #include "ceph/ceph.h"
 #include "luks/luks.h"
 #include "records/header_map.h"
@@ -163,9 +164,9 @@ static int scan_disk(void *opaque, const struct virt_disk *d)
         if (strncmp(d->image, c->pool, pool_len) != 0 || d->image[pool_len] != '/')
                 return 0;
         image = d->image + pool_len + 1;
-        if (strncmp(image, c->image_prefix, prefix_len) != 0 || !event_is_uuid(image + prefix_len))
+        if (strncmp(image, c->image_prefix, prefix_len) != 0 || !uuid_is_valid(image + prefix_len))
                 return 0;
-        event_uuid_lower(image + prefix_len, volume_id);
+        uuid_lower(image + prefix_len, volume_id);
         if (d->encrypted)
                 return 0;
         if (is_managed(s, volume_id)) {

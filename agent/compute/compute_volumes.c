@@ -24,6 +24,7 @@
 
 #include "keys/keys.h"
 #include "base/log.h"
+#include "base/uuid.h"
 #include "ceph/ceph.h"
 #include "base/secret.h"
 #include "records/volume_index.h"
@@ -470,8 +471,8 @@ void compute_notices(struct compute *cp)
         while (virt_next_notice(&n, &overflowed)) {
                 switch (n.kind) {
                 case VIRT_NOTICE_SECRET_UNDEFINED:
-                        if (n.usage == VIRT_USAGE_VOLUME && event_is_uuid(n.name)) {
-                                event_uuid_lower(n.name, id);
+                        if (n.usage == VIRT_USAGE_VOLUME && uuid_is_valid(n.name)) {
+                                uuid_lower(n.name, id);
                                 restore(cp, id);
                         } else if (n.usage == VIRT_USAGE_CEPH) {
                                 cp->reconcile_due = true; /* static secrets go back too */

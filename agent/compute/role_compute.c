@@ -15,6 +15,7 @@
 
 #include "compute_internal.h"
 #include "stream/event.h"
+#include "base/uuid.h"
 #include "runtime/health.h"
 #include "stream/hookfile.h"
 #include "runtime/intake.h"
@@ -689,7 +690,7 @@ static int check_secrets_arguments(int argc, char **argv)
                                ? 0
                                : virt_usage("gc takes only --dry-run");
         if (strcmp(cmd, "provision") == 0 || strcmp(cmd, "remove") == 0)
-                return argc == 2 && event_is_uuid(argv[1])
+                return argc == 2 && uuid_is_valid(argv[1])
                                ? 0
                                : virt_usage("give one VOLUME_ID (a UUID)");
         return virt_usage("unknown secrets command");
@@ -737,7 +738,7 @@ int role_compute_secrets_command(const struct config *c, int argc, char **argv)
                         log_error("secrets reconcile: %s", cp.reconcile_problem);
                 code = r < 0 ? 1 : 0;
         } else {
-                event_uuid_lower(argv[2], id);
+                uuid_lower(argv[2], id);
                 code = volume_command(&cp, strcmp(argv[1], "provision") == 0 ? INTENT_PROVISION
                                                                              : INTENT_REMOVE,
                                       id);

@@ -151,22 +151,6 @@ static int check_usage(enum virt_usage usage, const char *usage_id, const char *
         return 0;
 }
 
-static bool uuid_valid(const char *uuid)
-{
-        static const char shape[] = "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx";
-
-        if (!uuid || strnlen(uuid, VIRT_UUID_LEN + 1) != VIRT_UUID_LEN)
-                return false;
-        for (size_t i = 0; i < VIRT_UUID_LEN; i++) {
-                bool hex = (uuid[i] >= '0' && uuid[i] <= '9') || (uuid[i] >= 'a' && uuid[i] <= 'f') ||
-                           (uuid[i] >= 'A' && uuid[i] <= 'F');
-
-                if (shape[i] == '-' ? uuid[i] != '-' : !hex)
-                        return false;
-        }
-        return true;
-}
-
 static int check_spec(const struct virt_spec *spec, const struct secret *value,
                       const char **ret_reason)
 {
@@ -174,7 +158,7 @@ static int check_spec(const struct virt_spec *spec, const struct secret *value,
 
         if (r < 0)
                 return r;
-        if (spec->uuid[0] && !uuid_valid(spec->uuid))
+        if (spec->uuid[0] && !uuid_is_valid(spec->uuid))
                 return reason_format(-EINVAL, ret_reason, "secret UUID for %s '%s' is not a UUID",
                                      usage_noun(spec->usage), spec->usage_id);
         if (!value || value->len == 0)
@@ -999,7 +983,7 @@ int virt_domains_using(struct secrets *s, const char *uuid, bool running_only,
         unsigned count = 0;
         int n, r = 0;
 
-        if (!uuid_valid(uuid))
+        if (!uuid_is_valid(uuid))
                 return reason_set(-EINVAL, ret_reason, "not a secret UUID");
         n = virConnectListAllDomains(s->conn, &domains, flags);
         if (n < 0)

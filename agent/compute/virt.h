@@ -39,8 +39,9 @@
 #include <stdint.h>
 
 #include "base/secret.h"
+#include "base/uuid.h"
 
-#define VIRT_UUID_LEN 36
+#define VIRT_UUID_LEN UUID_LEN
 #define VIRT_USAGE_ID_MAX 128
 #define VIRT_OWNER_MARK "rbd-luks-agent managed"
 /* After the mark, while the value is a placeholder that opens nothing. */

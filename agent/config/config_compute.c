@@ -16,9 +16,9 @@
 
 #include "config_internal.h"
 #include "base/secret.h"
+#include "base/uuid.h"
 
 #define MAX_SECRET_NAME 64
-#define UUID_LEN 36
 /* role_compute reads key files with secretfile_read() up to this size. */
 #define MAX_KEY_FILE_BYTES (SECRET_MAX_BYTES - 1)
 
@@ -103,23 +103,12 @@ void config_compute_check(struct load *l)
  * one UUID has one spelling in every comparison. */
 int config_secrets_parse_uuid(struct load *l, const struct key_def *k, const char *value)
 {
-        static const char shape[] = "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx";
         char lower[UUID_LEN + 1];
-        size_t i;
 
-        for (i = 0; i < UUID_LEN && value[i]; i++) {
-                char c = value[i] >= 'A' && value[i] <= 'F' ? (char)(value[i] + 'a' - 'A')
-                                                             : value[i];
-                bool hex = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-
-                if (shape[i] == '-' ? c != '-' : !hex)
-                        break;
-                lower[i] = c;
-        }
-        if (i < UUID_LEN || value[i] != '\0')
+        if (!uuid_is_valid(value))
                 return config_bad_value(l, k, value,
                                         "not a UUID (allowed: 8-4-4-4-12 hexadecimal digits)");
-        lower[UUID_LEN] = '\0';
+        uuid_lower(value, lower);
         return config_store_string(l, config_field_of(l, k), lower);
 }
 

@@ -22,6 +22,7 @@
 #include "stream/hookwriter.h"
 #include "runtime/signals.h"
 #include "base/clock.h"
+#include "base/json.h"
 #include "base/log.h"
 #include "base/reason.h"
 #include "stream/results.h"
@@ -34,50 +35,30 @@
 
 /* ---- body to line -------------------------------------------------------- */
 
-static bool only_whitespace(const char *s, size_t n)
-{
-        for (size_t i = 0; i < n; i++)
-                if (s[i] != ' ' && s[i] != '\t' && s[i] != '\n' && s[i] != '\r')
-                        return false;
-        return true;
-}
-
 /* One JSON object (json-c, strict mode) in body[0..length), then only blanks. */
 static int parse_object(const char *body, size_t length, unsigned max_depth,
                         json_object **ret, const char **ret_reason)
 {
-        json_tokener *tokener = json_tokener_new_ex((int)max_depth);
+        struct json_doc_status st;
         enum json_tokener_error e;
-        json_object *o;
-        size_t end;
 
-        if (!tokener)
+        if (json_doc_parse(NULL, body, length, max_depth, JSON_DOC_OBJECT, ret, &st) == 0)
+                return 0;
+        e = st.tokener_error;
+        if (st.error == JSON_DOC_NO_MEMORY)
                 return reason_set(-ENOMEM, ret_reason, "out of memory");
-        json_tokener_set_flags(tokener, JSON_TOKENER_STRICT);
-        o = json_tokener_parse_ex(tokener, body, (int)length);
-        e = json_tokener_get_error(tokener);
-        end = json_tokener_get_parse_end(tokener);
-        json_tokener_free(tokener);
-        if (!o || e != json_tokener_success) {
-                json_object_put(o);
-                if (e == json_tokener_error_depth)
-                        return reason_format(-EBADMSG, ret_reason,
-                                             "body holds a newline and is JSON nested deeper "
-                                             "than max_json_depth (%u)",
-                                             max_depth);
+        if (st.error == JSON_DOC_DEPTH)
+                return reason_format(-EBADMSG, ret_reason,
+                                     "body holds a newline and is JSON nested deeper "
+                                     "than max_json_depth (%u)",
+                                     max_depth);
+        if (st.error == JSON_DOC_INVALID || st.error == JSON_DOC_INCOMPLETE)
                 return reason_format(-EBADMSG, ret_reason,
                                      "body holds a newline and is not JSON (%s)",
                                      e == json_tokener_success ? "incomplete"
                                                                : json_tokener_error_desc(e));
-        }
-        if (!only_whitespace(body + end, length - end) ||
-            !json_object_is_type(o, json_type_object)) {
-                json_object_put(o);
-                return reason_set(-EBADMSG, ret_reason,
-                                  "body holds a newline and is not one JSON object");
-        }
-        *ret = o;
-        return 0;
+        return reason_set(-EBADMSG, ret_reason,
+                          "body holds a newline and is not one JSON object");
 }
 
 static int compact_line(const char *body, size_t length, size_t max_line, unsigned max_depth,

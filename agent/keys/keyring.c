@@ -10,12 +10,12 @@
 #include <unistd.h>
 
 #include "keywrap.h"
+#include "base/fdio.h"
 #include "base/reason.h"
 
 static int read_whole(const char *path, struct secret **ret, const char **ret_reason)
 {
         struct secret *buf = NULL;
-        ssize_t n;
         int fd, r;
 
         fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
@@ -23,16 +23,8 @@ static int read_whole(const char *path, struct secret **ret, const char **ret_re
                 return reason_format(-errno, ret_reason, "cannot open keyring %s: %s", path,
                                      strerror(errno));
         r = secret_new(KEYRING_MAX_BYTES + 1, &buf);
-        while (r >= 0 && buf->len <= KEYRING_MAX_BYTES) {
-                n = read(fd, buf->data + buf->len, KEYRING_MAX_BYTES + 1 - buf->len);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n <= 0) {
-                        r = n < 0 ? -errno : 0;
-                        break;
-                }
-                buf->len += (size_t)n;
-        }
+        if (r >= 0)
+                r = fd_read_all(fd, buf->data, KEYRING_MAX_BYTES + 1, &buf->len);
         close(fd);
         if (r >= 0 && buf->len > KEYRING_MAX_BYTES)
                 r = reason_format(-EFBIG, ret_reason, "keyring %s is larger than %d bytes", path,

@@ -18,6 +18,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include "base/json.h"
 #include "base/reason.h"
 #include "base/secretfile.h"
 
@@ -426,36 +427,25 @@ int keywrap_seal(const struct keywrap_kek *kek, const char *volume_id, const str
 static int parse_json(const char *text, size_t length, struct json_object **ret,
                       const char **ret_reason)
 {
-        struct json_tokener *tok = json_tokener_new_ex(RECORD_JSON_DEPTH);
-        struct json_object *root;
-        int r = 0;
+        struct json_doc_status st;
 
-        if (!tok)
+        if (json_doc_parse(NULL, text, length, RECORD_JSON_DEPTH,
+                           JSON_DOC_OBJECT | JSON_DOC_INPUT_ENDS, ret, &st) == 0)
+                return 0;
+        switch (st.error) {
+        case JSON_DOC_NO_MEMORY:
                 return reason_set(-ENOMEM, ret_reason, "out of memory");
-        json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_ALLOW_TRAILING_CHARS);
-        root = json_tokener_parse_ex(tok, text, (int)length);
-        /* json-c wants more; a NUL byte tells it the input ended (it ends
-         * a top-level number; anything else was cut short). */
-        if (!root && json_tokener_get_error(tok) == json_tokener_continue) {
-                root = json_tokener_parse_ex(tok, "", 1);
-                if (!root)
-                        r = reason_set(-EBADMSG, ret_reason, "record is cut short");
-        } else if (!root) {
-                r = reason_format(-EBADMSG, ret_reason,
-                                  "record is not valid JSON (error at character %zu)",
-                                  json_tokener_get_parse_end(tok));
-        } else if (json_tokener_get_parse_end(tok) < length) {
-                r = reason_set(-EBADMSG, ret_reason, "record has text after its JSON object");
+        case JSON_DOC_INCOMPLETE:
+                return reason_set(-EBADMSG, ret_reason, "record is cut short");
+        case JSON_DOC_TRAILING:
+                return reason_set(-EBADMSG, ret_reason, "record has text after its JSON object");
+        case JSON_DOC_NOT_OBJECT:
+                return reason_set(-EBADMSG, ret_reason, "record is not a JSON object");
+        default: /* JSON_DOC_INVALID, JSON_DOC_DEPTH: json-c's error */
+                return reason_format(-EBADMSG, ret_reason,
+                                     "record is not valid JSON (error at character %zu)",
+                                     st.offset);
         }
-        if (r >= 0 && !json_object_is_type(root, json_type_object))
-                r = reason_set(-EBADMSG, ret_reason, "record is not a JSON object");
-        json_tokener_free(tok);
-        if (r < 0) {
-                json_object_put(root);
-                return r;
-        }
-        *ret = root;
-        return 0;
 }
 
 /* A field name from the record, cut and made printable for a reason. */

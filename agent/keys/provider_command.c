@@ -44,7 +44,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "stream/event.h"
+#include "base/uuid.h"
 #include "base/reason.h"
 
 #define STDERR_LINE_MAX 200 /* of the first stderr line, in a reason */
@@ -411,7 +411,7 @@ static int command_lookup(struct keys *k, const char *volume_id, struct ceph_ima
         struct run run = {.pid = -1, .out_fd = -1, .err_fd = -1};
         int r;
 
-        if (!event_is_uuid(volume_id))
+        if (!uuid_is_valid(volume_id))
                 return reason_set(-EINVAL, ret_reason, "volume id is not a UUID; key command not run");
         r = secret_new(KEYS_MAX_BYTES + 1, &run.key);
         if (r < 0)

@@ -7,7 +7,7 @@
 #include <limits.h>
 #include <stdio.h>
 
-#include "stream/event.h"
+#include "base/uuid.h"
 #include "base/reason.h"
 
 static char lowercase(char c)
@@ -25,7 +25,7 @@ static int file_lookup(struct keys *k, const char *volume_id, struct ceph_image 
         (void)image;
         /* The id becomes part of a path: anything but a UUID could leave
          * the directory ("../x") before the file system is even asked. */
-        if (!event_is_uuid(volume_id)) {
+        if (!uuid_is_valid(volume_id)) {
                 return reason_set(-EINVAL, ret_reason,
                                   "volume id is not a UUID; no key file looked up");
         }

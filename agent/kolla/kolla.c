@@ -18,6 +18,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/fdio.h"
+#include "base/json.h"
 #include "base/log.h"
 
 #define OWNER_PART_MAX 32
@@ -406,39 +408,24 @@ static int parse_top(struct kolla_config *k, json_object *top, char *error, size
 static int parse_json(const char *path, const char *text, size_t length, json_object **ret,
                       char *error, size_t size)
 {
-        json_tokener *tokener = json_tokener_new_ex(KOLLA_MAX_DEPTH);
-        enum json_tokener_error e;
-        json_object *o;
-        size_t end;
+        struct json_doc_status st;
 
-        if (!tokener)
+        /* kolla_parse() has refused a NUL byte already. */
+        if (json_doc_parse(NULL, text, length, KOLLA_MAX_DEPTH, 0, ret, &st) == 0)
+                return 0;
+        if (st.error == JSON_DOC_NO_MEMORY)
                 return fail(error, size, -ENOMEM, "out of memory");
-        json_tokener_set_flags(tokener, JSON_TOKENER_STRICT);
-        o = json_tokener_parse_ex(tokener, text, (int)length);
-        e = json_tokener_get_error(tokener);
-        end = json_tokener_get_parse_end(tokener);
-        json_tokener_free(tokener);
-        if (!o || e != json_tokener_success) {
-                json_object_put(o);
-                if (e == json_tokener_error_depth)
-                        return fail(error, size, -EINVAL, "%s: JSON nested deeper than %d",
-                                    path, KOLLA_MAX_DEPTH);
-                return fail(error, size, -EINVAL, "%s: not valid JSON (%s, near byte %zu)", path,
-                            e == json_tokener_success || e == json_tokener_continue
-                                    ? "incomplete"
-                                    : json_tokener_error_desc(e),
-                            end);
-        }
-        for (; end < length; end++) {
-                if (!strchr(" \t\r\n", text[end])) {
-                        json_object_put(o);
-                        return fail(error, size, -EINVAL,
-                                    "%s: not valid JSON (more after the object, at byte %zu)",
-                                    path, end);
-                }
-        }
-        *ret = o;
-        return 0;
+        if (st.error == JSON_DOC_DEPTH)
+                return fail(error, size, -EINVAL, "%s: JSON nested deeper than %d", path,
+                            KOLLA_MAX_DEPTH);
+        if (st.error == JSON_DOC_TRAILING)
+                return fail(error, size, -EINVAL,
+                            "%s: not valid JSON (more after the object, at byte %zu)", path,
+                            st.offset);
+        return fail(error, size, -EINVAL, "%s: not valid JSON (%s, near byte %zu)", path,
+                    st.error == JSON_DOC_INCOMPLETE ? "incomplete"
+                                                    : json_tokener_error_desc(st.tokener_error),
+                    st.offset);
 }
 
 int kolla_parse(const char *path, const char *text, size_t length, struct kolla_config **ret,
@@ -475,21 +462,14 @@ static int read_whole(int fd, char **ret, size_t *ret_length)
 {
         char *buf = malloc(KOLLA_MAX_FILE_BYTES + 2);
         size_t length = 0;
+        int r;
 
         if (!buf)
                 return -ENOMEM;
-        while (length <= KOLLA_MAX_FILE_BYTES) {
-                ssize_t n = read(fd, buf + length, KOLLA_MAX_FILE_BYTES + 1 - length);
-
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0) {
-                        free(buf);
-                        return -errno;
-                }
-                if (n == 0)
-                        break;
-                length += (size_t)n;
+        r = fd_read_all(fd, buf, KOLLA_MAX_FILE_BYTES + 1, &length);
+        if (r < 0) {
+                free(buf);
+                return r;
         }
         buf[length] = '\0';
         *ret = buf;

@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/fdio.h"
 #include "base/secret.h"
 
 #define CHUNK SECRET_MAX_BYTES
@@ -52,25 +53,6 @@ __attribute__((format(printf, 2, 3))) static int differs(struct checker *c, cons
         return 1;
 }
 
-static int read_full(int fd, unsigned char *buf, size_t want, size_t *ret)
-{
-        size_t got = 0;
-
-        while (got < want) {
-                ssize_t n = read(fd, buf + got, want - got);
-
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        return -errno;
-                if (n == 0)
-                        break;
-                got += (size_t)n;
-        }
-        *ret = got;
-        return 0;
-}
-
 /* Same bytes in both (their sizes are equal). 0 same, 1 not, or -errno. */
 static int contents_differ(struct checker *c, const char *source, const char *dest)
 {
@@ -86,9 +68,9 @@ static int contents_differ(struct checker *c, const char *source, const char *de
                 goto out;
         }
         for (;;) {
-                r = read_full(in, c->a->data, CHUNK, &x);
+                r = fd_read_all(in, c->a->data, CHUNK, &x);
                 if (r == 0)
-                        r = read_full(out, c->b->data, CHUNK, &y);
+                        r = fd_read_all(out, c->b->data, CHUNK, &y);
                 if (r < 0)
                         break;
                 if (x != y || memcmp(c->a->data, c->b->data, x) != 0) {

@@ -7,12 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/uuid.h"
 #include "ceph/ceph.h"
 
 /* A LUKS UUID as libcryptsetup writes it: 8-4-4-4-12 hex digits. */
 static bool is_header_uuid(const char *s)
 {
-        return event_is_uuid(s);
+        return uuid_is_valid(s);
 }
 
 int header_map_encode(const struct header_map_entry *e, char *key, size_t key_size, char *value,
@@ -24,7 +25,7 @@ int header_map_encode(const struct header_map_entry *e, char *key, size_t key_si
                                                               : "-";
         int n;
 
-        if (!is_header_uuid(e->uuid) || !event_is_uuid(e->volume_id) ||
+        if (!is_header_uuid(e->uuid) || !uuid_is_valid(e->volume_id) ||
             (e->kind == HEADER_MAP_RECORD &&
              (e->record[0] == '\0' || strpbrk(e->record, "\n\r") != NULL ||
               strcmp(e->record, "-") == 0 || strcmp(e->record, "shredded") == 0)))
@@ -74,7 +75,7 @@ int header_map_decode(const char *key, const char *value, struct header_map_entr
         memcpy(ret->uuid, key, uuid_len);
         ret->uuid[uuid_len] = '\0';
         snprintf(ret->volume_id, sizeof(ret->volume_id), "%s", slash + 1);
-        if (!is_header_uuid(ret->uuid) || !event_is_uuid(ret->volume_id) ||
+        if (!is_header_uuid(ret->uuid) || !uuid_is_valid(ret->volume_id) ||
             strncmp(s, "v1 ", 3) != 0)
                 return -EINVAL;
         s += 3;
@@ -110,7 +111,7 @@ int header_map_get(struct ceph_cluster *c, const char *pool, const char *uuid,
         int n = snprintf(key, sizeof(key), "%s/%s", uuid, volume_id), r;
 
         if (n < 0 || (size_t)n >= sizeof(key) || !is_header_uuid(uuid) ||
-            !event_is_uuid(volume_id))
+            !uuid_is_valid(volume_id))
                 return -EINVAL;
         r = ceph_omap_get(c, pool, CEPH_HEADERS_OBJECT, key, value, sizeof(value));
         return r < 0 ? r : header_map_decode(key, value, ret);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/uuid.h"
 #include "ceph/ceph.h"
 
 static const char *const state_names[] = {
@@ -50,7 +51,7 @@ int volume_index_encode(const struct volume_index_entry *e, char *buf, size_t si
         size_t len = 0;
         int n, r;
 
-        if (!event_is_uuid(e->volume_id) || (size_t)e->state >= 4)
+        if (!uuid_is_valid(e->volume_id) || (size_t)e->state >= 4)
                 return -EINVAL;
         n = snprintf(buf, size, "v1 state=%s", volume_index_state_name(e->state));
         if (n < 0 || (size_t)n >= size)
@@ -145,7 +146,7 @@ int volume_index_decode(const char *volume_id, const char *value, struct volume_
         const char *p = value;
         int r = 0;
 
-        if (!event_is_uuid(volume_id) || strncmp(p, "v1", 2) != 0)
+        if (!uuid_is_valid(volume_id) || strncmp(p, "v1", 2) != 0)
                 return -EINVAL;
         snprintf(e.volume_id, sizeof(e.volume_id), "%s", volume_id);
         p += 2;
@@ -186,7 +187,7 @@ int volume_index_put(struct ceph_cluster *c, const char *pool, const struct volu
 
 int volume_index_remove(struct ceph_cluster *c, const char *pool, const char *volume_id)
 {
-        if (!event_is_uuid(volume_id))
+        if (!uuid_is_valid(volume_id))
                 return -EINVAL;
         return ceph_omap_remove(c, pool, CEPH_INDEX_OBJECT, volume_id);
 }
@@ -197,7 +198,7 @@ int volume_index_get(struct ceph_cluster *c, const char *pool, const char *volum
         char value[CEPH_INDEX_VALUE_MAX + 1];
         int r;
 
-        if (!event_is_uuid(volume_id))
+        if (!uuid_is_valid(volume_id))
                 return -EINVAL;
         r = ceph_omap_get(c, pool, CEPH_INDEX_OBJECT, volume_id, value, sizeof(value));
         if (r < 0)

@@ -12,6 +12,8 @@
 #include <unistd.h>
 
 #include "base/clock.h"
+#include "base/fileio.h"
+#include "base/json.h"
 #include "base/log.h"
 
 #define TEMP_SUFFIX ".tmp"
@@ -82,24 +84,12 @@ static int build(const struct health *h, bool degraded, const char *detail, char
 int health_write(struct health *h, bool degraded, const char *detail)
 {
         char text[HEALTH_FILE_MAX];
-        int fd, n, r = 0;
+        int n;
 
         n = build(h, degraded, detail, text, sizeof(text));
         if (n < 0)
                 return n;
-        fd = open(h->temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY,
-                  0644);
-        if (fd < 0)
-                return -errno;
-        if (write(fd, text, (size_t)n) != n)
-                r = errno ? -errno : -EIO;
-        if (close(fd) < 0 && r == 0)
-                r = -errno;
-        if (r == 0 && rename(h->temp, h->path) < 0)
-                r = -errno;
-        if (r < 0)
-                (void)unlink(h->temp);
-        return r;
+        return file_replace(h->path, h->temp, text, (size_t)n, 0644, 0);
 }
 
 void health_beat(struct health *h, bool degraded, const char *fmt, ...)
@@ -240,7 +230,7 @@ bool health_judge(const char *path, unsigned interval_s, time_t now, char *messa
 {
         char text[HEALTH_FILE_MAX + 2];
         struct health_record rec;
-        json_tokener *tokener;
+        struct json_doc_status st;
         json_object *o = NULL;
         const char *why = NULL;
         size_t length = 0;
@@ -248,20 +238,8 @@ bool health_judge(const char *path, unsigned interval_s, time_t now, char *messa
 
         if (!read_file(path, text, sizeof(text), &length, message, size))
                 return false;
-        tokener = json_tokener_new_ex(HEALTH_JSON_DEPTH);
-        if (tokener) {
-                json_tokener_set_flags(tokener, JSON_TOKENER_STRICT);
-                o = json_tokener_parse_ex(tokener, text, (int)length);
-                if (json_tokener_get_error(tokener) != json_tokener_success ||
-                    strspn(text + json_tokener_get_parse_end(tokener), " \t\r\n") !=
-                            length - json_tokener_get_parse_end(tokener)) {
-                        json_object_put(o);
-                        o = NULL;
-                }
-                json_tokener_free(tokener);
-        }
-        if (!o)
-                why = tokener ? "not JSON" : "out of memory";
+        if (json_doc_parse(NULL, text, length, HEALTH_JSON_DEPTH, 0, &o, &st) < 0)
+                why = st.error == JSON_DOC_NO_MEMORY ? "out of memory" : "not JSON";
         else
                 why = read_record(o, &rec);
         if (why)

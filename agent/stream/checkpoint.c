@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "base/fdio.h"
+#include "base/fileio.h"
 
 #define CHECKPOINT_NAME "checkpoint"
 #define CHECKPOINT_TEMP_NAME "checkpoint.tmp"
@@ -117,30 +118,6 @@ static int parse(const char *buf, size_t length, struct hookfile_position *ret)
         return 0;
 }
 
-/* Reads the whole file into buf (NUL-terminated). Filling buf means the
- * file is longer than any checkpoint can be: -EBADMSG without reading on. */
-static int read_small(int fd, char *buf, size_t size, size_t *ret_length)
-{
-        size_t length = 0;
-        ssize_t n;
-
-        for (;;) {
-                n = read(fd, buf + length, size - 1 - length);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        return -errno;
-                if (n == 0)
-                        break;
-                length += (size_t)n;
-                if (length == size - 1)
-                        return -EBADMSG;
-        }
-        buf[length] = '\0';
-        *ret_length = length;
-        return 0;
-}
-
 int checkpoint_load(const char *state_dir, struct hookfile_position *ret)
 {
         char path[PATH_MAX];
@@ -154,41 +131,15 @@ int checkpoint_load(const char *state_dir, struct hookfile_position *ret)
         fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
         if (fd < 0)
                 return -errno;
-        r = read_small(fd, buf, sizeof(buf), &length);
+        /* Filling buf means the file is longer than any checkpoint can be. */
+        r = fd_read_all(fd, buf, sizeof(buf) - 1, &length);
         close(fd);
         if (r < 0)
                 return r;
+        if (length == sizeof(buf) - 1)
+                return -EBADMSG;
+        buf[length] = '\0';
         return parse(buf, length, ret);
-}
-
-static int write_temp(const char *path, const char *text, size_t length)
-{
-        int fd, r;
-
-        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
-        if (fd < 0)
-                return -errno;
-        r = fd_write_all(fd, text, length);
-        if (r == 0 && fsync(fd) < 0)
-                r = -errno;
-        if (close(fd) < 0 && r == 0)
-                r = -errno;
-        if (r < 0)
-                (void)unlink(path);
-        return r;
-}
-
-static int sync_directory(const char *dir)
-{
-        int fd, r = 0;
-
-        fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        if (fsync(fd) < 0)
-                r = -errno;
-        close(fd);
-        return r;
 }
 
 int checkpoint_save(const char *state_dir, const struct hookfile_position *pos)
@@ -215,16 +166,8 @@ int checkpoint_save(const char *state_dir, const struct hookfile_position *pos)
                 length = snprintf(text, sizeof(text), "v1 dev=%llu ino=%llu offset=%llu line=%llu\n",
                                   (unsigned long long)pos->device, (unsigned long long)pos->inode,
                                   (unsigned long long)pos->offset, (unsigned long long)pos->line);
-        r = write_temp(temp, text, (size_t)length);
-        if (r < 0)
-                return r;
-        if (rename(temp, path) < 0) {
-                r = -errno;
-                (void)unlink(temp);
-                return r;
-        }
         /* The rename is only durable once the directory is; the new
-         * checkpoint is in place either way, so a failure here just says
-         * it may not survive a crash. */
-        return sync_directory(state_dir);
+         * checkpoint is in place either way, so a failure to sync it just
+         * says it may not survive a crash. */
+        return file_replace(path, temp, text, (size_t)length, 0600, FILE_REPLACE_SYNC);
 }

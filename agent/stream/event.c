@@ -26,7 +26,9 @@
 #include <string.h>
 
 #include <json-c/json.h>
+#include "base/json.h"
 #include "base/reason.h"
+#include "base/uuid.h"
 
 #define VOLUME_TYPE_MAX 63 /* longest volume type id kept */
 /* Creating a tokener costs more than parsing a short line, so each thread
@@ -134,9 +136,6 @@ static int state_tokener(unsigned max_depth, struct json_tokener **ret)
         tok = json_tokener_new_ex((int)max_depth);
         if (!tok)
                 return -ENOMEM;
-        /* Trailing data is reported by parse_document() in its own words;
-         * the flag only stops json-c calling it an unexpected character. */
-        json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_ALLOW_TRAILING_CHARS);
         if (state->tokener)
                 json_tokener_free(state->tokener);
         state->tokener = tok;
@@ -155,22 +154,6 @@ static bool all_space(const char *data, size_t length)
         return true;
 }
 
-/* json-c has read all of data and wants more. Input ends here, which
- * json-c is told by a NUL byte (json_tokener.h): that ends a top-level
- * number, and anything else is cut short. */
-static struct json_object *finish_document(struct json_tokener *tok)
-{
-        return json_tokener_parse_ex(tok, "", 1);
-}
-
-static int document_error(struct json_tokener *tok, unsigned max_depth,
-                          const struct document_words *words, const char **ret_reason)
-{
-        if (json_tokener_get_error(tok) == json_tokener_error_depth)
-                return reason_format(-E2BIG, ret_reason, words->depth_format, max_depth);
-        return reason_format(-EINVAL, ret_reason, words->invalid_format, json_tokener_get_parse_end(tok));
-}
-
 /* Exactly one JSON object in data[0..length), optionally surrounded by
  * whitespace. On success *ret holds a reference for the caller. */
 static int parse_document(const char *data, size_t length, unsigned max_depth,
@@ -178,7 +161,7 @@ static int parse_document(const char *data, size_t length, unsigned max_depth,
                           const char **ret_reason)
 {
         struct json_tokener *tok;
-        struct json_object *root;
+        struct json_doc_status st;
         int r;
 
         /* json-c would take a NUL byte for the end of the input. */
@@ -187,26 +170,22 @@ static int parse_document(const char *data, size_t length, unsigned max_depth,
         r = state_tokener(max_depth, &tok);
         if (r < 0)
                 return reason_format(r, ret_reason, "cannot set up the JSON parser: %s", strerror(-r));
-        root = json_tokener_parse_ex(tok, data, (int)length);
-        if (!root && json_tokener_get_error(tok) == json_tokener_continue) {
-                if (all_space(data, length))
-                        return reason_set(-EINVAL, ret_reason, words->empty);
-                root = finish_document(tok);
-                if (!root)
-                        return reason_set(-EINVAL, ret_reason, words->truncated);
-        } else if (!root) {
-                return document_error(tok, max_depth, words, ret_reason);
-        } else if (json_tokener_get_parse_end(tok) < length) {
-                /* json-c stops after the value and the whitespace behind it. */
-                json_object_put(root);
+        if (json_doc_parse(tok, data, length, max_depth, JSON_DOC_OBJECT | JSON_DOC_INPUT_ENDS,
+                           ret, &st) == 0)
+                return 0;
+        switch (st.error) {
+        case JSON_DOC_INCOMPLETE:
+                return reason_set(-EINVAL, ret_reason,
+                                  all_space(data, length) ? words->empty : words->truncated);
+        case JSON_DOC_DEPTH:
+                return reason_format(-E2BIG, ret_reason, words->depth_format, max_depth);
+        case JSON_DOC_TRAILING:
                 return reason_set(-EINVAL, ret_reason, words->trailing);
-        }
-        if (!json_object_is_type(root, json_type_object)) {
-                json_object_put(root);
+        case JSON_DOC_NOT_OBJECT:
                 return reason_set(-EINVAL, ret_reason, words->not_object);
+        default: /* JSON_DOC_INVALID; not JSON_DOC_NO_MEMORY with a tokener given */
+                return reason_format(-EINVAL, ret_reason, words->invalid_format, st.offset);
         }
-        *ret = root;
-        return 0;
 }
 
 /* ---- fields ---- */
@@ -299,11 +278,11 @@ static int parse_volume_id(struct json_object *payload, struct event *e, const c
         if (!json_object_is_type(v, json_type_string))
                 return reason_set(-EINVAL, ret_reason, "payload.volume_id is not a string");
         s = json_object_get_string(v);
-        if (json_object_get_string_len(v) != 36 || !event_is_uuid(s))
+        if (json_object_get_string_len(v) != UUID_LEN || !uuid_is_valid(s))
                 return reason_set(-EINVAL, ret_reason, "payload.volume_id is not a UUID");
         /* Cinder writes lowercase; RBD image names and libvirt usage ids are
          * compared as strings, so one spelling is kept. */
-        event_uuid_lower(s, e->volume_id);
+        uuid_lower(s, e->volume_id);
         return 0;
 }
 
@@ -402,10 +381,10 @@ static int parse_backup_id(struct json_object *payload, struct event *e, const c
 
         if (!v || json_object_is_type(v, json_type_null))
                 return 0;
-        if (!json_object_is_type(v, json_type_string) || json_object_get_string_len(v) != 36 ||
-            !event_is_uuid(json_object_get_string(v)))
+        if (!json_object_is_type(v, json_type_string) || json_object_get_string_len(v) != UUID_LEN ||
+            !uuid_is_valid(json_object_get_string(v)))
                 return reason_set(-EINVAL, ret_reason, "payload.backup_id is not a UUID");
-        event_uuid_lower(json_object_get_string(v), e->backup_id);
+        uuid_lower(json_object_get_string(v), e->backup_id);
         return 0;
 }
 
@@ -534,30 +513,4 @@ out:
         json_object_put(inner);
         json_object_put(line);
         return r;
-}
-
-static bool is_hex(char c)
-{
-        return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
-bool event_is_uuid(const char *s)
-{
-        if (!s)
-                return false;
-        for (size_t i = 0; i < 36; i++) {
-                if (i == 8 || i == 13 || i == 18 || i == 23) {
-                        if (s[i] != '-')
-                                return false;
-                } else if (!is_hex(s[i])) {
-                        return false; /* also stops at an early NUL */
-                }
-        }
-        return s[36] == '\0';
-}
-
-void event_uuid_lower(const char *uuid, char out[EVENT_ID_MAX])
-{
-        for (size_t i = 0; i <= 36; i++)
-                out[i] = (char)(uuid[i] >= 'A' && uuid[i] <= 'F' ? uuid[i] - 'A' + 'a' : uuid[i]);
 }

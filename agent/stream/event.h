@@ -53,8 +53,6 @@ struct event {
 int event_parse(const char *data, size_t length, unsigned max_depth, struct event *ret,
                 const char **ret_reason);
 
-/* True for a canonical 8-4-4-4-12 hex UUID (either case). */
-bool event_is_uuid(const char *s);
 /* An event after which the volume is whole and of the type its payload
  * names, so a volume of a managed type is the agent's to format:
  * volume.create.end, volume.manage_existing.end (Cinder taking over an image
@@ -65,7 +63,3 @@ bool event_sets_type(const char *event_type);
 /* True unless the payload names a status other than "available" (an
  * attached volume, one still being made): a volume the agent may write. */
 bool event_volume_available(const struct event *e);
-
-/* A canonical UUID (event_is_uuid) copied in lowercase, the one spelling
- * volume ids are kept and compared in. */
-void event_uuid_lower(const char *uuid, char out[EVENT_ID_MAX]);

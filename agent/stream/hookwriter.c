@@ -3,14 +3,14 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
-#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "base/fileio.h"
 
 struct hookwriter {
         char *path;
@@ -19,24 +19,6 @@ struct hookwriter {
         ino_t inode;
         uint64_t syncs;
 };
-
-/* A new file's directory entry is made durable too, or a crash could lose
- * the file with lines already acknowledged. */
-static int sync_parent(const char *path)
-{
-        char copy[PATH_MAX];
-        int fd, r = 0;
-
-        if (snprintf(copy, sizeof(copy), "%s", path) >= (int)sizeof(copy))
-                return -ENAMETOOLONG;
-        fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        if (fsync(fd) < 0)
-                r = -errno;
-        close(fd);
-        return r;
-}
 
 static int reopen(struct hookwriter *w)
 {
@@ -52,12 +34,14 @@ static int reopen(struct hookwriter *w)
         }
         if (fd < 0)
                 return -errno;
+        /* A new file's directory entry is made durable too, or a crash
+         * could lose the file with lines already acknowledged. */
         if (fstat(fd, &st) < 0)
                 r = -errno;
         else if (!S_ISREG(st.st_mode))
                 r = -EINVAL;
         else if (created)
-                r = sync_parent(w->path);
+                r = file_sync_parent(w->path);
         if (r < 0) {
                 close(fd);
                 return r;

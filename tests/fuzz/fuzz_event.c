@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "stream/event.h"
+#include "base/uuid.h"
 
 #define FILL 0xa5
 
@@ -53,7 +54,7 @@ static void check_event(const struct event *e)
                 fail("is_volume does not follow event_type");
         if (!e->is_volume)
                 return;
-        if (!event_is_uuid(e->volume_id))
+        if (!uuid_is_valid(e->volume_id))
                 fail("volume_id not a UUID");
         for (size_t i = 0; i < 36; i++)
                 if (e->volume_id[i] >= 'A' && e->volume_id[i] <= 'F')

@@ -429,20 +429,6 @@ TEST(event_not_nul_terminated)
         CHECK(reason && strcmp(reason, "not valid JSON (truncated)") == 0);
 }
 
-TEST(event_is_uuid)
-{
-        CHECK(event_is_uuid("0d3c8d5e-6b9a-4f0e-8c2a-5b1e7d9f3a64"));
-        CHECK(event_is_uuid("0D3C8D5E-6B9A-4F0E-8C2A-5B1E7D9F3A64"));
-        CHECK(!event_is_uuid("0d3c8d5e-6b9a-4f0e-8c2a-5b1e7d9f3a6"));
-        CHECK(!event_is_uuid("0d3c8d5e-6b9a-4f0e-8c2a-5b1e7d9f3a645"));
-        CHECK(!event_is_uuid("0d3c8d5e6b9a4f0e8c2a5b1e7d9f3a64"));
-        CHECK(!event_is_uuid("0d3c8d5e-6b9a-4f0e-8c2a-5b1e7d9f3a6g"));
-        CHECK(!event_is_uuid("{d3c8d5e-6b9a-4f0e-8c2a-5b1e7d9f3a64"));
-        CHECK(!event_is_uuid("../x"));
-        CHECK(!event_is_uuid(""));
-        CHECK(!event_is_uuid(NULL));
-}
-
 static void *parse_many(void *arg)
 {
         const char *volume_id = arg;
