@@ -18,7 +18,7 @@
  * comes last and runs to the end of the value.
  *
  * Functions return 0 or a negative errno: -EINVAL for a malformed value,
- * uuid or id, else librados' errors (rbd.h). */
+ * uuid or id, else librados' errors (ceph/ceph.h). */
 #pragma once
 
 #include <stdbool.h>

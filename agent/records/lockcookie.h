@@ -41,7 +41,7 @@ bool lockcookie_is_stale(const struct lockcookie_owner *o, const char *holder,
 /* One try at img's key-record lock (ceph_image_record_lock) under a new
  * cookie of o's (into cookie), breaking it first when its holder is stale
  * (*ret_broke then true, the break tried; the caller logs it). -EBUSY: held by a live
- * holder, named in holder; else rbd.h's errors. */
+ * holder, named in holder; else ceph/ceph.h's errors. */
 struct ceph_image;
 int lockcookie_take_record_lock(struct lockcookie_owner *o, unsigned stale_after_s,
                                 struct ceph_image *img, char *cookie, size_t cookie_size,

@@ -4,7 +4,7 @@
  * host holds a secret for every entry in its scope (docs/decisions.md).
  *
  * One entry per volume id in the omap of one RADOS object in the Cinder
- * pool (rbd.h, CEPH_INDEX_OBJECT). The volume role writes an entry once a
+ * pool (ceph/ceph.h, CEPH_INDEX_OBJECT). The volume role writes an entry once a
  * volume of its types and backends has an outcome (formatted, refused,
  * failed, or a LUKS header it did not write), and removes it on
  * volume.delete.end; `index rebuild` derives it again from the images.

@@ -91,7 +91,7 @@ static int note_owner(void *opaque, const char *key, const struct header_map_ent
         return 0;
 }
 
-/* The record lock (rbd.h) for a re-bind; false (ended) when held. */
+/* The record lock (ceph/ceph.h) for a re-bind; false (ended) when held. */
 static bool lock_record(struct job *j, char *cookie, size_t size)
 {
         char holder[LOCKCOOKIE_MAX] = "";

@@ -1,4 +1,4 @@
-/* Tests for secretfile.c: the one reader behind key files and KEK files.
+/* Tests for base/secretfile.c: the one reader behind key files and KEK files.
  * Each way a file can be wrong is tried with a noun ("secret file") that
  * neither caller uses, to show the reasons are built from it; on every
  * failure *ret must be left as it was. */

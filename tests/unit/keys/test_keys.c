@@ -1,4 +1,4 @@
-/* Tests for keys.c, keys_file.c and keys_command.c: key files with every
+/* Tests for keys/keys.c, provider_file.c and provider_command.c: key files with every
  * kind of wrong permission or size, and key commands that misbehave. */
 #include "keys/keys_provider.h"
 #include "../unit.h"

@@ -1,4 +1,4 @@
-/* Unit tests for keys_metadata.c that need no Ceph: a key generated with
+/* Unit tests for keys/provider_metadata.c that need no Ceph: a key generated with
  * its record in memory, nothing stored until keys_store (the format path
  * derives the key slot before it knows the image is blank). Storing and
  * reading records on real images: tests/integration/ceph_keys.sh. */
