@@ -3,14 +3,7 @@
 # daemon stops cleanly on SIGTERM with its checkpoint at the end.
 . "$(dirname "$0")/../lib/testlib.sh"
 
-wait_for() { # SECONDS COMMAND...: poll until COMMAND succeeds
-    local end=$((SECONDS + $1))
-    shift
-    until "$@" >/dev/null 2>&1; do
-        [ $SECONDS -ge $end ] && return 1
-        sleep 0.2
-    done
-}
+WAIT_FOR_POLL=0.2 # wait_for (testlib.sh) polls every 0.2 s here
 
 # A lock held by someone else: retried until it is released.
 dir=$T_TMP/lock

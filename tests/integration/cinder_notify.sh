@@ -29,16 +29,6 @@ OWN_CEPH=
 
 api() { timeout -s KILL 150 python3 "$LIB/cinder_api.py" "$@"; }
 
-# wait_for SECONDS COMMAND...: polls COMMAND every 0.1 s until it succeeds.
-wait_for() {
-    local deadline=$(($(date +%s) + $1))
-    shift
-    until "$@" >/dev/null 2>&1; do
-        [ "$(date +%s)" -lt "$deadline" ] || return 1
-        sleep 0.1
-    done
-}
-
 cleanup() {
     stop_pid "$RUN_PID"
     stop_pid "$FEED_PID"

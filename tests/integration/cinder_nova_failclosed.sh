@@ -64,16 +64,6 @@ mkdir -p "$CI" "$T_TMP/b"
 
 api() { timeout -s KILL 150 python3 "$LIB/cinder_api.py" "$@"; }
 
-# wait_for SECONDS COMMAND...: polls COMMAND every 0.1 s until it succeeds.
-wait_for() {
-    local end=$(($(ms) + $1 * 1000))
-    shift
-    until "$@" >/dev/null 2>&1; do
-        [ "$(ms)" -lt "$end" ] || return 1
-        sleep 0.1
-    done
-}
-
 cleanup() {
     local v
     for v in RUN_A RUN_B RUN_V FEED_A FEED_B FEED_V; do

@@ -97,14 +97,7 @@ once() {
     NAMES+=("$name")
     pod2 run --rm --name "$name" --no-healthcheck "${RUNOPTS[@]}" "$@"
 }
-wait_for() { # SECONDS COMMAND...: poll every 0.5 s
-    local deadline=$((SECONDS + $1))
-    shift
-    until "$@"; do
-        [ $SECONDS -lt $deadline ] || return 1
-        sleep 0.5
-    done
-}
+WAIT_FOR_POLL=0.5 # wait_for (testlib.sh) polls every 0.5 s here
 formatted() { [ "$(result_count "$1" "$2" formatted)" = 1 ]; }
 
 # --- build ---------------------------------------------------------------------------

@@ -20,14 +20,7 @@ if [ $? != 0 ]; then
 fi
 URI=${out#LIBVIRT_URI=}
 vsh() { timeout -s KILL 120 virsh -q -c "$URI" "$@"; }
-wait_for() { # SECONDS COMMAND...
-    local end=$((SECONDS + $1))
-    shift
-    until "$@" >/dev/null 2>&1; do
-        [ $SECONDS -ge $end ] && return 1
-        sleep 0.2
-    done
-}
+WAIT_FOR_POLL=0.2 # wait_for (testlib.sh) polls every 0.2 s here
 HOST=cmp-test-1
 CEPHX_UUID=6a3f0e4c-2b1d-4c8e-9f70-1a2b3c4d5e6f
 keyring=$CEPH_DIR/ceph.client.cinder.keyring

@@ -29,14 +29,16 @@ check_eq() {
     if [ "$2" = "$3" ]; then pass "$1"; else fail "$1" "expected '$2', got '$3'"; fi
 }
 
-# wait_for SECONDS COMMAND...: until COMMAND succeeds (polled every 0.1 s), at
-# most SECONDS; 1 when it never did.
+# wait_for SECONDS COMMAND...: until COMMAND succeeds (its output discarded),
+# run afresh every WAIT_FOR_POLL seconds (0.1 unless the script sets it), for
+# at most SECONDS from the call (to the microsecond: EPOCHREALTIME, no fork);
+# 1 when it never did. Pass a function, never a "$(...)" computed once.
 wait_for() {
-    local end=$((SECONDS + $1))
+    local end=$((${EPOCHREALTIME/[.,]/} + $1 * 1000000))
     shift
     until "$@" >/dev/null 2>&1; do
-        [ $SECONDS -ge $end ] && return 1
-        sleep 0.1
+        [ "${EPOCHREALTIME/[.,]/}" -lt "$end" ] || return 1
+        sleep "${WAIT_FOR_POLL:-0.1}"
     done
 }
 
