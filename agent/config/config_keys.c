@@ -15,7 +15,7 @@
 #define MAX_WORKERS 64
 #define MAX_URI 512
 #define MAX_HOST 255           /* event.h's EVENT_HOST_MAX less the NUL */
-#define MAX_USAGE_NAME 127     /* secrets.h's VIRT_USAGE_ID_MAX less the NUL */
+#define MAX_USAGE_NAME 127     /* virt.h's VIRT_USAGE_ID_MAX less the NUL */
 #define MAX_ENTITY 100
 /* AMQP 0-9-1 short strings hold 255 bytes; names are at most 127 by the spec. */
 #define MAX_AMQP_HOST 255
