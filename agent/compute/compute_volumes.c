@@ -108,7 +108,7 @@ static bool ready(struct compute *cp, const char *volume_id, struct compute_acti
 }
 
 /* absent: the caller expects libvirt to hold no secret for the volume
- * (a new volume, one just undefined): virt.c defines it at once. */
+ * (a new volume, one just undefined): virt_ensure() defines it at once. */
 static struct virt_spec volume_spec(const struct compute *cp, const char *volume_id,
                                        bool placeholder, bool absent)
 {

@@ -1,5 +1,7 @@
-/* secrets: libvirt secrets through libvirt's C API. Only this file includes
- * libvirt headers.
+/* virt: libvirt through its C API: secrets, the domains that use them and
+ * the RBD disks of running domains, libvirt's events, the connection. The
+ * one interface to libvirt; only compute/virt*.c and virt_internal.h
+ * include libvirt's headers.
  *
  * A struct secrets is one connection (virConnectPtr) to a libvirt URI.
  * Secrets the agent defines carry an ownership mark in <description>:
@@ -31,7 +33,7 @@
  * secret:///embed?root=DIR (libvirt's secret driver in this process) is
  * for tests only: libvirt admits one per process, ever, even after
  * virt_disconnect(), and libvirt 9.0's embedded driver jumps to a NULL
- * callback at the end of every virSecretUndefine (see test_secrets.c). */
+ * callback at the end of every virSecretUndefine (see test_virt.c). */
 #pragma once
 
 #include <stdbool.h>

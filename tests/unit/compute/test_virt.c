@@ -1,4 +1,4 @@
-/* Tests for compute/virt.c against libvirt's real secret driver, run in this
+/* Tests for virt.h against libvirt's real secret driver, run in this
  * process (secret:///embed?root=DIR). libvirt admits one embedded secret
  * driver per process, so every test shares one connection, rooted in the
  * directory of the first test that needs it and closed at exit; tests use
