@@ -192,8 +192,10 @@ int virt_lookup_usage(struct secrets *s, enum virt_usage usage, const char *usag
 
 /* --- find, remove, list ---------------------------------------------- */
 
-int virt_find(struct secrets *s, enum virt_usage usage, const char *usage_id,
-                 struct virt_info *ret, const char **ret_reason)
+/* The secret of a usage, checked first, and what its definition says; on
+ * success the caller frees *ret_secret. */
+static int lookup_info(struct secrets *s, enum virt_usage usage, const char *usage_id,
+                       virSecretPtr *ret_secret, struct virt_info *ret, const char **ret_reason)
 {
         virSecretPtr secret = NULL;
         int r;
@@ -205,8 +207,17 @@ int virt_find(struct secrets *s, enum virt_usage usage, const char *usage_id,
         if (r < 0)
                 return r;
         r = virt_secret_info(s, secret, ret, ret_reason);
-        virSecretFree(secret);
+        if (r < 0 || !ret_secret)
+                virSecretFree(secret);
+        else
+                *ret_secret = secret;
         return r;
+}
+
+int virt_find(struct secrets *s, enum virt_usage usage, const char *usage_id,
+                 struct virt_info *ret, const char **ret_reason)
+{
+        return lookup_info(s, usage, usage_id, NULL, ret, ret_reason);
 }
 
 int virt_remove(struct secrets *s, enum virt_usage usage, const char *usage_id,
@@ -216,15 +227,9 @@ int virt_remove(struct secrets *s, enum virt_usage usage, const char *usage_id,
         virSecretPtr secret = NULL;
         int r;
 
-        r = check_usage(usage, usage_id, ret_reason);
+        r = lookup_info(s, usage, usage_id, &secret, &info, ret_reason);
         if (r < 0)
                 return r;
-        r = virt_lookup_usage(s, usage, usage_id, &secret, ret_reason);
-        if (r < 0)
-                return r;
-        r = virt_secret_info(s, secret, &info, ret_reason);
-        if (r < 0)
-                goto out;
         if (!info.owned) {
                 r = reason_format(-EEXIST, ret_reason,
                                   "libvirt secret %s (%s '%s') is not managed by rbd-luks-agent; "
