@@ -1,6 +1,7 @@
-/* format_internal: what format.c and format_inherit.c share: the
- * workers' context, one format's job, and how a job ends. Not for other
- * modules (format.h is their interface). */
+/* format_internal: what the format's files share (format.c, format_decide.c,
+ * format_key.c, format_context.c, format_extend.c, format_convert.c,
+ * format_inherit.c): the workers' context, one format's job, and how a
+ * job ends. Not for other modules (format.h is their interface). */
 #pragma once
 
 #include <pthread.h>
@@ -83,6 +84,37 @@ bool job_state_uuid(const char *state, char ret[40]);
 
 /* Writes a built header (keyslots first, the first 4 KiB last). */
 int format_write_header(struct job *j, const unsigned char *header, size_t used);
+/* j->size, the state, and the first PHDR_BLOCK bytes into head when the
+ * image has that many; reads only, no lock. false (ended) on an error. */
+bool format_peek(struct job *j, unsigned char head[PHDR_BLOCK]);
+/* The ending when the image cannot be opened (r). */
+void format_open_failed(struct job *j, int r);
+
+/* format_decide.c. The first non-zero byte of buf, or NULL. */
+const unsigned char *format_first_nonzero(const unsigned char *buf, size_t len);
+/* The image holds data (what, for reasons; article "a" or "an"): to be
+ * converted (j->convert, 0), or refused when conversion is off (-1,
+ * ended). */
+int format_data_found(struct job *j, const char *article, const char *what);
+/* No header yet: may we write one? From j's size, offset, probe and state
+ * (requested: the event's size, 0 by hand); sets j->payload,
+ * j->check_from, j->resume_in_header and, on data where the header goes,
+ * j->convert. 0 yes, as far as these tell (the allocated extents are
+ * checked later); -1 decided (ended). */
+int format_decide_blank_image(struct job *j, uint64_t requested);
+
+/* format_key.c. The passphrase: the volume's key looked up, or, from a
+ * provider that makes keys and has none for this volume yet, a new one
+ * whose record *ret_record holds until keys_store (*ret_new). A negative
+ * errno when the job has ended. */
+int format_get_passphrase(struct job *j, struct secret **ret, struct keys_record *ret_record,
+                          bool *ret_new);
+
+/* format_context.c. The shared Ceph client, connected if need be, one
+ * more user counted; released after use, retired when retire (a fresh one
+ * for the next format). */
+int format_client_acquire(struct format_context *ctx, struct client **ret);
+void format_client_release(struct format_context *ctx, struct client *client, bool retire);
 
 /* format_convert.c. What format_blank_image made for the volume, handed
  * to the conversion: the passphrase, the key's record (new_key: not stored
