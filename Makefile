@@ -76,7 +76,8 @@ FUZZ_SRCS_hookfile := $(call dir_srcs,base) agent/stream/hookfile.c agent/stream
 	agent/stream/hookfile_watch.c
 FUZZ_LIBS_hookfile := -ljson-c
 FUZZ_MAXLEN_hookfile := 4096
-FUZZ_SRCS_config   := $(call dir_srcs,base config) agent/keys/keyring.c agent/keys/keywrap.c
+FUZZ_SRCS_config   := $(call dir_srcs,base config) agent/keys/keyring.c agent/keys/keywrap.c \
+	agent/keys/keywrap_record.c
 FUZZ_LIBS_config   := -linih -ljson-c -lcrypto
 FUZZ_MAXLEN_config := 8192
 FUZZ_BINS := $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%)

@@ -1,5 +1,5 @@
 /* cli_keys: the `keys` command family for operators — show, verify,
- * audit, passphrase, rewrap — on top of the rbd, luks and keys modules.
+ * audit, passphrase, rewrap — on top of the ceph, luks and keys modules.
  * Returns the process exit code (0 ok, 1 failure or finding, 2 usage). */
 #pragma once
 

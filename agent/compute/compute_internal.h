@@ -1,5 +1,6 @@
-/* compute_internal: what role_compute.c (the loop, events, commands) and
- * the files that keep volume secrets in step with the volume index
+/* compute_internal: what the role's own files (role_compute.c, the loop;
+ * compute_connect.c, compute_events.c, compute_commands.c) and the files
+ * that keep volume secrets in step with the volume index
  * (compute_volumes.c, compute_waiting.c, compute_raw_disks.c,
  * compute_reconcile.c) share. Not an interface for anyone else.
  *
@@ -32,6 +33,7 @@
 #define COMPUTE_BATCH_MAX 256 /* volumes defined per round of those threads */
 
 struct health;
+struct hookfile_line;
 struct keys;
 struct ceph_cluster;
 
@@ -111,16 +113,42 @@ struct compute {
 void compute_set_action(struct compute_action *a, enum outcome o, bool transient,
                         const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
+/* What an event (or a `secrets` command) asks of one volume's secret. */
+enum compute_intent {
+        COMPUTE_INTENT_NONE,
+        COMPUTE_INTENT_PLACEHOLDER,
+        COMPUTE_INTENT_PROVISION,
+        COMPUTE_INTENT_REMOVE
+};
+
 /* role_compute.c */
-int compute_ensure_libvirt(struct compute *cp);
-/* [compute] sasl_user/sasl_password_file, as virt_connect() takes them. */
-struct virt_login compute_libvirt_login(const struct config *c);
-int compute_cluster(struct compute *cp, struct ceph_cluster **ret);
-void compute_cluster_failed(struct compute *cp, int r);
 /* Logs, counts and appends one ending to results.jsonl; false only when
  * stopped while results.jsonl could not be written. */
 bool compute_record(struct compute *cp, const char *event_type, const char *message_id,
                     const char *volume_id, const struct compute_action *a, uint64_t ms);
+/* Waits ms, keeping the health file fresh; true when a stop was asked. */
+bool compute_sleep_or_stop(struct compute *cp, unsigned ms);
+/* A backup.restore.end seen: the reconciles that follow it scheduled. */
+void compute_restore_seen(struct compute *cp, struct compute_action *a);
+/* The role's state, results and key provider opened (logs why not);
+ * compute_destroy() after either outcome. */
+int compute_init(struct compute *cp, const struct config *c, bool once);
+void compute_destroy(struct compute *cp);
+
+/* compute_connect.c */
+/* Connected, or -ENOTCONN while libvirt is away (reconnects with backoff). */
+int compute_ensure_libvirt(struct compute *cp);
+/* [compute] sasl_user/sasl_password_file, as virt_connect() takes them. */
+struct virt_login compute_libvirt_login(const struct config *c);
+/* Makes every [secret:NAME] exist as configured; logs what it changed. */
+void compute_apply_static_secrets(struct compute *cp, const char *occasion);
+int compute_cluster(struct compute *cp, struct ceph_cluster **ret);
+void compute_cluster_failed(struct compute *cp, int r);
+
+/* compute_events.c */
+/* Handles one line; true when it has ended (its position may be saved),
+ * *ret_effect when something was recorded. */
+bool compute_handle_line(struct compute *cp, const struct hookfile_line *l, bool *ret_effect);
 
 /* The live volume ids of the last index walk, sorted (NULL: ask the index). */
 struct compute_live_set {

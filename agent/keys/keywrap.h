@@ -1,6 +1,6 @@
 /* keywrap: volume keys wrapped with a key-encryption key (KEK), so a key
- * can travel with its volume in RBD image metadata. Only this file includes
- * OpenSSL.
+ * can travel with its volume in RBD image metadata. In keys/, only
+ * keywrap.c and keywrap_record.c include OpenSSL.
  *
  * Algorithm: AES-256-GCM, a fresh random 96-bit nonce per wrap, 128-bit tag.
  * Associated data: "rbd-luks-agent key v1", NUL, kek_id, NUL, volume_id —

@@ -11,7 +11,16 @@
  * extensions where they exist). SHA256_Transform is deprecated since
  * OpenSSL 3.0, but it is still the only public one-block compression
  * function; a libcrypto built without deprecated interfaces stops the
- * build here, and [luks] keyslot_writer = libcryptsetup needs none of it. */
+ * build here, and [luks] keyslot_writer = libcryptsetup needs none of it.
+ *
+ * Why one file over 500 lines: it is one key slot of the LUKS1
+ * specification, meant to be checked against it top to bottom: the
+ * header's offsets, PBKDF2 (the slot's key), the AF splitter and XTS of
+ * the key material, then the write and the open that chain them. The
+ * parts share those offsets, the SHA-256 constants and big-endian
+ * helpers, and the deprecated-interface guard above covers all of them
+ * (SHA256_Init as much as SHA256_Transform); split, each file would repeat
+ * the guard, and a reader would follow one slot across files. */
 #define OPENSSL_SUPPRESS_DEPRECATED
 #include "keyslot.h"
 
