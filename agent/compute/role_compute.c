@@ -105,7 +105,7 @@ bool compute_record(struct compute *cp, const char *event_type, const char *mess
 /* ---- backup restores ---------------------------------------------------- */
 
 /* A restore names only the backup's source volume, and the volume agent
- * re-binds the volumes it went into (role_volume.c, restore_sweep) without
+ * re-binds the volumes it went into (role_volume_jobs.c, restore_sweep) without
  * any event to say so: the reconciles that follow a backup.restore.end, at
  * these times after it, give those volumes their new value. Until then they
  * keep the old one, which opens nothing of the restored header. */
