@@ -1,5 +1,6 @@
 /* kolla: config.json, the strategy and the command of kolla-start
- * (kolla.h); the file copies and permissions are in kolla_copy.c.
+ * (kolla.h); the file copies and permissions are in kolla_copy.c,
+ * kolla_tree.c and kolla_perms.c.
  *
  * This is a command layer: kolla_prepare() and kolla_start() log; the
  * parsing functions only hand back an error line. */
