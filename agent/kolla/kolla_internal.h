@@ -1,10 +1,12 @@
 /* kolla_internal: what the files of kolla/ share. Not an interface for
  * anyone else: kolla.h is.
  *
- * The copier carries out one entry of config.json on disk: kolla_copy.c
- * copies files (and the config_files entries, the COPY_ONCE marker),
- * kolla_tree.c walks, empties and copies directories, kolla_perms.c sets
- * owners and modes (and the permissions entries).
+ * kolla_fail writes the error line of config.json's parse and of the
+ * command's split (kolla_json.c, kolla.c). The copier carries out one
+ * entry of config.json on disk: kolla_copy.c copies files (and the
+ * config_files entries, the COPY_ONCE marker), kolla_tree.c walks, empties
+ * and copies directories, kolla_perms.c sets owners and modes (and the
+ * permissions entries).
  *
  * Symbolic links: a source (and what a source directory holds) is
  * followed, as the deployment tool may hand over links. The paths
@@ -32,6 +34,10 @@
 #include "kolla.h"
 
 struct secret;
+
+/* r, with the error line (fmt) in error[size]. */
+__attribute__((format(printf, 4, 5))) int kolla_fail(char *error, size_t size, int r,
+                                                     const char *fmt, ...);
 
 /* One entry of config.json being carried out. */
 struct kolla_copier {
