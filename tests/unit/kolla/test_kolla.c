@@ -1,6 +1,7 @@
-/* Unit tests for agent/kolla/kolla.c and agent/kolla/kolla_copy.c: config.json parsed
- * into entries (exact error and warning texts), the command split, the
- * strategy, and real copies and permissions in unit_tmpdir(). */
+/* Unit tests for agent/kolla/ (kolla.c, kolla_json.c, kolla_copy.c,
+ * kolla_tree.c, kolla_perms.c): config.json parsed into entries (exact
+ * error and warning texts), the command split, the strategy, and real
+ * copies and permissions in unit_tmpdir(). */
 #include "kolla/kolla.h"
 #include "base/log.h"
 #include "../unit.h"

@@ -1,5 +1,6 @@
-/* Unit tests for agent/kolla/kolla_copy.c against a hostile process inside the
- * tree it works on: one that swaps an entry between what it is and a
+/* Unit tests for agent/kolla/'s copies and permissions (kolla_copy.c,
+ * kolla_tree.c, kolla_perms.c) against a hostile process inside the tree
+ * they work on: one that swaps an entry between what it is and a
  * symbolic link to something outside the tree, as fast as it can, while
  * kolla_set_permissions (perm 0666, recurse; with and without an owner)
  * or kolla_copy_files runs over the tree again and again. What is outside
