@@ -11,6 +11,7 @@
 
 #include "config.h"
 #include "config_internal.h"
+#include "base/text.h"
 #include "luks/luks.h" /* LUKS_PBKDF2_MIN_ITERATIONS; declarations only */
 
 /* qemu's LUKS driver opens these; cryptsetup takes cipher and mode apart. */
@@ -116,16 +117,7 @@ int config_parse_path(struct load *l, const struct key_def *k, const char *value
  * anywhere (rbd specs, log lines, file names). */
 bool config_name_ok(const char *s, size_t n, size_t max)
 {
-        if (n == 0 || n > max)
-                return false;
-        for (size_t i = 0; i < n; i++) {
-                char c = s[i];
-
-                if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                      (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-'))
-                        return false;
-        }
-        return true;
+        return n > 0 && n <= max && text_is_portable(s, n);
 }
 
 int config_parse_name(struct load *l, const struct key_def *k, const char *value)

@@ -19,6 +19,7 @@
 
 #include "base/fdio.h"
 #include "base/json.h"
+#include "base/text.h"
 #include "kolla_internal.h"
 
 #define OWNER_PART_MAX 32
@@ -76,16 +77,7 @@ int kolla_parse_perm(const char *text, int *ret)
 /* A user or group: a name as useradd takes it, or a numeric id. */
 static bool owner_part_ok(const char *s, size_t n)
 {
-        if (n == 0 || n > OWNER_PART_MAX || s[0] == '-')
-                return false;
-        for (size_t i = 0; i < n; i++) {
-                char c = s[i];
-
-                if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                      (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-'))
-                        return false;
-        }
-        return true;
+        return n > 0 && n <= OWNER_PART_MAX && s[0] != '-' && text_is_portable(s, n);
 }
 
 static bool owner_ok(const char *owner)

@@ -425,22 +425,32 @@ plain:
                 format_convert_remove_plain(j);
 }
 
+bool format_job_begin(struct job *j, struct format_context *ctx, const char *volume_id,
+                      struct format_result *ret, struct client **ret_client)
+{
+        int r;
+
+        *j = (struct job){.ctx = ctx, .volume_id = volume_id, .result = ret};
+        *ret = (struct format_result){.outcome = OUTCOME_FAILED};
+        snprintf(j->image_name, sizeof(j->image_name), "%s%s", ctx->config->image_prefix,
+                 volume_id);
+        r = format_client_acquire(ctx, ret_client);
+        if (r < 0) {
+                job_end(j, OUTCOME_FAILED, true, "cannot connect to Ceph as client.%s: %s",
+                    ctx->config->ceph_client, strerror(-r));
+                return false;
+        }
+        return true;
+}
+
 void format_volume(struct format_context *ctx, const char *volume_id, uint64_t size_bytes,
                    struct format_result *ret)
 {
-        struct job j = {.ctx = ctx, .volume_id = volume_id, .result = ret};
         struct client *client;
-        int r;
+        struct job j;
 
-        *ret = (struct format_result){.outcome = OUTCOME_FAILED};
-        snprintf(j.image_name, sizeof(j.image_name), "%s%s", ctx->config->image_prefix,
-                 volume_id);
-        r = format_client_acquire(ctx, &client);
-        if (r < 0) {
-                job_end(&j, OUTCOME_FAILED, true, "cannot connect to Ceph as client.%s: %s",
-                    ctx->config->ceph_client, strerror(-r));
+        if (!format_job_begin(&j, ctx, volume_id, ret, &client))
                 return;
-        }
         format_open_image(&j, client->cluster, size_bytes);
         format_client_release(ctx, client, j.retire_client);
 }

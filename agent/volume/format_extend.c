@@ -84,20 +84,12 @@ static void grow_to(struct job *j, uint64_t size_bytes, const char *uuid)
 void format_extend(struct format_context *ctx, const char *volume_id, uint64_t size_bytes,
                    struct format_result *ret)
 {
-        struct job j = {.ctx = ctx, .volume_id = volume_id, .result = ret};
         struct client *client;
         char uuid[40] = "";
-        int r;
+        struct job j;
 
-        *ret = (struct format_result){.outcome = OUTCOME_FAILED};
-        snprintf(j.image_name, sizeof(j.image_name), "%s%s", ctx->config->image_prefix,
-                 volume_id);
-        r = format_client_acquire(ctx, &client);
-        if (r < 0) {
-                job_end(&j, OUTCOME_FAILED, true, "cannot connect to Ceph as client.%s: %s",
-                    ctx->config->ceph_client, strerror(-r));
+        if (!format_job_begin(&j, ctx, volume_id, ret, &client))
                 return;
-        }
         if (open_image(&j, client->cluster)) {
                 if (extendable(&j, uuid))
                         grow_to(&j, size_bytes, uuid);

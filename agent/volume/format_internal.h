@@ -110,6 +110,13 @@ int format_decide_blank_image(struct job *j, uint64_t requested);
 int format_get_passphrase(struct job *j, struct secret **ret, struct keys_record *ret_record,
                           bool *ret_new);
 
+/* format.c. A job begun: its result failed until it ends otherwise, the
+ * image's name made from the volume id, the shared Ceph client acquired
+ * (*ret_client, released by the caller). False when there is no client: the
+ * job has then ended (failed, transient). */
+bool format_job_begin(struct job *j, struct format_context *ctx, const char *volume_id,
+                      struct format_result *ret, struct client **ret_client);
+
 /* format_context.c. The shared Ceph client, connected if need be, one
  * more user counted; released after use, retired when retire (a fresh one
  * for the next format). */
