@@ -245,7 +245,7 @@ def _ctx(inner):
 
 def ignored_event(i):
     k = i % 6
-    if k == 0:  # the unit test's typical_ignored (tests/unit/test_event.c)
+    if k == 0:  # the unit test's typical_ignored (tests/unit/stream/test_event.c)
         host = f"compute-{i % 40}"
         p = {"tenant_id": uuid.uuid4().hex, "user_id": uuid.uuid4().hex, "instance_id": _u(),
              "instance_type": "m1.small", "instance_type_id": 5, "display_name": f"web-{i}",

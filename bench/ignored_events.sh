@@ -9,7 +9,7 @@
 #
 # BENCH_LINES (1000000) lines are written to the hook file before the agent
 # starts (bench/agent_events.py ignored: oslo.messaging v2 envelopes of
-# compute.instance.update as in tests/unit/test_event.c's event_speed,
+# compute.instance.update as in tests/unit/stream/test_event.c's event_speed,
 # volume.attach.end, volume.exists, port.update.end, image.send and
 # snapshot.create.end; 0.9 to 1.9 KB, 1.36 KB on average; 20000 different
 # lines repeated in order). The file is then in the page cache (it was just

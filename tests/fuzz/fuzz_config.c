@@ -4,7 +4,7 @@
  * input is written to a temp file and given to config_load() and
  * keyring_read_key(), and, as a NUL-terminated string, to keywrap_parse()
  * and keywrap_open() (with the KEK of the golden record in
- * tests/unit/test_keywrap.c, so a real record unwraps). Besides the
+ * tests/unit/keys/test_keywrap.c, so a real record unwraps). Besides the
  * sanitizers it checks the headers' contracts and abort()s on a violation:
  *   - config_load: 0 with a config and no problem, or -EINVAL with at
  *     least one problem; every problem is one line "FILE:LINE: message",

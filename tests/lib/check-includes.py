@@ -14,6 +14,8 @@ Rules (docs/architecture.md, "Include rules"):
   3. The layers table has no cycle, so neither has the code.
   4. Each external library's headers are included only by the files the
      "includes" table names for it.
+  5. Every .c file of agent/ has its line in the doc's "Folders" section,
+     under its folder, and every file named there exists.
 Every violation is printed as FILE:LINE: message; the exit status is 1 if
 there is any. --self-test plants one violation of each rule in a copy of
 agent/ and fails unless each is caught (and the copy without them passes).
@@ -158,10 +160,38 @@ def check(agent, doc):
                 problems.append("%s: %s/ may not include %s/ (docs/architecture.md, layers table: %s/ may include %s)"
                                 % (where, folder, target, folder,
                                    ", ".join(sorted(may.get(folder, ()))) or "nothing"))
+    problems += documented(agent, doc)
     for lib, _, allowed in ext:
         for f in sorted(allowed):
             if not os.path.isfile(os.path.join(agent, f)):
                 problems.append("%s: the includes table names %s for %s, which does not exist" % (doc, f, lib))
+    return problems
+
+
+def documented(agent, doc):
+    """Every .c file of agent/ has a line "- `file.c`..." under its folder's
+    "### `folder/`" heading of the doc, and every such line names a file that
+    is there."""
+    problems = []
+    listed = {}
+    folder = None
+    for n, line in enumerate(open(doc), 1):
+        m = re.match(r"^### `([a-z]+)/`", line)
+        if m:
+            folder = m.group(1)
+            continue
+        if line.startswith("## "):
+            folder = None
+        if folder and line.startswith("- "):
+            head = line.split(":", 1)[0]
+            for f in re.findall(r"`([a-z_]+\.c)`", head):
+                listed["%s/%s" % (folder, f)] = n
+    present = set(r for r in sources(agent) if r.endswith(".c") and "/" in r)
+    for f in sorted(present - set(listed)):
+        problems.append("agent/%s: no line for it under \"### `%s/`\" in %s"
+                        % (f, f.split("/")[0], doc))
+    for f in sorted(set(listed) - present):
+        problems.append("%s:%d: names agent/%s, which is not there" % (doc, listed[f], f))
     return problems
 
 
@@ -193,6 +223,14 @@ def self_test():
             hit = [p for p in got if expect in p and f in p]
             print("self-test: %-16s %-40s %s" % (f, text.strip(), "caught" if hit else "MISSED"))
             failures += not hit
+        # A file the doc does not describe.
+        extra = os.path.join(agent, "base", "planted.c")
+        open(extra, "w").write("/* planted */\n")
+        got = check(agent, doc)
+        os.unlink(extra)
+        hit = [p for p in got if "base/planted.c: no line for it" in p]
+        print("self-test: %-16s %-40s %s" % ("base/planted.c", "(no line in the doc)", "caught" if hit else "MISSED"))
+        failures += not hit
         # A cycle planted in the table itself.
         text = open(doc).read()
         planted = re.sub(r"(\| `base/` \|)([^|\n]*)\|", r"\1 `cli/` \|", text, count=1)
@@ -201,7 +239,7 @@ def self_test():
         hit = [p for p in got if "has a cycle" in p]
         print("self-test: layers table: base/ may include cli/  %s" % ("caught" if hit else "MISSED"))
         failures += not hit
-    print("self-test: %d planted, %d missed" % (6, failures))
+    print("self-test: %d planted, %d missed" % (7, failures))
     return 1 if failures else 0
 
 
@@ -227,8 +265,8 @@ def main(argv):
         print("includes: %d problem(s)" % len(problems))
         return 1
     may, ext, _ = load_rules(doc)
-    print("includes: %d folders, %d libraries, every include where docs/architecture.md says"
-          % (len(may), len(ext)))
+    print("includes: %d folders, %d libraries, every include where docs/architecture.md says, "
+          "every .c file described there" % (len(may), len(ext)))
     return 0
 
 
