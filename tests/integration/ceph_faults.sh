@@ -9,16 +9,9 @@
 
 cluster() { "$(dirname "$0")/../lib/ceph-cluster.sh" "$1" "$CEPH_DIR" >>"$T_TMP/cluster.log" 2>&1; }
 
-# wait_until SECONDS COMMAND...: poll until COMMAND succeeds; COMMAND is run
-# afresh each time (pass a function, never a "$(...)" computed once).
-wait_until() {
-    local end=$((SECONDS + $1))
-    shift
-    until "$@" >/dev/null 2>&1; do
-        [ $SECONDS -ge $end ] && return 1
-        sleep 0.2
-    done
-}
+# testlib.sh's wait_for, polling every 0.2 s: COMMAND is run afresh each
+# time (pass a function, never a "$(...)" computed once).
+WAIT_FOR_POLL=0.2
 lines_in() { if [ -f "$1" ]; then wc -l <"$1"; else echo 0; fi; }
 formatted_total() { grep -c '"outcome":"formatted"' "$1/state/results.jsonl" 2>/dev/null || true; }
 formatted_at_least() { [ "$(formatted_total "$1")" -ge "$2" ]; }
@@ -94,7 +87,7 @@ done
 pid=$!
 pids+=("$pid")
 for i in 0 1 2; do event_json "${ids[$i]}" 1 >>"$dir/events.jsonl"; done
-check "OSD: the first events are formatted before the outage" wait_until 30 formatted_at_least "$dir" 3
+check "OSD: the first events are formatted before the outage" wait_for 30 formatted_at_least "$dir" 3
 # One more, in flight (lock taken, header being built) when the OSD goes.
 inflight=${ids[3]}
 event_json "$inflight" 1 >>"$dir/events.jsonl"
@@ -115,7 +108,7 @@ cluster start-osd
 check "OSD: started again" test -f "$CEPH_DIR/osd.pid"
 # The last one arrives once the OSD is back.
 event_json "${ids[9]}" 1 >>"$dir/events.jsonl"
-check "OSD: every event ended after it came back" wait_until 90 results_at_least "$dir" 10
+check "OSD: every event ended after it came back" wait_for 90 results_at_least "$dir" 10
 check_eq "OSD: the volume in flight when the OSD stopped is formatted" \
     "formatted" "$(outcomes_of "$dir" "$inflight")"
 check_eq "OSD: every volume formatted" 10 "$(formatted_total "$dir")"
@@ -156,23 +149,23 @@ feed() { # FILE N: N new volumes and their events appended to FILE
 pid=$!
 pids+=("$pid")
 feed "$hook" 3
-check "rotation: first events formatted" wait_until 30 formatted_at_least "$dir" 3
+check "rotation: first events formatted" wait_for 30 formatted_at_least "$dir" 3
 # logrotate without copytruncate: rename; the writer still has the old file
 # open and appends to it until it reopens the path, which makes a new file.
 mv "$hook" "$hook.1"
 feed "$hook.1" 2
 event_json "$(new_uuid)" 1 x volume.attach.end >>"$hook.1"
 feed "$hook" 4
-check "rotation: events in the old file's tail and the new file formatted" wait_until 30 formatted_at_least "$dir" 9
+check "rotation: events in the old file's tail and the new file formatted" wait_for 30 formatted_at_least "$dir" 9
 check "rotation: the log says the file was rotated" grep -q "$hook: file was rotated; now reading the new file from its start" "$dir/agent.log"
 # copytruncate: copy, then cut the file to 0 in place and write on. Fewer
 # bytes follow than were there, so the cut is seen whenever the agent looks.
 cp "$hook" "$hook.2"
 truncate -s 0 "$hook"
 feed "$hook" 2
-check "truncation: the log says the file was truncated" wait_until 20 grep -q "$hook: file was truncated (shorter than our position, or the bytes before it changed); reading from its start" "$dir/agent.log"
+check "truncation: the log says the file was truncated" wait_for 20 grep -q "$hook: file was truncated (shorter than our position, or the bytes before it changed); reading from its start" "$dir/agent.log"
 feed "$hook" 2
-check "truncation: events after the cut formatted" wait_until 30 formatted_at_least "$dir" 13
+check "truncation: events after the cut formatted" wait_for 30 formatted_at_least "$dir" 13
 sleep 1 # anything extra (a line read twice) would land now
 check_eq "rotation/truncation: each volume has one result line, 'formatted'" 0 "$(every_volume_once "$dir" "${rids[@]}")"
 check_eq "rotation/truncation: 13 result lines" 13 "$(lines_in "$dir/state/results.jsonl")"
@@ -214,16 +207,16 @@ pids+=("$pid")
 # An ignored event makes a first checkpoint; results.jsonl stays empty, so
 # its next line needs a new page of the tmpfs.
 event_json "$(new_uuid)" 1 x volume.attach.end >>"$dir/events.jsonl"
-check "full: a first checkpoint is saved" wait_until 10 checkpoint_at_end "$mnt/checkpoint" "$dir/events.jsonl"
+check "full: a first checkpoint is saved" wait_for 10 checkpoint_at_end "$mnt/checkpoint" "$dir/events.jsonl"
 cp_before=$(cat "$mnt/checkpoint")
 dd if=/dev/zero of="$mnt/filler" bs=4k >/dev/null 2>&1
 check_eq "full: no space left on the state_dir" 0 "$(df --output=avail -k "$mnt" | tail -1 | tr -d ' ')"
 # Ignored lines first (the checkpoint wants to pass them), then the creates.
 for i in 1 2; do event_json "$(new_uuid)" 1 x volume.detach.end >>"$dir/events.jsonl"; done
 for id in "${fids[@]}"; do event_json "$id" 1 >>"$dir/events.jsonl"; done
-check "full: the log says results.jsonl cannot be written: No space left on device" wait_until 30 \
+check "full: the log says results.jsonl cannot be written: No space left on device" wait_for 30 \
     grep -q "volume [0-9a-f-]*: cannot write results.jsonl in $mnt: No space left on device (outcome formatted; will retry)" "$dir/agent.log"
-check "full: the log says the checkpoint cannot be saved: No space left on device" wait_until 10 \
+check "full: the log says the checkpoint cannot be saved: No space left on device" wait_for 10 \
     grep -q "cannot save checkpoint in $mnt: No space left on device" "$dir/agent.log"
 sleep 2 # several more write attempts against the full disk
 check "full: the agent is still running" is_running "$pid"
@@ -232,9 +225,9 @@ check_eq "full: the checkpoint did not move past unrecorded events" "$cp_before"
 check_eq "full: nothing (not even part of a line) in results.jsonl" 0 "$(stat -c %s "$mnt/results.jsonl" 2>/dev/null || echo 0)"
 check "full: no checkpoint.tmp left behind" test ! -e "$mnt/checkpoint.tmp"
 rm -f "$mnt/filler"
-check "full: with space back, every volume's result is recorded" wait_until 30 formatted_at_least "$dir" 4
-check "full: the log says the checkpoint was saved again" wait_until 10 grep -q "checkpoint saved again in $mnt" "$dir/agent.log"
-check "full: the checkpoint reaches the end of the hook file" wait_until 10 checkpoint_at_end "$mnt/checkpoint" "$dir/events.jsonl"
+check "full: with space back, every volume's result is recorded" wait_for 30 formatted_at_least "$dir" 4
+check "full: the log says the checkpoint was saved again" wait_for 10 grep -q "checkpoint saved again in $mnt" "$dir/agent.log"
+check "full: the checkpoint reaches the end of the hook file" wait_for 10 checkpoint_at_end "$mnt/checkpoint" "$dir/events.jsonl"
 check "full: the checkpoint still parses" checkpoint_parses "$mnt/checkpoint"
 check_eq "full: results are whole JSON lines" 4 "$(python3 -c 'import json,sys; print(sum(1 for l in open(sys.argv[1]) if json.loads(l)))' "$mnt/results.jsonl" 2>&1)"
 stop_agent "$pid"

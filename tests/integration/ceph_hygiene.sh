@@ -7,14 +7,7 @@
 # and KEK files that group or others can read are refused.
 . "$(dirname "$0")/../lib/testlib.sh"
 
-wait_until() { # SECONDS COMMAND...: poll until COMMAND succeeds (run afresh each time)
-    local end=$((SECONDS + $1))
-    shift
-    until "$@" >/dev/null 2>&1; do
-        [ $SECONDS -ge $end ] && return 1
-        sleep 0.05
-    done
-}
+WAIT_FOR_POLL=0.05 # testlib.sh's wait_for, polling every 50 ms
 formatted_at_least() { [ "$(grep -c '"outcome":"formatted"' "$1/state/results.jsonl" 2>/dev/null)" -ge "$2" ]; }
 has_result() { grep -q "\"volume_id\":\"$2\"" "$1/state/results.jsonl" 2>/dev/null; }
 use_metadata() { # DIR: switch the config to provider = metadata with DIR/kek-1.bin
@@ -131,13 +124,13 @@ SH
     env RLA_TEST_CANARY="canary-$name" "$AGENT" -c "$dir/agent.ini" run >>"$dir/agent.log" 2>&1 &
     pid=$!
     pids+=("$pid")
-    check "$name: the daemon is up" wait_until 20 grep -q 'volume role following' "$dir/agent.log"
+    check "$name: the daemon is up" wait_for 20 grep -q 'volume role following' "$dir/agent.log"
     echo 'this line is not JSON' >>"$dir/events.jsonl" # so that rejects.jsonl has something
     for id in "${ids[@]}"; do event_json "$id" 1 >>"$dir/events.jsonl"; done
     if [ "$name" = command ]; then
         # Look at the key command while it runs (it waits a second).
         local cpid
-        check "command: the key command started" wait_until 20 test -s "$spy/${ids[0]}.pid"
+        check "command: the key command started" wait_for 20 test -s "$spy/${ids[0]}.pid"
         cpid=$(cat "$spy/${ids[0]}.pid")
         cat "/proc/$cpid/cmdline" >"$dir/child.cmdline" 2>&1
         cat "/proc/$cpid/environ" >"$dir/child.environ" 2>&1
@@ -159,7 +152,7 @@ SH
     # below with an unprivileged agent, where it is visible in /proc).
     check "$name: the agent's core file size limit is 0 (soft and hard)" \
         grep -qE '^Max core file size +0 +0 +bytes' "/proc/$pid/limits"
-    check "$name: both volumes formatted" wait_until 60 formatted_at_least "$dir" 2
+    check "$name: both volumes formatted" wait_for 60 formatted_at_least "$dir" 2
     kill -TERM "$pid"
     wait "$pid"
     check_eq "$name: daemon exits 0 on SIGTERM" 0 $?
@@ -209,7 +202,7 @@ open=$(new_uuid)
 new_volume "$dir" "$open" 1
 chmod 640 "$dir/keys/$open.key"
 event_json "$open" 1 >>"$dir/events.jsonl"
-check "key file mode 0640: the event ends" wait_until 30 has_result "$dir" "$open"
+check "key file mode 0640: the event ends" wait_for 30 has_result "$dir" "$open"
 check "key file mode 0640: failed, with the documented reason" grep -q \
     "\"volume_id\":\"$open\".*\"outcome\":\"failed\",\"reason\":\"[^\"]*key file $dir/keys/$open.key is accessible by group or others (mode 0640); chmod 600 it\"" \
     "$dir/state/results.jsonl"
@@ -267,7 +260,7 @@ pids+=("$pid")
 setpriv --reuid=65534 --regid=65534 --clear-groups sleep 30 &
 control=$!
 pids+=("$control")
-check "unprivileged agent: up" wait_until 20 grep -q 'volume role following' "$nobody_dir/agent.log"
+check "unprivileged agent: up" wait_for 20 grep -q 'volume role following' "$nobody_dir/agent.log"
 check_eq "unprivileged agent: it runs as uid 65534" 65534 "$(awk '/^Uid:/ {print $2}' "/proc/$pid/status")"
 check_eq "control: a plain process of that user owns its /proc files" "65534:65534" "$(stat -c %u:%g "/proc/$control/status")"
 check_eq "unprivileged agent: its /proc files are owned by root (not dumpable)" "0:0 0:0" \
