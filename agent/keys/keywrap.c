@@ -133,6 +133,16 @@ static size_t build_aad(const char *kek_id, const char *volume_id, unsigned char
         return n + volume_len;
 }
 
+/* The end of one wrap or unwrap: the context freed (OpenSSL wipes the key
+ * schedule with it) and, on failure, OpenSSL's error queue emptied. */
+static int cipher_end(EVP_CIPHER_CTX *ctx, int r)
+{
+        EVP_CIPHER_CTX_free(ctx);
+        if (r < 0)
+                ERR_clear_error();
+        return r;
+}
+
 /* Sets ctx up for one wrap (encrypt 1) or unwrap (0) and feeds it the AAD.
  * The callers bound the id and volume id. */
 static int cipher_start(EVP_CIPHER_CTX *ctx, int encrypt, const struct keywrap_kek *kek,
@@ -171,11 +181,7 @@ static int encrypt_key(const struct keywrap_kek *kek, const char *volume_id,
         rec->wrapped_len = (size_t)n + (size_t)final;
         r = 0;
 out:
-        /* OpenSSL wipes the key schedule when it frees the context. */
-        EVP_CIPHER_CTX_free(ctx);
-        if (r < 0)
-                ERR_clear_error();
-        return r;
+        return cipher_end(ctx, r);
 }
 
 /* Plaintext goes straight into locked memory; on a tag mismatch the caller
@@ -202,10 +208,7 @@ static int decrypt_key(const struct keywrap_kek *kek, const char *volume_id,
         key->len = rec->wrapped_len;
         r = 0;
 out:
-        EVP_CIPHER_CTX_free(ctx);
-        if (r < 0)
-                ERR_clear_error();
-        return r;
+        return cipher_end(ctx, r);
 }
 
 
