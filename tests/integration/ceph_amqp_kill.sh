@@ -141,17 +141,7 @@ check_eq "SIGTERM: the agent exits 0" 0 $?
 AGENT_PID=
 
 # --- checks ----------------------------------------------------------------------------
-twice=0 missing=0 opens=0 states=0 locked=0
-for id in "${ids[@]}"; do
-    f=$(result_count "$dir/state" "$id" formatted)
-    s=$(result_count "$dir/state" "$id" skipped)
-    [ "$f" -gt 1 ] && twice=$((twice + 1))
-    [ $((f + s)) -ge 1 ] || missing=$((missing + 1))
-    p=$(passphrase_file "$dir" "$id")
-    qemu_luks_io "$id" "$p" -c "read 0 4k" >/dev/null 2>&1 && opens=$((opens + 1))
-    rbd_ image-meta get "volume-$id" rbd-luks-agent.state 2>/dev/null |
-        grep -q '^formatted' && states=$((states + 1))
-done
+read -r twice missing opens states <<<"$(kill_tally "$dir" "${ids[@]}")"
 check_eq "no volume formatted twice" 0 "$twice"
 check_eq "every volume has a formatted|skipped result" 0 "$missing"
 check_eq "every volume's state is 'formatted'" "$NVOL" "$states"
@@ -161,7 +151,7 @@ check_eq "every volume opens with its key" "$NVOL" "$opens"
 # (it may be a guest's, docs/decisions.md "Locking"), so the lock stays until the
 # next writer takes it over, once the dead client's watch has timed out. What must
 # hold is that the next writer gets the lock and leaves none when it closes.
-held=0 writes=0
+held=0 writes=0 locked=0
 for id in "${ids[@]}"; do
     [ -z "$(rbd_ lock ls "volume-$id" 2>/dev/null)" ] || held=$((held + 1))
     p=$(passphrase_file "$dir" "$id")

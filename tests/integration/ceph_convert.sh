@@ -21,12 +21,6 @@ use_keks "$dir" kek-1
 raw() { echo "rbd:$POOL/$1:conf=$CEPH_CONF:id=admin"; }
 raw_io() { timeout -s KILL 60 qemu-io -f raw "$@"; } # ... IMAGE_URL last
 pass_of() { keys_ "$dir" passphrase "$1" >"$T_TMP/pass-$1" 2>>"$dir/agent.log" && echo "$T_TMP/pass-$1"; }
-qemu_size() {
-    timeout -s KILL 60 qemu-img info --output=json --object "secret,id=s0,file=$2" \
-        --image-opts "$(luks_opts "$1")" 2>/dev/null |
-        python3 -c 'import json,sys; print(json.load(sys.stdin)["virtual-size"])' 2>/dev/null
-}
-image_bytes() { rbd_ info --format json "$1" 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["size"])'; }
 parent_of() { rbd_ info --format json "$1" 2>/dev/null | python3 -c 'import json,sys; p = json.load(sys.stdin).get("parent"); print(p["image"] if p else "-")'; }
 last_result() {
     grep -h "\"volume_id\": *\"$1\"" "$dir/state/results.jsonl" | tail -n1 |
@@ -59,10 +53,10 @@ check "W (data in the header area): converted" grep -q "^converted converted: 10
 check "the result says it was read back" grep -q "read back" <<<"$(last_result "$w")"
 check "the log shows the progress (percent, MiB/s)" grep -q "volume $w: converting: read back 1024 of 1024 MiB (100%), [0-9.]* MiB/s" "$dir/agent.log"
 pw=$(pass_of "$w")
-check_eq "qemu's LUKS driver shows exactly 1 GiB" 1073741824 "$(qemu_size "$w" "$pw")"
+check_eq "qemu's LUKS driver shows exactly 1 GiB" 1073741824 "$(luks_vsize "$w" "$pw")"
 check_eq "and reads every byte that was there (sha256 of the 1 GiB)" "$want" "$(luks_sum "$w" "$pw")"
 check "not raw: the image starts with a LUKS header" bash -c "qemu-img dd -f raw -O raw if=$(raw "volume-$w") of=$T_TMP/h bs=4k count=1 2>/dev/null && head -c 6 $T_TMP/h | od -An -c | grep -q 'L   U   K   S'"
-check_eq "the image is 1 GiB + the payload offset" $((1024 * MIB + 4 * MIB)) "$(image_bytes "volume-$w")"
+check_eq "the image is 1 GiB + the payload offset" $((1024 * MIB + 4 * MIB)) "$(image_bytes "$w")"
 check_eq "no .new or .plain image is left" 0 "$(leftovers "$w")"
 check "its state is formatted" grep -q "^formatted payload=1073741824 offset=4194304 uuid=" <<<"$(meta_get "$w" rbd-luks-agent.state)"
 check "its key record moved with it" test -n "$(meta_get "$w" rbd-luks-agent.key)"
@@ -119,7 +113,7 @@ event_json "$b" 2 "$TYPE" >>"$off/events.jsonl"
 run_once "$off"
 check "2 GiB with max_convert_gib = 1: refused with the limit" grep -q "and is 2147483648 bytes, more than \[volume\] max_convert_gib = 1 GiB allows converting" "$off/state/results.jsonl"
 check_eq "nothing was created" 0 "$(leftovers "$b")"
-check_eq "its size is unchanged" $((2048 * MIB)) "$(image_bytes "volume-$b")"
+check_eq "its size is unchanged" $((2048 * MIB)) "$(image_bytes "$b")"
 rbd_ rm "volume-$o" >/dev/null 2>&1
 rbd_ rm "volume-$b" >/dev/null 2>&1
 

@@ -10,14 +10,8 @@ dir=$T_TMP/agent
 make_agent_dir "$dir" "agent.workers = 4"
 RESIZE=volume.resize.end
 TYPE=b5a2c7e2-4c7d-4a8e-9d7c-2f9d8c1e6a11
-image_bytes() { rbd_ info --format json "volume-$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["size"])'; }
 state_of() { rbd_ image-meta get "volume-$1" rbd-luks-agent.state 2>/dev/null; }
 offset_of() { state_of "$1" | sed -n 's/.* offset=\([0-9]*\) .*/\1/p'; }
-qemu_size() {
-    timeout -s KILL 60 qemu-img info --output=json --object "secret,id=s0,file=$2" \
-        --image-opts "$(luks_opts "$1")" 2>/dev/null |
-        python3 -c 'import json,sys; print(json.load(sys.stdin)["virtual-size"])' 2>/dev/null
-}
 # resized_as ID REGEX: the last resize.end result of volume ID matches REGEX.
 resized_as() {
     grep -h "\"volume_id\": *\"$1\"" "$dir/state/results.jsonl" |
@@ -39,7 +33,7 @@ off=$(offset_of "$v")
 check "the state records the payload offset" test -n "$off"
 check_eq "image: 2 GiB + the payload offset" "$((2 * GIB + off))" "$(image_bytes "$v")"
 pass=$(passphrase_file "$dir" "$v")
-check_eq "qemu's LUKS driver: exactly 2 GiB" "$((2 * GIB))" "$(qemu_size "$v" "$pass")"
+check_eq "qemu's LUKS driver: exactly 2 GiB" "$((2 * GIB))" "$(luks_vsize "$v" "$pass")"
 check "the state's payload= follows" grep -q "^formatted payload=$((2 * GIB)) offset=$off " <<<"$(state_of "$v")"
 check "qemu writes at the start and the last 64 KiB of the 2 GiB" qemu_luks_io "$v" "$pass" \
     -c "write -P 0x71 0 64k" -c "write -P 0x72 $((2 * GIB - 65536)) 64k"
@@ -51,7 +45,7 @@ event_json "$v" 3 "$TYPE" "$RESIZE" >>"$dir/events.jsonl"
 run_once "$dir"
 check "resized: grown from Cinder's 3 GiB by the payload offset" resized_as "$v" \
     "\"outcome\": *\"resized\".*image grown from $((3 * GIB)) to $((3 * GIB + off)) bytes"
-check_eq "qemu's LUKS driver: exactly 3 GiB" "$((3 * GIB))" "$(qemu_size "$v" "$pass")"
+check_eq "qemu's LUKS driver: exactly 3 GiB" "$((3 * GIB))" "$(luks_vsize "$v" "$pass")"
 check "the data written before reads back" qemu_luks_io "$v" "$pass" \
     -c "read -P 0x71 0 64k" -c "read -P 0x72 $((2 * GIB - 65536)) 64k"
 

@@ -18,13 +18,7 @@ make_agent_dir "$dir" "agent.workers = 2"
 new_kek "$dir/kek-1.bin"
 use_keks "$dir" kek-1
 
-image_bytes() { rbd_ info --format json "volume-$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["size"])'; }
 pass_of() { keys_ "$dir" passphrase "$1" >"$T_TMP/pass-$1" 2>>"$dir/agent.log" && echo "$T_TMP/pass-$1"; }
-qemu_size() {
-    timeout -s KILL 60 qemu-img info --output=json --object "secret,id=s0,file=$2" \
-        --image-opts "$(luks_opts "$1")" 2>/dev/null |
-        python3 -c 'import json,sys; print(json.load(sys.stdin)["virtual-size"])' 2>/dev/null
-}
 # last_result ID: outcome and reason of the volume's last result.
 last_result() {
     grep -h "\"volume_id\": *\"$1\"" "$dir/state/results.jsonl" | tail -n1 |
@@ -74,8 +68,8 @@ ps=$(pass_of "$same")
 pb=$(pass_of "$big")
 check "keys passphrase works for the clone (its record opens for its own id)" test -s "$ps"
 check "the clone's passphrase is the parent's key (one header, one key)" cmp -s "$pp" "$ps"
-check_eq "same-size clone: qemu shows exactly 1 GiB" "$GIB" "$(qemu_size "$same" "$ps")"
-check_eq "larger clone: qemu shows exactly 2 GiB" "$((2 * GIB))" "$(qemu_size "$big" "$pb")"
+check_eq "same-size clone: qemu shows exactly 1 GiB" "$GIB" "$(luks_vsize "$same" "$ps")"
+check_eq "larger clone: qemu shows exactly 2 GiB" "$((2 * GIB))" "$(luks_vsize "$big" "$pb")"
 check "same-size clone reads the parent's data" qemu_luks_io "$same" "$ps" \
     -c "read -P 0x51 0 64k" -c "read -P 0x52 $((GIB - 65536)) 64k"
 check "larger clone reads the parent's data, and writes its last 64 KiB" qemu_luks_io "$big" "$pb" \

@@ -40,17 +40,7 @@ check "some volumes ended before the final run" test "$before" -ge 1
 run_once "$dir"
 check_eq "final run --once exits 0" 0 "$RUN_RC"
 
-twice=0 missing=0 opens=0 states=0
-for id in "${ids[@]}"; do
-    f=$(result_count "$dir/state" "$id" formatted)
-    s=$(result_count "$dir/state" "$id" skipped)
-    [ "$f" -gt 1 ] && twice=$((twice + 1))
-    [ $((f + s)) -ge 1 ] || missing=$((missing + 1))
-    p=$(passphrase_file "$dir" "$id")
-    qemu_luks_io "$id" "$p" -c "read 0 4k" >/dev/null 2>&1 && opens=$((opens + 1))
-    rbd --conf "$CEPH_CONF" --id admin -p "$POOL" image-meta get "volume-$id" rbd-luks-agent.state 2>/dev/null |
-        grep -q '^formatted ' && states=$((states + 1))
-done
+read -r twice missing opens states <<<"$(kill_tally "$dir" "${ids[@]}")"
 check_eq "no volume formatted twice" 0 "$twice"
 check_eq "every volume has a result" 0 "$missing"
 check_eq "every volume opens with its key" 16 "$opens"

@@ -21,7 +21,6 @@ FEED_PID=
 RUN_PID=
 OWN_CEPH=
 
-api() { timeout -s KILL 150 python3 "$LIB/cinder_api.py" "$@"; }
 delete_volume() { api volume-delete "$1" && api wait-deleted "$1" --timeout 120; }
 delete_backup() { api backup-delete "$1" && api wait-backup-deleted "$1" --timeout 120; }
 
@@ -98,15 +97,10 @@ RUN_PID=$!
 check "the feeder consumes notifications_luks.info" \
     wait_for 20 grep -q "consuming queue 'notifications_luks.info'" "$dir/feed.log"
 
-outcome_of() { # ID: outcome and reason of the agent's last result for ID
-    grep -h "\"volume_id\":\"$1\"" "$dir/state/results.jsonl" 2>/dev/null | tail -n1 |
-        python3 -c 'import json,sys; r = json.loads(sys.stdin.read()); print(r["outcome"], r["reason"])' 2>/dev/null
-}
 outcomes_of() { # ID: every outcome for ID, in order, space separated
     grep -h "\"volume_id\":\"$1\"" "$dir/state/results.jsonl" 2>/dev/null |
         python3 -c 'import json,sys; print(" ".join(json.loads(l)["event_type"] + ":" + json.loads(l)["outcome"] for l in sys.stdin))' 2>/dev/null
 }
-ended_as() { grep -q "^$2" <<<"$(outcome_of "$1")"; } # ID REGEX
 vpass() { timeout -s KILL 30 "$AGENT" -c "$dir/agent.ini" keys passphrase "$1" >"$T_TMP/pass-$1" 2>/dev/null && echo "$T_TMP/pass-$1"; }
 vio() { local id=$1 p; p=$(vpass "$id") || return 1; shift; qemu_luks_io "$id" "$p" "$@"; }
 vsize() {
@@ -125,7 +119,7 @@ END=$((GIB - 65536))
 # --- the source volume ----------------------------------------------------------------
 src=$(api volume-create --type "$type_id" --size 1 --name backup-source)
 check "the source volume becomes available" api wait "$src" available --timeout 120
-check "the agent formats it" wait_for 60 ended_as "$src" formatted
+check "the agent formats it" wait_for 60 ended_as "$dir" "$src" formatted
 check "qemu writes the source's data (start, last 64 KiB)" vio "$src" \
     -c "write -P 0xb1 0 64k" -c "write -P 0xb2 $END 64k"
 src_uuid=$(header_uuid "$src")
@@ -157,7 +151,7 @@ check_eq "the backup holds the whole image: 1 GiB + the 4 MiB payload offset, no
 # --- the source deleted; its record stays -----------------------------------------------
 check "the source is deleted" delete_volume "$src"
 check "delete.end: its record kept, marked deleted (deleted_keys = keep)" \
-    wait_for 30 ended_as "$src" "removed .*kept, marked deleted"
+    wait_for 30 ended_as "$dir" "$src" "removed .*kept, marked deleted"
 
 # after_restore LABEL ID: what a restored volume ID shows. cinder-backup sends only
 # backup.restore.start and .end, whose payload names the backup's source volume, never
@@ -196,7 +190,6 @@ after_restore() {
     check "$label: format ID afterwards: skipped as ours" \
         bash -c "timeout -s KILL 120 '$AGENT' -c '$dir/agent.ini' format $id 2>/dev/null | grep -q '^$id skipped: already formatted'"
 }
-not() { ! "$@"; }
 
 # --- restore into a new volume ------------------------------------------------------------
 new=$(api backup-restore "$bk")
@@ -238,7 +231,7 @@ check "the new volume is deleted" delete_volume "$new"
 # --- restore into an existing agent volume ------------------------------------------------
 tgt=$(api volume-create --type "$type_id" --size 1 --name restore-target)
 check "the target volume becomes available" api wait "$tgt" available --timeout 120
-check "the agent formats it" wait_for 60 ended_as "$tgt" formatted
+check "the agent formats it" wait_for 60 ended_as "$dir" "$tgt" formatted
 check "qemu writes the target's own data" vio "$tgt" -c "write -P 0xc1 0 64k"
 got=$(api backup-restore "$bk" --volume-id "$tgt")
 check_eq "Cinder restores into the target" "$tgt" "$got"

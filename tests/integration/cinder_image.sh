@@ -25,7 +25,7 @@ FEED_PID=""
 RUN_PID=""
 OWN_CEPH=""
 
-api() { timeout -s KILL 300 python3 "$LIB/cinder_api.py" "$@"; }
+CINDER_API_TIMEOUT=300 # api (testlib.sh) waits up to 300 s here
 
 cleanup() {
     stop_pid "$RUN_PID"
@@ -58,11 +58,6 @@ FEED_PID=$!
 "$AGENT" -c "$dir/agent.ini" run >>"$dir/agent.log" 2>&1 &
 RUN_PID=$!
 check "the feeder consumes its queue" wait_for 20 grep -q "consuming queue" "$dir/feed.log"
-outcome() { # ID: "outcome reason" of the agent's last result for ID
-    grep -h "\"volume_id\":\"$1\"" "$dir/state/results.jsonl" 2>/dev/null | tail -n1 |
-        python3 -c 'import json,sys; r = json.loads(sys.stdin.read()); print(r["outcome"], r["reason"])' 2>/dev/null
-}
-ended_as() { grep -q "^$2" <<<"$(outcome "$1")"; } # ID REGEX
 io() { agent_io "$dir" "$@"; }       # ID qemu-io ARGS...
 vsize() { agent_vsize "$dir" "$1"; } # ID
 MIB=$((1024 * 1024))
@@ -79,7 +74,7 @@ image=$(api image-create plain-image "$img")
 check "Glance takes a 64 MiB raw image" test -n "$image"
 v1=$(api volume-create --type "$type_id" --size 1 --image-id "$image" --name from-image)
 check "Cinder makes a 1 GiB volume of the agent's type from it" api wait "$v1" available --timeout 180
-check "the volume held the image's bytes: the agent converts it" wait_for 120 ended_as "$v1" converted
+check "the volume held the image's bytes: the agent converts it" wait_for 120 ended_as "$dir" "$v1" converted
 check_eq "qemu shows exactly 1 GiB" "$GIB" "$(vsize "$v1")"
 check "the image's bytes read back through LUKS (start, 16 MiB, its last 64 KiB)" io "$v1" \
     -c "read -P 0xc1 0 1M" -c "read -P 0xc2 16M 1M" -c "read -P 0xc3 $((64 * MIB - 65536)) 64k"
@@ -95,7 +90,7 @@ check "data written after the conversion reads back" io "$v1" \
 # 455, 687). That is Cinder's, not the agent's; this test goes around it.
 v0=$(api volume-create --type "$type_id" --size 1 --name to-upload)
 check "Cinder makes a blank 1 GiB volume of the agent's type" api wait "$v0" available --timeout 120
-check "the agent formats it" wait_for 60 ended_as "$v0" formatted
+check "the agent formats it" wait_for 60 ended_as "$dir" "$v0" formatted
 check "data written through LUKS (start, last 64 KiB)" io "$v0" \
     -c "write -P 0xd1 0 1M" -c "write -P 0xd2 $((GIB - 65536)) 64k"
 state0=$(meta_get "$v0" rbd-luks-agent.state)
@@ -121,7 +116,7 @@ check "Cinder refuses a 1 GiB volume from it (the image is 1 GiB + the offset: 2
 v2=$(api volume-create --type "$type_id" --size 2 --image-id "$up" --name from-upload-2)
 check "Cinder makes a 2 GiB volume from it" api wait "$v2" available --timeout 180
 check "the agent re-binds the source's key (inherited from the source)" \
-    wait_for 60 ended_as "$v2" "inherited inherited from $v0: LUKS header $U0"
+    wait_for 60 ended_as "$dir" "$v2" "inherited inherited from $v0: LUKS header $U0"
 check_eq "qemu shows exactly 2 GiB" $((2 * GIB)) "$(vsize "$v2")"
 check "the source's data reads back" io "$v2" \
     -c "read -P 0xd1 0 1M" -c "read -P 0xd2 $((GIB - 65536)) 64k"

@@ -24,7 +24,7 @@ POOL2=volumes2
 FEED1="" RUN1="" FEED2="" RUN2=""
 OWN_CEPH=
 
-api() { timeout -s KILL 200 python3 "$LIB/cinder_api.py" "$@"; }
+CINDER_API_TIMEOUT=200 # api (testlib.sh) waits up to 200 s here
 
 cleanup() {
     local v
@@ -74,12 +74,8 @@ start_agent() { # DIR FEEDVAR RUNVAR
 check "agent 1 (ceph) consumes its queue" start_agent "$A1" FEED1 RUN1
 check "agent 2 (ceph2) consumes its queue" start_agent "$A2" FEED2 RUN2
 
-# outcome DIR ID [EVENT]: the last result's "outcome reason" for ID (of that event type).
-outcome() {
-    grep -h "\"volume_id\":\"$2\",\"event_type\":\"${3:-[^\"]*}\"" "$1/state/results.jsonl" 2>/dev/null | tail -n1 |
-        python3 -c 'import json,sys; r = json.loads(sys.stdin.read()); print(r["outcome"], r["reason"])' 2>/dev/null
-}
-ended_as() { grep -q "^$4" <<<"$(outcome "$1" "$2" "$3")"; } # DIR ID EVENT REGEX
+# event_ended_as DIR ID EVENT REGEX: agent DIR's last EVENT result for ID starts with REGEX.
+event_ended_as() { grep -q "^$4" <<<"$(last_outcome "$1" "$2" "$3")"; }
 # io DIR POOL ID ARGS...: qemu-io through the LUKS driver on POOL/volume-ID, with the
 # passphrase agent DIR reads from that image's key record.
 io() { local d=$1 POOL=$2 id=$3; shift 3; agent_io "$d" "$id" "$@"; }
@@ -87,12 +83,11 @@ vsize() { local POOL=$2; agent_vsize "$1" "$3"; } # DIR POOL ID: what qemu's LUK
 in_pool() { timeout -s KILL 60 rbd --conf "$CEPH_CONF" --id admin -p "$1" info "volume-$2" >/dev/null 2>&1; }
 host_of() { api volume-show "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["os-vol-host-attr:host"])'; }
 END=$((GIB - 65536))
-not() { ! "$@"; }
 
 # --- M1: retype into the other backend's type: the RBD driver moves the image ----------
 m1=$(api volume-create --type "$t1" --size 1 --name migrate-m1)
 check "M1: Cinder makes a volume of the ceph type" api wait "$m1" available --timeout 120
-check "M1: agent 1 formats it" wait_for 60 ended_as "$A1" "$m1" volume.create.end formatted
+check "M1: agent 1 formats it" wait_for 60 event_ended_as "$A1" "$m1" volume.create.end formatted
 check "M1: data written through LUKS (start, last 64 KiB)" io "$A1" volumes "$m1" \
     -c "write -P 0xa1 0 64k" -c "write -P 0xa2 $END 64k"
 check "M1: Cinder retypes it to the ceph2 type (on-demand migration)" \
@@ -101,16 +96,16 @@ check "M1: the migration ends" api wait-migrated "$m1"
 check_eq "M1: Cinder has it on ceph2" "$CINDER_HOST@ceph2#ceph2" "$(host_of "$m1")"
 check "M1: its image left pool volumes" bash -c "! timeout -s KILL 60 rbd --conf '$CEPH_CONF' --id admin -p volumes info volume-$m1 >/dev/null 2>&1"
 check "M1: and is in pool $POOL2" in_pool "$POOL2" "$m1"
-check "M1: agent 2 acts on the retype" wait_for 60 ended_as "$A2" "$m1" volume.retype .
+check "M1: agent 2 acts on the retype" wait_for 60 event_ended_as "$A2" "$m1" volume.retype .
 check "M1: agent 2 finds its own header there: skipped, already formatted" \
-    ended_as "$A2" "$m1" volume.retype "skipped already formatted by rbd-luks-agent"
+    event_ended_as "$A2" "$m1" volume.retype "skipped already formatted by rbd-luks-agent"
 indexed() { # POOL ID: the pool's volume index says formatted
     timeout -s KILL 30 rados --conf "$CEPH_CONF" --id admin -p "$1" getomapval rbd-luks-agent.index "$2" "$T_TMP/iv" >/dev/null 2>&1 &&
         grep -q "state=formatted" "$T_TMP/iv"
 }
 check "M1: and records it in $POOL2's volume index (its compute agents provision it)" indexed "$POOL2" "$m1"
 check "M1: agent 1 hears of the retype onto ceph2: its image left, its index entry removed" \
-    wait_for 30 ended_as "$A1" "$m1" volume.retype "removed retyped onto host $CINDER_HOST@ceph2#ceph2, not on a backend in \[volume\] backends: its image left pool volumes with it; index entry removed"
+    wait_for 30 event_ended_as "$A1" "$m1" volume.retype "removed retyped onto host $CINDER_HOST@ceph2#ceph2, not on a backend in \[volume\] backends: its image left pool volumes with it; index entry removed"
 check "M1: pool volumes' index no longer lists it" bash -c "! timeout -s KILL 30 rados --conf '$CEPH_CONF' --id admin -p volumes getomapval rbd-luks-agent.index '$m1' /dev/null >/dev/null 2>&1"
 check "M1: the key record came with the image" timeout -s KILL 60 rbd --conf "$CEPH_CONF" --id admin -p "$POOL2" image-meta get "volume-$m1" rbd-luks-agent.key
 check_eq "M1: qemu shows exactly 1 GiB in $POOL2" "$GIB" "$(vsize "$A2" "$POOL2" "$m1")"
@@ -132,7 +127,7 @@ case "$h2" in
 *@ceph2#ceph2) from=$A2 fpool=$POOL2 tpool=volumes dest=$CINDER_HOST@ceph#ceph ;;
 *) from=$A1 fpool=volumes tpool=$POOL2 dest=$CINDER_HOST@ceph2#ceph2 ;;
 esac
-check "M2: its agent formats it (on $h2)" wait_for 60 ended_as "$from" "$m2" volume.create.end formatted
+check "M2: its agent formats it (on $h2)" wait_for 60 event_ended_as "$from" "$m2" volume.create.end formatted
 check "M2: data written through LUKS (start, last 64 KiB)" io "$from" "$fpool" "$m2" \
     -c "write -P 0xb1 0 64k" -c "write -P 0xb2 $END 64k"
 cp "$T_TMP/pass-$m2" "$T_TMP/pass-m2-before"
@@ -147,7 +142,7 @@ sleep 2
 check_eq "M2: no notification of the move reached either agent (no new result)" "$lines_before" \
     "$(event_lines)"
 check "M2: the source's agent reports it in an audit: its image left pool $fpool without a delete" \
-    wait_for 20 ended_as "$from" "$m2" rbd-luks-agent.audit "failed the volume index lists it, but its image volume-$m2 has not been in pool $fpool for two audits .*Cinder moved it by host copy"
+    wait_for 20 event_ended_as "$from" "$m2" rbd-luks-agent.audit "failed the volume index lists it, but its image volume-$m2 has not been in pool $fpool for two audits .*Cinder moved it by host copy"
 reported_once() { test "$(grep -c "\"volume_id\":\"$m2\",\"event_type\":\"rbd-luks-agent.audit\"" "$from/state/results.jsonl")" = 1; }
 sleep 5
 check "M2: once, not at every audit" reported_once

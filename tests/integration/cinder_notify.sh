@@ -27,8 +27,6 @@ FEED2_PID=
 RUN2_PID=
 OWN_CEPH=
 
-api() { timeout -s KILL 150 python3 "$LIB/cinder_api.py" "$@"; }
-
 cleanup() {
     stop_pid "$RUN_PID"
     stop_pid "$FEED_PID"
@@ -209,17 +207,11 @@ new_kek "$mdir/kek-1.bin"
 use_keks "$mdir" kek-1
 sed -n '/^\[amqp\]/,$p' "$dir/agent.ini" | sed 's/^queue = .*/queue = notifications_luks_meta/' >>"$mdir/agent.ini"
 check "the second feeder consumes its own queue" start_agent "$mdir" FEED2_PID RUN2_PID
-# outcome_of ID: outcome and reason of the second agent's last result for ID.
-outcome_of() {
-    grep -h "\"volume_id\":\"$1\"" "$mdir/state/results.jsonl" 2>/dev/null | tail -n1 |
-        python3 -c 'import json,sys; r = json.loads(sys.stdin.read()); print(r["outcome"], r["reason"])' 2>/dev/null
-}
-ended_as() { grep -q "^$2" <<<"$(outcome_of "$1")"; } # ID REGEX
 mio() { agent_io "$mdir" "$@"; }
 msize() { agent_vsize "$mdir" "$1"; }
 src=$(api volume-create --type "$mtype" --size 1 --name lifecycle-source)
 check "the source volume becomes available" api wait "$src" available --timeout 120
-check "the metadata agent formats it" wait_for 60 ended_as "$src" formatted
+check "the metadata agent formats it" wait_for 60 ended_as "$mdir" "$src" formatted
 check "qemu writes the source's data (start, last 64 KiB)" mio "$src" \
     -c "write -P 0x81 0 64k" -c "write -P 0x82 $((GIB - 65536)) 64k"
 snap=$(api snapshot-create "$src" --name lifecycle-snap)
@@ -237,7 +229,7 @@ check_eq "clone of a volume: an RBD clone of volume-SRC@volume-NEW.clone_snap" \
     "volume-$src volume-$clone.clone_snap" "$(parent_of "$clone")"
 declare -A label=(["$fsame"]="from the snapshot, 1 GiB" ["$fbig"]="from the snapshot, 2 GiB" ["$clone"]="the clone")
 for v in "$fsame" "$fbig" "$clone"; do
-    check "${label[$v]}: inherited from the source" wait_for 60 ended_as "$v" "inherited inherited from $src"
+    check "${label[$v]}: inherited from the source" wait_for 60 ended_as "$mdir" "$v" "inherited inherited from $src"
 done
 check_eq "from the snapshot, 1 GiB: qemu shows exactly 1 GiB" "$GIB" "$(msize "$fsame")"
 check_eq "from the snapshot, 2 GiB: qemu shows exactly 2 GiB" "$((2 * GIB))" "$(msize "$fbig")"
@@ -260,7 +252,7 @@ check "the snapshot is deleted" api wait-snapshot-deleted "$snap" --timeout 120
 api volume-delete "$src"
 check "the source is deleted" api wait-deleted "$src" --timeout 120
 check "delete.end of the source: its record kept, marked deleted (deleted_keys = keep)" \
-    wait_for 30 ended_as "$src" "removed .*kept, marked deleted"
+    wait_for 30 ended_as "$mdir" "$src" "removed .*kept, marked deleted"
 
 # --- retype, through Cinder: into the agent's type and out of it ------------------------
 # Both types on the one RBD backend and neither a Cinder encrypted type, so Cinder's
@@ -280,7 +272,7 @@ pinuse=$(api volume-create --type "$ptype" --size 1 --name retype-in-use)
 for v in "$pdata" "$pblank" "$aenc" "$pinuse"; do
     api wait "$v" available --timeout 120 >/dev/null || fail "volume $v becomes available"
 done
-check "the agent formats the volume of its type" wait_for 60 ended_as "$aenc" formatted
+check "the agent formats the volume of its type" wait_for 60 ended_as "$mdir" "$aenc" formatted
 check "plain data written raw into a plain volume (start, last 64 KiB)" raw_io "$pdata" \
     -c "write -P 0x91 0 64k" -c "write -P 0x92 $((GIB - 65536)) 64k"
 check "data written through the agent's volume" mio "$aenc" -c "write -P 0x93 0 64k"
@@ -301,23 +293,23 @@ all_retyped() {
 }
 check "each has its new type" all_retyped
 check "hook file: volume.retype" wait_for 30 has_event "$pdata" "volume.retype -"
-check "plain data, retyped into the agent's type: converted" wait_for 120 ended_as "$pdata" converted
+check "plain data, retyped into the agent's type: converted" wait_for 120 ended_as "$mdir" "$pdata" converted
 check_eq "converted: qemu shows exactly 1 GiB" "$GIB" "$(msize "$pdata")"
 check "converted: the plain data reads back through LUKS" mio "$pdata" \
     -c "read -P 0x91 0 64k" -c "read -P 0x92 $((GIB - 65536)) 64k"
-check "blank, retyped into the agent's type: formatted" wait_for 60 ended_as "$pblank" formatted
+check "blank, retyped into the agent's type: formatted" wait_for 60 ended_as "$mdir" "$pblank" formatted
 check_eq "formatted: qemu shows exactly 1 GiB" "$GIB" "$(msize "$pblank")"
 check "the agent's volume retyped away: skipped, saying it stays encrypted" \
-    wait_for 30 ended_as "$aenc" "skipped retyped to $ptype, which is not in \[volume\] types: the image is left as it is"
+    wait_for 30 ended_as "$mdir" "$aenc" "skipped retyped to $ptype, which is not in \[volume\] types: the image is left as it is"
 check "and it still opens with its key, its data there" mio "$aenc" -c "read -P 0x93 0 64k"
 # Its extends are still the agent's: Cinder's cuts the payload offset off as for any volume.
 check "Cinder extends the retyped-away volume to 2 GiB" api volume-extend "$aenc" 2
 check "the agent grows it back though its type is not in [volume] types (resized)" \
-    wait_for 60 ended_as "$aenc" resized
+    wait_for 60 ended_as "$mdir" "$aenc" resized
 check_eq "qemu shows exactly 2 GiB" "$((2 * GIB))" "$(msize "$aenc")"
 check "its data still there" mio "$aenc" -c "read -P 0x93 0 64k"
 check "the attached one: skipped, nothing done under a guest" \
-    wait_for 30 ended_as "$pinuse" "skipped retyped while 'in-use': nothing is formatted or converted under a guest"
+    wait_for 30 ended_as "$mdir" "$pinuse" "skipped retyped while 'in-use': nothing is formatted or converted under a guest"
 check "its plain data untouched" raw_io "$pinuse" -c "read -P 0x94 0 64k"
 api attachment-delete "$iatt" >/dev/null 2>&1
 check "detached, it is available" api wait "$pinuse" available --timeout 60

@@ -58,11 +58,8 @@ vols=()         # every volume id this test made, for the cleanup
 atts=()         # every attachment id
 declare -A ATT  # volume id -> its current attachment id
 
-ms() { echo $(($(date +%s%N) / 1000000)); }
 t_start=$(ms)
 mkdir -p "$CI" "$T_TMP/b"
-
-api() { timeout -s KILL 150 python3 "$LIB/cinder_api.py" "$@"; }
 
 cleanup() {
     local v
@@ -251,11 +248,9 @@ index_has() { # VOLUME: the volume index says formatted
     timeout -s KILL 30 rados --conf "$CEPH_CONF" --id admin -p "$POOL" getomapval rbd-luks-agent.index \
         "$1" "$T_TMP/iv" >/dev/null 2>&1 && grep -q "state=formatted" "$T_TMP/iv"
 }
-index_lacks() { ! timeout -s KILL 30 rados --conf "$CEPH_CONF" --id admin -p "$POOL" listomapkeys rbd-luks-agent.index 2>/dev/null | grep -q "$1"; }
 all_indexed() { local v; for v in "$@"; do index_has "$v" || return 1; done; }
 all_unindexed() { local v; for v in "$@"; do index_lacks "$v" || return 1; done; }
 image_gone() { ! rbd_ info "volume-$1" >/dev/null 2>&1; }
-image_bytes() { rbd_ info --format json "volume-$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["size"])'; }
 snaps_of() { # VOLUME: the names of its image's RBD snapshots, sorted
     rbd_ snap ls --format json "volume-$1" | python3 -c 'import json,sys; print(" ".join(sorted(s["name"] for s in json.load(sys.stdin))))'
 }

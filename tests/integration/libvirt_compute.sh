@@ -19,7 +19,6 @@ if [ $? != 0 ]; then
     exit 0
 fi
 URI=${out#LIBVIRT_URI=}
-vsh() { timeout -s KILL 120 virsh -q -c "$URI" "$@"; }
 WAIT_FOR_POLL=0.2 # wait_for (testlib.sh) polls every 0.2 s here
 HOST=cmp-test-1
 CEPHX_UUID=6a3f0e4c-2b1d-4c8e-9f70-1a2b3c4d5e6f

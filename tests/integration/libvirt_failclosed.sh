@@ -21,7 +21,6 @@ if [ $? != 0 ]; then
     exit 0
 fi
 URI=${out#LIBVIRT_URI=}
-vsh() { timeout -s KILL 120 virsh -q -c "$URI" "$@"; }
 HOST=cmp-fc-1
 CEPHX_UUID=7b4e1f5d-3c2e-4d9f-8a81-2b3c4d5e6f70
 keyring=$CEPH_DIR/ceph.client.cinder.keyring
@@ -32,7 +31,6 @@ index_has() {
     timeout -s KILL 30 rados --conf "$CEPH_CONF" --id admin -p "$POOL" getomapval rbd-luks-agent.index "$1" "$T_TMP/iv" >/dev/null 2>&1 &&
         grep -q -- "${2:-^v1 }" "$T_TMP/iv"
 }
-index_lacks() { ! timeout -s KILL 30 rados --conf "$CEPH_CONF" --id admin -p "$POOL" listomapkeys rbd-luks-agent.index 2>/dev/null | grep -q "$1"; }
 
 # The volume side: metadata provider, its own hook file, running as a daemon.
 vol=$T_TMP/volume

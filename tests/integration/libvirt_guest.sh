@@ -10,7 +10,6 @@ lvdir=$T_TMP/lv
 vol=$(new_uuid)
 img=volume-$vol
 dom=lvguest-${vol%%-*}
-ms() { echo $(($(date +%s%N) / 1000000)); }
 timing() { echo "   timing: $1 $2 ms"; }
 # running PID: alive and not a zombie (daemonized processes are reaped by init late).
 running() {
@@ -54,7 +53,6 @@ pass "private libvirtd starts"
 URI=${out#LIBVIRT_URI=}
 check_eq "start prints the socket URI" \
     "LIBVIRT_URI=qemu+unix:///system?socket=$lvdir/sock/libvirt-sock" "$out"
-vsh() { timeout -s KILL 120 virsh -q -c "$URI" "$@"; }
 check "virsh answers on the private socket" vsh version
 check "no default network or other objects" \
     bash -c "[ -z \"\$(timeout -s KILL 30 virsh -q -c '$URI' net-list --all --name)\" ]"

@@ -23,7 +23,6 @@ cleanup() {
     for v in "${vols[@]}"; do rbd_ rm --no-progress "volume-$v" >/dev/null 2>&1; done
 }
 trap cleanup EXIT
-ms() { echo $(($(date +%s%N) / 1000000)); }
 t_start=$(ms)
 
 # python3-nova installs for Debian's interpreter, which need not be the first
@@ -48,7 +47,7 @@ if [ $? != 0 ]; then
     exit 0
 fi
 URI=${out#LIBVIRT_URI=}
-vsh() { timeout -s KILL 60 virsh -q -c "$URI" "$@"; }
+VSH_TIMEOUT=60 # vsh (libvirt.sh) waits up to 60 s here
 CEPHX_UUID=8c1d4e2a-5b3f-4a6e-9d70-2b3c4d5e6f70
 
 # nh SUBCOMMAND ARGS...: one harness process, stdout and stderr together (for

@@ -15,7 +15,8 @@
 #                                              libvirt_restart_libvirtd DIR, libvirt_uri DIR,
 #                                              libvirt_sasl_user DIR NAME,
 #                                              libvirt_ceph_mon_port CEPH_CONF [v2|v1] and
-#                                              libvirt_luks_rbd_domain_xml ... (plus _lv_*
+#                                              libvirt_luks_rbd_domain_xml ..., and vsh
+#                                              (virsh on the test's $URI; plus _lv_*
 #                                              helpers); runs nothing
 #
 # Clients connect with  virsh -c 'qemu+unix:///system?socket=DIR/sock/libvirt-sock'.
@@ -561,6 +562,10 @@ libvirt_stop()             ( set -euo pipefail; _lv_stop "$@" )
 libvirt_restart_libvirtd() ( set -euo pipefail; _lv_restart_libvirtd "$@" )
 libvirt_uri()              ( set -euo pipefail; _lv_uri "$@" )
 libvirt_sasl_user()        ( set -euo pipefail; _lv_sasl_user "$@" )
+
+# vsh VIRSH_ARGS...: virsh -q on $URI (the test sets it from libvirt_start's
+# LIBVIRT_URI= line), killed after VSH_TIMEOUT seconds (120 unless the test sets it).
+vsh() { timeout -s KILL "${VSH_TIMEOUT:-120}" virsh -q -c "$URI" "$@"; }
 
 # libvirt_ceph_mon_port CEPH_CONF [v2|v1]: the port of the first mon's msgr2 (default)
 # or msgr1 address in the "mon host" line of CEPH_CONF (form [v2:IP:P,v1:IP:P2]).

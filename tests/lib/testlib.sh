@@ -42,6 +42,12 @@ wait_for() {
     done
 }
 
+# not COMMAND...: succeeds when COMMAND fails (for check and wait_for, which take a command).
+not() { ! "$@"; }
+
+# ms: the time now in milliseconds since the epoch.
+ms() { echo $(($(date +%s%N) / 1000000)); }
+
 # gone PID: not running (a zombie counts as gone: PID 1 here may not reap).
 gone() {
     local s
@@ -69,7 +75,13 @@ index_forget() {
     done
 }
 
+# index_lacks ID: the pool's volume index has no key containing ID (also true when it cannot be read).
+index_lacks() { ! timeout -s KILL 30 rados --conf "$CEPH_CONF" --id admin -p "$POOL" listomapkeys rbd-luks-agent.index 2>/dev/null | grep -q "$1"; }
+
 rbd_() { timeout -s KILL 60 rbd --conf "$CEPH_CONF" --id admin -p "$POOL" "$@"; }
+
+# image_bytes ID: the size in bytes of POOL/volume-ID (rbd info).
+image_bytes() { rbd_ info --format json "volume-$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["size"])'; }
 
 new_uuid() { cat /proc/sys/kernel/random/uuid; }
 
@@ -206,6 +218,34 @@ result_count() { # STATE_DIR ID OUTCOME
     grep -h "\"volume_id\": *\"$2\"" "$1"/results.jsonl 2>/dev/null | grep -c "\"outcome\": *\"$3\"" || true
 }
 
+# kill_tally DIR ID...: for volumes ID... of agent DIR after runs killed mid-stream,
+# "TWICE MISSING OPENS STATES": how many were formatted more than once, have no formatted
+# or skipped result, open with their key through qemu's LUKS driver, have a formatted state.
+kill_tally() {
+    local dir=$1 id f s p twice=0 missing=0 opens=0 states=0
+    shift
+    for id in "$@"; do
+        f=$(result_count "$dir/state" "$id" formatted)
+        s=$(result_count "$dir/state" "$id" skipped)
+        [ "$f" -gt 1 ] && twice=$((twice + 1))
+        [ $((f + s)) -ge 1 ] || missing=$((missing + 1))
+        p=$(passphrase_file "$dir" "$id")
+        qemu_luks_io "$id" "$p" -c "read 0 4k" >/dev/null 2>&1 && opens=$((opens + 1))
+        rbd_ image-meta get "volume-$id" rbd-luks-agent.state 2>/dev/null |
+            grep -q '^formatted ' && states=$((states + 1))
+    done
+    echo "$twice $missing $opens $states"
+}
+
+# last_outcome DIR ID [EVENT]: "OUTCOME REASON" of agent DIR's last result for volume
+# ID (of an event whose type matches the grep pattern EVENT, when given); empty when none.
+last_outcome() {
+    grep -h "\"volume_id\":\"$2\"${3:+,\"event_type\":\"$3\"}" "$1/state/results.jsonl" 2>/dev/null | tail -n1 |
+        python3 -c 'import json,sys; r = json.loads(sys.stdin.read()); print(r["outcome"], r["reason"])' 2>/dev/null
+}
+# ended_as DIR ID REGEX: agent DIR's last result for ID, "OUTCOME REASON", starts with REGEX.
+ended_as() { grep -q "^$3" <<<"$(last_outcome "$1" "$2")"; }
+
 run_once() { # DIR: run the agent --once, exit code in $RUN_RC, log in DIR/agent.log
     timeout -s KILL 300 "$AGENT" -c "$1/agent.ini" run --once >>"$1/agent.log" 2>&1
     RUN_RC=$?
@@ -333,6 +373,10 @@ queue = $1
 routing_keys = notifications_luks.info
 INI
 }
+
+# api ARGS...: tests/lib/cinder_api.py against the Cinder the test started, killed
+# after CINDER_API_TIMEOUT seconds (150 unless the script sets it).
+api() { timeout -s KILL "${CINDER_API_TIMEOUT:-150}" python3 "$(dirname "${BASH_SOURCE[0]}")/cinder_api.py" "$@"; }
 
 # ceph_with_mgr: the cluster run.sh booted for the tests that share it or, when it did
 # not (a test run alone), one of this test's own (OWN_CEPH=yes: its cleanup stops it),
