@@ -30,19 +30,6 @@ int config_amqp_parse_host(struct load *l, const struct key_def *k, const char *
         return config_store_string(l, config_field_of(l, k), value);
 }
 
-/* vhost and user: the broker allows almost anything, the log lines we
- * write them into want one printable word. */
-int config_amqp_parse_text(struct load *l, const struct key_def *k, const char *value)
-{
-        size_t n = strlen(value);
-
-        if (n == 0 || n > k->max || !config_printable(value, n, false))
-                return config_bad_value(l, k, value,
-                                        "allowed: 1 to %llu printable ASCII characters, no spaces",
-                                        k->max);
-        return config_store_string(l, config_field_of(l, k), value);
-}
-
 /* The broker refuses to let clients declare "amq." queues. */
 int config_amqp_parse_queue(struct load *l, const struct key_def *k, const char *value)
 {

@@ -1,4 +1,4 @@
-/* config_secrets: the compute role's sections of the INI file, [compute]
+/* config_compute: the compute role's sections of the INI file, [compute]
  * and the repeating [secret:NAME] (see config.h and config_internal.h).
  *
  * Each [secret:NAME] gets its entry in config->secrets at its header, so its

@@ -177,6 +177,7 @@ int config_parse_size(struct load *l, const struct key_def *k, const char *value
 int config_parse_path(struct load *l, const struct key_def *k, const char *value);
 int config_parse_client(struct load *l, const struct key_def *k, const char *value);
 int config_parse_role(struct load *l, const struct key_def *k, const char *value);
+int config_parse_word(struct load *l, const struct key_def *k, const char *value);
 int config_parse_log_level(struct load *l, const struct key_def *k, const char *value);
 int config_parse_log_format(struct load *l, const struct key_def *k, const char *value);
 int config_parse_types(struct load *l, const struct key_def *k, const char *value);
@@ -210,7 +211,6 @@ void config_secrets_check_files(struct load *l);
 /* ---- config_amqp.c: [amqp] ---------------------------------------------- */
 
 int config_amqp_parse_host(struct load *l, const struct key_def *k, const char *value);
-int config_amqp_parse_text(struct load *l, const struct key_def *k, const char *value);
 int config_amqp_parse_queue(struct load *l, const struct key_def *k, const char *value);
 int config_amqp_parse_routing_keys(struct load *l, const struct key_def *k, const char *value);
 void config_amqp_clear_routing_keys(struct config *c);

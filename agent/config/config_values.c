@@ -179,6 +179,20 @@ bool config_printable(const char *s, size_t n, bool spaces_ok)
         return true;
 }
 
+/* One printable word ([amqp] vhost and user, [compute] sasl_user): the
+ * other end allows almost anything, the log lines we write it into want
+ * one word. */
+int config_parse_word(struct load *l, const struct key_def *k, const char *value)
+{
+        size_t n = strlen(value);
+
+        if (n == 0 || n > k->max || !config_printable(value, n, false))
+                return config_bad_value(l, k, value,
+                                        "allowed: 1 to %llu printable ASCII characters, no spaces",
+                                        k->max);
+        return config_store_string(l, config_field_of(l, k), value);
+}
+
 int config_parse_log_level(struct load *l, const struct key_def *k, const char *value)
 {
         if (log_level_from_string(value, &l->config->log_level) < 0)

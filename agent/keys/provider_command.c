@@ -1,4 +1,4 @@
-/* keys_command: the "command" provider. Runs `key_command VOLUME_ID` and
+/* provider_command: the "command" provider. Runs `key_command VOLUME_ID` and
  * takes the raw key bytes the command prints on stdout (keys.h).
  *
  * The contract with the command: exit 0 and print the key (16..64 raw

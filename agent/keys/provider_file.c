@@ -1,4 +1,4 @@
-/* keys_file: the "file" provider, one key per volume in
+/* provider_file: the "file" provider, one key per volume in
  * <key_directory>/<volume_id>.key, raw key bytes, mode 0600 (keys.h).
  * It only looks keys up; another tool puts them there. */
 #include "keys_provider.h"

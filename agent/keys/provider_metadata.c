@@ -1,4 +1,4 @@
-/* keys_metadata: the "metadata" provider. The agent generates each volume's
+/* provider_metadata: the "metadata" provider. The agent generates each volume's
  * key and keeps it with the volume: wrapped with the current KEK
  * (keywrap.h) in the image's metadata under KEYS_METADATA_KEY. The record is
  * written before any LUKS header, so no header can exist whose key was
