@@ -10,8 +10,9 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/inotify.h>
-#include <time.h>
 #include <unistd.h>
+
+#include "base/clock.h"
 
 /* Follows the open file with inotify; the directory watch alone would lose
  * it once it is renamed away. /proc names exactly our inode. */
@@ -86,14 +87,6 @@ static int drain_events(struct hookfile *h)
         }
 }
 
-static uint64_t now_ms(void)
-{
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 int hookfile_wait(struct hookfile *h, unsigned timeout_ms)
 {
         return hookfile_wait_fd(h, -1, timeout_ms);
@@ -108,13 +101,13 @@ int hookfile_wait_fd(struct hookfile *h, int wake_fd, unsigned timeout_ms)
                 timeout_ms = HOOKFILE_WAIT_MAX_MS;
         if (h->inotify_fd < 0 && wake_fd < 0)
                 return sleep_ms(timeout_ms);
-        deadline = now_ms() + timeout_ms;
+        deadline = clock_now_ms() + timeout_ms;
         for (;;) {
                 /* An fd of -1 is skipped by poll. */
                 struct pollfd pfd[2] = {{.fd = h->inotify_fd, .events = POLLIN},
                                         {.fd = wake_fd, .events = POLLIN}};
 
-                now = now_ms();
+                now = clock_now_ms();
                 n = poll(pfd, 2, now >= deadline ? 0 : (int)(deadline - now));
                 if (n < 0)
                         return -errno;
@@ -132,7 +125,7 @@ int hookfile_wait_fd(struct hookfile *h, int wake_fd, unsigned timeout_ms)
                         return r < 0 ? r : 0;
                 /* Other files in a busy directory must not keep us past
                  * the deadline. */
-                if (now_ms() >= deadline)
+                if (clock_now_ms() >= deadline)
                         return 0;
         }
 }
