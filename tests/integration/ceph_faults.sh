@@ -5,6 +5,7 @@
 #      place (copytruncate);
 #   c. state_dir full (a 64 KiB tmpfs): results and checkpoint cannot be
 #      written until space comes back.
+# run.sh: serial (stops the OSD and fills a disk)
 . "$(dirname "$0")/../lib/testlib.sh"
 
 cluster() { "$(dirname "$0")/../lib/ceph-cluster.sh" "$1" "$CEPH_DIR" >>"$T_TMP/cluster.log" 2>&1; }

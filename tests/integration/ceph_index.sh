@@ -2,6 +2,7 @@
 # records for each ending, the entry gone on volume.delete.end, and
 # `index rebuild` deriving it again from the images after the index object
 # was lost.
+# run.sh: serial (rebuilds the whole volume index of the shared pool; runs a compute agent)
 . "$(dirname "$0")/../lib/testlib.sh"
 
 dir=$T_TMP/agent

@@ -1,6 +1,7 @@
 # Failures that pass: a lock held by another client, Ceph unreachable, the
 # OSD down for a while. Events wait, are retried with backoff, then end; a
 # daemon stops cleanly on SIGTERM with its checkpoint at the end.
+# run.sh: serial (stops the OSD)
 . "$(dirname "$0")/../lib/testlib.sh"
 
 WAIT_FOR_POLL=0.2 # wait_for (testlib.sh) polls every 0.2 s here

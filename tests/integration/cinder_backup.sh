@@ -10,6 +10,7 @@
 # the source's key to each volume restored into on backup.restore.end (no notification
 # names that volume), and that each then opens with its own passphrase, shows exactly
 # 1 GiB in qemu and reads both patterns.
+# run.sh: serial (adds a ceph-mgr to the shared cluster and stops it again)
 . "$(dirname "$0")/../lib/testlib.sh"
 
 here=$(cd "$(dirname "$0")" && pwd)

@@ -14,6 +14,7 @@
 #   V2  a volume from that image: it starts with I1's header, and the agent re-binds
 #       I1's key to it (inherited); the data reads back. Cinder refuses a volume of the
 #       source's size from it: the image is larger than that by the payload offset
+# run.sh: serial (adds a ceph-mgr to the shared cluster and stops it again)
 . "$(dirname "$0")/../lib/testlib.sh"
 
 here=$(cd "$(dirname "$0")" && pwd)

@@ -12,6 +12,7 @@
 #   M2  os-migrate_volume with force_host_copy: Cinder's generic migration, a new volume
 #       on the destination, `size` GiB copied into it, the images swapped
 #       (cinder/volume/manager.py:2339-2436, the size 2315)
+# run.sh: serial (adds a ceph-mgr to the shared cluster and stops it again)
 . "$(dirname "$0")/../lib/testlib.sh"
 
 here=$(cd "$(dirname "$0")" && pwd)

@@ -12,6 +12,7 @@
 # and larger) and a clone of a volume, each with the source's key re-bound to it; and
 # retypes into the agent's type (plain data converted, blank formatted, attached left
 # alone with the reason) and out of it (left encrypted).
+# run.sh: serial (adds a ceph-mgr to the shared cluster and stops it again)
 . "$(dirname "$0")/../lib/testlib.sh"
 
 here=$(cd "$(dirname "$0")" && pwd)

@@ -36,6 +36,7 @@
 #      volume.resize.end; G1 with Nova's extend_volume: the running guest sees exactly
 #      2 GiB, the image 2 GiB + the offset once; G2 without it (Nova's event lost): 2 GiB
 #      once plugged again; data written before reads back, the new end writable
+# run.sh: serial (adds a ceph-mgr to the shared cluster and stops it again; compute agents read the whole volume index)
 . "$(dirname "$0")/../lib/testlib.sh"
 . "$(dirname "$0")/../lib/libvirt.sh"
 

@@ -39,6 +39,7 @@
 #
 # Containers are named rla-it-<pid>-<what> and removed by those names at the
 # end; no other container is touched.
+# run.sh: side lane (podman and its own volumes; no compute agent, no index rebuild)
 . "$(dirname "$0")/../lib/testlib.sh"
 root=$(cd "$(dirname "$0")/../.." && pwd)
 VERSION=$(sed -n 's/^VERSION *:\{0,1\}= *//p' "$root/Makefile" | head -n1)

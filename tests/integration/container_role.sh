@@ -21,6 +21,7 @@
 # the volume; a changed variable restarts the agent with the new file; stop
 # stops them. At the end it removes the containers and volume it made, by
 # name, and stops the broker.
+# run.sh: side lane (after container_image, whose image it runs; no libvirtd, no index rebuild)
 . "$(dirname "$0")/../lib/testlib.sh"
 root=$(cd "$(dirname "$0")/../.." && pwd)
 VERSION=$(sed -n 's/^VERSION *:\{0,1\}= *//p' "$root/Makefile" | head -n1)

@@ -4,6 +4,7 @@
 # nothing, delete removing; gc of gone volumes only; and the mission's whole
 # path — a volume formatted by the volume role, its secret provisioned by the
 # compute role, a TCG guest with that LUKS RBD disk started.
+# run.sh: serial (compute agents read the whole volume index)
 . "$(dirname "$0")/../lib/testlib.sh"
 . "$(dirname "$0")/../lib/libvirt.sh"
 

@@ -5,6 +5,7 @@
 # back when someone else undefines it; never for a header the agent did not
 # write; everything again after libvirtd loses its store or the agent was
 # stopped; a domain with a managed volume plugged raw is reported and paused.
+# run.sh: serial (compute agents read the whole volume index)
 . "$(dirname "$0")/../lib/testlib.sh"
 . "$(dirname "$0")/../lib/libvirt.sh"
 

@@ -3,6 +3,7 @@
 # the way Nova/Kolla define them starts a TCG guest whose virtio disk is a
 # LUKS volume on RBD, sees exactly the LUKS payload size, survives a
 # libvirtd restart, and refuses to start with a wrong passphrase.
+# run.sh: side lane (a private libvirtd; the volume role only)
 . "$(dirname "$0")/../lib/testlib.sh"
 . "$(dirname "$0")/../lib/libvirt.sh"
 

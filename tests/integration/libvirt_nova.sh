@@ -11,6 +11,7 @@
 #     the disk is gone (and keeps it while the guest still holds the disk);
 #  4. _disconnect_volume keeps the secret with destroy_secrets=False (hard
 #     reboot) and deletes it with True (shelve offload, cold migration source).
+# run.sh: side lane (Nova's driver against a private libvirtd; the volume role only)
 . "$(dirname "$0")/../lib/testlib.sh"
 . "$(dirname "$0")/../lib/libvirt.sh"
 HARNESS=$(cd "$(dirname "$0")/../lib" && pwd)/nova_harness.py

@@ -13,6 +13,7 @@
 # agent counts it as present and leaves its definition byte for byte as it
 # was, across libvirtd restarts; with another value it says so (FILE:LINE of
 # the [secret:] section, "different value") and changes nothing.
+# run.sh: serial (compute agents read the whole volume index)
 . "$(dirname "$0")/../lib/testlib.sh"
 . "$(dirname "$0")/../lib/libvirt.sh"
 

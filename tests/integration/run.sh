@@ -1,10 +1,22 @@
 #!/usr/bin/env bash
 # Runs every integration test against real services started here: one
-# private one-node Ceph cluster (booted once, only when a ceph_*, libvirt_*, container_* or cinder_*
-# test is selected, shared by them, stopped at the end by PID). amqp_* tests
+# private one-node Ceph cluster (booted once, only when a ceph_*, libvirt_*, container_*,
+# cinder_* or cli_* test is selected (cli_config's good config names its ceph.conf),
+# shared by them, stopped at the end by PID). amqp_* tests
 # need no Ceph: each starts and stops its own RabbitMQ broker
 # (tests/lib/rabbitmq.sh). Ends with "N passed, N failed".
 # Usage: tests/integration/run.sh AGENT_BINARY [TEST_NAME_SUBSTRING...]
+#
+# Two lanes, then one (INTEGRATION_JOBS=1: all in one lane, file order):
+#   1. the tests whose header says "# run.sh: side lane" run one after another
+#      in a lane of their own, beside the untagged tests in the main lane;
+#   2. once both lanes are done, the tests that say "# run.sh: serial", one at
+#      a time with nothing beside them.
+# A test is "serial" when it stops or fills what the others share (the OSD),
+# or when its agents read or rebuild the whole volume index of the shared pool
+# (compute agents, index rebuild), which the other lane's volumes would enter;
+# "side lane" when it changes nothing shared and may be slowed by the main
+# lane. Each test's output (stdout and stderr) is printed whole when it ends.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -40,7 +52,7 @@ for t in "$here"/*.sh; do
 done
 
 need_ceph=no
-for t in "${tests[@]}"; do case "$(basename "$t")" in ceph_*|libvirt_*|container_*|cinder_*) need_ceph=yes ;; esac done
+for t in "${tests[@]}"; do case "$(basename "$t")" in ceph_*|libvirt_*|container_*|cinder_*|cli_*) need_ceph=yes ;; esac done
 if [ "$need_ceph" = yes ]; then
     echo "== booting a one-node Ceph cluster"
     if ! "$root/tests/lib/ceph-cluster.sh" start "$CEPH_DIR"; then
@@ -48,16 +60,51 @@ if [ "$need_ceph" = yes ]; then
     fi
 fi
 
-for t in "${tests[@]}"; do
+# run_one SCRIPT: the test, its output into $work/NAME.out, then printed whole
+# (the two lanes print under one lock, a test's lines never interleaved with another's).
+run_one() {
+    local t=$1 name rc start
     name=$(basename "$t" .sh)
-    echo "== $name"
     mkdir -p "$work/$name"
     start=$(date +%s)
-    T_TMP="$work/$name" bash "$t"
-    rc=$?
-    [ $rc -eq 0 ] || echo "FAIL $name: script exited $rc" | tee -a "$T_RESULTS"
-    echo "   ($(($(date +%s) - start)) s)"
+    {
+        echo "== $name"
+        T_TMP="$work/$name" bash "$t"
+        rc=$?
+        [ $rc -eq 0 ] || echo "FAIL $name: script exited $rc" | tee -a "$T_RESULTS"
+        echo "   ($(($(date +%s) - start)) s)"
+    } >"$work/$name.out" 2>&1
+    flock "$work/out.lock" cat "$work/$name.out"
+}
+lane() { local t; for t in "$@"; do run_one "$t"; done; }
+tag() { grep -qx "# run.sh: $2.*" "$1"; }
+
+main=() side=() serial=()
+for t in "${tests[@]}"; do
+    if [ "${INTEGRATION_JOBS:-2}" = 1 ]; then main+=("$t")
+    elif tag "$t" "side lane"; then side+=("$t")
+    elif tag "$t" serial; then serial+=("$t")
+    else main+=("$t"); fi
 done
+side_pid=
+stop_side() { # on an interrupt: the side lane's test gets TERM too (its EXIT trap stops its daemons)
+    [ -n "$side_pid" ] || return 0
+    pkill -TERM -P "$side_pid" 2>/dev/null
+    kill -TERM "$side_pid" 2>/dev/null
+    wait "$side_pid" 2>/dev/null
+}
+trap 'stop_side; exit 130' INT TERM
+if [ ${#side[@]} -gt 0 ]; then
+    echo "== lanes: main ${#main[@]} tests, beside it ${#side[@]} ($(for t in "${side[@]}"; do basename "$t" .sh; done | paste -sd' ')), then ${#serial[@]} one at a time"
+    lane "${side[@]}" &
+    side_pid=$!
+fi
+lane "${main[@]}"
+if [ -n "$side_pid" ]; then
+    wait "$side_pid"
+    side_pid=
+fi
+lane "${serial[@]}"
 
 passed=$(grep -c '^PASS' "$T_RESULTS")
 failed=$(grep -c '^FAIL' "$T_RESULTS")
