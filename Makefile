@@ -172,8 +172,10 @@ image:
 		$(if $(CONTAINER_STORAGE_ROOT),--root $(CONTAINER_STORAGE_ROOT) --runroot $(CONTAINER_STORAGE_RUNROOT))
 
 # Integration tests boot real services (Ceph, qemu, cryptsetup) privately.
+# INTEGRATION_AGENT_2=BINARY: ceph_keys and ceph_keyslot run again with it, on the same cluster.
 integration: all
-	tests/integration/run.sh $(BUILD)/rbd-luks-agent
+	AGENT_2='$(INTEGRATION_AGENT_2)' AGENT_2_TESTS='ceph_keys ceph_keyslot' \
+		tests/integration/run.sh $(BUILD)/rbd-luks-agent
 
 # One run --once under valgrind on a private Ceph cluster: no error, no leak
 # (tests/integration/ceph_valgrind.sh; `make integration` runs it too).
@@ -207,8 +209,7 @@ check: deps
 	$(MAKE) musl-check
 	$(MAKE) static
 	$(MAKE) fuzz-smoke
-	$(MAKE) integration
-	tests/integration/run.sh $(BUILD)/static/rbd-luks-agent ceph_keys
+	$(MAKE) integration INTEGRATION_AGENT_2=$(BUILD)/static/rbd-luks-agent
 
 demo:
 	tests/lib/deps.sh demo

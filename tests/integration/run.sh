@@ -51,8 +51,19 @@ for t in "$here"/*.sh; do
     selected "$name" "$@" && tests+=("$t")
 done
 
+# AGENT_2=BINARY AGENT_2_TESTS="NAME...": those tests run again with that
+# binary (make check: the static build), in the same lanes, on the same cluster.
+AGENT_2_SHOWN=${AGENT_2:-}
+if [ -n "${AGENT_2:-}" ]; then
+    AGENT_2=$(realpath "$AGENT_2")
+    for n in ${AGENT_2_TESTS:-}; do
+        if [ -f "$here/$n.sh" ]; then tests+=("$here/$n.sh@2")
+        else echo "FAIL run: AGENT_2_TESTS names $n, which is not a test in $here" | tee -a "$T_RESULTS"; fi
+    done
+fi
+
 need_ceph=no
-for t in "${tests[@]}"; do case "$(basename "$t")" in ceph_*|libvirt_*|container_*|cinder_*|cli_*) need_ceph=yes ;; esac done
+for t in "${tests[@]}"; do case "$(basename "${t%@2}")" in ceph_*|libvirt_*|container_*|cinder_*|cli_*) need_ceph=yes ;; esac done
 if [ "$need_ceph" = yes ]; then
     echo "== booting a one-node Ceph cluster"
     if ! "$root/tests/lib/ceph-cluster.sh" start "$CEPH_DIR"; then
@@ -60,18 +71,24 @@ if [ "$need_ceph" = yes ]; then
     fi
 fi
 
-# run_one SCRIPT: the test, its output into $work/NAME.out, then printed whole
-# (the two lanes print under one lock, a test's lines never interleaved with another's).
+# run_one SCRIPT[@2]: the test (@2: again, with AGENT_2), its output into
+# $work/NAME.out, then printed whole (the two lanes print under one lock, a
+# test's lines never interleaved with another's).
 run_one() {
-    local t=$1 name rc start
+    local t=${1%@2} name rc start agent=$AGENT shown
     name=$(basename "$t" .sh)
+    shown=$name
+    if [ "$1" != "$t" ]; then
+        agent=$AGENT_2 shown="$name (again, with $AGENT_2_SHOWN)" name=$name.again
+    fi
+    local tname=$name
     mkdir -p "$work/$name"
     start=$(date +%s)
     {
-        echo "== $name"
-        T_TMP="$work/$name" bash "$t"
+        echo "== $shown"
+        AGENT=$agent T_NAME=$tname T_TMP="$work/$name" bash "$t"
         rc=$?
-        [ $rc -eq 0 ] || echo "FAIL $name: script exited $rc" | tee -a "$T_RESULTS"
+        [ $rc -eq 0 ] || echo "FAIL $shown: script exited $rc" | tee -a "$T_RESULTS"
         echo "   ($(($(date +%s) - start)) s)"
     } >"$work/$name.out" 2>&1
     flock "$work/out.lock" cat "$work/$name.out"
@@ -82,8 +99,8 @@ tag() { grep -qx "# run.sh: $2.*" "$1"; }
 main=() side=() serial=()
 for t in "${tests[@]}"; do
     if [ "${INTEGRATION_JOBS:-2}" = 1 ]; then main+=("$t")
-    elif tag "$t" "side lane"; then side+=("$t")
-    elif tag "$t" serial; then serial+=("$t")
+    elif tag "${t%@2}" "side lane"; then side+=("$t")
+    elif tag "${t%@2}" serial; then serial+=("$t")
     else main+=("$t"); fi
 done
 side_pid=
@@ -95,7 +112,7 @@ stop_side() { # on an interrupt: the side lane's test gets TERM too (its EXIT tr
 }
 trap 'stop_side; exit 130' INT TERM
 if [ ${#side[@]} -gt 0 ]; then
-    echo "== lanes: main ${#main[@]} tests, beside it ${#side[@]} ($(for t in "${side[@]}"; do basename "$t" .sh; done | paste -sd' ')), then ${#serial[@]} one at a time"
+    echo "== lanes: main ${#main[@]} tests, beside it ${#side[@]} ($(for t in "${side[@]}"; do basename "${t%@2}" .sh; done | paste -sd' ')), then ${#serial[@]} one at a time"
     lane "${side[@]}" &
     side_pid=$!
 fi

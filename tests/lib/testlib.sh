@@ -10,7 +10,7 @@
 CEPH_CONF="$CEPH_DIR/ceph.conf"
 POOL=volumes
 GIB=$((1024 * 1024 * 1024))
-T_NAME=$(basename "$0" .sh)
+T_NAME=${T_NAME:-$(basename "$0" .sh)} # run.sh sets it for a test run again with AGENT_2
 
 pass() { echo "PASS $T_NAME: $1" | tee -a "$T_RESULTS"; }
 fail() {
