@@ -1,7 +1,6 @@
 /* compute_events: one hook-file line in the compute role: the event types
- * it acts on, what each means here (a placeholder, the real value, a
- * removal; attach events only for this host), the [retry] policy around
- * the action, and the record of its ending. */
+ * it acts on, the [retry] policy around what each asks here
+ * (compute_intent.c), and the record of its ending. */
 #include <stdio.h>
 #include <string.h>
 
@@ -13,23 +12,7 @@
 
 /* ---- events ------------------------------------------------------------ */
 
-/* Nova and Cinder record either the short or the full host name. */
-static bool same_host(const char *a, const char *b)
-{
-        size_t la = strcspn(a, "."), lb = strcspn(b, ".");
-
-        return strcmp(a, b) == 0 || (la == lb && strncmp(a, b, la) == 0);
-}
-
-static bool attached_here(const struct compute *cp, const struct event *ev)
-{
-        for (size_t i = 0; i < ev->n_attached_hosts; i++)
-                if (same_host(ev->attached_hosts[i], cp->host))
-                        return true;
-        return false;
-}
-
-/* The event types this role acts on, for intake_classify() and intent_of().
+/* The event types this role acts on, for intake_classify() and compute_intent_of().
  * create.start (and manage_existing.start): the secret at once, with a
  * placeholder; create.end (manage_existing.end, and a retype of an
  * available volume into a type in scope: the volume agent formats or
@@ -43,29 +26,6 @@ static const char *const handled_types[] = {
         "volume.manage_existing.end",  "volume.attach.start", "volume.attach.end",
         "volume.delete.start",         "volume.delete.end",  "volume.retype",
         "backup.restore.end",          NULL};
-
-static enum compute_intent intent_of(const struct compute *cp, const struct event *ev)
-{
-        const char *t = ev->event_type;
-
-        if (!ev->is_volume)
-                return COMPUTE_INTENT_NONE;
-        /* An image Cinder manages from now on is a new volume too. */
-        if (strcmp(t, "volume.create.start") == 0 || strcmp(t, "volume.manage_existing.start") == 0)
-                return COMPUTE_INTENT_PLACEHOLDER;
-        /* A volume retyped while attached is left as it is by the volume
-         * agent: a placeholder would fail its next attach, and the
-         * raw-disk check would pause the guest that has its plain data. */
-        if (strcmp(t, "volume.retype") == 0 && !event_volume_available(ev))
-                return COMPUTE_INTENT_NONE;
-        if (event_sets_type(t))
-                return COMPUTE_INTENT_PROVISION;
-        if (strncmp(t, "volume.attach.", strlen("volume.attach.")) == 0)
-                return attached_here(cp, ev) ? COMPUTE_INTENT_PROVISION : COMPUTE_INTENT_NONE;
-        if (strncmp(t, "volume.delete.", strlen("volume.delete.")) == 0)
-                return COMPUTE_INTENT_REMOVE;
-        return COMPUTE_INTENT_NONE;
-}
 
 /* One intent with the [retry] policy for failures that may pass; false
  * when stopped first. A value that is not known yet is not retried here
@@ -132,7 +92,7 @@ bool compute_handle_line(struct compute *cp, const struct hookfile_line *l, bool
                 return compute_record(cp, ev.event_type, ev.message_id, ev.volume_id, &a,
                                       clock_now_ms() - start);
         }
-        intent = intent_of(cp, &ev);
+        intent = compute_intent_of(cp->host, &ev);
         if (intent == COMPUTE_INTENT_NONE) {
                 cp->ignored++;
                 return true;

@@ -121,6 +121,17 @@ enum compute_intent {
         COMPUTE_INTENT_REMOVE
 };
 
+/* compute_intent.c */
+/* a and b name the same host: equal, or equal up to their first '.' (Nova
+ * and Cinder record either the short or the full name). */
+bool compute_same_host(const char *a, const char *b);
+/* What ev asks of host's secret for its volume: a placeholder on
+ * create.start and manage_existing.start; the value on an event after which
+ * the volume is whole and typed (a retype only of an available volume) and on
+ * attach events naming host; a removal on delete events; else nothing
+ * (detach, other hosts' attaches, events that are not about a volume). */
+enum compute_intent compute_intent_of(const char *host, const struct event *ev);
+
 /* role_compute.c */
 /* Logs, counts and appends one ending to results.jsonl; false only when
  * stopped while results.jsonl could not be written. */
