@@ -78,52 +78,6 @@ static const char *const handled_types[] = {"volume.create.end",  "volume.delete
                                             "volume.retype",      "backup.restore.end",
                                             NULL};
 
-/* Why an event that passed intake is not acted on, into why; false when it
- * is to be acted on. */
-static bool not_ours(const struct pipeline *p, const struct event *ev, char *why, size_t size)
-{
-        bool retype = strcmp(ev->event_type, "volume.retype") == 0;
-        bool resize = strcmp(ev->event_type, "volume.resize.end") == 0;
-        const char *type = ev->has_volume_type ? ev->volume_type : NULL;
-
-        /* An extend is decided by the image's own state, whatever the type
-         * now: one of the agent's volumes retyped away stays encrypted, and
-         * Cinder's extend still cuts its payload offset off. */
-        if (!resize && !config_wants_type(p->config, type)) {
-                if (retype)
-                        snprintf(why, size, "retyped to %s, which is not in [volume] types: the "
-                                 "image is left as it is (a volume rbd-luks-agent formatted stays "
-                                 "encrypted under its key, and its index entry keeps its "
-                                 "secrets on the compute hosts); its extends are still grown "
-                                 "back, its snapshots and clones are not handled from now on",
-                                 type ? type : "(none)");
-                else
-                        snprintf(why, size, "volume type %s is not in [volume] types",
-                                 type ? type : "(none)");
-                return true;
-        }
-        if (!config_wants_backend(p->config, ev->volume_host)) {
-                if (ev->volume_host[0])
-                        snprintf(why, size, "volume host %s is not on a backend in [volume] "
-                                 "backends", ev->volume_host);
-                else
-                        snprintf(why, size, "the event names no volume host; [volume] backends "
-                                 "is set");
-                return true;
-        }
-        if (event_sets_type(ev->event_type) && !event_volume_available(ev)) {
-                if (retype)
-                        snprintf(why, size, "retyped while '%s': nothing is formatted or "
-                                 "converted under a guest; detach it and run `rbd-luks-agent "
-                                 "format %s`", ev->status, ev->volume_id);
-                else
-                        snprintf(why, size, "volume status is '%s', not 'available'",
-                                 ev->status);
-                return true;
-        }
-        return false;
-}
-
 static void handle_line(struct pipeline *p, const struct hookfile_line *l)
 {
         char why[512];
@@ -139,26 +93,18 @@ static void handle_line(struct pipeline *p, const struct hookfile_line *l)
                 p->ignored++;
                 break;
         case INTAKE_EVENT:
-                /* A delete, and a restore (its volume is the backup's source,
-                 * whatever its type and host now), are jobs whatever the
-                 * volume's type. */
-                if (strcmp(ev.event_type, handled_types[1]) == 0 ||
-                    strcmp(ev.event_type, handled_types[5]) == 0 ||
-                    role_volume_retyped_away(p, &ev)) {
+                switch (role_volume_route(p->config, &ev, why, sizeof(why))) {
+                case VOLUME_ROUTE_JOB:
                         pthread_mutex_lock(&p->lock);
                         queue_job(p, l, &ev);
                         pthread_mutex_unlock(&p->lock);
                         return;
-                } else if (!event_sets_type(ev.event_type) &&
-                           strcmp(ev.event_type, handled_types[2]) != 0) {
-                        p->ignored++;
-                } else if (not_ours(p, &ev, why, sizeof(why))) {
+                case VOLUME_ROUTE_SKIP:
                         skip_event(p, &ev, why);
-                } else {
-                        pthread_mutex_lock(&p->lock);
-                        queue_job(p, l, &ev);
-                        pthread_mutex_unlock(&p->lock);
-                        return;
+                        break;
+                case VOLUME_ROUTE_IGNORE:
+                        p->ignored++;
+                        break;
                 }
                 break;
         }

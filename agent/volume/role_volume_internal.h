@@ -59,8 +59,19 @@ void role_volume_attempt(struct pipeline *p, const struct event *ev, uint64_t si
  * turns res into a failure to retry. */
 void role_volume_index_ending(struct pipeline *p, const struct event *ev,
                               struct format_result *res);
+
+/* role_volume_route.c: which way an event that passed intake goes, from
+ * the config and the event alone (no Ceph). A job: a delete, a restore, a
+ * retype away, and a create.end, manage_existing.end, retype or resize.end
+ * of a volume in scope; skipped (why says why, at most size bytes): such an
+ * event of a type not in [volume] types (a resize.end whatever its type),
+ * on a host outside [volume] backends, or of a volume not 'available'
+ * (create, manage, retype); ignored: any other event type. */
+enum volume_route { VOLUME_ROUTE_JOB, VOLUME_ROUTE_SKIP, VOLUME_ROUTE_IGNORE };
+enum volume_route role_volume_route(const struct config *c, const struct event *ev, char *why,
+                                    size_t size);
 /* A volume.retype onto a named host outside [volume] backends (set). */
-bool role_volume_retyped_away(const struct pipeline *p, const struct event *ev);
+bool role_volume_retyped_away(const struct config *c, const struct event *ev);
 
 /* role_volume_workers.c. role_volume_attempt() with the retry policy of
  * [retry]; false when stopped before an ending. */

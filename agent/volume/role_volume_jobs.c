@@ -160,13 +160,6 @@ static void restore_sweep(struct pipeline *p, const struct event *ev, struct for
         }
 }
 
-/* A volume.retype onto a named host outside [volume] backends (set). */
-bool role_volume_retyped_away(const struct pipeline *p, const struct event *ev)
-{
-        return strcmp(ev->event_type, "volume.retype") == 0 && ev->volume_host[0] &&
-               !config_wants_backend(p->config, ev->volume_host);
-}
-
 /* A volume.retype onto a host outside [volume] backends: the volume moved
  * to another backend. When its image has left this pool with it (the RBD
  * driver's own migration copies the image and its metadata to the other
@@ -246,7 +239,7 @@ void role_volume_attempt(struct pipeline *p, const struct event *ev, uint64_t si
                 restore_sweep(p, ev, res);
                 return;
         }
-        if (role_volume_retyped_away(p, ev)) {
+        if (role_volume_retyped_away(p->config, ev)) {
                 moved_away(p, ev, res);
                 return;
         }

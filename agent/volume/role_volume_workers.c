@@ -90,7 +90,7 @@ bool role_volume_with_retries(struct pipeline *p, const struct event *ev, uint64
         /* Given up: a create that ended failed is a lasting fact too. */
         if (!stop && res->outcome == OUTCOME_FAILED && res->transient &&
             strcmp(ev->event_type, "volume.delete.end") != 0 &&
-            strcmp(ev->event_type, "backup.restore.end") != 0 && !role_volume_retyped_away(p, ev)) {
+            strcmp(ev->event_type, "backup.restore.end") != 0 && !role_volume_retyped_away(p->config, ev)) {
                 res->transient = false;
                 role_volume_index_ending(p, ev, res);
         }

@@ -6,45 +6,43 @@
  * attach, and nothing for a volume retyped under a guest. */
 #include "compute/compute_internal.h"
 #include "stream/event.h"
+#include "../stream/event_test.h"
 #include "../unit.h"
 
 #include <stdio.h>
 #include <string.h>
 
-#define VOLUME "0b5a1f0e-8f4c-4d7e-9a3b-6c2d1e0f9a8b"
-
 /* The event of type, the volume's status, and attachments naming hosts
  * (a comma-separated list, "" for none), parsed; false if it does not parse. */
 static bool event_of(const char *type, const char *status, const char *hosts, struct event *ret)
 {
-        char attachments[512] = "", line[2048];
-        const char *reason = NULL, *h = hosts;
-        size_t used = 0;
-        int n;
+        char fields[1024];
+        const char *h = hosts;
+        size_t used;
+        int n = snprintf(fields, sizeof(fields),
+                         ", \"volume_type\": \"b5a2c7e2-4c7d-4a8e-9d7c-2f9d8c1e6a11\", "
+                         "\"host\": \"cinder-volume-1@ceph#ceph\", \"size\": 1, "
+                         "\"status\": \"%s\", \"volume_attachment\": [", status);
 
+        if (n < 0 || (size_t)n >= sizeof(fields))
+                return false;
+        used = (size_t)n;
         while (*h) {
                 size_t len = strcspn(h, ",");
 
-                n = snprintf(attachments + used, sizeof(attachments) - used,
+                n = snprintf(fields + used, sizeof(fields) - used,
                              "%s{\"attached_host\": \"%.*s\", \"attach_status\": \"attached\"}",
-                             used ? ", " : "", (int)len, h);
-                if (n < 0 || (size_t)n >= sizeof(attachments) - used)
+                             h == hosts ? "" : ", ", (int)len, h);
+                if (n < 0 || (size_t)n >= sizeof(fields) - used)
                         return false;
                 used += (size_t)n;
                 h += len + (h[len] == ',');
         }
-        n = snprintf(line, sizeof(line),
-                     "{\"message_id\": \"a3c1e0d4-6f1b-4f7e-9b8a-2c5d7e9f1a2b\", "
-                     "\"publisher_id\": \"volume.cinder-volume-1@ceph#ceph\", "
-                     "\"event_type\": \"%s\", \"priority\": \"INFO\", "
-                     "\"payload\": {\"volume_id\": \"" VOLUME "\", "
-                     "\"volume_type\": \"b5a2c7e2-4c7d-4a8e-9d7c-2f9d8c1e6a11\", "
-                     "\"host\": \"cinder-volume-1@ceph#ceph\", \"size\": 1, "
-                     "\"status\": \"%s\", \"volume_attachment\": [%s]}}",
-                     type, status, attachments);
-        if (n < 0 || (size_t)n >= sizeof(line))
+        if (used + 2 > sizeof(fields))
                 return false;
-        return event_parse(line, (size_t)n, 32, ret, &reason) == 0;
+        fields[used++] = ']';
+        fields[used] = '\0';
+        return event_test_parse(type, fields, ret);
 }
 
 #define NONE COMPUTE_INTENT_NONE
@@ -118,13 +116,9 @@ TEST(compute_same_host_short_or_full)
 TEST(compute_intent_nothing_for_what_is_not_a_volume)
 {
         struct event e;
-        const char *reason = NULL;
-        static const char line[] =
-                "{\"message_id\": \"a3c1e0d4-6f1b-4f7e-9b8a-2c5d7e9f1a2b\", "
-                "\"event_type\": \"snapshot.create.start\", \"priority\": \"INFO\", "
-                "\"payload\": {\"snapshot_id\": \"" VOLUME "\", \"volume_id\": \"" VOLUME "\", "
-                "\"status\": \"creating\"}}";
 
-        REQUIRE(event_parse(line, sizeof(line) - 1, 32, &e, &reason) == 0);
+        REQUIRE(event_test_parse("snapshot.create.start",
+                                 ", \"snapshot_id\": \"" EVENT_TEST_VOLUME "\", \"status\": \"creating\"",
+                                 &e));
         CHECK(compute_intent_of("cmp-a", &e) == COMPUTE_INTENT_NONE);
 }
