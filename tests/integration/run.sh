@@ -13,8 +13,9 @@
 #   2. once both lanes are done, the tests that say "# run.sh: serial", one at
 #      a time with nothing beside them.
 # A test is "serial" when it stops or fills what the others share (the OSD),
-# or when its agents read or rebuild the whole volume index of the shared pool
-# (compute agents, index rebuild), which the other lane's volumes would enter;
+# adds a ceph-mgr to the shared cluster (and stops it again), or when its
+# agents read or rebuild the whole volume index of the shared pool (compute
+# agents, index rebuild), which the other lane's volumes would enter;
 # "side lane" when it changes nothing shared and may be slowed by the main
 # lane. Each test's output (stdout and stderr) is printed whole when it ends.
 set -u
@@ -81,12 +82,11 @@ run_one() {
     if [ "$1" != "$t" ]; then
         agent=$AGENT_2 shown="$name (again, with $AGENT_2_SHOWN)" name=$name.again
     fi
-    local tname=$name
     mkdir -p "$work/$name"
     start=$(date +%s)
     {
         echo "== $shown"
-        AGENT=$agent T_NAME=$tname T_TMP="$work/$name" bash "$t"
+        AGENT=$agent T_NAME=$name T_TMP="$work/$name" bash "$t"
         rc=$?
         [ $rc -eq 0 ] || echo "FAIL $shown: script exited $rc" | tee -a "$T_RESULTS"
         echo "   ($(($(date +%s) - start)) s)"
